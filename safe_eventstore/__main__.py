@@ -1,0 +1,3 @@
+from safe_eventstore.cli import main
+
+main()

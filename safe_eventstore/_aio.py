@@ -1,0 +1,215 @@
+"""The asyncio API: the same store, its calls run in worker threads so the event loop never
+blocks. The protocol logic is the sync one; nothing here decides anything."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar
+
+from ._database import Database, Subscription
+from ._model import ANY, AppendResult, NewEvent, RecordedEvent, RecordedEvents, VerifyReport
+from ._store import Store
+from ._store import open as open_sync
+
+__all__ = [
+    "AsyncDatabase",
+    "AsyncRecordedEvents",
+    "AsyncStore",
+    "AsyncSubscription",
+    "open_async",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+_BATCH = 1000
+
+
+async def _run(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+def _next_batch(it: Iterator[RecordedEvent]) -> list[RecordedEvent]:
+    batch = []
+    for event in it:
+        batch.append(event)
+        if len(batch) >= _BATCH:
+            break
+    return batch
+
+
+class AsyncRecordedEvents:
+    """A read: ``await`` it for a list, or ``async for`` through it page by page."""
+
+    def __init__(self, events: RecordedEvents) -> None:
+        self._events = events
+
+    def __await__(self) -> Generator[Any, None, list[RecordedEvent]]:
+        return _run(list, self._events).__await__()
+
+    async def __aiter__(self) -> AsyncIterator[RecordedEvent]:
+        it = await _run(iter, self._events)
+        while batch := await _run(_next_batch, it):
+            for event in batch:
+                yield event
+
+
+class AsyncSubscription:
+    """``async with db.subscribe(...) as sub: async for event in sub: ...``"""
+
+    def __init__(self, subscription: Subscription, idle_timeout: float | None) -> None:
+        self._sub = subscription
+        self._idle = idle_timeout
+
+    async def __aenter__(self) -> AsyncSubscription:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    def __aiter__(self) -> AsyncSubscription:
+        return self
+
+    async def __anext__(self) -> RecordedEvent:
+        event = await self.get(self._idle)
+        if event is None:
+            raise StopAsyncIteration
+        return event
+
+    async def get(self, timeout: float | None = None) -> RecordedEvent | None:
+        """The next event within ``timeout`` seconds (forever when ``None``), else ``None``."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            # Wait in short slices so a cancelled task frees its worker thread soon.
+            left = 0.5 if deadline is None else min(0.5, deadline - loop.time())
+            event = await _run(self._sub.get, max(left, 0.0))
+            if event is not None or self._sub.closed:
+                return event
+            if deadline is not None and loop.time() >= deadline:
+                return None
+
+    @property
+    def position(self) -> int | None:
+        return self._sub.position
+
+    async def save_checkpoint(self, position: int | None = None) -> None:
+        await _run(self._sub.save_checkpoint, position)
+
+    def close(self) -> None:
+        self._sub.close()
+
+
+class AsyncDatabase:
+    """The coroutine twin of :class:`Database`."""
+
+    def __init__(self, db: Database) -> None:
+        self.sync = db
+        self.name = db.name
+
+    async def append(
+        self, stream: str, events: Iterable[NewEvent | Any], *, expected_version: int = ANY
+    ) -> AppendResult:
+        return await _run(self.sync.append, stream, list(events), expected_version=expected_version)
+
+    async def restructure(
+        self, stream: str, version: int, replacement: NewEvent | Any | None = None, *, reason: str
+    ) -> AppendResult:
+        return await _run(self.sync.restructure, stream, version, replacement, reason=reason)
+
+    def read_stream(self, stream: str, **options: Any) -> AsyncRecordedEvents:
+        return AsyncRecordedEvents(self.sync.read_stream(stream, **options))
+
+    def read_category(self, category: str, **options: Any) -> AsyncRecordedEvents:
+        return AsyncRecordedEvents(self.sync.read_category(category, **options))
+
+    def read_all(self, **options: Any) -> AsyncRecordedEvents:
+        return AsyncRecordedEvents(self.sync.read_all(**options))
+
+    async def stream_version(self, stream: str) -> int | None:
+        return await _run(self.sync.stream_version, stream)
+
+    async def list_categories(self) -> list[str]:
+        return await _run(self.sync.list_categories)
+
+    async def list_streams(self, category: str | None = None, **options: Any) -> list[str]:
+        return await _run(self.sync.list_streams, category, **options)
+
+    async def get_checkpoint(self, name: str) -> int | None:
+        return await _run(self.sync.get_checkpoint, name)
+
+    async def save_checkpoint(self, name: str, position: int) -> None:
+        await _run(self.sync.save_checkpoint, name, position)
+
+    def subscribe(self, *, idle_timeout: float | None = None, **options: Any) -> AsyncSubscription:
+        return AsyncSubscription(self.sync.subscribe(**options), idle_timeout)
+
+    async def verify(self) -> VerifyReport:
+        return await _run(self.sync.verify)
+
+    async def stats(self) -> dict[str, float]:
+        return await _run(self.sync.stats)
+
+
+class AsyncStore:
+    """The coroutine twin of :class:`Store`; get one with :func:`open_async`."""
+
+    def __init__(self, store: Store) -> None:
+        self.sync = store
+        self.url = store.url
+
+    async def __aenter__(self) -> AsyncStore:
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def create_database(self, name: str) -> AsyncDatabase:
+        return AsyncDatabase(await _run(self.sync.create_database, name))
+
+    async def list_databases(self) -> list[str]:
+        return await _run(self.sync.list_databases)
+
+    async def database(self, name: str) -> AsyncDatabase:
+        return AsyncDatabase(await _run(self.sync.database, name))
+
+    async def close(self) -> None:
+        await _run(self.sync.close)
+
+
+class _Opening:
+    """What :func:`open_async` returns: await it, or use it in ``async with``."""
+
+    def __init__(self, url: str | None, options: dict[str, Any]) -> None:
+        self._url = url
+        self._options = options
+        self._store: AsyncStore | None = None
+
+    async def _open(self) -> AsyncStore:
+        return AsyncStore(await _run(open_sync, self._url, **self._options))
+
+    def __await__(self) -> Generator[Any, None, AsyncStore]:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> AsyncStore:
+        self._store = await self._open()
+        return self._store
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._store is not None:
+            await self._store.close()
+
+
+def open_async(url: str | None = None, **options: Any) -> _Opening:
+    """Open a store for asyncio code; the same URLs and options as :func:`safe_eventstore.open`.
+
+    ::
+
+        async with ses.open_async("memory://") as store:
+            db = await store.create_database("bank")
+            await db.append("Account-1", [ses.NewEvent("Opened", {})])
+    """
+    return _Opening(url, options)

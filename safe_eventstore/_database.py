@@ -1,0 +1,610 @@
+"""A database: the public API over one storage namespace. The protocol logic lives here once;
+the async API runs these same methods in worker threads."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ._codec import (
+    BYTES,
+    JSON,
+    EventTypes,
+    address_of,
+    decode_json,
+    encode_json,
+    entry_hash,
+)
+from ._exceptions import (
+    EventNotFound,
+    EventTooLarge,
+    IntegrityError,
+    InvalidEvent,
+    InvalidInput,
+    StreamNotFound,
+)
+from ._model import (
+    ANY,
+    NO_STREAM,
+    STREAM_EXISTS,
+    AppendResult,
+    NewEvent,
+    Problem,
+    RecordedEvent,
+    RecordedEvents,
+    VerifyReport,
+)
+from ._names import check_name
+from .storage.base import EVENT, RESTRUCTURE, Draft, Entry, Storage, chained_fields
+
+__all__ = ["Database", "Subscription"]
+
+PAGE = 1000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_HIDDEN = "$hidden"
+Overrides = dict[tuple[str, int], Entry]
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def _uuid(value: object, what: str) -> bytes | None:
+    if value is None:
+        return None
+    if isinstance(value, uuid.UUID):
+        return value.bytes
+    if isinstance(value, str):
+        try:
+            return uuid.UUID(value).bytes
+        except ValueError:
+            pass
+    raise InvalidEvent(f"{what} must be a UUID, not {value!r}")
+
+
+def _check_expected(expected: object) -> int:
+    if (
+        isinstance(expected, bool)
+        or not isinstance(expected, int)
+        or (expected < 0 and expected not in (NO_STREAM, ANY, STREAM_EXISTS))
+    ):
+        raise InvalidEvent(
+            f"expected_version must be a version >= 0, NO_STREAM, ANY or STREAM_EXISTS, "
+            f"not {expected!r}"
+        )
+    return expected
+
+
+def _check_count(value: int | None, what: str) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise InvalidInput(f"{what} must be a whole number >= 0, not {value!r}")
+    return value
+
+
+class Database:
+    """One database of a store: its streams, events, checkpoints and subscriptions.
+
+    ::
+
+        db = store.database("bank")
+        db.append("Account-42", [ses.NewEvent("Deposited", {"amount": 100})],
+                  expected_version=ses.NO_STREAM)
+        for event in db.read_stream("Account-42"):
+            print(event.version, event.type, event.data)
+    """
+
+    def __init__(
+        self, storage: Storage, name: str, *, event_types: EventTypes, max_event_size: int
+    ) -> None:
+        self._storage = storage
+        self.name = name
+        self._types = event_types
+        self._max_event_size = max_event_size
+
+    def __repr__(self) -> str:
+        return f"<Database {self.name!r}>"
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _encode(self, event: object) -> tuple[NewEvent, bytes, str]:
+        if not isinstance(event, NewEvent):
+            name = self._types.name_of(event)
+            if name is None:
+                raise InvalidEvent(
+                    f"cannot append {type(event).__name__}: give a NewEvent, a dataclass, "
+                    "a msgspec Struct or a pydantic model"
+                )
+            event = NewEvent(name, event)
+        check_name(event.type, "event type")
+        data = event.data
+        if isinstance(data, bytes | bytearray | memoryview):
+            return event, bytes(data), BYTES
+        return event, encode_json(data), JSON
+
+    def _draft(self, event: object, blobs: dict[bytes, bytes], kind: int = EVENT) -> Draft:
+        event, payload, codec = self._encode(event)
+        if event.metadata is not None and not isinstance(event.metadata, dict):
+            raise InvalidEvent(f"metadata must be a dict, not {type(event.metadata).__name__}")
+        metadata = encode_json(event.metadata or {}, "metadata")
+        size = len(payload) + len(metadata)
+        if size > self._max_event_size:
+            raise EventTooLarge(size, self._max_event_size)
+        tags = tuple(check_name(t, "tag") for t in event.tags)
+        event_id = _uuid(event.event_id, "event_id") or uuid.uuid4().bytes
+        address = address_of(payload)
+        blobs[address] = payload
+        return Draft(
+            kind,
+            event_id,
+            event.type,
+            _uuid(event.correlation_id, "correlation_id"),
+            _uuid(event.causation_id, "causation_id"),
+            _now_us(),
+            metadata,
+            tags,
+            address,
+            codec,
+            len(payload),
+        )
+
+    def append(
+        self,
+        stream: str,
+        events: Iterable[NewEvent | Any],
+        *,
+        expected_version: int = ANY,
+    ) -> AppendResult:
+        """Append ``events`` to ``stream`` as one atomic batch.
+
+        ``expected_version`` is the stream's last version (an int), ``NO_STREAM``,
+        ``STREAM_EXISTS`` or ``ANY``; a mismatch raises :class:`WrongExpectedVersion` and
+        writes nothing. Re-appending a batch whose event ids are all stored already returns
+        the original result.
+        """
+        check_name(stream)
+        expected = _check_expected(expected_version)
+        if isinstance(events, NewEvent | str | bytes) or not isinstance(events, Iterable):
+            raise InvalidEvent("events must be a list of events")
+        blobs: dict[bytes, bytes] = {}
+        drafts = [self._draft(e, blobs) for e in events]
+        if not drafts:
+            raise InvalidEvent("a batch needs at least one event")
+        if len({d.event_id for d in drafts}) != len(drafts):
+            raise InvalidEvent("a batch may not repeat an event id")
+        return self._storage.append(self.name, stream, drafts, blobs, expected)
+
+    def restructure(
+        self,
+        stream: str,
+        version: int,
+        replacement: NewEvent | Any | None = None,
+        *,
+        reason: str,
+    ) -> AppendResult:
+        """Replace (or, with no replacement, hide) an event in all reads from now on.
+
+        The original stays in the stream's raw history (``read_stream(..., raw=True)``); a
+        later restructure of the same version wins.
+        """
+        check_name(stream)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise InvalidEvent(f"version must be an int, not {version!r}")
+        if not isinstance(reason, str) or not reason.strip():
+            raise InvalidEvent("a restructure needs a reason")
+        head = self._storage.head(self.name, stream)
+        if head is None:
+            raise StreamNotFound(f"no stream {stream!r} in database {self.name!r}")
+        if not 0 <= version <= head.version:
+            raise EventNotFound(f"stream {stream!r} has no version {version}")
+        blobs: dict[bytes, bytes] = {}
+        if replacement is None:
+            draft = Draft(
+                RESTRUCTURE, uuid.uuid4().bytes, None, None, None, _now_us(),
+                encode_json({"$restructure": {"reason": reason}}), (), None, None, 0,
+            )  # fmt: skip
+        else:
+            draft = self._draft(replacement, blobs, RESTRUCTURE)
+            meta = decode_json(draft.metadata)
+            meta["$restructure"] = {"reason": reason}
+            draft.metadata = encode_json(meta)
+        draft.target = version
+        return self._storage.append(self.name, stream, [draft], blobs, STREAM_EXISTS)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _record(self, e: Entry, override: Entry | None = None) -> RecordedEvent:
+        src = override if override is not None else e
+        payload = src.payload
+        if src.address is None:
+            payload = b""
+            data = None
+        else:
+            if payload is None or address_of(payload) != src.address:
+                what = "missing" if payload is None else "does not match its address"
+                raise IntegrityError(f"{e.stream}@{e.version}: payload {what}")
+            assert src.type is not None and src.codec is not None
+            data = self._types.decode(src.type, src.codec, payload)
+        raw_kind = e.kind == RESTRUCTURE
+        return RecordedEvent(
+            stream=e.stream,
+            type=src.type if src.type is not None else _HIDDEN,
+            data=data,
+            metadata=decode_json(src.metadata),
+            event_id=uuid.UUID(bytes=e.event_id),
+            correlation_id=None if e.correlation_id is None else uuid.UUID(bytes=e.correlation_id),
+            causation_id=None if e.causation_id is None else uuid.UUID(bytes=e.causation_id),
+            version=e.version,
+            position=e.position,
+            timestamp=_EPOCH + timedelta(microseconds=e.timestamp),
+            payload=payload,
+            codec=src.codec or "",
+            address=src.address.hex() if src.address else "",
+            kind="restructure" if raw_kind else "event",
+            restructured=override is not None,
+            tags=src.tags,
+        )
+
+    def _apply(self, e: Entry, overrides: Overrides) -> RecordedEvent | None:
+        override = overrides.get((e.stream, e.version))
+        if override is not None and override.address is None:
+            return None  # hidden
+        return self._record(e, override)
+
+    def _overrides(self, stream: str | None = None) -> Overrides:
+        return {(r.stream, r.version): r for r in self._storage.restructures(self.name, stream)}
+
+    def read_stream(
+        self,
+        stream: str,
+        *,
+        from_version: int | None = None,
+        limit: int | None = None,
+        backwards: bool = False,
+        raw: bool = False,
+    ) -> RecordedEvents:
+        """Events of one stream in version order (newest first with ``backwards``).
+
+        Restructures are applied; ``raw=True`` gives the stream's full history instead:
+        originals and restructure entries, in the order they were stored. A stream that does
+        not exist reads as empty.
+        """
+        check_name(stream)
+        _check_count(from_version, "from_version")
+        _check_count(limit, "limit")
+        if raw:
+            return RecordedEvents(lambda: self._raw(stream, from_version or 0, limit))
+        start = from_version if from_version is not None else (2**62 if backwards else 0)
+        return RecordedEvents(lambda: self._stream(stream, start, limit, backwards))
+
+    def _stream(
+        self, stream: str, version: int, limit: int | None, backwards: bool
+    ) -> Iterator[RecordedEvent]:
+        overrides = self._overrides(stream)
+        left = limit if limit is not None else -1
+        while left != 0:
+            page = self._storage.read_stream(
+                self.name, stream, from_version=version, limit=PAGE, backwards=backwards
+            )
+            for e in page:
+                event = self._apply(e, overrides)
+                if event is not None:
+                    yield event
+                    left -= 1
+                    if left == 0:
+                        return
+            if len(page) < PAGE:
+                return
+            version = page[-1].version + (-1 if backwards else 1)
+
+    def _raw(self, stream: str, seq: int, limit: int | None) -> Iterator[RecordedEvent]:
+        overrides = self._overrides(stream)
+        left = limit if limit is not None else -1
+        while left != 0:
+            page = self._storage.read_entries(self.name, stream, from_seq=seq, limit=PAGE)
+            for e in page:
+                event = self._record(e)
+                if e.kind == EVENT and (e.stream, e.version) in overrides:
+                    event = replace(event, restructured=True)
+                yield event
+                left -= 1
+                if left == 0:
+                    return
+            if len(page) < PAGE:
+                return
+            seq = page[-1].seq + 1
+
+    def _scan(
+        self,
+        from_position: int,
+        limit: int | None,
+        *,
+        stream: str | None = None,
+        category: str | None = None,
+        types: tuple[str, ...] | None = None,
+    ) -> Iterator[RecordedEvent]:
+        overrides = self._overrides()
+        # A restructure may change an event's type, so filter by type after applying them.
+        pushed = types if not overrides else None
+        left = limit if limit is not None else -1
+        position = from_position
+        while left != 0:
+            page = self._storage.read_all(
+                self.name, from_position=position, limit=PAGE, stream=stream,
+                category=category, types=pushed,
+            )  # fmt: skip
+            for e in page:
+                event = self._apply(e, overrides)
+                if event is None or (types is not None and event.type not in types):
+                    continue
+                yield event
+                left -= 1
+                if left == 0:
+                    return
+            if len(page) < PAGE:
+                return
+            position = page[-1].position + 1
+
+    def read_all(
+        self,
+        *,
+        from_position: int = 0,
+        limit: int | None = None,
+        types: Iterable[str] | None = None,
+    ) -> RecordedEvents:
+        """Every event of the database in position order, from ``from_position`` (inclusive)."""
+        _check_count(from_position, "from_position")
+        _check_count(limit, "limit")
+        wanted = None if types is None else tuple(check_name(t, "event type") for t in types)
+        return RecordedEvents(lambda: self._scan(from_position, limit, types=wanted))
+
+    def read_category(
+        self, category: str, *, from_position: int = 0, limit: int | None = None
+    ) -> RecordedEvents:
+        """The events of every stream of one category, in position order."""
+        check_name(category, "category")
+        _check_count(from_position, "from_position")
+        _check_count(limit, "limit")
+        return RecordedEvents(lambda: self._scan(from_position, limit, category=category))
+
+    def stream_version(self, stream: str) -> int | None:
+        """The stream's last version, or ``None`` when it has no events."""
+        head = self._storage.head(self.name, check_name(stream))
+        return None if head is None else head.version
+
+    def list_categories(self) -> list[str]:
+        return self._storage.list_categories(self.name)
+
+    def list_streams(
+        self, category: str | None = None, *, after: str | None = None, limit: int = 100
+    ) -> list[str]:
+        """Stream names in sorted order, ``limit`` at a time; page on with ``after=``."""
+        if category is not None:
+            check_name(category, "category")
+        _check_count(limit, "limit")
+        return self._storage.list_streams(self.name, category=category, after=after, limit=limit)
+
+    # -- checkpoints and subscriptions -----------------------------------------------------
+
+    def get_checkpoint(self, name: str) -> int | None:
+        return self._storage.get_checkpoint(self.name, check_name(name, "checkpoint"))
+
+    def save_checkpoint(self, name: str, position: int) -> None:
+        _check_count(position, "position")
+        self._storage.save_checkpoint(self.name, check_name(name, "checkpoint"), position)
+
+    def subscribe(
+        self,
+        *,
+        stream: str | None = None,
+        category: str | None = None,
+        from_position: int = 0,
+        checkpoint: str | None = None,
+        idle_timeout: float | None = None,
+    ) -> Subscription:
+        """Catch up from ``from_position``, then deliver new events as they are appended.
+
+        With ``checkpoint=``, a stored checkpoint of that name takes precedence: delivery
+        resumes after it. ``idle_timeout`` ends the iteration when no event arrives for that
+        many seconds (by default it runs until closed).
+
+        ::
+
+            with db.subscribe(category="Account", checkpoint="balances") as sub:
+                for event in sub:
+                    handle(event)
+                    sub.save_checkpoint(event.position)
+        """
+        if stream is not None and category is not None:
+            raise InvalidInput("subscribe to a stream or a category, not both")
+        if stream is not None:
+            check_name(stream)
+        if category is not None:
+            check_name(category, "category")
+        if checkpoint is not None:
+            check_name(checkpoint, "checkpoint")
+        _check_count(from_position, "from_position")
+        start = from_position
+        if checkpoint is not None:
+            saved = self._storage.get_checkpoint(self.name, checkpoint)
+            if saved is not None:
+                start = saved + 1
+        return Subscription(self, stream, category, start, checkpoint, idle_timeout)
+
+    # -- integrity and statistics ----------------------------------------------------------
+
+    def verify(self) -> VerifyReport:
+        """Re-check every stream's hash chain, its head, and every payload's address."""
+        report = VerifyReport()
+        after: str | None = None
+        while True:
+            names = self._storage.list_streams(self.name, category=None, after=after, limit=PAGE)
+            for name in names:
+                self._verify_stream(name, report)
+            if len(names) < PAGE:
+                break
+            after = names[-1]
+        last: bytes | None = None
+        while True:
+            blobs = self._storage.read_blobs(self.name, after=last, limit=PAGE)
+            for address, data in blobs:
+                report.payloads += 1
+                if address_of(data) != address:
+                    report.problems.append(
+                        Problem(None, None, f"payload {address.hex()} does not match its address")
+                    )
+            if len(blobs) < PAGE:
+                break
+            last = blobs[-1][0]
+        return report
+
+    def _verify_stream(self, stream: str, report: VerifyReport) -> None:
+        report.streams += 1
+        problems = report.problems
+        prev: bytes | None = None
+        seq, version, position = 0, -1, 0
+        while True:
+            page = self._storage.read_entries(self.name, stream, from_seq=seq, limit=PAGE)
+            for e in page:
+                report.entries += 1
+                if e.seq != seq:
+                    problems.append(
+                        Problem(stream, seq, f"entry missing or out of order (found seq {e.seq})")
+                    )
+                    seq = e.seq
+                if e.prev_hash != prev:
+                    problems.append(Problem(stream, e.seq, "does not chain to the entry before it"))
+                if entry_hash(chained_fields(e.prev_hash, stream, e.seq, e.version, e)) != e.hash:
+                    problems.append(
+                        Problem(stream, e.seq, "entry altered: its hash does not match")
+                    )
+                if e.kind == EVENT:
+                    if e.version != version + 1:
+                        problems.append(Problem(stream, e.seq, f"version {e.version} out of order"))
+                    version = e.version
+                elif not 0 <= e.version <= version:
+                    problems.append(Problem(stream, e.seq, "restructures a version not yet stored"))
+                if e.position <= position:
+                    problems.append(Problem(stream, e.seq, "position out of order"))
+                position = e.position
+                if e.address is not None and e.payload is None:
+                    problems.append(Problem(stream, e.seq, f"payload {e.address.hex()} missing"))
+                prev = e.hash
+                seq += 1
+            if len(page) < PAGE:
+                break
+        head = self._storage.head(self.name, stream)
+        if head is None or head.seq != seq - 1 or head.hash != prev or head.version != version:
+            problems.append(
+                Problem(
+                    stream, None, "stream head does not match the last entry (entries removed?)"
+                )
+            )
+
+    def stats(self) -> dict[str, float]:
+        """Counts and sizes: ``events``, ``streams``, ``restructures``, ``payloads``,
+        ``logical_payload_bytes``, ``stored_payload_bytes`` and their ``dedup_ratio``."""
+        stats: dict[str, float] = dict(self._storage.stats(self.name))
+        stored = stats["stored_payload_bytes"]
+        stats["dedup_ratio"] = stats["logical_payload_bytes"] / stored if stored else 1.0
+        return stats
+
+
+class Subscription:
+    """Delivers a database's events in position order: first those stored, then live ones.
+
+    Iterate it (blocking), or call :meth:`get` with a timeout. Close it (or leave its
+    ``with`` block) to stop; closing from another thread ends a blocked iteration.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        stream: str | None,
+        category: str | None,
+        start: int,
+        checkpoint: str | None,
+        idle_timeout: float | None,
+    ) -> None:
+        self._db = db
+        self._stream = stream
+        self._category = category
+        self._next = max(start, 1)
+        self.checkpoint = checkpoint
+        self._idle = idle_timeout
+        self._buffer: deque[RecordedEvent] = deque()
+        self._overrides: Overrides | None = None
+        self._closed = threading.Event()
+        self.position: int | None = None  # the last delivered event's position
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[RecordedEvent]:
+        return self
+
+    def __next__(self) -> RecordedEvent:
+        event = self.get(self._idle)
+        if event is None:
+            raise StopIteration
+        return event
+
+    def _fill(self) -> None:
+        if self._overrides is None:
+            self._overrides = self._db._overrides()
+        storage, name = self._db._storage, self._db.name
+        page = storage.read_all(
+            name, from_position=self._next, limit=PAGE, stream=self._stream,
+            category=self._category, restructures=True,
+        )  # fmt: skip
+        for e in page:
+            if e.kind == RESTRUCTURE:
+                self._overrides[(e.stream, e.version)] = e
+                continue
+            event = self._db._apply(e, self._overrides)
+            if event is not None:
+                self._buffer.append(event)
+        if page:
+            self._next = page[-1].position + 1
+
+    def get(self, timeout: float | None = None) -> RecordedEvent | None:
+        """The next event, waiting up to ``timeout`` seconds (forever when ``None``);
+        ``None`` when the time passes or the subscription is closed."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._buffer:
+            if self._closed.is_set():
+                return None
+            self._fill()
+            if self._buffer:
+                break
+            remaining = 1.0 if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self._db._storage.wait(self._db.name, self._next - 1, min(remaining, 1.0))
+        event = self._buffer.popleft()
+        self.position = event.position
+        return event
+
+    def save_checkpoint(self, position: int | None = None) -> None:
+        """Store ``position`` (by default the last delivered one) under the checkpoint name."""
+        if self.checkpoint is None:
+            raise InvalidInput("this subscription was opened without a checkpoint name")
+        position = self.position if position is None else position
+        if position is None:
+            return
+        self._db.save_checkpoint(self.checkpoint, position)
+
+    def close(self) -> None:
+        self._closed.set()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()

@@ -1,0 +1,168 @@
+"""The event model: what goes in (NewEvent), what comes out (RecordedEvent)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, overload
+
+__all__ = [
+    "ANY",
+    "NO_STREAM",
+    "STREAM_EXISTS",
+    "AppendResult",
+    "NewEvent",
+    "Problem",
+    "RecordedEvent",
+    "RecordedEvents",
+    "VerifyReport",
+]
+
+NO_STREAM = -1
+"""Expected version: the stream must have no events yet."""
+ANY = -2
+"""Expected version: append whatever the stream's version."""
+STREAM_EXISTS = -4
+"""Expected version: the stream must have at least one event."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append.
+
+    ``data`` may be JSON-serialisable data, a registered (or plain) dataclass instance,
+    or ``bytes``, which are stored as given::
+
+        ses.NewEvent("Deposited", {"amount": 100}, metadata={"user": "ann"})
+    """
+
+    type: str
+    data: Any = None
+    metadata: dict[str, Any] | None = None
+    event_id: uuid.UUID | None = None
+    correlation_id: uuid.UUID | None = None
+    causation_id: uuid.UUID | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """An event as stored. ``payload`` holds the raw bytes; ``data`` their decoded form.
+
+    Entries read with ``raw=True`` also show restructure entries (``kind == "restructure"``,
+    ``version`` is the version they restructure) and ``restructured`` tells whether a
+    restructure has replaced this event's content in ordinary reads.
+    """
+
+    stream: str
+    type: str
+    data: Any
+    metadata: dict[str, Any]
+    event_id: uuid.UUID
+    correlation_id: uuid.UUID | None
+    causation_id: uuid.UUID | None
+    version: int
+    position: int
+    timestamp: datetime
+    payload: bytes
+    codec: str
+    address: str
+    kind: str = "event"
+    restructured: bool = False
+    tags: tuple[str, ...] = ()
+
+    @property
+    def category(self) -> str:
+        return self.stream.split("-", 1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """What an append stored: the batch's first and last versions and last position."""
+
+    first_version: int
+    last_version: int
+    position: int
+
+
+class RecordedEvents(Sequence[RecordedEvent]):
+    """The result of a read.
+
+    Iterating streams events from the backend page by page, so a read of millions of events
+    keeps memory flat; ``len()``, indexing and comparison load the whole result once.
+    """
+
+    __slots__ = ("_items", "_source")
+
+    def __init__(self, source: Callable[[], Iterator[RecordedEvent]]) -> None:
+        self._source = source
+        self._items: list[RecordedEvent] | None = None
+
+    @classmethod
+    def of(cls, items: Iterable[RecordedEvent]) -> RecordedEvents:
+        events = cls(lambda: iter(()))
+        events._items = list(items)
+        return events
+
+    def _load(self) -> list[RecordedEvent]:
+        if self._items is None:
+            self._items = list(self._source())
+        return self._items
+
+    def __iter__(self) -> Iterator[RecordedEvent]:
+        if self._items is not None:
+            return iter(self._items)
+        return self._source()
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    @overload
+    def __getitem__(self, index: int) -> RecordedEvent: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[RecordedEvent]: ...
+    def __getitem__(self, index: int | slice) -> RecordedEvent | list[RecordedEvent]:
+        return self._load()[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RecordedEvents):
+            return self._load() == other._load()
+        if isinstance(other, list):
+            return self._load() == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"RecordedEvents({self._load()!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One finding of ``verify``."""
+
+    stream: str | None
+    seq: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = "" if self.stream is None else f"{self.stream}"
+        if self.seq is not None:
+            where += f"@{self.seq}"
+        return f"{where}: {self.message}" if where else self.message
+
+
+@dataclass(slots=True)
+class VerifyReport:
+    """The result of ``verify``: ``ok`` is true when no problem was found."""
+
+    streams: int = 0
+    entries: int = 0
+    payloads: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems

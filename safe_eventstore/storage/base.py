@@ -1,0 +1,266 @@
+"""The storage contract every backend implements.
+
+Backends store entries and payload blobs and keep order; they know nothing of event
+classes, codecs or restructure semantics. The few rules that must run inside a backend's
+atomic step (the expected-version check, idempotent retries, sealing the hash chain) live
+here once, as :func:`plan_append`, and each backend calls it inside its own transaction.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+from .._codec import entry_hash
+from .._exceptions import IdempotencyConflict, WrongExpectedVersion
+from .._model import ANY, NO_STREAM, STREAM_EXISTS, AppendResult
+
+__all__ = ["EVENT", "RESTRUCTURE", "Draft", "Entry", "Head", "Storage", "plan_append"]
+
+EVENT = 0
+RESTRUCTURE = 1
+
+
+@dataclass(slots=True)
+class Draft:
+    """An entry to store, before the backend gives it a place."""
+
+    kind: int
+    event_id: bytes
+    type: str | None
+    correlation_id: bytes | None
+    causation_id: bytes | None
+    timestamp: int  # microseconds since the Unix epoch, UTC
+    metadata: bytes
+    tags: tuple[str, ...]
+    address: bytes | None
+    codec: str | None
+    size: int
+    target: int | None = None  # the version a restructure entry restructures
+
+
+@dataclass(slots=True)
+class Entry:
+    """A stored entry: one line of a stream's hash-chained raw history."""
+
+    stream: str
+    seq: int
+    version: int
+    position: int
+    kind: int
+    event_id: bytes
+    type: str | None
+    correlation_id: bytes | None
+    causation_id: bytes | None
+    timestamp: int
+    metadata: bytes
+    tags: tuple[str, ...]
+    address: bytes | None
+    codec: str | None
+    size: int
+    prev_hash: bytes | None
+    hash: bytes
+    payload: bytes | None = None
+
+    def chained_fields(self) -> tuple[Any, ...]:
+        return chained_fields(self.prev_hash, self.stream, self.seq, self.version, self)
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The tail of a stream: its last entry's seq and hash, and its last event version."""
+
+    seq: int
+    version: int
+    hash: bytes
+    position: int
+
+
+def chained_fields(
+    prev_hash: bytes | None, stream: str, seq: int, version: int, d: Draft | Entry
+) -> tuple[Any, ...]:
+    return (
+        prev_hash,
+        stream,
+        seq,
+        version,
+        d.kind,
+        d.event_id,
+        d.type,
+        d.correlation_id,
+        d.causation_id,
+        d.timestamp,
+        d.metadata,
+        list(d.tags),
+        d.address,
+        d.codec,
+        d.size,
+    )
+
+
+def plan_append(
+    stream: str,
+    head: Head | None,
+    expected: int,
+    drafts: list[Draft],
+    existing: list[Entry],
+) -> AppendResult | list[Entry]:
+    """Decide an append inside the backend's atomic step.
+
+    ``existing`` are the stream's entries whose event ids occur in ``drafts``. Returns the
+    original result of an idempotent retry, or the sealed entries to write (their
+    positions still 0, for the backend to assign in order). Raises the typed error of a
+    conflicting retry or a wrong expected version.
+    """
+    if existing:
+        events = [d for d in drafts if d.kind == EVENT]
+        if len(existing) != len(events):
+            raise IdempotencyConflict(
+                f"stream {stream!r}: {len(existing)} of the batch's {len(events)} event ids "
+                "are already stored; retry the whole batch or none of it"
+            )
+        return AppendResult(
+            min(e.version for e in existing),
+            max(e.version for e in existing),
+            max(e.position for e in existing),
+        )
+    actual = head.version if head is not None and head.version >= 0 else None
+    if expected == NO_STREAM:
+        ok = actual is None
+    elif expected == STREAM_EXISTS:
+        ok = actual is not None
+    elif expected == ANY:
+        ok = True
+    else:
+        ok = actual == expected
+    if not ok:
+        raise WrongExpectedVersion(stream, expected, actual)
+    seq = head.seq if head is not None else -1
+    version = head.version if head is not None else -1
+    prev = head.hash if head is not None else None
+    sealed: list[Entry] = []
+    for d in drafts:
+        seq += 1
+        if d.kind == EVENT:
+            version += 1
+            v = version
+        else:
+            assert d.target is not None
+            v = d.target
+        h = entry_hash(chained_fields(prev, stream, seq, v, d))
+        sealed.append(
+            Entry(
+                stream, seq, v, 0, d.kind, d.event_id, d.type, d.correlation_id,
+                d.causation_id, d.timestamp, d.metadata, d.tags, d.address, d.codec,
+                d.size, prev, h,
+            )
+        )  # fmt: skip
+        prev = h
+    return sealed
+
+
+def result_of(entries: list[Entry]) -> AppendResult:
+    events = [e for e in entries if e.kind == EVENT] or entries
+    return AppendResult(events[0].version, events[-1].version, entries[-1].position)
+
+
+class Storage(ABC):
+    """One store's storage: databases of entries, payload blobs and checkpoints.
+
+    Every method is thread-safe. ``append`` is one atomic step: the expected-version
+    check, the idempotency check and the write happen together or not at all.
+    """
+
+    #: whether other processes may open the same store at once (a file, a server)
+    shared_across_processes: bool = False
+
+    @abstractmethod
+    def create_database(self, name: str) -> None: ...
+
+    @abstractmethod
+    def list_databases(self) -> list[str]: ...
+
+    @abstractmethod
+    def has_database(self, name: str) -> bool: ...
+
+    @abstractmethod
+    def append(
+        self,
+        db: str,
+        stream: str,
+        drafts: list[Draft],
+        blobs: dict[bytes, bytes],
+        expected: int,
+    ) -> AppendResult:
+        """Store ``drafts`` at the end of ``stream`` and ``blobs`` by address, atomically."""
+
+    @abstractmethod
+    def head(self, db: str, stream: str) -> Head | None: ...
+
+    @abstractmethod
+    def read_stream(
+        self, db: str, stream: str, *, from_version: int, limit: int, backwards: bool
+    ) -> list[Entry]:
+        """Up to ``limit`` event entries (not restructures) with their payloads."""
+
+    @abstractmethod
+    def read_entries(self, db: str, stream: str, *, from_seq: int, limit: int) -> list[Entry]:
+        """Up to ``limit`` entries of every kind, in seq order, with their payloads."""
+
+    @abstractmethod
+    def read_all(
+        self,
+        db: str,
+        *,
+        from_position: int,
+        limit: int,
+        stream: str | None = None,
+        category: str | None = None,
+        types: tuple[str, ...] | None = None,
+        restructures: bool = False,
+    ) -> list[Entry]:
+        """Up to ``limit`` entries at ``from_position`` or later, in position order.
+
+        Event entries only, unless ``restructures`` asks for restructure entries too
+        (``types`` then filters events only).
+        """
+
+    @abstractmethod
+    def restructures(self, db: str, stream: str | None = None) -> list[Entry]:
+        """Every restructure entry (of one stream, or of the database) in position order."""
+
+    @abstractmethod
+    def last_position(self, db: str) -> int:
+        """The highest position in the database, 0 when it is empty."""
+
+    @abstractmethod
+    def list_categories(self, db: str) -> list[str]: ...
+
+    @abstractmethod
+    def list_streams(
+        self, db: str, *, category: str | None, after: str | None, limit: int
+    ) -> list[str]: ...
+
+    @abstractmethod
+    def read_blobs(self, db: str, *, after: bytes | None, limit: int) -> list[tuple[bytes, bytes]]:
+        """Stored payloads ``(address, bytes)`` in address order, for verification."""
+
+    @abstractmethod
+    def get_checkpoint(self, db: str, name: str) -> int | None: ...
+
+    @abstractmethod
+    def save_checkpoint(self, db: str, name: str, position: int) -> None: ...
+
+    @abstractmethod
+    def wait(self, db: str, position: int, timeout: float) -> bool:
+        """Block until the database may hold an entry after ``position`` or ``timeout``
+        seconds pass; returns whether it does. Woken by the backend, never by a busy loop."""
+
+    @abstractmethod
+    def stats(self, db: str) -> dict[str, int]:
+        """``events``, ``streams``, ``restructures``, ``payloads``,
+        ``logical_payload_bytes`` and ``stored_payload_bytes``."""
+
+    @abstractmethod
+    def close(self) -> None: ...

@@ -1,0 +1,528 @@
+"""The embedded default: a directory holding one SQLite file per database.
+
+Layout: ``<dir>/safe-eventstore.json`` marks the directory as a store; ``<dir>/<db>.sqlite3``
+holds one database in WAL mode. Appends run in ``BEGIN IMMEDIATE`` transactions, so the
+expected-version check and the write are one step under SQLite's write lock, and positions
+are assigned in commit order. See docs/storage-format.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sqlite3
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import msgspec
+
+from .._exceptions import (
+    DatabaseExists,
+    DatabaseNotFound,
+    InvalidURL,
+    StorageError,
+    StoreClosed,
+    StoreUnavailable,
+)
+from .._model import AppendResult
+from .._names import category_of
+from .base import EVENT, Draft, Entry, Head, Storage, plan_append, result_of
+
+__all__ = ["SqliteStorage"]
+
+FORMAT = 1
+MARKER = "safe-eventstore.json"
+SUFFIX = ".sqlite3"
+PING = ".sqlite3-ping"
+P = ParamSpec("P")
+R = TypeVar("R")
+
+SCHEMA = """
+CREATE TABLE entries (
+    position INTEGER PRIMARY KEY,
+    stream TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    kind INTEGER NOT NULL,
+    category TEXT NOT NULL,
+    event_id BLOB NOT NULL,
+    type TEXT,
+    correlation_id BLOB,
+    causation_id BLOB,
+    timestamp INTEGER NOT NULL,
+    metadata BLOB NOT NULL,
+    tags TEXT,
+    address BLOB,
+    codec TEXT,
+    size INTEGER NOT NULL,
+    prev_hash BLOB,
+    hash BLOB NOT NULL
+);
+CREATE UNIQUE INDEX entries_stream_seq ON entries (stream, seq);
+CREATE UNIQUE INDEX entries_stream_version ON entries (stream, version) WHERE kind = 0;
+CREATE INDEX entries_category ON entries (category, position);
+CREATE INDEX entries_event_id ON entries (event_id);
+CREATE INDEX entries_restructures ON entries (position) WHERE kind = 1;
+CREATE TABLE streams (
+    name TEXT PRIMARY KEY,
+    category TEXT NOT NULL,
+    last_seq INTEGER NOT NULL,
+    last_version INTEGER NOT NULL,
+    last_hash BLOB NOT NULL,
+    last_position INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX streams_category ON streams (category, name);
+CREATE TABLE payloads (
+    id INTEGER PRIMARY KEY,
+    address BLOB NOT NULL UNIQUE,
+    data BLOB NOT NULL
+);
+CREATE TABLE checkpoints (
+    name TEXT PRIMARY KEY,
+    position INTEGER NOT NULL
+) WITHOUT ROWID;
+PRAGMA user_version = 1;
+"""
+
+_COLUMNS = (
+    "e.stream, e.seq, e.version, e.position, e.kind, e.event_id, e.type, e.correlation_id, "
+    "e.causation_id, e.timestamp, e.metadata, e.tags, e.address, e.codec, e.size, "
+    "e.prev_hash, e.hash, p.data"
+)
+_SELECT = f"SELECT {_COLUMNS} FROM entries e LEFT JOIN payloads p ON p.address = e.address"
+_tags_decoder = msgspec.json.Decoder(tuple[str, ...])
+
+
+def _entry(row: tuple[Any, ...]) -> Entry:
+    tags = _tags_decoder.decode(row[11]) if row[11] else ()
+    return Entry(*row[:11], tags, *row[12:])  # type: ignore[call-arg]
+
+
+def _translate(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn driver errors into the store's exception tree."""
+
+    @functools.wraps(fn)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise StoreUnavailable(f"SQLite: {exc} (another writer held the lock)") from exc
+            raise StorageError(f"SQLite: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise StorageError(f"SQLite: {exc}") from exc
+
+    return call
+
+
+class SqliteStorage(Storage):
+    """Storage in a directory of SQLite files; safe for many threads and processes."""
+
+    shared_across_processes = True
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        durability: str = "full",
+        busy_timeout: float = 60.0,
+    ) -> None:
+        if durability not in ("full", "relaxed"):
+            raise InvalidURL(f"durability must be 'full' or 'relaxed', not {durability!r}")
+        self.directory = Path(directory).absolute()
+        self.durability = durability
+        self._busy_ms = int(busy_timeout * 1000)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self._ping_fds: dict[str, int] = {}
+        self._open_directory()
+
+    def _open_directory(self) -> None:
+        marker = self.directory / MARKER
+        try:
+            if marker.exists():
+                info = json.loads(marker.read_text())
+                if info.get("format") != FORMAT:
+                    raise InvalidURL(
+                        f"{self.directory}: unknown store format {info.get('format')!r}"
+                    )
+                return
+            if self.directory.exists() and any(self.directory.iterdir()):
+                raise InvalidURL(
+                    f"{self.directory} is not empty and is not a SAFE EventStore directory"
+                )
+            self.directory.mkdir(parents=True, exist_ok=True)
+            tmp = self.directory / f".{MARKER}.{uuid.uuid4().hex}"
+            tmp.write_text(json.dumps({"format": FORMAT, "kind": "safe-eventstore/sqlite"}) + "\n")
+            os.replace(tmp, marker)
+        except (OSError, ValueError) as exc:
+            if isinstance(exc, InvalidURL):
+                raise
+            raise StorageError(f"cannot open store directory {self.directory}: {exc}") from exc
+
+    def _path(self, db: str) -> Path:
+        return self.directory / f"{db}{SUFFIX}"
+
+    def _configure(self, conn: sqlite3.Connection) -> None:
+        conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+        conn.execute("PRAGMA synchronous = " + ("FULL" if self.durability == "full" else "NORMAL"))
+        conn.execute("PRAGMA cache_size = -32000")
+
+    def _conn(self, db: str) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreClosed("the store is closed")
+        conns: dict[str, sqlite3.Connection] | None = getattr(self._local, "conns", None)
+        if conns is None:
+            conns = self._local.conns = {}
+        conn = conns.get(db)
+        if conn is None:
+            path = self._path(db)
+            try:
+                conn = sqlite3.connect(
+                    f"{path.as_uri()}?mode=rw",
+                    uri=True,
+                    isolation_level=None,
+                    check_same_thread=False,
+                    timeout=self._busy_ms / 1000,
+                )
+            except sqlite3.OperationalError:
+                raise DatabaseNotFound(f"no database {db!r}") from None
+            self._configure(conn)
+            conns[db] = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self, db: str) -> Iterator[sqlite3.Connection]:
+        conn = self._conn(db)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @_translate
+    def create_database(self, name: str) -> None:
+        final = self._path(name)
+        if final.exists():
+            raise DatabaseExists(f"database {name!r} exists")
+        tmp = self.directory / f".{name}.{uuid.uuid4().hex}.tmp"
+        try:
+            conn = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.executescript(SCHEMA)
+            finally:
+                conn.close()
+            try:
+                os.link(tmp, final)  # atomic: exactly one of two racing creators wins
+            except FileExistsError:
+                raise DatabaseExists(f"database {name!r} exists") from None
+            _fsync_dir(self.directory)
+        except OSError as exc:
+            raise StorageError(f"cannot create database {name!r}: {exc}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def list_databases(self) -> list[str]:
+        try:
+            return sorted(
+                p.name[: -len(SUFFIX)]
+                for p in self.directory.iterdir()
+                if p.name.endswith(SUFFIX) and not p.name.startswith(".")
+            )
+        except OSError as exc:
+            raise StorageError(f"cannot list {self.directory}: {exc}") from exc
+
+    def has_database(self, name: str) -> bool:
+        return self._path(name).exists()
+
+    @_translate
+    def append(
+        self, db: str, stream: str, drafts: list[Draft], blobs: dict[bytes, bytes], expected: int
+    ) -> AppendResult:
+        with self._write(db) as conn:
+            head = self._head(conn, stream)
+            ids = [d.event_id for d in drafts if d.kind == EVENT]
+            existing: list[Entry] = []
+            if head is not None and ids:
+                marks = ",".join("?" * len(ids))
+                existing = [
+                    _entry(r)
+                    for r in conn.execute(
+                        f"{_SELECT} WHERE e.event_id IN ({marks}) AND e.stream = ? AND e.kind = 0",
+                        (*ids, stream),
+                    )
+                ]
+            plan = plan_append(stream, head, expected, drafts, existing)
+            if isinstance(plan, AppendResult):
+                return plan
+            if blobs:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO payloads (address, data) VALUES (?, ?)", blobs.items()
+                )
+            (position,) = conn.execute("SELECT coalesce(max(position), 0) FROM entries").fetchone()
+            category = category_of(stream)
+            rows = []
+            for e in plan:
+                position += 1
+                e.position = position
+                rows.append(
+                    (
+                        e.position, e.stream, e.seq, e.version, e.kind, category, e.event_id,
+                        e.type, e.correlation_id, e.causation_id, e.timestamp, e.metadata,
+                        msgspec.json.encode(e.tags) if e.tags else None, e.address, e.codec,
+                        e.size, e.prev_hash, e.hash,
+                    )
+                )  # fmt: skip
+            conn.executemany(
+                "INSERT INTO entries (position, stream, seq, version, kind, category, event_id, "
+                "type, correlation_id, causation_id, timestamp, metadata, tags, address, codec, "
+                "size, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
+            last = plan[-1]
+            version = max((e.version for e in plan if e.kind == EVENT), default=-1)
+            if head is not None and version < 0:
+                version = head.version
+            conn.execute(
+                "INSERT INTO streams (name, category, last_seq, last_version, last_hash, "
+                "last_position) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                "last_seq = excluded.last_seq, last_version = excluded.last_version, "
+                "last_hash = excluded.last_hash, last_position = excluded.last_position",
+                (stream, category, last.seq, version, last.hash, last.position),
+            )
+        self._ping(db)
+        return result_of(plan)
+
+    def _ping(self, db: str) -> None:
+        # SQLite publishes a commit through shared memory, which the file system does not
+        # report; touching a small file after COMMIT is what wakes waiting subscribers.
+        try:
+            fd = self._ping_fds.get(db)
+            if fd is None:
+                with self._lock:
+                    fd = self._ping_fds.get(db)
+                    if fd is None:
+                        path = self.directory / f"{db}{PING}"
+                        fd = self._ping_fds[db] = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+            os.pwrite(fd, b"\0", 0)
+        except OSError:
+            pass  # the append is committed; a subscriber still sees it within its wait slice
+
+    @staticmethod
+    def _head(conn: sqlite3.Connection, stream: str) -> Head | None:
+        row = conn.execute(
+            "SELECT last_seq, last_version, last_hash, last_position FROM streams WHERE name = ?",
+            (stream,),
+        ).fetchone()
+        return Head(*row) if row else None
+
+    @_translate
+    def head(self, db: str, stream: str) -> Head | None:
+        return self._head(self._conn(db), stream)
+
+    @_translate
+    def read_stream(
+        self, db: str, stream: str, *, from_version: int, limit: int, backwards: bool
+    ) -> list[Entry]:
+        op, order = ("<=", "DESC") if backwards else (">=", "ASC")
+        rows = self._conn(db).execute(
+            f"{_SELECT} WHERE e.stream = ? AND e.kind = 0 AND e.version {op} ? "
+            f"ORDER BY e.version {order} LIMIT ?",
+            (stream, from_version, limit),
+        )
+        return [_entry(r) for r in rows]
+
+    @_translate
+    def read_entries(self, db: str, stream: str, *, from_seq: int, limit: int) -> list[Entry]:
+        rows = self._conn(db).execute(
+            f"{_SELECT} WHERE e.stream = ? AND e.seq >= ? ORDER BY e.seq LIMIT ?",
+            (stream, from_seq, limit),
+        )
+        return [_entry(r) for r in rows]
+
+    @_translate
+    def read_all(
+        self,
+        db: str,
+        *,
+        from_position: int,
+        limit: int,
+        stream: str | None = None,
+        category: str | None = None,
+        types: tuple[str, ...] | None = None,
+        restructures: bool = False,
+    ) -> list[Entry]:
+        where = ["e.position >= ?"]
+        args: list[Any] = [from_position]
+        if stream is not None:
+            where.append("e.stream = ?")
+            args.append(stream)
+        if category is not None:
+            where.append("e.category = ?")
+            args.append(category)
+        kind = "e.kind = 0"
+        if types is not None:
+            kind += f" AND e.type IN ({','.join('?' * len(types))})"
+            args.extend(types)
+        where.append(f"(({kind}) OR e.kind = 1)" if restructures else kind)
+        args.append(limit)
+        rows = self._conn(db).execute(
+            f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY e.position LIMIT ?", args
+        )
+        return [_entry(r) for r in rows]
+
+    @_translate
+    def restructures(self, db: str, stream: str | None = None) -> list[Entry]:
+        if stream is None:
+            rows = self._conn(db).execute(f"{_SELECT} WHERE e.kind = 1 ORDER BY e.position")
+        else:
+            rows = self._conn(db).execute(
+                f"{_SELECT} WHERE e.kind = 1 AND e.stream = ? ORDER BY e.position", (stream,)
+            )
+        return [_entry(r) for r in rows]
+
+    @_translate
+    def last_position(self, db: str) -> int:
+        (pos,) = self._conn(db).execute("SELECT coalesce(max(position), 0) FROM entries").fetchone()
+        return int(pos)
+
+    @_translate
+    def list_categories(self, db: str) -> list[str]:
+        rows = self._conn(db).execute("SELECT DISTINCT category FROM streams ORDER BY category")
+        return [r[0] for r in rows]
+
+    @_translate
+    def list_streams(
+        self, db: str, *, category: str | None, after: str | None, limit: int
+    ) -> list[str]:
+        where, args = ["name > ?"], [after or ""]
+        if category is not None:
+            where.append("category = ?")
+            args.append(category)
+        rows = self._conn(db).execute(
+            f"SELECT name FROM streams WHERE {' AND '.join(where)} ORDER BY name LIMIT ?",
+            (*args, limit),
+        )
+        return [r[0] for r in rows]
+
+    @_translate
+    def read_blobs(self, db: str, *, after: bytes | None, limit: int) -> list[tuple[bytes, bytes]]:
+        rows = self._conn(db).execute(
+            "SELECT address, data FROM payloads WHERE address > ? ORDER BY address LIMIT ?",
+            (after or b"", limit),
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    @_translate
+    def get_checkpoint(self, db: str, name: str) -> int | None:
+        row = (
+            self._conn(db)
+            .execute("SELECT position FROM checkpoints WHERE name = ?", (name,))
+            .fetchone()
+        )
+        return None if row is None else int(row[0])
+
+    @_translate
+    def save_checkpoint(self, db: str, name: str, position: int) -> None:
+        with self._write(db) as conn:
+            conn.execute(
+                "INSERT INTO checkpoints (name, position) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+                (name, position),
+            )
+
+    def wait(self, db: str, position: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        watcher = _Watcher(self.directory, f"{db}{PING}")
+        try:
+            while True:
+                if self.last_position(db) > position:
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._closed:
+                    return False
+                # Woken by the file system when any process commits to this database; the
+                # slice only bounds how long a close() waits to be noticed.
+                watcher.wait(min(remaining, 0.5))
+        finally:
+            watcher.close()
+
+    @_translate
+    def stats(self, db: str) -> dict[str, int]:
+        conn = self._conn(db)
+        events, restructures, logical = conn.execute(
+            "SELECT count(*) FILTER (WHERE kind = 0), count(*) FILTER (WHERE kind = 1), "
+            "coalesce(sum(size), 0) FROM entries"
+        ).fetchone()
+        (streams,) = conn.execute("SELECT count(*) FROM streams").fetchone()
+        payloads, stored = conn.execute(
+            "SELECT count(*), coalesce(sum(length(data)), 0) FROM payloads"
+        ).fetchone()
+        return {
+            "events": events,
+            "streams": streams,
+            "restructures": restructures,
+            "payloads": payloads,
+            "logical_payload_bytes": logical,
+            "stored_payload_bytes": stored,
+        }
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            conns, self._all = self._all, []
+            fds, self._ping_fds = list(self._ping_fds.values()), {}
+        for fd in fds:
+            os.close(fd)
+        for conn in conns:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _Watcher:
+    """Blocks until a file in a directory changes: inotify on Linux, a short sleep elsewhere."""
+
+    def __init__(self, directory: Path, name: str) -> None:
+        self._name = name
+        self._ino: Any = None
+        if sys.platform.startswith("linux"):
+            from inotify_simple import INotify, flags
+
+            self._ino = INotify()
+            self._ino.add_watch(directory, flags.MODIFY | flags.CREATE)
+
+    def wait(self, timeout: float) -> None:
+        if self._ino is None:
+            time.sleep(min(timeout, 0.05))
+            return
+        for event in self._ino.read(timeout=int(timeout * 1000)):
+            if event.name == self._name:
+                return
+
+    def close(self) -> None:
+        if self._ino is not None:
+            self._ino.close()

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Sets up the project and runs the main job: the demo on the embedded SQLite default.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+.venv/bin/safe-eventstore demo "$@"
