@@ -15,6 +15,7 @@ from ._aio import AsyncDatabase, AsyncRecordedEvents, AsyncStore, AsyncSubscript
 from ._codec import EventTypes, event_type, event_types
 from ._database import Database, Subscription
 from ._exceptions import (
+    CheckpointConflict,
     Conflict,
     DatabaseExists,
     DatabaseNotFound,
@@ -43,6 +44,7 @@ from ._model import (
     Problem,
     RecordedEvent,
     RecordedEvents,
+    StreamAppend,
     VerifyReport,
 )
 from ._names import category_of
@@ -59,6 +61,7 @@ __all__ = [
     "AsyncRecordedEvents",
     "AsyncStore",
     "AsyncSubscription",
+    "CheckpointConflict",
     "Conflict",
     "Database",
     "DatabaseExists",
@@ -82,6 +85,7 @@ __all__ = [
     "Store",
     "StoreClosed",
     "StoreUnavailable",
+    "StreamAppend",
     "StreamNotFound",
     "Subscription",
     "VerifyReport",

@@ -9,7 +9,15 @@ from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
 from ._database import Database, Subscription
-from ._model import ANY, AppendResult, NewEvent, RecordedEvent, RecordedEvents, VerifyReport
+from ._model import (
+    ANY,
+    AppendResult,
+    NewEvent,
+    RecordedEvent,
+    RecordedEvents,
+    StreamAppend,
+    VerifyReport,
+)
 from ._store import Store
 from ._store import open as open_sync
 
@@ -112,6 +120,11 @@ class AsyncDatabase:
         self, stream: str, events: Iterable[NewEvent | Any], *, expected_version: int = ANY
     ) -> AppendResult:
         return await _run(self.sync.append, stream, list(events), expected_version=expected_version)
+
+    async def append_batch(
+        self, appends: Iterable[StreamAppend], *, checkpoint: tuple[str, int] | None = None
+    ) -> list[AppendResult]:
+        return await _run(self.sync.append_batch, list(appends), checkpoint=checkpoint)
 
     async def restructure(
         self, stream: str, version: int, replacement: NewEvent | Any | None = None, *, reason: str

@@ -38,10 +38,11 @@ from ._model import (
     Problem,
     RecordedEvent,
     RecordedEvents,
+    StreamAppend,
     VerifyReport,
 )
 from ._names import check_name
-from .storage.base import EVENT, RESTRUCTURE, Draft, Entry, Storage, chained_fields
+from .storage.base import EVENT, RESTRUCTURE, Draft, Entry, Storage, Write, chained_fields
 
 __all__ = ["Database", "Subscription"]
 
@@ -167,17 +168,47 @@ class Database:
         writes nothing. Re-appending a batch whose event ids are all stored already returns
         the original result.
         """
-        check_name(stream)
-        expected = _check_expected(expected_version)
-        if isinstance(events, NewEvent | str | bytes) or not isinstance(events, Iterable):
-            raise InvalidEvent("events must be a list of events")
+        return self.append_batch([StreamAppend(stream, events, expected_version)])[0]  # type: ignore[arg-type]
+
+    def append_batch(
+        self,
+        appends: Iterable[StreamAppend],
+        *,
+        checkpoint: tuple[str, int] | None = None,
+    ) -> list[AppendResult]:
+        """Append to several streams in one atomic batch: all or nothing.
+
+        Each :class:`StreamAppend` keeps its own expected version. ``checkpoint=(name,
+        position)`` stores a checkpoint in the same step; it must move forward, else
+        :class:`CheckpointConflict` (so a process that records how far it got can never
+        apply the same input twice).
+        """
         blobs: dict[bytes, bytes] = {}
-        drafts = [self._draft(e, blobs) for e in events]
-        if not drafts:
+        writes: list[Write] = []
+        for a in appends:
+            if not isinstance(a, StreamAppend):
+                raise InvalidEvent(f"append_batch takes StreamAppend items, not {a!r}")
+            check_name(a.stream)
+            expected = _check_expected(a.expected_version)
+            events = a.events
+            if isinstance(events, NewEvent | str | bytes) or not isinstance(events, Iterable):
+                raise InvalidEvent("events must be a list of events")
+            drafts = [self._draft(e, blobs) for e in events]
+            if not drafts:
+                raise InvalidEvent(f"stream {a.stream!r}: a batch needs at least one event")
+            writes.append(Write(a.stream, drafts, expected))
+        if not writes:
             raise InvalidEvent("a batch needs at least one event")
-        if len({d.event_id for d in drafts}) != len(drafts):
+        if len({w.stream for w in writes}) != len(writes):
+            raise InvalidEvent("a batch may name each stream once")
+        ids = [d.event_id for w in writes for d in w.drafts]
+        if len(set(ids)) != len(ids):
             raise InvalidEvent("a batch may not repeat an event id")
-        return self._storage.append(self.name, stream, drafts, blobs, expected)
+        if checkpoint is not None:
+            name, position = checkpoint
+            check_name(name, "checkpoint")
+            _check_count(position, "checkpoint position")
+        return self._storage.append(self.name, writes, blobs, checkpoint=checkpoint)
 
     def restructure(
         self,
@@ -214,7 +245,8 @@ class Database:
             meta["$restructure"] = {"reason": reason}
             draft.metadata = encode_json(meta)
         draft.target = version
-        return self._storage.append(self.name, stream, [draft], blobs, STREAM_EXISTS)
+        write = Write(stream, [draft], STREAM_EXISTS)
+        return self._storage.append(self.name, [write], blobs)[0]
 
     # -- reading ---------------------------------------------------------------------------
 

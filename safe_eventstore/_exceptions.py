@@ -12,6 +12,7 @@ backends translate their drivers' errors (``sqlite3``, ``nats``) into it::
     ├── Conflict
     │   ├── WrongExpectedVersion            the optimistic concurrency check failed
     │   ├── IdempotencyConflict             a batch repeats only some event ids already stored
+    │   ├── CheckpointConflict              an append's checkpoint would not move forward
     │   └── DatabaseExists
     ├── NotFound (also LookupError)
     │   ├── DatabaseNotFound
@@ -26,6 +27,7 @@ backends translate their drivers' errors (``sqlite3``, ``nats``) into it::
 from __future__ import annotations
 
 __all__ = [
+    "CheckpointConflict",
     "Conflict",
     "DatabaseExists",
     "DatabaseNotFound",
@@ -98,6 +100,10 @@ class WrongExpectedVersion(Conflict):
 
 class IdempotencyConflict(Conflict):
     """A batch repeats some, but not all, event ids already stored in the stream."""
+
+
+class CheckpointConflict(Conflict):
+    """An append carried a checkpoint that is not ahead of the stored one."""
 
 
 class DatabaseExists(Conflict):

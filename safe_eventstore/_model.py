@@ -17,6 +17,7 @@ __all__ = [
     "Problem",
     "RecordedEvent",
     "RecordedEvents",
+    "StreamAppend",
     "VerifyReport",
 ]
 
@@ -45,6 +46,15 @@ class NewEvent:
     correlation_id: uuid.UUID | None = None
     causation_id: uuid.UUID | None = None
     tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StreamAppend:
+    """One stream's part of a multi-stream batch (see ``Database.append_batch``)."""
+
+    stream: str
+    events: Sequence[NewEvent | Any]
+    expected_version: int = ANY
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,10 +13,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._codec import entry_hash
-from .._exceptions import IdempotencyConflict, WrongExpectedVersion
+from .._exceptions import CheckpointConflict, IdempotencyConflict, WrongExpectedVersion
 from .._model import ANY, NO_STREAM, STREAM_EXISTS, AppendResult
 
-__all__ = ["EVENT", "RESTRUCTURE", "Draft", "Entry", "Head", "Storage", "plan_append"]
+__all__ = [
+    "EVENT",
+    "RESTRUCTURE",
+    "Draft",
+    "Entry",
+    "Head",
+    "Storage",
+    "Write",
+    "check_checkpoint",
+    "plan_append",
+]
 
 EVENT = 0
 RESTRUCTURE = 1
@@ -38,6 +48,15 @@ class Draft:
     codec: str | None
     size: int
     target: int | None = None  # the version a restructure entry restructures
+
+
+@dataclass(slots=True)
+class Write:
+    """One stream's part of an append: its drafts and the version it expects."""
+
+    stream: str
+    drafts: list[Draft]
+    expected: int
 
 
 @dataclass(slots=True)
@@ -160,6 +179,16 @@ def plan_append(
     return sealed
 
 
+def check_checkpoint(name: str, stored: int | None, position: int) -> None:
+    """A checkpoint saved with an append must move forward: the rule that makes a tracked
+    append (a process recording how far it got) happen at most once."""
+    if stored is not None and stored >= position:
+        raise CheckpointConflict(
+            f"checkpoint {name!r} is at {stored}; an append may only move it forward "
+            f"(to {position})"
+        )
+
+
 def result_of(entries: list[Entry]) -> AppendResult:
     events = [e for e in entries if e.kind == EVENT] or entries
     return AppendResult(events[0].version, events[-1].version, entries[-1].position)
@@ -188,12 +217,18 @@ class Storage(ABC):
     def append(
         self,
         db: str,
-        stream: str,
-        drafts: list[Draft],
+        writes: list[Write],
         blobs: dict[bytes, bytes],
-        expected: int,
-    ) -> AppendResult:
-        """Store ``drafts`` at the end of ``stream`` and ``blobs`` by address, atomically."""
+        *,
+        checkpoint: tuple[str, int] | None = None,
+    ) -> list[AppendResult]:
+        """Store every write (each at the end of its stream, distinct streams) and ``blobs``
+        by address, and move ``checkpoint`` forward if given: all in one atomic step.
+
+        Each write is decided by :func:`plan_append`; a write that is an idempotent retry
+        returns its original result and stores nothing. When every write is a retry,
+        nothing is stored and the checkpoint is left alone. Any error stores nothing.
+        """
 
     @abstractmethod
     def head(self, db: str, stream: str) -> Head | None: ...

@@ -9,7 +9,17 @@ from dataclasses import dataclass, field, replace
 from .._exceptions import DatabaseExists, DatabaseNotFound, StoreClosed
 from .._model import AppendResult
 from .._names import category_of
-from .base import EVENT, RESTRUCTURE, Draft, Entry, Head, Storage, plan_append, result_of
+from .base import (
+    EVENT,
+    RESTRUCTURE,
+    Entry,
+    Head,
+    Storage,
+    Write,
+    check_checkpoint,
+    plan_append,
+    result_of,
+)
 
 __all__ = ["MemoryStorage"]
 
@@ -58,35 +68,51 @@ class MemoryStorage(Storage):
             return name in self._dbs
 
     def append(
-        self, db: str, stream: str, drafts: list[Draft], blobs: dict[bytes, bytes], expected: int
-    ) -> AppendResult:
+        self,
+        db: str,
+        writes: list[Write],
+        blobs: dict[bytes, bytes],
+        *,
+        checkpoint: tuple[str, int] | None = None,
+    ) -> list[AppendResult]:
         with self._lock:
             d = self._db(db)
-            entries = d.streams.get(stream)
-            existing = [
-                e
-                for x in drafts
-                if x.kind == EVENT and (e := d.event_ids.get((stream, x.event_id))) is not None
-            ]
-            plan = plan_append(stream, self._head(entries), expected, drafts, existing)
-            if isinstance(plan, AppendResult):
-                return plan
-            position = len(d.entries)
-            for e in plan:
-                position += 1
-                e.position = position
+            plans = []
+            for w in writes:
+                existing = [
+                    e
+                    for x in w.drafts
+                    if x.kind == EVENT
+                    and (e := d.event_ids.get((w.stream, x.event_id))) is not None
+                ]
+                head = self._head(d.streams.get(w.stream))
+                plans.append(plan_append(w.stream, head, w.expected, w.drafts, existing))
+            fresh = [p for p in plans if not isinstance(p, AppendResult)]
+            if not fresh:
+                return [p for p in plans if isinstance(p, AppendResult)]
+            if checkpoint is not None:
+                check_checkpoint(checkpoint[0], d.checkpoints.get(checkpoint[0]), checkpoint[1])
+                d.checkpoints[checkpoint[0]] = checkpoint[1]
             for address, data in blobs.items():
                 d.blobs.setdefault(address, data)
-            if entries is None:
-                entries = d.streams[stream] = []
-                bisect.insort(d.categories.setdefault(category_of(stream), []), stream)
-            entries.extend(plan)
-            d.entries.extend(plan)
-            for e in plan:
-                if e.kind == EVENT:
-                    d.event_ids[(stream, e.event_id)] = e
+            results = []
+            for w, plan in zip(writes, plans, strict=True):
+                if isinstance(plan, AppendResult):
+                    results.append(plan)
+                    continue
+                for e in plan:
+                    e.position = len(d.entries) + 1
+                    d.entries.append(e)
+                    if e.kind == EVENT:
+                        d.event_ids[(w.stream, e.event_id)] = e
+                entries = d.streams.get(w.stream)
+                if entries is None:
+                    entries = d.streams[w.stream] = []
+                    bisect.insort(d.categories.setdefault(category_of(w.stream), []), w.stream)
+                entries.extend(plan)
+                results.append(result_of(plan))
             self._changed.notify_all()
-            return result_of(plan)
+            return results
 
     @staticmethod
     def _head(entries: list[Entry] | None) -> Head | None:

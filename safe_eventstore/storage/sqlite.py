@@ -33,7 +33,7 @@ from .._exceptions import (
 )
 from .._model import AppendResult
 from .._names import category_of
-from .base import EVENT, Draft, Entry, Head, Storage, plan_append, result_of
+from .base import EVENT, Entry, Head, Storage, Write, check_checkpoint, plan_append, result_of
 
 __all__ = ["SqliteStorage"]
 
@@ -251,11 +251,30 @@ class SqliteStorage(Storage):
 
     @_translate
     def append(
-        self, db: str, stream: str, drafts: list[Draft], blobs: dict[bytes, bytes], expected: int
-    ) -> AppendResult:
+        self,
+        db: str,
+        writes: list[Write],
+        blobs: dict[bytes, bytes],
+        *,
+        checkpoint: tuple[str, int] | None = None,
+    ) -> list[AppendResult]:
         with self._write(db) as conn:
-            head = self._head(conn, stream)
-            ids = [d.event_id for d in drafts if d.kind == EVENT]
+            results = self._append(conn, writes, blobs, checkpoint)
+        self._ping(db)
+        return results
+
+    def _append(
+        self,
+        conn: sqlite3.Connection,
+        writes: list[Write],
+        blobs: dict[bytes, bytes],
+        checkpoint: tuple[str, int] | None,
+    ) -> list[AppendResult]:
+        """Decide and write inside an open write transaction."""
+        plans: list[AppendResult | list[Entry]] = []
+        for w in writes:
+            head = self._head(conn, w.stream)
+            ids = [d.event_id for d in w.drafts if d.kind == EVENT]
             existing: list[Entry] = []
             if head is not None and ids:
                 marks = ",".join("?" * len(ids))
@@ -263,22 +282,42 @@ class SqliteStorage(Storage):
                     _entry(r)
                     for r in conn.execute(
                         f"{_SELECT} WHERE e.event_id IN ({marks}) AND e.stream = ? AND e.kind = 0",
-                        (*ids, stream),
+                        (*ids, w.stream),
                     )
                 ]
-            plan = plan_append(stream, head, expected, drafts, existing)
+            plans.append(plan_append(w.stream, head, w.expected, w.drafts, existing))
+        if all(isinstance(p, AppendResult) for p in plans):
+            return [p for p in plans if isinstance(p, AppendResult)]
+        if checkpoint is not None:
+            name, at = checkpoint
+            row = conn.execute(
+                "SELECT position FROM checkpoints WHERE name = ?", (name,)
+            ).fetchone()
+            check_checkpoint(name, None if row is None else row[0], at)
+            conn.execute(
+                "INSERT INTO checkpoints (name, position) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+                (name, at),
+            )
+        if blobs:
+            conn.executemany(
+                "INSERT OR IGNORE INTO payloads (address, data) VALUES (?, ?)", blobs.items()
+            )
+        (position,) = conn.execute("SELECT coalesce(max(position), 0) FROM entries").fetchone()
+        results: list[AppendResult] = []
+        rows = []
+        heads = []
+        for w, plan in zip(writes, plans, strict=True):
             if isinstance(plan, AppendResult):
-                return plan
-            if blobs:
-                conn.executemany(
-                    "INSERT OR IGNORE INTO payloads (address, data) VALUES (?, ?)", blobs.items()
-                )
-            (position,) = conn.execute("SELECT coalesce(max(position), 0) FROM entries").fetchone()
-            category = category_of(stream)
-            rows = []
+                results.append(plan)
+                continue
+            category = category_of(w.stream)
+            version = -1
             for e in plan:
                 position += 1
                 e.position = position
+                if e.kind == EVENT:
+                    version = e.version
                 rows.append(
                     (
                         e.position, e.stream, e.seq, e.version, e.kind, category, e.event_id,
@@ -287,25 +326,27 @@ class SqliteStorage(Storage):
                         e.size, e.prev_hash, e.hash,
                     )
                 )  # fmt: skip
-            conn.executemany(
-                "INSERT INTO entries (position, stream, seq, version, kind, category, event_id, "
-                "type, correlation_id, causation_id, timestamp, metadata, tags, address, codec, "
-                "size, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
-            last = plan[-1]
-            version = max((e.version for e in plan if e.kind == EVENT), default=-1)
-            if head is not None and version < 0:
+            if version < 0:  # only restructure entries: the event version stays
+                head = self._head(conn, w.stream)
+                assert head is not None
                 version = head.version
-            conn.execute(
-                "INSERT INTO streams (name, category, last_seq, last_version, last_hash, "
-                "last_position) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
-                "last_seq = excluded.last_seq, last_version = excluded.last_version, "
-                "last_hash = excluded.last_hash, last_position = excluded.last_position",
-                (stream, category, last.seq, version, last.hash, last.position),
-            )
-        self._ping(db)
-        return result_of(plan)
+            last = plan[-1]
+            heads.append((w.stream, category, last.seq, version, last.hash, last.position))
+            results.append(result_of(plan))
+        conn.executemany(
+            "INSERT INTO entries (position, stream, seq, version, kind, category, event_id, "
+            "type, correlation_id, causation_id, timestamp, metadata, tags, address, codec, "
+            "size, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
+        conn.executemany(
+            "INSERT INTO streams (name, category, last_seq, last_version, last_hash, "
+            "last_position) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+            "last_seq = excluded.last_seq, last_version = excluded.last_version, "
+            "last_hash = excluded.last_hash, last_position = excluded.last_position",
+            heads,
+        )
+        return results
 
     def _ping(self, db: str) -> None:
         # SQLite publishes a commit through shared memory, which the file system does not
