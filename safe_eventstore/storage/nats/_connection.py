@@ -1,0 +1,293 @@
+"""One NATS connection, driven by an asyncio event loop in a daemon thread.
+
+The storage contract is synchronous and thread-safe; nats-py is asyncio. Every call from a
+caller's thread becomes a coroutine submitted to the loop with
+:func:`asyncio.run_coroutine_threadsafe`, and every nats-py error is translated into the
+store's exception tree before it reaches the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import itertools
+import json
+import secrets
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from ..._exceptions import (
+    SafeEventStoreError,
+    StorageError,
+    StoreClosed,
+    StoreUnavailable,
+)
+
+__all__ = ["ApiError", "Connection", "NoStream", "TooMany"]
+
+T = TypeVar("T")
+API = "$JS.API"
+_FLOW_BYTES = 8 * 1024 * 1024  # ask for an ack at least this often inside a large batch
+
+
+class NoStream(StorageError):
+    """No JetStream stream answered: the database does not exist, or has no leader now."""
+
+
+class ApiError(StorageError):
+    """The JetStream API or a publish acknowledgement reported an error."""
+
+    def __init__(self, code: int, description: str) -> None:
+        super().__init__(f"NATS JetStream: {description} (error {code})")
+        self.code = code
+        self.description = description
+
+
+def _api_error(resp: dict[str, Any]) -> ApiError:
+    err = resp.get("error") or {}
+    return ApiError(int(err.get("err_code") or err.get("code") or 0), str(err.get("description")))
+
+
+class _Replies:
+    """The messages answering one batched direct get, up to its end-of-batch status."""
+
+    __slots__ = ("done", "msgs", "status")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.msgs: list[Msg] = []
+        self.status: tuple[str, str] = ("", "")
+        self.done: asyncio.Future[None] = loop.create_future()
+
+
+class Connection:
+    """A NATS connection owned by one store; every method is safe to call from any thread."""
+
+    def __init__(
+        self,
+        servers: list[str],
+        *,
+        timeout: float,
+        connect_timeout: float,
+        name: str = "safe-eventstore",
+    ) -> None:
+        self.timeout = timeout
+        self._closed = False
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="safe-eventstore-nats", daemon=True
+        )
+        self._thread.start()
+        self._replies: dict[str, _Replies] = {}
+        self._tokens = itertools.count(1)
+        self._inbox = ""
+        try:
+            self.nc: Client = self.call(
+                self._connect(servers, connect_timeout, name), timeout=connect_timeout + 5
+            )
+        except BaseException:
+            self._stop_loop()
+            raise
+
+    # -- running coroutines from other threads --------------------------------------------------
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run ``coro`` on the loop and wait for it, translating every error on the way."""
+        if self._closed:
+            coro.close()
+            raise StoreClosed("the store is closed")
+        future = asyncio.run_coroutine_threadsafe(self._translated(coro), self.loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise StoreUnavailable(f"NATS did not answer within {timeout:.1f} s") from None
+        except concurrent.futures.CancelledError:
+            raise StoreClosed("the store is closed") from None
+
+    async def _translated(self, coro: Coroutine[Any, Any, T]) -> T:
+        try:
+            return await coro
+        except SafeEventStoreError:
+            raise
+        except asyncio.CancelledError:
+            if self._closed:
+                raise StoreClosed("the store is closed") from None
+            raise
+        except (nats.errors.TimeoutError, TimeoutError) as exc:
+            raise StoreUnavailable("NATS did not answer in time") from exc
+        except nats.errors.NoRespondersError as exc:
+            raise NoStream("no JetStream stream answered") from exc
+        except (
+            nats.errors.NoServersError,
+            nats.errors.ConnectionClosedError,
+            nats.errors.ConnectionReconnectingError,
+            nats.errors.StaleConnectionError,
+            nats.errors.OutboundBufferLimitError,
+            ConnectionError,
+        ) as exc:
+            if self._closed:
+                raise StoreClosed("the store is closed") from exc
+            raise StoreUnavailable(f"NATS is unreachable: {exc!r}") from exc
+        except nats.js.errors.APIError as exc:
+            raise ApiError(exc.err_code or exc.code or 0, str(exc.description)) from exc
+        except (nats.errors.Error, OSError) as exc:
+            raise StorageError(f"NATS: {exc!r}") from exc
+
+    # -- connecting and closing -----------------------------------------------------------------
+
+    async def _connect(self, servers: list[str], connect_timeout: float, name: str) -> Client:
+        async def quiet(exc: Exception) -> None:
+            pass  # errors reach callers as exceptions; the default callback only logs
+
+        nc = await nats.connect(
+            servers,
+            name=name,
+            connect_timeout=max(1, round(connect_timeout)),
+            allow_reconnect=True,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.25,  # type: ignore[arg-type,unused-ignore]
+            error_cb=quiet,
+            pending_size=64 * 1024 * 1024,
+        )
+        self._inbox = nc.new_inbox()
+        await nc.subscribe(
+            f"{self._inbox}.*",
+            cb=self._on_reply,
+            pending_msgs_limit=-1,
+            pending_bytes_limit=-1,
+        )
+        return nc
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            asyncio.run_coroutine_threadsafe(self.nc.close(), self.loop).result(5)
+        except Exception:
+            pass  # closing is best effort
+        self._stop_loop()
+
+    def _stop_loop(self) -> None:
+        def stop() -> None:
+            for task in asyncio.all_tasks(self.loop):
+                task.cancel()
+            self.loop.call_soon(self.loop.stop)
+
+        self._closed = True
+        if self.loop.is_running():
+            self.loop.call_soon_threadsafe(stop)
+            self._thread.join(5)
+        if not self.loop.is_running():
+            self.loop.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- the JetStream API ----------------------------------------------------------------------
+
+    async def api(self, op: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        payload = b"" if body is None else json.dumps(body).encode()
+        msg = await self.nc.request(f"{API}.{op}", payload, timeout=self.timeout)
+        resp: dict[str, Any] = json.loads(msg.data)
+        if "error" in resp:
+            raise _api_error(resp)
+        return resp
+
+    async def get_last(self, stream: str, subject: str, min_seq: int = 0) -> Msg | None:
+        """The last message on ``subject`` (wildcards allowed), or ``None``."""
+        req: dict[str, Any] = {"last_by_subj": subject}
+        if min_seq:
+            req["min_last_seq"] = min_seq
+        msg = await self.nc.request(
+            f"{API}.DIRECT.GET.{stream}", json.dumps(req).encode(), timeout=self.timeout
+        )
+        headers = msg.headers or {}
+        status = headers.get("Status")
+        if status is None:
+            return msg
+        if status == "404":
+            return None
+        raise StorageError(f"NATS direct get: {status} {headers.get('Description', '')}")
+
+    async def get_batch(self, stream: str, req: dict[str, Any]) -> list[Msg]:
+        """The messages a batched direct get returns (``next_by_subj`` or ``multi_last``)."""
+        token = str(next(self._tokens))
+        replies = _Replies(self.loop)
+        self._replies[token] = replies
+        try:
+            await self.nc.publish(
+                f"{API}.DIRECT.GET.{stream}",
+                json.dumps(req).encode(),
+                reply=f"{self._inbox}.{token}",
+            )
+            await asyncio.wait_for(replies.done, self.timeout)
+        finally:
+            self._replies.pop(token, None)
+        status, description = replies.status
+        if status in ("204", "404"):
+            return replies.msgs
+        if status == "503":
+            raise NoStream("no JetStream stream answered")
+        if status == "413":
+            raise TooMany(description)
+        raise StorageError(f"NATS direct get: {status} {description}")
+
+    async def _on_reply(self, msg: Msg) -> None:
+        replies = self._replies.get(msg.subject.rpartition(".")[2])
+        if replies is None or replies.done.done():
+            return
+        headers = msg.headers
+        status = headers.get("Status") if headers else None
+        if status is None:
+            replies.msgs.append(msg)
+            return
+        assert headers is not None
+        replies.status = (status, str(headers.get("Description", "")))
+        replies.done.set_result(None)
+
+    # -- publishing -----------------------------------------------------------------------------
+
+    async def publish(self, subject: str, data: bytes, headers: dict[str, str]) -> dict[str, Any]:
+        """One JetStream publish; the acknowledgement, or :class:`ApiError`."""
+        msg = await self.nc.request(subject, data, timeout=self.timeout, headers=headers)
+        resp: dict[str, Any] = json.loads(msg.data)
+        if "error" in resp:
+            raise _api_error(resp)
+        return resp
+
+    async def publish_batch(self, msgs: list[tuple[str, bytes, dict[str, str]]]) -> dict[str, Any]:
+        """Publish ``msgs`` as one atomic batch (ADR-50): all are stored, or none."""
+        batch = secrets.token_urlsafe(12)
+        last = len(msgs)
+        unacked = 0
+        for n, (subject, data, headers) in enumerate(msgs, 1):
+            headers["Nats-Batch-Id"] = batch
+            headers["Nats-Batch-Sequence"] = str(n)
+            if n == last:
+                headers["Nats-Batch-Commit"] = "1"
+                return await self.publish(subject, data, headers)
+            unacked += len(data)
+            if unacked >= _FLOW_BYTES:
+                # a large batch waits for the server now and then instead of flooding it
+                reply = await self.nc.request(subject, data, timeout=self.timeout, headers=headers)
+                if reply.data:
+                    resp = json.loads(reply.data)
+                    if "error" in resp:
+                        raise _api_error(resp)
+                unacked = 0
+            else:
+                await self.nc.publish(subject, data, headers=headers)
+        raise AssertionError("an empty batch")
+
+
+class TooMany(StorageError):
+    """A batched direct get asked for more results than the server gives at once."""

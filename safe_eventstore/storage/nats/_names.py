@@ -1,0 +1,129 @@
+"""How a store's names become NATS names: JetStream stream names, subjects and tokens.
+
+A database ``bank`` of a store with prefix ``ses`` is the JetStream stream ``ses_bank``,
+which captures the subjects ``ses.bank.>``:
+
+==========================================  =================================================
+``ses.bank.e.<category>.<stream>.<version>``  an event entry
+``ses.bank.r.<category>.<stream>.<seq>``      a restructure entry
+``ses.bank.i.<digest>``                       marks an event id as stored in a stream
+``ses.bank.b.<address>.<chunk>``              a payload blob, in chunks
+``ses.bank.s.<category>.<stream>``            marks a stream as created (the stream listing)
+``ses.bank.c.<checkpoint>``                   a checkpoint (rolled up: only the last is kept)
+==========================================  =================================================
+
+Only entries have six tokens, so ``ses.bank.*.*.*.*`` selects every entry and nothing else.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+
+from ..._exceptions import InvalidURL
+from ..._names import category_of
+
+__all__ = ["Layout", "check_prefix", "token"]
+
+_PREFIX = re.compile(r"[A-Za-z0-9-]{1,32}")
+_RAW = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+MAX_TOKEN = 120
+
+
+def check_prefix(prefix: object) -> str:
+    if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix):
+        raise InvalidURL(
+            f"invalid NATS prefix {prefix!r}: use 1-32 characters of A-Z, a-z, 0-9 and '-'"
+        )
+    return prefix
+
+
+@functools.lru_cache(maxsize=65536)
+def token(name: str) -> str:
+    """A subject token that stands for ``name`` and for no other name.
+
+    Letters, digits, ``_`` and ``-`` stay as they are; every other character becomes ``~``
+    and two hex digits per UTF-8 byte (``Café-1`` -> ``Caf~c3~a9-1``), so that ``.``, ``*``,
+    ``>`` and whitespace never reach a subject. A token that would grow past 120 characters
+    is replaced by ``~h`` and 40 hex digits of the name's SHA-256 (``h`` is no hex digit, so
+    no escaped name looks like that); the full name is always stored in the message too.
+    """
+    if len(name) <= MAX_TOKEN and all(c in _RAW for c in name):
+        return name
+    parts = [c if c in _RAW else "".join(f"~{b:02x}" for b in c.encode()) for c in name]
+    escaped = "".join(parts)
+    if len(escaped) <= MAX_TOKEN:
+        return escaped
+    return "~h" + hashlib.sha256(name.encode()).hexdigest()[:40]
+
+
+class Layout:
+    """The JetStream stream and the subjects of one database."""
+
+    __slots__ = ("base", "database", "prefix", "stream_name")
+
+    def __init__(self, prefix: str, database: str) -> None:
+        self.prefix = prefix
+        self.database = database
+        self.stream_name = f"{prefix}_{database}"
+        self.base = f"{prefix}.{database}"
+
+    # -- selections ---------------------------------------------------------------------------
+
+    @property
+    def all(self) -> str:
+        return f"{self.base}.>"
+
+    @property
+    def entries(self) -> str:
+        return f"{self.base}.*.*.*.*"
+
+    @property
+    def events(self) -> str:
+        return f"{self.base}.e.>"
+
+    @property
+    def restructures(self) -> str:
+        return f"{self.base}.r.>"
+
+    @property
+    def streams(self) -> str:
+        return f"{self.base}.s.>"
+
+    def scope(self, *, stream: str | None, category: str | None, kind: str) -> str:
+        """Entries of ``kind`` (``e``, ``r`` or ``*``) in one stream, one category or all."""
+        if stream is not None:
+            return f"{self.base}.{kind}.{self._pair(stream)}.*"
+        if category is not None:
+            return f"{self.base}.{kind}.{token(category)}.*.*"
+        return f"{self.base}.{kind}.*.*.*"
+
+    def stream_entries(self, stream: str) -> str:
+        """Every entry of a stream: the subject its head check is made on."""
+        return f"{self.base}.*.{self._pair(stream)}.*"
+
+    # -- single subjects ----------------------------------------------------------------------
+
+    def event(self, stream: str, version: int) -> str:
+        return f"{self.base}.e.{self._pair(stream)}.{version}"
+
+    def restructure(self, stream: str, seq: int) -> str:
+        return f"{self.base}.r.{self._pair(stream)}.{seq}"
+
+    def marker(self, stream: str, event_id: bytes) -> str:
+        digest = hashlib.sha256(stream.encode() + b"\0" + event_id).hexdigest()[:32]
+        return f"{self.base}.i.{digest}"
+
+    def blob(self, address: bytes, chunk: int | str) -> str:
+        return f"{self.base}.b.{address.hex()}.{chunk}"
+
+    def created(self, stream: str) -> str:
+        return f"{self.base}.s.{self._pair(stream)}"
+
+    def checkpoint(self, name: str) -> str:
+        return f"{self.base}.c.{token(name)}"
+
+    @staticmethod
+    def _pair(stream: str) -> str:
+        return f"{token(category_of(stream))}.{token(stream)}"

@@ -1,0 +1,68 @@
+"""What the messages of a database hold: entries, payload chunks and small markers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from ..._exceptions import IntegrityError
+from ..base import Entry
+
+__all__ = ["FORMAT", "decode_entry", "encode_entry", "split_payload"]
+
+FORMAT = 1
+_encoder = msgspec.msgpack.Encoder()
+_Row = tuple[
+    int,  # FORMAT
+    str,  # stream
+    int,  # seq
+    int,  # version (for a restructure: the version it restructures)
+    int,  # kind
+    bytes,  # event_id
+    str | None,  # type
+    bytes | None,  # correlation_id
+    bytes | None,  # causation_id
+    int,  # timestamp
+    bytes,  # metadata
+    list[str],  # tags
+    bytes | None,  # address
+    str | None,  # codec
+    int,  # size
+    bytes | None,  # prev_hash
+    bytes,  # hash
+    int,  # the stream's last event version once this entry is stored
+]
+_decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(_Row)
+
+
+def encode_entry(e: Entry, events: int) -> bytes:
+    return _encoder.encode(
+        (
+            FORMAT, e.stream, e.seq, e.version, e.kind, e.event_id, e.type, e.correlation_id,
+            e.causation_id, e.timestamp, e.metadata, list(e.tags), e.address, e.codec, e.size,
+            e.prev_hash, e.hash, events,
+        )
+    )  # fmt: skip
+
+
+def decode_entry(data: bytes, position: int) -> tuple[Entry, int]:
+    """The entry a message holds, placed at ``position``, and the stream's event version
+    once it was stored."""
+    try:
+        r = _decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        raise IntegrityError(f"the entry at position {position} cannot be decoded: {exc}") from None
+    entry = Entry(
+        r[1], r[2], r[3], position, r[4], r[5], r[6], r[7], r[8], r[9], r[10], tuple(r[11]),
+        r[12], r[13], r[14], r[15], r[16],
+    )  # fmt: skip
+    return entry, r[17]
+
+
+def split_payload(payload: bytes, chunk: int) -> list[bytes]:
+    """A payload cut into messages of at most ``chunk`` bytes (an empty one stays one)."""
+    if len(payload) <= chunk:
+        return [payload]
+    view = memoryview(payload)
+    return [bytes(view[i : i + chunk]) for i in range(0, len(payload), chunk)]
