@@ -104,7 +104,7 @@ class NatsServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         config = self.directory / "server.conf"
         config.write_text(self._config())
-        log = open(self.directory / "server.log", "ab")  # noqa: SIM115 - the child keeps it
+        log = open(self.directory / "server.log", "ab")
         try:
             self.process = subprocess.Popen(
                 [server_binary(), "-c", str(config)],
@@ -126,7 +126,7 @@ class NatsServer:
                 raise RuntimeError(f"nats-server {self.name} exited: see {self.directory}")
             try:
                 url = f"http://{HOST}:{self.http_port}{path}"
-                with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - loopback
+                with urllib.request.urlopen(url, timeout=1) as resp:
                     if resp.status == 200:
                         return
             except (urllib.error.URLError, OSError):
