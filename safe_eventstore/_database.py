@@ -449,12 +449,15 @@ class Database:
         from_position: int = 0,
         checkpoint: str | None = None,
         idle_timeout: float | None = None,
+        restructures: bool = False,
     ) -> Subscription:
         """Catch up from ``from_position``, then deliver new events as they are appended.
 
         With ``checkpoint=``, a stored checkpoint of that name takes precedence: delivery
         resumes after it. ``idle_timeout`` ends the iteration when no event arrives for that
-        many seconds (by default it runs until closed).
+        many seconds (by default it runs until closed). With ``restructures=True`` the
+        restructure entries themselves are delivered too (``kind == "restructure"``), so a
+        projection can correct what it built from an event it has already seen.
 
         ::
 
@@ -477,7 +480,7 @@ class Database:
             saved = self._storage.get_checkpoint(self.name, checkpoint)
             if saved is not None:
                 start = saved + 1
-        return Subscription(self, stream, category, start, checkpoint, idle_timeout)
+        return Subscription(self, stream, category, start, checkpoint, idle_timeout, restructures)
 
     # -- integrity and statistics ----------------------------------------------------------
 
@@ -579,8 +582,10 @@ class Subscription:
         start: int,
         checkpoint: str | None,
         idle_timeout: float | None,
+        restructures: bool = False,
     ) -> None:
         self._db = db
+        self._restructures = restructures
         self._stream = stream
         self._category = category
         self._next = max(start, 1)
@@ -620,6 +625,8 @@ class Subscription:
         for e in page:
             if e.kind == RESTRUCTURE:
                 self._overrides[(e.stream, e.version)] = e
+                if self._restructures:
+                    self._buffer.append(self._db._record(e))
                 continue
             event = self._db._apply(e, self._overrides)
             if event is not None:
