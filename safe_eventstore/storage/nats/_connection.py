@@ -30,7 +30,7 @@ from ..._exceptions import (
     StoreUnavailable,
 )
 
-__all__ = ["ApiError", "Connection", "NoStream", "TooMany"]
+__all__ = ["ApiError", "Connection", "NoStream", "TooMany", "api_error"]
 
 T = TypeVar("T")
 API = "$JS.API"
@@ -50,7 +50,7 @@ class ApiError(StorageError):
         self.description = description
 
 
-def _api_error(resp: dict[str, Any]) -> ApiError:
+def api_error(resp: dict[str, Any]) -> ApiError:
     err = resp.get("error") or {}
     return ApiError(int(err.get("err_code") or err.get("code") or 0), str(err.get("description")))
 
@@ -85,6 +85,7 @@ class Connection:
         )
         self._thread.start()
         self._replies: dict[str, _Replies] = {}
+        self._acks: dict[str, asyncio.Future[Msg]] = {}
         self._tokens = itertools.count(1)
         self._inbox = ""
         try:
@@ -199,7 +200,7 @@ class Connection:
         msg = await self.nc.request(f"{API}.{op}", payload, timeout=self.timeout)
         resp: dict[str, Any] = json.loads(msg.data)
         if "error" in resp:
-            raise _api_error(resp)
+            raise api_error(resp)
         return resp
 
     async def get_last(self, stream: str, subject: str, min_seq: int = 0) -> Msg | None:
@@ -242,7 +243,13 @@ class Connection:
         raise StorageError(f"NATS direct get: {status} {description}")
 
     async def _on_reply(self, msg: Msg) -> None:
-        replies = self._replies.get(msg.subject.rpartition(".")[2])
+        token = msg.subject.rpartition(".")[2]
+        ack = self._acks.pop(token, None)
+        if ack is not None:
+            if not ack.done():
+                ack.set_result(msg)
+            return
+        replies = self._replies.get(token)
         if replies is None or replies.done.done():
             return
         headers = msg.headers
@@ -261,8 +268,35 @@ class Connection:
         msg = await self.nc.request(subject, data, timeout=self.timeout, headers=headers)
         resp: dict[str, Any] = json.loads(msg.data)
         if "error" in resp:
-            raise _api_error(resp)
+            raise api_error(resp)
         return resp
+
+    async def publish_each(
+        self, msgs: list[tuple[str, bytes, dict[str, str]]]
+    ) -> list[dict[str, Any]]:
+        """Publish ``msgs`` one after the other without waiting in between; their
+        acknowledgements (or errors) in the same order."""
+        futures = []
+        try:
+            for subject, data, headers in msgs:
+                token = str(next(self._tokens))
+                future: asyncio.Future[Msg] = self.loop.create_future()
+                self._acks[token] = future
+                futures.append((token, future))
+                await self.nc.publish(
+                    subject, data, reply=f"{self._inbox}.{token}", headers=headers
+                )
+            replies = await asyncio.wait_for(asyncio.gather(*(f for _, f in futures)), self.timeout)
+        finally:
+            for token, _ in futures:
+                self._acks.pop(token, None)
+        acks = []
+        for reply in replies:
+            status = (reply.headers or {}).get("Status")
+            if status == "503":
+                raise NoStream("no JetStream stream answered")
+            acks.append(json.loads(reply.data) if reply.data else {"error": {"code": status}})
+        return acks
 
     async def publish_batch(self, msgs: list[tuple[str, bytes, dict[str, str]]]) -> dict[str, Any]:
         """Publish ``msgs`` as one atomic batch (ADR-50): all are stored, or none."""
@@ -282,7 +316,7 @@ class Connection:
                 if reply.data:
                     resp = json.loads(reply.data)
                     if "error" in resp:
-                        raise _api_error(resp)
+                        raise api_error(resp)
                 unacked = 0
             else:
                 await self.nc.publish(subject, data, headers=headers)

@@ -6,13 +6,13 @@ which captures the subjects ``ses.bank.>``:
 ==========================================  =================================================
 ``ses.bank.e.<category>.<stream>.<version>``  an event entry
 ``ses.bank.r.<category>.<stream>.<seq>``      a restructure entry
-``ses.bank.i.<digest>``                       marks an event id as stored in a stream
-``ses.bank.b.<address>.<chunk>``              a payload blob, in chunks
-``ses.bank.s.<category>.<stream>``            marks a stream as created (the stream listing)
+``ses.bank.i.<digest>``                       an event id's marker: the version it went in at
+``ses.bank.b.<address>.<chunk>``              a payload, in chunks of at most one message
 ``ses.bank.c.<checkpoint>``                   a checkpoint (rolled up: only the last is kept)
 ==========================================  =================================================
 
-Only entries have six tokens, so ``ses.bank.*.*.*.*`` selects every entry and nothing else.
+Only entries have six tokens, so ``ses.bank.*.*.*.*`` selects every entry and nothing else,
+and ``ses.bank.e.*.*.0`` selects the first event of every stream: the stream listing.
 """
 
 from __future__ import annotations
@@ -88,8 +88,8 @@ class Layout:
         return f"{self.base}.r.>"
 
     @property
-    def streams(self) -> str:
-        return f"{self.base}.s.>"
+    def first_events(self) -> str:
+        return f"{self.base}.e.*.*.0"
 
     def scope(self, *, stream: str | None, category: str | None, kind: str) -> str:
         """Entries of ``kind`` (``e``, ``r`` or ``*``) in one stream, one category or all."""
@@ -117,9 +117,6 @@ class Layout:
 
     def blob(self, address: bytes, chunk: int | str) -> str:
         return f"{self.base}.b.{address.hex()}.{chunk}"
-
-    def created(self, stream: str) -> str:
-        return f"{self.base}.s.{self._pair(stream)}"
 
     def checkpoint(self, name: str) -> str:
         return f"{self.base}.c.{token(name)}"

@@ -1,0 +1,436 @@
+"""Appending: every check that decides an append is made by the server as it stores it.
+
+An append is a set of messages: its entries, the chunks of payloads not stored yet, a marker
+per event id, and the checkpoint it carries. Each message expects something of the stream
+(an expected-last-subject-sequence header), and the server refuses it if that is not so:
+
+* the first entry of each write expects the stream's last entry to be the head the entries
+  were sealed on: the optimistic concurrency check, which also keeps the hash chain whole;
+* a payload chunk expects nothing to be stored on its subject yet (stored once per address);
+* an id marker expects the marker it replaces, if any (an idempotent retry fails here);
+* a checkpoint expects the message holding its current value (it only moves forward).
+
+The messages go to the server in one of two ways:
+
+* an atomic batch (ADR-50): stored all together or not at all. Every append can go this way;
+  appends that wait while another batch is in flight are committed together in the next one
+  (group commit), since a batch costs about the same whatever its size;
+* a chain, for an append of a single entry to a single-replica database, where the server
+  stages every atomic batch in files of its own (milliseconds per batch). Each message of a
+  chain carries a ``Nats-Msg-Id`` and expects the one before it to be the stream's last
+  message (``Nats-Expected-Last-Msg-Id``), so the entry, last, is stored only right after
+  its payload and marker. A chain that breaks leaves at most a payload no entry refers to
+  (invisible, and reused by the next append of the same bytes) or a marker whose entry is
+  missing (which readers of markers check for); its entry is never stored alone.
+
+A process remembers the heads, payloads and checkpoints it has seen and seals appends on
+them without reading first. When the server refuses an append, or a remembered head makes
+:func:`plan_append` refuse it, the append is tried again alone, as a batch, on freshly read
+heads and markers; only then are its errors final.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..._exceptions import (
+    CheckpointConflict,
+    EventTooLarge,
+    IdempotencyConflict,
+    InvalidEvent,
+    StoreUnavailable,
+    WrongExpectedVersion,
+)
+from ..._model import AppendResult
+from ..base import EVENT, Entry, Head, Write, check_checkpoint, plan_append, result_of
+from ._connection import ApiError, NoStream, api_error
+from ._reads import Reader
+from ._records import encode_entry, split_payload
+from ._state import DbState, Request
+
+__all__ = ["Appender"]
+
+Message = tuple[str, bytes, dict[str, str]]
+EXPECT = "Nats-Expected-Last-Subject-Sequence"
+EXPECT_ON = "Nats-Expected-Last-Subject-Sequence-Subject"
+MSG_ID = "Nats-Msg-Id"
+AFTER = "Nats-Expected-Last-Msg-Id"
+CHUNKS = "Ses-Chunks"
+CONFLICTS = {10070, 10071, 10164}  # wrong last msg id / sequence; that subject is busy
+TOO_LARGE = 10199  # more messages than the server takes in one batch
+BATCH_LIMIT = 1000  # the server's default for that
+ROUND = 64  # appends committed together at most
+
+
+class Retry(Exception):
+    """An attempt lost a race or met a passing fault: read afresh and try again."""
+
+    def __init__(self, reason: str, *, wait: bool) -> None:
+        super().__init__(reason)
+        self.wait = wait
+
+
+@dataclass
+class Prepared:
+    """One append, sealed and turned into messages, ready to be committed."""
+
+    request: Request
+    plans: list[AppendResult | list[Entry]]
+    heads: dict[str, Head | None]
+    entries: list[Message] = field(default_factory=list)
+    placed: list[tuple[int, int]] = field(default_factory=list)  # (write, its first entry)
+    blobs: list[bytes] = field(default_factory=list)  # payloads to store
+    markers: list[Message] = field(default_factory=list)
+    checkpoint: Message | None = None
+
+
+Outcome = list[AppendResult] | BaseException
+
+
+def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
+    if future.done():
+        return  # its caller gave up
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
+def _failure(exc: ApiError, *, alone: bool, size: int) -> Exception:
+    if exc.code in CONFLICTS:
+        return Retry(exc.description, wait=False)
+    if exc.code == TOO_LARGE and alone:
+        return InvalidEvent(
+            f"this append takes {size} NATS messages, more than the server commits in one "
+            f"batch ({exc.description}): split it"
+        )
+    return Retry(exc.description, wait=True)
+
+
+class Appender:
+    """Seals appends on known heads and commits them, alone or together."""
+
+    def __init__(self, reader: Reader, *, chunk: int, timeout: float) -> None:
+        self.reader = reader
+        self.conn = reader.conn
+        self.chunk = chunk
+        self.timeout = timeout
+
+    async def append(
+        self,
+        d: DbState,
+        writes: list[Write],
+        blobs: dict[bytes, bytes],
+        checkpoint: tuple[str, int] | None,
+    ) -> list[AppendResult]:
+        loop = asyncio.get_running_loop()
+        await self.reader.replicas(d)
+        request = Request(writes, blobs, checkpoint, loop.create_future())
+        d.queue.append(request)
+        if not d.committing:
+            d.committing = True
+            d.committer = loop.create_task(self._rounds(d))
+        try:
+            results: list[AppendResult] = await request.future
+            return results
+        except Retry:
+            pass
+        return await self._alone(d, request)
+
+    async def _alone(self, d: DbState, request: Request) -> list[AppendResult]:
+        """Retry one append on freshly read state until it is decided or time runs out."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        pause = 0.002
+        while True:
+            try:
+                streams = [w.stream for w in request.writes]
+                heads = await self.reader.heads(d, streams, fresh=True)
+                prepared = await self._prepare(d, request, heads, fresh=True)
+                if isinstance(prepared, list):
+                    return prepared
+                (outcome,) = await self._commit(d, [prepared], chains=False)
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                return outcome
+            except (Retry, StoreUnavailable, NoStream) as exc:
+                if loop.time() >= deadline:
+                    raise StoreUnavailable(
+                        f"could not append within {self.timeout:g} s: {exc}"
+                    ) from None
+                await asyncio.sleep(pause * (0.5 + random.random()))
+                pause = min(pause * 2, 0.5)
+
+    # -- group commit -----------------------------------------------------------------------------
+
+    async def _rounds(self, d: DbState) -> None:
+        try:
+            while d.queue:
+                await self._round(d, self._take(d))
+        finally:
+            d.committing = False
+
+    def _take(self, d: DbState) -> list[Request]:
+        """The waiting appends that fit in one batch: distinct streams and checkpoints."""
+        taken: list[Request] = []
+        rest: list[Request] = []
+        streams: set[str] = set()
+        names: set[str] = set()
+        size = 0
+        for r in d.queue:
+            if r.future.done():
+                continue
+            mine = {w.stream for w in r.writes}
+            name = r.checkpoint[0] if r.checkpoint is not None else None
+            cost = self._cost(r)
+            fits = not (mine & streams) and name not in names and size + cost <= BATCH_LIMIT
+            if taken and (not fits or len(taken) >= ROUND):
+                rest.append(r)
+                continue
+            taken.append(r)
+            streams |= mine
+            if name is not None:
+                names.add(name)
+            size += cost
+        d.queue = rest
+        return taken
+
+    def _cost(self, r: Request) -> int:
+        """At most how many messages an append takes."""
+        drafts = sum(len(w.drafts) for w in r.writes)
+        chunks = sum(max(1, math.ceil(len(b) / self.chunk)) for b in r.blobs.values())
+        return 2 * drafts + chunks + 1
+
+    async def _round(self, d: DbState, taken: list[Request]) -> None:
+        try:
+            streams = [w.stream for r in taken for w in r.writes]
+            heads = await self.reader.heads(d, streams, fresh=False)
+        except (StoreUnavailable, NoStream) as exc:
+            for r in taken:
+                _settle(r.future, Retry(str(exc), wait=True))
+            return
+        except BaseException as exc:
+            for r in taken:
+                _settle(r.future, exc)
+            raise
+        prepared: list[Prepared] = []
+        for r in taken:
+            try:
+                p = await self._prepare(d, r, heads, fresh=False)
+            except Exception as exc:
+                _settle(r.future, exc)
+                continue
+            if isinstance(p, list):
+                _settle(r.future, p)
+            else:
+                prepared.append(p)
+        if not prepared:
+            return
+        try:
+            # a database's first entry goes in a batch, entries first, to sit at position 1
+            outcomes = await self._commit(d, prepared, chains=d.replicas == 1 and d.seen > 0)
+        except BaseException as exc:
+            for p in prepared:
+                _settle(p.request.future, exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for p, outcome in zip(prepared, outcomes, strict=True):
+            _settle(p.request.future, outcome)
+
+    # -- sealing ----------------------------------------------------------------------------------
+
+    async def _prepare(
+        self, d: DbState, r: Request, heads: dict[str, Head | None], *, fresh: bool
+    ) -> Prepared | list[AppendResult]:
+        """Seal an append's entries and lay out its messages (or, when it is wholly an
+        idempotent retry, its original results)."""
+        layout = d.layout
+        existing: dict[str, list[Entry]] = {}
+        markers: dict[str, int] = {}
+        if fresh:
+            existing, markers = await self.reader.existing(d, r.writes)
+        plans: list[AppendResult | list[Entry]] = []
+        for w in r.writes:
+            try:
+                plans.append(
+                    plan_append(
+                        w.stream, heads[w.stream], w.expected, w.drafts, existing.get(w.stream, [])
+                    )
+                )
+            except (WrongExpectedVersion, IdempotencyConflict):
+                if fresh:
+                    raise
+                raise Retry("a remembered stream head is out of date", wait=False) from None
+        if all(isinstance(p, AppendResult) for p in plans):
+            return [p for p in plans if isinstance(p, AppendResult)]
+        p = Prepared(r, plans, heads)
+
+        wanted = {e.address for plan in plans if isinstance(plan, list) for e in plan if e.address}
+        p.blobs = [a for a in wanted if a not in d.blobs]
+        if fresh and p.blobs:
+            stored = await self.reader.stored_blobs(d, p.blobs)
+            d.blobs.update(stored)
+            p.blobs = [a for a in p.blobs if a not in stored]
+
+        for n, (w, plan) in enumerate(zip(r.writes, plans, strict=True)):
+            if isinstance(plan, AppendResult):
+                continue
+            head = heads[w.stream]
+            events = head.version if head is not None else -1
+            p.placed.append((n, len(p.entries)))
+            for k, e in enumerate(plan):
+                if e.kind == EVENT:
+                    events = e.version
+                    subject = layout.event(w.stream, e.version)
+                    marker = layout.marker(w.stream, e.event_id)
+                    expect = {EXPECT: str(markers.get(marker, 0))}
+                    p.markers.append((marker, str(e.version).encode(), expect))
+                else:
+                    subject = layout.restructure(w.stream, e.seq)
+                data = encode_entry(e, events)
+                if len(data) > self.chunk:
+                    raise EventTooLarge(len(data), self.chunk)
+                headers: dict[str, str] = {}
+                if k == 0:
+                    headers[EXPECT] = str(head.position if head is not None else 0)
+                    headers[EXPECT_ON] = layout.stream_entries(w.stream)
+                p.entries.append((subject, data, headers))
+
+        if r.checkpoint is not None:
+            name, position = r.checkpoint
+            known = None if fresh else d.checkpoints.get(name)
+            value, seq = known if known is not None else await self.reader.checkpoint(d, name)
+            try:
+                check_checkpoint(name, value if seq else None, position)
+            except CheckpointConflict:
+                if fresh:
+                    raise
+                raise Retry("a remembered checkpoint is out of date", wait=False) from None
+            headers = {"Nats-Rollup": "sub", EXPECT: str(seq)}
+            p.checkpoint = (layout.checkpoint(name), str(position).encode(), headers)
+        return p
+
+    def _blob_messages(self, d: DbState, address: bytes, payload: bytes) -> list[Message]:
+        chunks = split_payload(payload, self.chunk)
+        msgs = []
+        for n, chunk in enumerate(chunks):
+            headers = {EXPECT: "0"}
+            if n == 0 and len(chunks) > 1:
+                headers[CHUNKS] = str(len(chunks))
+            msgs.append((d.layout.blob(address, n), chunk, headers))
+        return msgs
+
+    # -- committing -------------------------------------------------------------------------------
+
+    async def _commit(self, d: DbState, prepared: list[Prepared], *, chains: bool) -> list[Outcome]:
+        """Commit the appends, each as a chain where that is allowed, the rest in one atomic
+        batch; the outcome of each, in order."""
+        seen: dict[bytes, int] = {}
+        for p in prepared:
+            for a in p.blobs:
+                seen[a] = seen.get(a, 0) + 1
+        chained = [
+            p
+            for p in prepared
+            if chains
+            and len(p.entries) == 1
+            and p.checkpoint is None
+            and all(seen[a] == 1 and len(p.request.blobs[a]) <= self.chunk for a in p.blobs)
+        ]
+        batched = [p for p in prepared if p not in chained]
+        work = [self._chain(d, p) for p in chained]
+        if batched:
+            work.append(self._batch(d, batched))
+        done = await asyncio.gather(*work, return_exceptions=True)
+        outcomes: dict[int, Outcome] = {}
+        for p, outcome in zip(chained, done, strict=False):
+            outcomes[id(p)] = outcome if isinstance(outcome, BaseException) else outcome[0]
+        if batched:
+            result = done[-1]
+            for k, p in enumerate(batched):
+                outcomes[id(p)] = result if isinstance(result, BaseException) else result[k]
+        return [outcomes[id(p)] for p in prepared]
+
+    async def _chain(self, d: DbState, p: Prepared) -> list[list[AppendResult]]:
+        msgs = [m for a in p.blobs for m in self._blob_messages(d, a, p.request.blobs[a])]
+        msgs += p.markers
+        msgs += p.entries
+        previous = ""
+        for _, _, headers in msgs:
+            if previous:
+                headers[AFTER] = previous
+            previous = headers[MSG_ID] = secrets.token_urlsafe(12)
+        del headers[MSG_ID]  # the entry, last, needs none
+        try:
+            acks = await self.conn.publish_each(msgs)
+        except (StoreUnavailable, NoStream) as exc:
+            raise Retry(str(exc), wait=True) from None
+        for a, ack in zip(p.blobs, acks, strict=False):
+            if "error" not in ack:
+                d.blobs.add(a)
+        for ack in acks:
+            if "error" in ack:
+                raise _failure(api_error(ack), alone=True, size=len(msgs))
+        position = int(acks[-1]["seq"])
+        d.observe(position)
+        return [self._done(d, p, position)]
+
+    async def _batch(self, d: DbState, prepared: list[Prepared]) -> list[list[AppendResult]]:
+        """Entries first (so that a database's first entry is at position 1), then payload
+        chunks, markers and checkpoints: all stored together, or none."""
+        msgs: list[Message] = []
+        for p in prepared:
+            msgs.extend(p.entries)
+        blobs = list(dict.fromkeys(a for p in prepared for a in p.blobs))
+        for address in blobs:
+            payload = next(p.request.blobs[address] for p in prepared if address in p.blobs)
+            msgs.extend(self._blob_messages(d, address, payload))
+        checkpoints: dict[int, int] = {}
+        for p in prepared:
+            msgs.extend(p.markers)
+            if p.checkpoint is not None:
+                checkpoints[id(p)] = len(msgs)
+                msgs.append(p.checkpoint)
+        try:
+            ack = await self.conn.publish_batch(msgs)
+        except ApiError as exc:
+            raise _failure(exc, alone=len(prepared) == 1, size=len(msgs)) from None
+        except (StoreUnavailable, NoStream) as exc:
+            raise Retry(str(exc), wait=True) from None
+        last = int(ack["seq"])
+        d.observe(last)
+        base = last - len(msgs) + 1
+        d.blobs.update(blobs)
+        results = []
+        first = base
+        for p in prepared:
+            if p.request.checkpoint is not None:
+                name, position = p.request.checkpoint
+                d.checkpoints[name] = (position, base + checkpoints[id(p)])
+            results.append(self._done(d, p, first))
+            first += len(p.entries)
+        return results
+
+    def _done(self, d: DbState, p: Prepared, first: int) -> list[AppendResult]:
+        """Place an append's entries from position ``first`` on; remember the new heads."""
+        r = p.request
+        done: dict[int, AppendResult] = {}
+        for n, at in p.placed:
+            plan = p.plans[n]
+            assert isinstance(plan, list)
+            for k, e in enumerate(plan):
+                e.position = first + at + k
+            stream = r.writes[n].stream
+            head = p.heads[stream]
+            versions = [e.version for e in plan if e.kind == EVENT]
+            version = versions[-1] if versions else (head.version if head else -1)
+            end = plan[-1]
+            d.remember(stream, Head(end.seq, version, end.hash, end.position))
+            done[n] = result_of(plan)
+        return [q if isinstance(q, AppendResult) else done[n] for n, q in enumerate(p.plans)]

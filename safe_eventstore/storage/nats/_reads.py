@@ -1,0 +1,392 @@
+"""Reading a database: entries, heads, payloads, listings, statistics and checkpoints.
+
+Everything here runs on the connection's event loop. Reads use JetStream's direct get API
+(``allow_direct``): one request returns up to a page of entries on a subject filter, or the
+last message of many subjects at once. Every request asks for at least the highest stream
+sequence this process has seen (``min_last_seq``), so a replica that lags behind hands the
+request to the stream leader instead of answering with older data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+from collections.abc import Callable
+
+from nats.aio.msg import Msg
+
+from ..._exceptions import StorageError
+from ..._names import category_of
+from ..base import EVENT, Entry, Head, Write
+from ._connection import Connection, TooMany
+from ._records import decode_entry
+from ._state import DbState, pending_of, seq_of, subject_of
+
+__all__ = ["Reader"]
+
+PAGE = 1000  # messages asked for in one batched direct get
+MULTI = 200  # subjects asked for in one multi-subject direct get (the server caps at 1024)
+ALL = 1 << 62
+
+
+class Reader:
+    """The read side of the NATS storage, over one connection."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    # -- heads, markers, checkpoints --------------------------------------------------------------
+
+    async def heads(self, d: DbState, streams: list[str], fresh: bool) -> dict[str, Head | None]:
+        """Each stream's head: remembered ones unless ``fresh``, the others read in parallel."""
+        heads: dict[str, Head | None] = {}
+        missing = []
+        for s in streams:
+            cached = None if fresh else d.heads.get(s)
+            if cached is None:
+                missing.append(s)
+            else:
+                heads[s] = cached
+        found = await asyncio.gather(*(self.head(d, s) for s in missing))
+        heads.update(zip(missing, found, strict=True))
+        return heads
+
+    async def head(self, d: DbState, stream: str) -> Head | None:
+        msg = await self.conn.get_last(
+            d.layout.stream_name, d.layout.stream_entries(stream), d.seen
+        )
+        if msg is None:
+            d.heads.pop(stream, None)
+            return None
+        position = seq_of(msg)
+        d.observe(position)
+        entry, events = decode_entry(msg.data, position)
+        head = Head(entry.seq, events, entry.hash, position)
+        d.remember(stream, head)
+        return head
+
+    async def existing(
+        self, d: DbState, writes: list[Write]
+    ) -> tuple[dict[str, list[Entry]], dict[str, int]]:
+        """The stored entries of the events the writes repeat, by stream, and the sequence
+        of the last marker of each of their ids (absent: none yet).
+
+        A marker names the version its event went in at; a marker whose entry is not there
+        was left by an append that failed after writing it, and the event may still be
+        stored under an earlier marker of the same id, so then every marker is looked at.
+        """
+        layout = d.layout
+        ids = {
+            layout.marker(w.stream, x.event_id): (w.stream, x.event_id)
+            for w in writes
+            for x in w.drafts
+            if x.kind == EVENT
+        }
+        last = await self.multi(d, list(ids))
+        seqs = {subject_of(m): seq_of(m) for m in last}
+        found: dict[str, list[Entry]] = {}
+        confirmed: set[str] = set()
+
+        async def confirm(candidates: dict[str, list[int]]) -> None:
+            pairs = [(marker, v) for marker, versions in candidates.items() for v in versions]
+            subjects = {layout.event(ids[marker][0], v) for marker, v in pairs}
+            stored = {subject_of(m): m for m in await self.multi(d, list(subjects))}
+            for marker, v in pairs:
+                stream, event_id = ids[marker]
+                msg = stored.get(layout.event(stream, v))
+                if msg is None or marker in confirmed:
+                    continue
+                entry, _ = decode_entry(msg.data, seq_of(msg))
+                if entry.event_id == event_id:
+                    confirmed.add(marker)
+                    found.setdefault(stream, []).append(entry)
+
+        await confirm({subject_of(m): [int(m.data)] for m in last})
+        orphans = [marker for marker in seqs if marker not in confirmed]
+        if orphans:
+            histories = await asyncio.gather(*(self.history(d, m) for m in orphans))
+            await confirm(
+                {m: [int(x.data) for x in h] for m, h in zip(orphans, histories, strict=True)}
+            )
+        return found, seqs
+
+    async def history(self, d: DbState, subject: str) -> list[Msg]:
+        """Every message on one subject, oldest first."""
+        msgs: list[Msg] = []
+        start = 1
+        while True:
+            page = await self.conn.get_batch(
+                d.layout.stream_name,
+                {"seq": start, "batch": PAGE, "next_by_subj": subject, "min_last_seq": d.seen},
+            )
+            msgs.extend(page)
+            if not page or pending_of(page[-1]) == 0:
+                return msgs
+            start = seq_of(page[-1]) + 1
+
+    async def replicas(self, d: DbState) -> int:
+        """How many copies of the database the cluster keeps."""
+        if d.replicas is None:
+            info = await self.conn.api(f"STREAM.INFO.{d.layout.stream_name}")
+            d.replicas = int(info.get("config", {}).get("num_replicas") or 1)
+        return d.replicas
+
+    async def stored_blobs(self, d: DbState, addresses: list[bytes]) -> set[bytes]:
+        msgs = await self.multi(d, [d.layout.blob(a, 0) for a in addresses])
+        return {bytes.fromhex(subject_of(m).split(".")[-2]) for m in msgs}
+
+    async def checkpoint(self, d: DbState, name: str) -> tuple[int, int]:
+        """A checkpoint's value and the sequence of the message holding it; (0, 0) if none."""
+        msg = await self.conn.get_last(d.layout.stream_name, d.layout.checkpoint(name), d.seen)
+        if msg is None:
+            d.checkpoints.pop(name, None)
+            return (0, 0)
+        seq = seq_of(msg)
+        d.observe(seq)
+        value = (int(msg.data), seq)
+        d.checkpoints[name] = value
+        return value
+
+    async def multi(self, d: DbState, subjects: list[str]) -> list[Msg]:
+        """The last message of each subject (where there is one), in no particular order."""
+        groups = [subjects[i : i + MULTI] for i in range(0, len(subjects), MULTI)]
+        pages = await asyncio.gather(*(self._multi(d, g) for g in groups))
+        return [m for page in pages for m in page]
+
+    async def _multi(self, d: DbState, subjects: list[str]) -> list[Msg]:
+        try:
+            msgs = await self.conn.get_batch(
+                d.layout.stream_name,
+                {"multi_last": subjects, "batch": len(subjects) * 64, "min_last_seq": d.seen},
+            )
+        except TooMany:  # many chunks behind the wildcards: ask for half as many at once
+            if len(subjects) == 1:
+                raise StorageError(f"too many messages on {subjects[0]}") from None
+            half = len(subjects) // 2
+            return await self._multi(d, subjects[:half]) + await self._multi(d, subjects[half:])
+        for m in msgs:
+            d.observe(seq_of(m))
+        return msgs
+
+    # -- entries ----------------------------------------------------------------------------------
+
+    async def scan(
+        self,
+        d: DbState,
+        scope: str,
+        start: int,
+        limit: int,
+        keep: Callable[[Entry], bool] | None = None,
+    ) -> list[Entry]:
+        """Up to ``limit`` entries on ``scope`` from position ``start``, in position order."""
+        out: list[Entry] = []
+        while len(out) < limit:
+            want = PAGE if keep is not None else min(PAGE, limit - len(out))
+            msgs = await self.conn.get_batch(
+                d.layout.stream_name,
+                {"seq": start, "batch": want, "next_by_subj": scope, "min_last_seq": d.seen},
+            )
+            for msg in msgs:
+                entry, _ = decode_entry(msg.data, seq_of(msg))
+                if keep is None or keep(entry):
+                    out.append(entry)
+                    if len(out) >= limit:
+                        break
+            if not msgs:
+                break
+            last = seq_of(msgs[-1])
+            d.observe(last)
+            if pending_of(msgs[-1]) == 0:
+                break
+            start = last + 1
+        return out
+
+    async def read_stream(
+        self, d: DbState, stream: str, from_version: int, limit: int, backwards: bool
+    ) -> list[Entry]:
+        if limit <= 0:
+            return []
+        scope = d.layout.scope(stream=stream, category=None, kind="e")
+        if backwards:
+            last = await self.conn.get_last(d.layout.stream_name, scope, d.seen)
+            if last is None:
+                return []
+            top = min(from_version, decode_entry(last.data, seq_of(last))[0].version)
+            if top < 0:
+                return []
+            low = max(0, top - limit + 1)
+            start = await self.event_position(d, stream, low)
+            if start is None:
+                return []
+            entries = [
+                e for e in await self.scan(d, scope, start, top - low + 1) if e.version <= top
+            ]
+            entries.reverse()
+        else:
+            start = await self.event_position(d, stream, max(from_version, 0))
+            if start is None:
+                return []
+            entries = await self.scan(d, scope, start, limit)
+            if entries:  # the next page starts right after this one
+                last_entry = entries[-1]
+                d.cursor((stream, "v", last_entry.version + 1), last_entry.position + 1)
+        await self.attach(d, entries)
+        return entries
+
+    async def event_position(self, d: DbState, stream: str, version: int) -> int | None:
+        """Where event ``version`` of a stream is, or where to start looking for it."""
+        hint = d.cursors.pop((stream, "v", version), None)
+        if hint is not None:
+            return hint
+        if version == 0:
+            return 1
+        subject = d.layout.event(stream, version)
+        msg = await self.conn.get_last(d.layout.stream_name, subject, d.seen)
+        return None if msg is None else seq_of(msg)
+
+    async def read_entries(self, d: DbState, stream: str, from_seq: int, limit: int) -> list[Entry]:
+        if limit <= 0:
+            return []
+        start = await self._entry_position(d, stream, max(from_seq, 0))
+        if start is None:
+            return []
+        entries = await self.scan(d, d.layout.stream_entries(stream), start, limit)
+        if entries:
+            last = entries[-1]
+            d.cursor((stream, "s", last.seq + 1), last.position + 1)
+        await self.attach(d, entries)
+        return entries
+
+    async def _entry_position(self, d: DbState, stream: str, seq: int) -> int | None:
+        hint = d.cursors.pop((stream, "s", seq), None)
+        if hint is not None:
+            return hint
+        if seq == 0:
+            return 1
+        # entry ``seq`` is a restructure, or the event whose version is ``seq`` less the
+        # restructures stored before it (a stream has few of those)
+        scope = d.layout.scope(stream=stream, category=None, kind="r")
+        restructures = await self.scan(d, scope, 1, ALL)
+        for r in restructures:
+            if r.seq == seq:
+                return r.position
+        return await self.event_position(d, stream, seq - sum(r.seq < seq for r in restructures))
+
+    async def read(
+        self,
+        d: DbState,
+        scope: str,
+        start: int,
+        limit: int,
+        keep: Callable[[Entry], bool] | None = None,
+    ) -> list[Entry]:
+        """Entries on ``scope`` with their payloads."""
+        if limit <= 0:
+            return []
+        entries = await self.scan(d, scope, start, limit, keep)
+        await self.attach(d, entries)
+        return entries
+
+    async def last_position(self, d: DbState) -> int:
+        msg = await self.conn.get_last(d.layout.stream_name, d.layout.entries, d.seen)
+        if msg is None:
+            return 0
+        seq = seq_of(msg)
+        d.observe(seq)
+        return seq
+
+    # -- payloads ---------------------------------------------------------------------------------
+
+    async def attach(self, d: DbState, entries: list[Entry]) -> None:
+        """Fill in the entries' payloads, each distinct one fetched once."""
+        addresses = list({e.address for e in entries if e.address is not None})
+        if not addresses:
+            return
+        payloads = await self.payloads(d, addresses)
+        for e in entries:
+            if e.address is not None:
+                e.payload = payloads.get(e.address)
+
+    async def payloads(self, d: DbState, addresses: list[bytes]) -> dict[bytes, bytes]:
+        msgs = await self.multi(d, [d.layout.blob(a, "*") for a in addresses])
+        chunks: dict[bytes, dict[int, bytes]] = {}
+        for m in msgs:
+            _, _, hexed, chunk = subject_of(m).rsplit(".", 3)
+            chunks.setdefault(bytes.fromhex(hexed), {})[int(chunk)] = m.data
+        payloads: dict[bytes, bytes] = {}
+        for address, parts in chunks.items():
+            if len(parts) == 1 and 0 in parts:
+                payloads[address] = parts[0]
+            elif set(parts) == set(range(len(parts))):
+                payloads[address] = b"".join(parts[n] for n in range(len(parts)))
+        d.blobs.update(payloads)
+        return payloads
+
+    async def read_blobs(
+        self, d: DbState, after: bytes | None, limit: int
+    ) -> list[tuple[bytes, bytes]]:
+        await self.count(d)
+        if d.sorted_addresses is None:
+            d.sorted_addresses = sorted(d.addresses)
+        addresses = d.sorted_addresses
+        start = bisect.bisect_right(addresses, after) if after is not None else 0
+        chosen = addresses[start : start + limit]
+        payloads = await self.payloads(d, chosen)
+        return [(a, payloads[a]) for a in chosen if a in payloads]
+
+    # -- listings and statistics, kept up to date incrementally ---------------------------------
+
+    async def list(self, d: DbState) -> None:
+        """Bring the sorted stream listing up to date: every stream's first event stored
+        since the last look adds its stream."""
+        while True:
+            msgs = await self.conn.get_batch(
+                d.layout.stream_name,
+                {
+                    "seq": d.listed + 1,
+                    "batch": PAGE,
+                    "next_by_subj": d.layout.first_events,
+                    "min_last_seq": d.seen,
+                },
+            )
+            for msg in msgs:
+                name = decode_entry(msg.data, seq_of(msg))[0].stream
+                i = bisect.bisect_left(d.names, name)
+                if i == len(d.names) or d.names[i] != name:
+                    d.names.insert(i, name)
+                    bisect.insort(d.categories.setdefault(category_of(name), []), name)
+            if not msgs:
+                return
+            d.listed = seq_of(msgs[-1])
+            d.observe(d.listed)
+            if pending_of(msgs[-1]) == 0:
+                return
+
+    async def count(self, d: DbState) -> None:
+        """Bring the statistics up to date from the entries stored since they were counted."""
+        tally = d.tally
+        while True:
+            msgs = await self.conn.get_batch(
+                d.layout.stream_name,
+                {
+                    "seq": d.tallied + 1,
+                    "batch": PAGE,
+                    "next_by_subj": d.layout.entries,
+                    "min_last_seq": d.seen,
+                },
+            )
+            for msg in msgs:
+                e, _ = decode_entry(msg.data, seq_of(msg))
+                tally["events" if e.kind == EVENT else "restructures"] += 1
+                tally["logical"] += e.size
+                if e.address is not None and e.address not in d.addresses:
+                    d.addresses.add(e.address)
+                    d.sorted_addresses = None
+                    tally["stored"] += e.size
+            if not msgs:
+                break
+            d.tallied = seq_of(msgs[-1])
+            d.observe(d.tallied)
+            if pending_of(msgs[-1]) == 0:
+                break
+        await self.list(d)
