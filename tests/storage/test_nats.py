@@ -7,6 +7,12 @@ own through a fresh name prefix, and its JetStream streams are deleted afterward
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +20,11 @@ from pathlib import Path
 import nats
 import pytest
 
+import safe_eventstore as ses
 from safe_eventstore.storage.nats.servers import NatsCluster, NatsServer
 from safe_eventstore.testing.contract import *  # noqa: F403
+
+PATIENCE = 30.0  # seconds: only turns a hang into a failure
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +70,314 @@ def store_url(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 def test_the_fixture_gives_each_test_an_empty_store(store_url: str, tmp_path: Path) -> None:
-    import safe_eventstore as ses
-
     with ses.open(store_url) as store:
         assert store.list_databases() == []
+
+
+# -- NATS only: server-side concurrency, a second client, typed errors, the CLI -----------------
+
+
+def _child(script: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _finish(proc: subprocess.Popen[str]) -> None:
+    """Wait for a child process to succeed, and close its pipes."""
+    _, err = proc.communicate(timeout=PATIENCE)
+    assert proc.returncode == 0, err
+
+
+def _line(proc: subprocess.Popen[str]) -> str:
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        proc.wait(10)
+        assert proc.stderr is not None
+        raise AssertionError(f"child process ended: {proc.stderr.read()}")
+    return line.strip()
+
+
+def _version(db: ses.Database) -> int:
+    version = db.stream_version("Race-1")
+    return -1 if version is None else version
+
+
+def test_the_server_lets_exactly_one_of_two_clients_win_each_version(store_url: str) -> None:
+    """Two stores (two connections, each with its own remembered heads) append with the same
+    expected version at the same moment, forty times: the server takes exactly one."""
+    with ses.open(store_url) as first, ses.open(store_url) as second:
+        dbs = [first.create_database("race"), second.database("race")]
+        start = threading.Barrier(2)
+        outcomes: list[list[str]] = [[], []]
+
+        def racer(k: int) -> None:
+            for version in range(-1, 39):
+                start.wait(PATIENCE)
+                event = ses.NewEvent("Raced", {"by": k, "expected": version})
+                try:
+                    dbs[k].append("Race-1", [event], expected_version=version)
+                    outcomes[k].append("won")
+                except ses.WrongExpectedVersion:
+                    outcomes[k].append("lost")
+                    # the winner may still be committing: wait until its version is readable
+                    deadline = time.monotonic() + PATIENCE
+                    while _version(dbs[k]) <= version:
+                        assert time.monotonic() < deadline
+
+        threads = [threading.Thread(target=racer, args=(k,)) for k in (0, 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(PATIENCE * 4)
+        assert [sorted(pair) for pair in zip(*outcomes, strict=True)] == [["lost", "won"]] * 40
+        events = dbs[0].read_stream("Race-1")
+        assert [e.version for e in events] == list(range(40))
+        assert [e.data["expected"] for e in events] == list(range(-1, 39))
+        assert dbs[1].verify().ok
+
+
+_RACER = """
+import json, sys, uuid
+import safe_eventstore as ses
+
+url, count = sys.argv[1], int(sys.argv[2])
+with ses.open(url) as store:
+    db = store.database("race")
+    print("ready", flush=True)
+    sys.stdin.readline()
+    won, lost = [], 0
+    while len(won) < count:
+        version = db.stream_version("Race-1")
+        expected = ses.NO_STREAM if version is None else version
+        event_id = uuid.uuid4()
+        try:
+            result = db.append(
+                "Race-1", [ses.NewEvent("Raced", {}, event_id=event_id)], expected_version=expected
+            )
+        except ses.WrongExpectedVersion:
+            lost += 1
+            continue
+        won.append([result.first_version, str(event_id)])
+    print(json.dumps({"won": won, "lost": lost}), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_racing_on_one_stream_each_win_distinct_versions(store_url: str) -> None:
+    count = 60
+    with ses.open(store_url) as store:
+        db = store.create_database("race")
+        racers = [_child(_RACER, store_url, str(count)) for _ in range(2)]
+        for racer in racers:
+            assert _line(racer) == "ready"
+        for racer in racers:
+            assert racer.stdin is not None
+            racer.stdin.write("go\n")
+            racer.stdin.flush()
+        results = [json.loads(_line(racer)) for racer in racers]
+        for racer in racers:
+            _finish(racer)
+        won = [tuple(w) for r in results for w in r["won"]]
+        assert sorted(v for v, _ in won) == list(range(2 * count))  # each version won once
+        events = db.read_stream("Race-1")
+        assert [(e.version, str(e.event_id)) for e in events] == sorted(won)
+        assert db.verify().ok
+    lost = sum(r["lost"] for r in results)
+    print(f"two processes, {2 * count} versions: {lost} appends lost a race")
+
+
+_FOLLOWER = """
+import json, sys
+import safe_eventstore as ses
+
+url, count = sys.argv[1], int(sys.argv[2])
+with ses.open(url) as store:
+    db = store.database("shared")
+    stored = db.read_all()[:]
+    print(json.dumps({
+        "databases": store.list_databases(),
+        "categories": db.list_categories(),
+        "streams": db.list_streams(),
+        "versions": {s: db.stream_version(s) for s in db.list_streams()},
+        "events": [[e.stream, e.version, e.position, e.data] for e in stored],
+    }), flush=True)
+    with db.subscribe(from_position=stored[-1].position + 1) as sub:
+        print("subscribed", flush=True)
+        for _ in range(count):
+            e = sub.get(timeout=30)
+            print(json.dumps([e.stream, e.version, e.position, e.data]), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_second_process_sees_the_same_store_and_follows_it_live(store_url: str) -> None:
+    with ses.open(store_url) as store:
+        store.create_database("other")
+        db = store.create_database("shared")
+        for n in range(6):
+            db.append(("Order-1", "Order-2", "Cart-1")[n % 3], [ses.NewEvent("Added", {"n": n})])
+        follower = _child(_FOLLOWER, store_url, "5")
+        seen = json.loads(_line(follower))
+        assert seen["databases"] == ["other", "shared"]
+        assert seen["categories"] == db.list_categories() == ["Cart", "Order"]
+        assert seen["streams"] == db.list_streams() == ["Cart-1", "Order-1", "Order-2"]
+        assert seen["versions"] == {"Cart-1": 1, "Order-1": 1, "Order-2": 1}
+        mine = [[e.stream, e.version, e.position, e.data] for e in db.read_all()]
+        assert seen["events"] == mine
+        assert _line(follower) == "subscribed"
+        live = []
+        for n in range(6, 11):
+            db.append("Order-1", [ses.NewEvent("Added", {"n": n})])
+            started = time.monotonic()
+            live.append(json.loads(_line(follower)))
+            assert time.monotonic() - started < PATIENCE / 3  # woken by the append
+        _finish(follower)
+        assert live == [[e.stream, e.version, e.position, e.data] for e in db.read_all()][6:]
+
+
+def test_the_cli_works_on_a_nats_store(store_url: str) -> None:
+    from click.testing import CliRunner
+
+    from safe_eventstore.cli import main
+
+    def ok(*args: str) -> str:
+        result = CliRunner().invoke(main, [*args, "--store", store_url])
+        assert result.exit_code == 0, (result.output, result.exception)
+        return result.stdout
+
+    assert "created database bank" in ok("db", "create", "bank")
+    assert ok("db", "list").split() == ["bank"]
+    ok("append", "Account-1", "Opened", '{"owner": "ann"}', "--db", "bank")
+    ok(
+        "append",
+        "Account-1",
+        "Deposited",
+        '{"amount": 5}',
+        "--db",
+        "bank",
+        "--expected-version",
+        "0",
+    )
+    assert "Deposited" in ok("read", "Account-1", "--db", "bank")
+    assert "Account-1" in ok("streams", "--db", "bank")
+    assert "ok" in ok("verify", "--db", "bank").lower()
+    assert "2" in ok("stats", "--db", "bank")
+
+
+def _typed(exc: BaseException) -> None:
+    """An error the store raises is one of its own, whatever the driver said underneath."""
+    assert isinstance(exc, ses.SafeEventStoreError)
+    assert type(exc).__module__.startswith("safe_eventstore"), type(exc)
+
+
+def test_no_server_at_the_address_is_store_unavailable() -> None:
+    from safe_eventstore.storage.nats.servers import free_port
+
+    started = time.monotonic()
+    with pytest.raises(ses.StoreUnavailable) as info:
+        ses.open(f"nats://127.0.0.1:{free_port()}?timeout=1")
+    _typed(info.value)
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["replicas=0", "replicas=6", "replicas=2.5", "replicas=three", "prefix=a.b", "prefix=",
+     "prefix=" + "x" * 33, "prefix=a_b", "timeout=0", "timeout=soon", "colour=blue"],
+)  # fmt: skip
+def test_bad_nats_options_are_invalid_urls(nats_server: NatsServer, query: str) -> None:
+    with pytest.raises(ses.InvalidURL):
+        ses.open(f"{nats_server.url}?{query}")
+
+
+@pytest.mark.parametrize("url", ["nats://", "nats://,", "nats://host:4222/path"])
+def test_bad_nats_addresses_are_invalid_urls(url: str) -> None:
+    with pytest.raises(ses.InvalidURL):
+        ses.open(url)
+
+
+def test_more_replicas_than_servers_is_a_typed_error(nats_server: NatsServer) -> None:
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    with ses.open(f"{nats_server.url}?prefix={prefix}&replicas=3") as store:
+        with pytest.raises(ses.StorageError) as info:
+            store.create_database("bank")
+        _typed(info.value)
+        assert store.list_databases() == []
+
+
+def test_a_database_removed_underneath_is_database_not_found(nats_server: NatsServer) -> None:
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    with ses.open(f"{nats_server.url}?prefix={prefix}") as store:
+        db = store.create_database("bank")
+        db.append("Account-1", [ses.NewEvent("Opened", {})])
+        _drop(nats_server.url, prefix)
+        calls = [
+            lambda: db.append("Account-1", [ses.NewEvent("Deposited", {})]),
+            lambda: db.read_stream("Account-1")[:],
+            lambda: db.read_all()[:],
+            lambda: db.stream_version("Account-1"),
+            db.list_streams,
+            db.stats,
+            lambda: db.get_checkpoint("reader"),
+            lambda: db.save_checkpoint("reader", 1),
+            lambda: store.database("bank"),
+        ]
+        for call in calls:
+            with pytest.raises(ses.DatabaseNotFound) as info:
+                call()
+            _typed(info.value)
+
+
+@pytest.mark.slow
+def test_a_dead_or_frozen_server_gives_store_unavailable_and_work_resumes(
+    tmp_path: Path,
+) -> None:
+    server = NatsServer(tmp_path / "alone")
+    server.start()
+    try:
+        with ses.open(f"{server.url}?timeout=1") as store:
+            db = store.create_database("bank")
+            db.append("Account-1", [ses.NewEvent("Opened", {})])
+            assert server.process is not None
+            server.process.send_signal(signal.SIGSTOP)  # alive, but answers nothing
+            try:
+                for call in (
+                    lambda: db.append("Account-1", [ses.NewEvent("Deposited", {})]),
+                    lambda: db.read_all()[:],
+                ):
+                    started = time.monotonic()
+                    with pytest.raises(ses.StoreUnavailable) as info:
+                        call()
+                    _typed(info.value)
+                    assert time.monotonic() - started < 10
+            finally:
+                server.process.send_signal(signal.SIGCONT)
+            server.kill()
+            for call in (
+                lambda: db.append("Account-1", [ses.NewEvent("Deposited", {})]),
+                lambda: db.read_stream("Account-1")[:],
+                db.list_streams,
+            ):
+                with pytest.raises(ses.StoreUnavailable) as info:
+                    call()
+                _typed(info.value)
+            server.start()  # the same data directory: the store reconnects by itself
+            deadline = time.monotonic() + PATIENCE
+            while True:
+                try:
+                    db.append("Account-1", [ses.NewEvent("Deposited", {"again": True})])
+                    break
+                except ses.StoreUnavailable:
+                    assert time.monotonic() < deadline
+            events = db.read_stream("Account-1")
+            assert events[0].type == "Opened" and events[-1].data == {"again": True}
+            assert [e.version for e in events] == list(range(len(events)))
+            assert db.verify().ok
+    finally:
+        server.stop()

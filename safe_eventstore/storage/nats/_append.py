@@ -147,6 +147,7 @@ class Appender:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
         pause = 0.002
+        exc: Exception
         while True:
             try:
                 streams = [w.stream for w in request.writes]
@@ -158,13 +159,16 @@ class Appender:
                 if isinstance(outcome, BaseException):
                     raise outcome
                 return outcome
-            except (Retry, StoreUnavailable, NoStream) as exc:
-                if loop.time() >= deadline:
-                    raise StoreUnavailable(
-                        f"could not append within {self.timeout:g} s: {exc}"
-                    ) from None
-                await asyncio.sleep(pause * (0.5 + random.random()))
-                pause = min(pause * 2, 0.5)
+            except NoStream:
+                if not await self.reader.exists(d):
+                    raise
+                exc = Retry("the database's stream has no leader now", wait=True)
+            except (Retry, StoreUnavailable) as failure:
+                exc = failure
+            if loop.time() >= deadline:
+                raise StoreUnavailable(f"could not append within {self.timeout:g} s: {exc}")
+            await asyncio.sleep(pause * (0.5 + random.random()))
+            pause = min(pause * 2, 0.5)
 
     # -- group commit -----------------------------------------------------------------------------
 

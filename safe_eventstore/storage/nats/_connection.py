@@ -55,6 +55,13 @@ def api_error(resp: dict[str, Any]) -> ApiError:
     return ApiError(int(err.get("err_code") or err.get("code") or 0), str(err.get("description")))
 
 
+def _status_error(status: str, description: str) -> StorageError:
+    message = f"NATS direct get: {status} {description}"
+    if status in ("408", "412", "503"):  # timed out; a replica too far behind; no leader
+        return StoreUnavailable(message)
+    return StorageError(message)
+
+
 class _Replies:
     """The messages answering one batched direct get, up to its end-of-batch status."""
 
@@ -90,7 +97,8 @@ class Connection:
         self._inbox = ""
         try:
             self.nc: Client = self.call(
-                self._connect(servers, connect_timeout, name), timeout=connect_timeout + 5
+                self._connect(servers, connect_timeout, name),
+                timeout=connect_timeout * (len(servers) + 1) + 1,
             )
         except BaseException:
             self._stop_loop()
@@ -116,10 +124,6 @@ class Connection:
         try:
             return await coro
         except SafeEventStoreError:
-            raise
-        except asyncio.CancelledError:
-            if self._closed:
-                raise StoreClosed("the store is closed") from None
             raise
         except (nats.errors.TimeoutError, TimeoutError) as exc:
             raise StoreUnavailable("NATS did not answer in time") from exc
@@ -147,6 +151,17 @@ class Connection:
         async def quiet(exc: Exception) -> None:
             pass  # errors reach callers as exceptions; the default callback only logs
 
+        async def disconnected() -> None:
+            # answers to requests sent before are lost with the connection: say so now
+            # rather than when each times out (the caller retries once reconnected)
+            lost = StoreUnavailable("the connection to NATS was lost")
+            for future in list(self._acks.values()):
+                if not future.done():
+                    future.set_exception(lost)
+            for replies in list(self._replies.values()):
+                if not replies.done.done():
+                    replies.done.set_exception(lost)
+
         nc = await nats.connect(
             servers,
             name=name,
@@ -155,6 +170,7 @@ class Connection:
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.25,  # type: ignore[arg-type,unused-ignore]
             error_cb=quiet,
+            disconnected_cb=disconnected,
             pending_size=64 * 1024 * 1024,
         )
         self._inbox = nc.new_inbox()
@@ -195,9 +211,26 @@ class Connection:
 
     # -- the JetStream API ----------------------------------------------------------------------
 
+    async def request(
+        self, subject: str, data: bytes, headers: dict[str, str] | None = None
+    ) -> Msg:
+        """One request and its answer (:class:`NoStream` when nothing answers)."""
+        token = str(next(self._tokens))
+        future: asyncio.Future[Msg] = self.loop.create_future()
+        self._acks[token] = future
+        try:
+            reply = f"{self._inbox}.{token}"
+            await self.nc.publish(subject, data, reply=reply, headers=headers)
+            msg = await asyncio.wait_for(future, self.timeout)
+        finally:
+            self._acks.pop(token, None)
+        if msg.headers and msg.headers.get("Status") == "503":
+            raise NoStream("nothing answered on that subject")
+        return msg
+
     async def api(self, op: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         payload = b"" if body is None else json.dumps(body).encode()
-        msg = await self.nc.request(f"{API}.{op}", payload, timeout=self.timeout)
+        msg = await self.request(f"{API}.{op}", payload)
         resp: dict[str, Any] = json.loads(msg.data)
         if "error" in resp:
             raise api_error(resp)
@@ -208,16 +241,14 @@ class Connection:
         req: dict[str, Any] = {"last_by_subj": subject}
         if min_seq:
             req["min_last_seq"] = min_seq
-        msg = await self.nc.request(
-            f"{API}.DIRECT.GET.{stream}", json.dumps(req).encode(), timeout=self.timeout
-        )
+        msg = await self.request(f"{API}.DIRECT.GET.{stream}", json.dumps(req).encode())
         headers = msg.headers or {}
         status = headers.get("Status")
         if status is None:
             return msg
         if status == "404":
             return None
-        raise StorageError(f"NATS direct get: {status} {headers.get('Description', '')}")
+        raise _status_error(status, str(headers.get("Description", "")))
 
     async def get_batch(self, stream: str, req: dict[str, Any]) -> list[Msg]:
         """The messages a batched direct get returns (``next_by_subj`` or ``multi_last``)."""
@@ -240,7 +271,7 @@ class Connection:
             raise NoStream("no JetStream stream answered")
         if status == "413":
             raise TooMany(description)
-        raise StorageError(f"NATS direct get: {status} {description}")
+        raise _status_error(status, description)
 
     async def _on_reply(self, msg: Msg) -> None:
         token = msg.subject.rpartition(".")[2]
@@ -265,7 +296,7 @@ class Connection:
 
     async def publish(self, subject: str, data: bytes, headers: dict[str, str]) -> dict[str, Any]:
         """One JetStream publish; the acknowledgement, or :class:`ApiError`."""
-        msg = await self.nc.request(subject, data, timeout=self.timeout, headers=headers)
+        msg = await self.request(subject, data, headers)
         resp: dict[str, Any] = json.loads(msg.data)
         if "error" in resp:
             raise api_error(resp)
@@ -312,7 +343,7 @@ class Connection:
             unacked += len(data)
             if unacked >= _FLOW_BYTES:
                 # a large batch waits for the server now and then instead of flooding it
-                reply = await self.nc.request(subject, data, timeout=self.timeout, headers=headers)
+                reply = await self.request(subject, data, headers)
                 if reply.data:
                     resp = json.loads(reply.data)
                     if "error" in resp:

@@ -18,7 +18,7 @@ from nats.aio.msg import Msg
 from ..._exceptions import StorageError
 from ..._names import category_of
 from ..base import EVENT, Entry, Head, Write
-from ._connection import Connection, TooMany
+from ._connection import ApiError, Connection, TooMany
 from ._records import decode_entry
 from ._state import DbState, pending_of, seq_of, subject_of
 
@@ -27,6 +27,7 @@ __all__ = ["Reader"]
 PAGE = 1000  # messages asked for in one batched direct get
 MULTI = 200  # subjects asked for in one multi-subject direct get (the server caps at 1024)
 ALL = 1 << 62
+STREAM_NOT_FOUND = 10059
 
 
 class Reader:
@@ -123,6 +124,16 @@ class Reader:
             if not page or pending_of(page[-1]) == 0:
                 return msgs
             start = seq_of(page[-1]) + 1
+
+    async def exists(self, d: DbState) -> bool:
+        """Whether the database's stream exists (asked of the JetStream API)."""
+        try:
+            await self.conn.api(f"STREAM.INFO.{d.layout.stream_name}")
+        except ApiError as exc:
+            if exc.code == STREAM_NOT_FOUND:
+                return False
+            raise
+        return True
 
     async def replicas(self, d: DbState) -> int:
         """How many copies of the database the cluster keeps."""
