@@ -48,7 +48,7 @@ from ..._exceptions import (
 )
 from ..._model import AppendResult
 from ..base import EVENT, Entry, Head, Write, check_checkpoint, plan_append, result_of
-from ._connection import ApiError, NoStream, api_error
+from ._connection import ApiError, NoStream
 from ._reads import Reader
 from ._records import encode_entry, split_payload
 from ._state import DbState, Request
@@ -129,12 +129,20 @@ class Appender:
         checkpoint: tuple[str, int] | None,
     ) -> list[AppendResult]:
         loop = asyncio.get_running_loop()
-        await self.reader.replicas(d)
+        if d.replicas is None:
+            await self.reader.replicas(d)
         request = Request(writes, blobs, checkpoint, loop.create_future())
         d.queue.append(request)
         if not d.committing:
+            # nothing in flight: commit here, and then whatever queued up meanwhile
             d.committing = True
-            d.committer = loop.create_task(self._rounds(d))
+            try:
+                await self._round(d, self._take(d))
+            finally:
+                d.committing = False
+            if d.queue:
+                d.committing = True
+                d.committer = loop.create_task(self._rounds(d))
         try:
             results: list[AppendResult] = await request.future
             return results
@@ -348,6 +356,11 @@ class Appender:
             and all(seen[a] == 1 and len(p.request.blobs[a]) <= self.chunk for a in p.blobs)
         ]
         batched = [p for p in prepared if p not in chained]
+        if len(chained) == 1 and not batched:
+            try:
+                return [(await self._chain(d, chained[0]))[0]]
+            except Exception as exc:
+                return [exc]
         work = [self._chain(d, p) for p in chained]
         if batched:
             work.append(self._batch(d, batched))
@@ -372,17 +385,14 @@ class Appender:
             previous = headers[MSG_ID] = secrets.token_urlsafe(12)
         del headers[MSG_ID]  # the entry, last, needs none
         try:
-            acks = await self.conn.publish_each(msgs)
+            ack = await self.conn.publish_chain(msgs)
+        except ApiError as exc:
+            raise _failure(exc, alone=True, size=len(msgs)) from None
         except (StoreUnavailable, NoStream) as exc:
             raise Retry(str(exc), wait=True) from None
-        for a, ack in zip(p.blobs, acks, strict=False):
-            if "error" not in ack:
-                d.blobs.add(a)
-        for ack in acks:
-            if "error" in ack:
-                raise _failure(api_error(ack), alone=True, size=len(msgs))
-        position = int(acks[-1]["seq"])
+        position = int(ack["seq"])
         d.observe(position)
+        d.blobs.update(p.blobs)
         return [self._done(d, p, position)]
 
     async def _batch(self, d: DbState, prepared: list[Prepared]) -> list[list[AppendResult]]:

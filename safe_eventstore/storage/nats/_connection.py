@@ -221,7 +221,8 @@ class Connection:
         try:
             reply = f"{self._inbox}.{token}"
             await self.nc.publish(subject, data, reply=reply, headers=headers)
-            msg = await asyncio.wait_for(future, self.timeout)
+            async with asyncio.timeout(self.timeout):
+                msg = await future
         finally:
             self._acks.pop(token, None)
         if msg.headers and msg.headers.get("Status") == "503":
@@ -261,7 +262,8 @@ class Connection:
                 json.dumps(req).encode(),
                 reply=f"{self._inbox}.{token}",
             )
-            await asyncio.wait_for(replies.done, self.timeout)
+            async with asyncio.timeout(self.timeout):
+                await replies.done
         finally:
             self._replies.pop(token, None)
         status, description = replies.status
@@ -302,32 +304,12 @@ class Connection:
             raise api_error(resp)
         return resp
 
-    async def publish_each(
-        self, msgs: list[tuple[str, bytes, dict[str, str]]]
-    ) -> list[dict[str, Any]]:
-        """Publish ``msgs`` one after the other without waiting in between; their
-        acknowledgements (or errors) in the same order."""
-        futures = []
-        try:
-            for subject, data, headers in msgs:
-                token = str(next(self._tokens))
-                future: asyncio.Future[Msg] = self.loop.create_future()
-                self._acks[token] = future
-                futures.append((token, future))
-                await self.nc.publish(
-                    subject, data, reply=f"{self._inbox}.{token}", headers=headers
-                )
-            replies = await asyncio.wait_for(asyncio.gather(*(f for _, f in futures)), self.timeout)
-        finally:
-            for token, _ in futures:
-                self._acks.pop(token, None)
-        acks = []
-        for reply in replies:
-            status = (reply.headers or {}).get("Status")
-            if status == "503":
-                raise NoStream("no JetStream stream answered")
-            acks.append(json.loads(reply.data) if reply.data else {"error": {"code": status}})
-        return acks
+    async def publish_chain(self, msgs: list[tuple[str, bytes, dict[str, str]]]) -> dict[str, Any]:
+        """Publish ``msgs`` back to back; the acknowledgement of the last one only (each
+        message of a chain is refused unless the one before it was stored)."""
+        for subject, data, headers in msgs[:-1]:
+            await self.nc.publish(subject, data, headers=headers)
+        return await self.publish(*msgs[-1])
 
     async def publish_batch(self, msgs: list[tuple[str, bytes, dict[str, str]]]) -> dict[str, Any]:
         """Publish ``msgs`` as one atomic batch (ADR-50): all are stored, or none."""

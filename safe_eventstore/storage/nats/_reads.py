@@ -48,8 +48,11 @@ class Reader:
                 missing.append(s)
             else:
                 heads[s] = cached
-        found = await asyncio.gather(*(self.head(d, s) for s in missing))
-        heads.update(zip(missing, found, strict=True))
+        if len(missing) == 1:
+            heads[missing[0]] = await self.head(d, missing[0])
+        elif missing:
+            found = await asyncio.gather(*(self.head(d, s) for s in missing))
+            heads.update(zip(missing, found, strict=True))
         return heads
 
     async def head(self, d: DbState, stream: str) -> Head | None:

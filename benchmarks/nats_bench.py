@@ -1,0 +1,503 @@
+"""Benchmark: SAFE EventStore on NATS JetStream, side by side with raw nats-py.
+
+Starts its own ``nats-server`` (one server, or with ``--cluster`` three on loopback with 3
+replicas) unless ``--url`` names one, runs every workload interleaved with its references,
+and prints a table of rates and ratios. Only ratios from one run mean anything: absolute
+figures move with the machine and whatever else it is doing.
+
+=======  ========================================================================
+W1       single-event appends, one writer, expected versions
+W2       single-event appends, 16 writers (threads) on distinct streams
+W3       appends of 100-event batches
+W4       ``read_stream`` of one long stream, decoded (``--read``, default 20,000)
+W5       ``read_all`` over the same events
+W6       subscription catch-up over the same events; live latency, append to delivery
+raw-1    nats-py: one publish at a time, with Nats-Expected-Last-Subject-Sequence
+raw-pipe nats-py: pipelined publishes (publish_async, acknowledgements awaited together)
+raw-get  nats-py: batched direct gets of the same number of messages, not decoded
+=======  ========================================================================
+
+Targets: W1 >= 0.7x raw-1; W2 >= 5x W1.
+
+::
+
+    python benchmarks/nats_bench.py                 # one server, replicas 1
+    python benchmarks/nats_bench.py --cluster       # 3 servers, replicas 3
+    python benchmarks/nats_bench.py --read 100000 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import nats
+from nats.js.api import StorageType, StreamConfig
+
+import safe_eventstore as ses
+from safe_eventstore.storage.nats.servers import NatsCluster, NatsServer
+
+
+@dataclass(frozen=True)
+class Sizes:
+    single: int = 2000  # W1, raw-1: appends by one writer
+    writers: int = 16  # W2: concurrent writers
+    concurrent: int = 8000  # W2: appends in all
+    batches: int = 100  # W3: batches appended
+    batch: int = 100  # W3: events per batch
+    pipelined: int = 10_000  # raw-pipe: messages
+    read: int = 20_000  # W4, W5, W6, raw-get: events read
+    latency: int = 300  # W6: live events timed one by one
+    rounds: int = 5  # write workloads are cut into this many interleaved rounds
+    read_repeat: int = 3  # each read runs this often; the fastest run counts
+
+
+QUICK = Sizes(
+    single=20, writers=4, concurrent=40, batches=2, batch=10, pipelined=100, read=300,
+    latency=5, rounds=1, read_repeat=1,
+)  # fmt: skip
+
+
+@dataclass
+class Row:
+    id: str
+    workload: str
+    system: str
+    what: str
+    count: int
+    seconds: float
+    rate: float
+    unit: str
+    ratios: dict[str, float] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+def _data(i: int) -> dict[str, Any]:
+    return {"account": "acc-1", "amount": i, "currency": "EUR"}
+
+
+def _event(i: int) -> ses.NewEvent:
+    return ses.NewEvent("Deposited", _data(i))
+
+
+@contextmanager
+def _timer() -> Iterator[list[float]]:
+    box: list[float] = []
+    start = time.perf_counter()
+    yield box
+    box.append(time.perf_counter() - start)
+
+
+def _threads(n: int, work: Callable[[int], None]) -> float:
+    barrier = threading.Barrier(n + 1)
+    failures: list[BaseException] = []
+
+    def body(k: int) -> None:
+        barrier.wait()
+        try:
+            work(k)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=body, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for t in threads:
+        t.join()
+    if failures:
+        raise failures[0]
+    return time.perf_counter() - start
+
+
+class Ours:
+    def __init__(self, url: str) -> None:
+        self.store = ses.open(url)
+        self.dbs = {w: self.store.create_database(w) for w in ("w1", "w2", "w3")}
+        self.round = 0
+
+    def single(self, n: int) -> float:
+        self.round += 1
+        db, stream = self.dbs["w1"], f"Single-{self.round}"
+        with _timer() as t:
+            for i in range(n):
+                db.append(stream, [_event(i)], expected_version=i - 1 if i else ses.NO_STREAM)
+        return t[0]
+
+    def concurrent(self, writers: int, n: int) -> float:
+        self.round += 1
+        db, each, r = self.dbs["w2"], n // writers, self.round
+
+        def work(k: int) -> None:
+            stream = f"Writer-{r}-{k}"
+            for i in range(each):
+                db.append(stream, [_event(i)], expected_version=i - 1 if i else ses.NO_STREAM)
+
+        return _threads(writers, work)
+
+    def batches(self, batches: int, size: int) -> float:
+        self.round += 1
+        db, stream = self.dbs["w3"], f"Batch-{self.round}"
+        with _timer() as t:
+            for b in range(batches):
+                events = [_event(b * size + i) for i in range(size)]
+                db.append(stream, events, expected_version=b * size - 1 if b else ses.NO_STREAM)
+        return t[0]
+
+    def fill(self, n: int) -> None:
+        self.reads = self.store.create_database("reads")
+        for start in range(0, n, 100):
+            events = [_event(i) for i in range(start, min(n, start + 100))]
+            self.reads.append("Account-1", events)
+
+    def read_stream(self) -> tuple[int, float]:
+        with _timer() as t:
+            count = sum(1 for _ in self.reads.read_stream("Account-1"))
+        return count, t[0]
+
+    def read_all(self) -> tuple[int, float]:
+        with _timer() as t:
+            count = sum(1 for _ in self.reads.read_all())
+        return count, t[0]
+
+    def catch_up(self, n: int) -> tuple[int, float]:
+        count = 0
+        with _timer() as t, self.reads.subscribe(idle_timeout=5) as sub:
+            for _ in sub:
+                count += 1
+                if count == n:
+                    break
+        return count, t[0]
+
+    def live_latency(self, n: int) -> list[float]:
+        db = self.store.create_database("live")
+        delivered = threading.Semaphore(0)
+        latencies: list[float] = []
+        ready = threading.Event()
+
+        def subscriber() -> None:
+            with db.subscribe(idle_timeout=10) as sub:
+                ready.set()
+                for event in sub:
+                    latencies.append(time.perf_counter() - event.data["t"])
+                    delivered.release()
+                    if len(latencies) == n:
+                        break
+
+        thread = threading.Thread(target=subscriber)
+        thread.start()
+        ready.wait(10)
+        time.sleep(0.2)  # let the subscriber catch up (nothing) and wait
+        for i in range(n):
+            db.append("Live-1", [ses.NewEvent("Ticked", {"t": time.perf_counter(), "i": i})])
+            if not delivered.acquire(timeout=10):
+                break
+            time.sleep(0.002)
+        thread.join(15)
+        return latencies
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class Raw:
+    """Plain nats-py on its own asyncio loop, on a JetStream stream like ours."""
+
+    def __init__(self, servers: list[str], replicas: int) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.name = f"raw_{uuid.uuid4().hex[:8]}"
+        self.round = 0
+        self.nc = self.loop.run_until_complete(nats.connect(servers))
+        self.js = self.nc.jetstream()
+        config = StreamConfig(
+            name=self.name,
+            subjects=[f"{self.name}.>"],
+            storage=StorageType.FILE,
+            num_replicas=replicas,
+            allow_direct=True,
+        )
+        self.loop.run_until_complete(self.js.add_stream(config))
+
+    def single(self, n: int) -> float:
+        self.round += 1
+        subject = f"{self.name}.single.{self.round}"
+
+        async def run() -> None:
+            last = 0
+            for i in range(n):
+                payload = json.dumps(_data(i)).encode()
+                headers = {"Nats-Expected-Last-Subject-Sequence": str(last)}
+                ack = await self.js.publish(subject, payload, headers=headers)
+                last = ack.seq
+
+        with _timer() as t:
+            self.loop.run_until_complete(run())
+        return t[0]
+
+    def pipelined(self, n: int) -> float:
+        self.round += 1
+        subject = f"{self.name}.pipe.{self.round}"
+
+        async def run() -> None:
+            futures = [
+                await self.js.publish_async(subject, json.dumps(_data(i)).encode())
+                for i in range(n)
+            ]
+            await asyncio.gather(*futures)
+
+        with _timer() as t:
+            self.loop.run_until_complete(run())
+        return t[0]
+
+    def fill(self, n: int) -> None:
+        async def run() -> None:
+            futures = [
+                await self.js.publish_async(f"{self.name}.reads", json.dumps(_data(i)).encode())
+                for i in range(n)
+            ]
+            await asyncio.gather(*futures)
+
+        self.loop.run_until_complete(run())
+
+    def read(self, n: int) -> tuple[int, float]:
+        async def run() -> int:
+            count, seq = 0, 1
+            inbox = self.nc.new_inbox()
+            sub = await self.nc.subscribe(inbox)
+            while count < n:
+                request = {"seq": seq, "batch": 1000, "next_by_subj": f"{self.name}.reads"}
+                await self.nc.publish(
+                    f"$JS.API.DIRECT.GET.{self.name}", json.dumps(request).encode(), reply=inbox
+                )
+                got = 0
+                while True:
+                    msg = await sub.next_msg(10)
+                    if msg.headers and msg.headers.get("Status"):
+                        break
+                    got += 1
+                    seq = int(msg.headers["Nats-Sequence"]) + 1 if msg.headers else seq
+                count += got
+                if got == 0:
+                    break
+            await sub.unsubscribe()
+            return count
+
+        with _timer() as t:
+            count = self.loop.run_until_complete(run())
+        return count, t[0]
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.js.delete_stream(self.name))
+        self.loop.run_until_complete(self.nc.close())
+        self.loop.close()
+
+
+REFERENCES = {
+    "W1": ("raw-1",),
+    "W2": ("W1", "raw-pipe"),
+    "W3": ("raw-pipe",),
+    "W4": ("raw-get",),
+    "W5": ("raw-get",),
+    "W6": ("raw-get",),
+}
+
+
+def run(
+    url: str, servers: list[str], replicas: int, s: Sizes, say: Callable[[str], None]
+) -> list[Row]:
+    ours = Ours(url)
+    raw = Raw(servers, replicas)
+    rows: list[Row] = []
+    try:
+        timings: dict[str, list[float]] = {}
+        single = max(1, s.single // s.rounds)
+        each = max(1, s.concurrent // s.writers // s.rounds)
+        batches = max(1, s.batches // s.rounds)
+        pipelined = max(1, s.pipelined // s.rounds)
+
+        def measure(key: str, fn: Callable[[], float]) -> None:
+            timings.setdefault(key, []).append(fn())
+
+        for r in range(s.rounds):
+            say(f"writes, round {r + 1} of {s.rounds}")
+            measure("W1", lambda: ours.single(single))
+            measure("raw-1", lambda: raw.single(single))
+            measure("W2", lambda: ours.concurrent(s.writers, each * s.writers))
+            measure("W3", lambda: ours.batches(batches, s.batch))
+            measure("raw-pipe", lambda: raw.pipelined(pipelined))
+
+        def add(key: str, workload: str, system: str, what: str, count: int) -> None:
+            seconds = sum(timings[key])
+            rows.append(
+                Row(key, workload, system, what, count, seconds, count / seconds, "events/s")
+            )
+
+        add("W1", "W1", "safe-eventstore", "single-event appends, 1 writer", single * s.rounds)
+        add(
+            "raw-1",
+            "W1",
+            "nats-py",
+            "publish + expected subject seq, 1 at a time",
+            single * s.rounds,
+        )
+        add(
+            "W2", "W2", "safe-eventstore", f"single-event appends, {s.writers} writers",
+            each * s.writers * s.rounds,
+        )  # fmt: skip
+        add(
+            "W3",
+            "W3",
+            "safe-eventstore",
+            f"{s.batch}-event batch appends",
+            batches * s.batch * s.rounds,
+        )
+        add("raw-pipe", "W3", "nats-py", "publish_async, pipelined", pipelined * s.rounds)
+
+        say(f"reads: storing {s.read:,} events")
+        ours.fill(s.read)
+        raw.fill(s.read)
+        reads: list[tuple[str, str, str, str, Callable[[], tuple[int, float]]]] = [
+            ("W4", "W4", "safe-eventstore", "read_stream, decoded events", ours.read_stream),
+            ("W5", "W5", "safe-eventstore", "read_all, decoded events", ours.read_all),
+            (
+                "W6", "W6", "safe-eventstore", "subscription catch-up, decoded events",
+                lambda: ours.catch_up(s.read),
+            ),
+            (
+                "raw-get", "W4", "nats-py", "batched direct get, 1000 a request",
+                lambda: raw.read(s.read),
+            ),
+        ]  # fmt: skip
+        best: dict[str, tuple[int, float]] = {}
+        for r in range(s.read_repeat):
+            for key, _, _, what, fn in reads:
+                say(f"{key}: {what}, run {r + 1} of {s.read_repeat}")
+                count, seconds = fn()
+                if key not in best or seconds < best[key][1]:
+                    best[key] = (count, seconds)
+        for key, workload, system, what, _ in reads:
+            count, seconds = best[key]
+            rows.append(
+                Row(key, workload, system, what, count, seconds, count / seconds, "events/s")
+            )
+
+        say("W6: live latency")
+        latencies = ours.live_latency(s.latency)
+        if latencies:
+            ms = sorted(x * 1000 for x in latencies)
+            p50 = statistics.median(ms)
+            p99 = ms[min(len(ms) - 1, round(len(ms) * 0.99) - 1)]
+            rows.append(
+                Row(
+                    "W6-live", "W6", "safe-eventstore", "live delivery latency, append to event",
+                    len(ms), sum(ms) / 1000, p99, "ms p99",
+                    notes={"p50_ms": round(p50, 3), "p99_ms": round(p99, 3), "max_ms": ms[-1]},
+                )
+            )  # fmt: skip
+    finally:
+        ours.close()
+        raw.close()
+    order = ("W1", "W2", "W3", "W4", "W5", "W6")
+    rows.sort(key=lambda r: order.index(r.workload))
+    by_id = {r.id: r for r in rows}
+    for row in rows:
+        for ref in REFERENCES.get(row.id, ()):
+            if ref in by_id and by_id[ref].rate > 0:
+                row.ratios[ref] = row.rate / by_id[ref].rate
+    return rows
+
+
+COLUMNS = ("id", "system", "what", "count", "rate", "vs reference")
+
+
+def format_table(rows: list[Row]) -> str:
+    body = []
+    for r in rows:
+        rate = f"{r.rate:,.0f} {r.unit}"
+        if r.id == "W6-live":
+            rate = f"p50 {r.notes['p50_ms']:.2f} ms, p99 {r.notes['p99_ms']:.2f} ms"
+        ratios = ", ".join(f"{v:.2f}x {k}" for k, v in r.ratios.items())
+        body.append((r.id, r.system, r.what, f"{r.count:,}", rate, ratios))
+    widths = [max(len(c), *(len(line[i]) for line in body)) for i, c in enumerate(COLUMNS)]
+
+    def fmt(cells: tuple[str, ...]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([fmt(COLUMNS), rule, *(fmt(line) for line in body)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", help="an existing NATS server or cluster (nats://host:port,...)")
+    parser.add_argument("--cluster", action="store_true", help="start 3 servers, replicas 3")
+    parser.add_argument("--replicas", type=int, help="replicas of the databases (with --url)")
+    parser.add_argument("--read", type=int, help="events read in W4-W6 (default 20,000)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    parser.add_argument("--json", help="write the rows and the machine facts here")
+    args = parser.parse_args()
+    sizes = QUICK if args.quick else Sizes()
+    if args.read:
+        sizes = Sizes(**{**asdict(sizes), "read": args.read})
+    say = lambda m: print(f"... {m}", file=sys.stderr, flush=True)  # noqa: E731
+    with ExitStack() as stack:
+        if args.url:
+            base = args.url.split("?")[0]
+            replicas = args.replicas or 1
+        else:
+            work = tempfile.mkdtemp(prefix="nats-bench-")
+            stack.callback(shutil.rmtree, work, ignore_errors=True)
+            if args.cluster:
+                cluster = stack.enter_context(NatsCluster(work))
+                base, replicas = cluster.url, 3
+            else:
+                server = stack.enter_context(NatsServer(work))
+                base, replicas = server.url, 1
+        servers = [
+            h if h.startswith("nats://") else f"nats://{h}"
+            for h in base.removeprefix("nats://").split(",")
+        ]
+        prefix = f"bench{uuid.uuid4().hex[:6]}"
+        url = f"{base}?prefix={prefix}&replicas={replicas}"
+        say(f"servers {base}, replicas {replicas}")
+        rows = run(url, servers, replicas, sizes, say)
+    print(format_table(rows))
+    w1 = next(r for r in rows if r.id == "W1")
+    w2 = next(r for r in rows if r.id == "W2")
+    print(
+        f"\ntargets: W1 {w1.ratios.get('raw-1', 0):.2f}x raw-1 (want >= 0.70); "
+        f"W2 {w2.ratios.get('W1', 0):.2f}x W1 (want >= 5)"
+    )
+    if args.json:
+        facts = {
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "nproc": os.cpu_count(),
+            "python": platform.python_version(),
+            "replicas": replicas,
+            "sizes": asdict(sizes),
+        }
+        document = {"machine": facts, "rows": [asdict(r) for r in rows]}
+        Path(args.json).write_text(json.dumps(document, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
