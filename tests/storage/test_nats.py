@@ -381,3 +381,31 @@ def test_a_dead_or_frozen_server_gives_store_unavailable_and_work_resumes(
             assert db.verify().ok
     finally:
         server.stop()
+
+
+def test_an_append_refused_halfway_leaves_nothing_that_counts(store_url: str) -> None:
+    """A store whose remembered head is out of date has its append refused by the server,
+    possibly after the payload and the id marker went in (on one replica, an append of one
+    entry is a chain of messages, the entry last). Retried afresh, the append is stored once;
+    retried again with the same event id, it is recognised; stats and listings see only
+    what entries refer to."""
+    with ses.open(store_url) as first, ses.open(store_url) as second:
+        a = first.create_database("bank")
+        b = second.database("bank")
+        a.append("Account-1", [ses.NewEvent("Opened", {})])
+        assert b.stream_version("Account-1") == 0  # b remembers this head
+        a.append("Account-1", [ses.NewEvent("Deposited", {"by": "a"})])
+        event = ses.NewEvent("Deposited", {"by": "b"}, event_id=uuid.uuid4())
+        result = b.append("Account-1", [event])  # refused on the stale head, then stored
+        assert (result.first_version, result.last_version) == (2, 2)
+        for db in (a, b):
+            assert db.append("Account-1", [event]) == result
+            with pytest.raises(ses.IdempotencyConflict):
+                db.append("Account-1", [event, ses.NewEvent("Deposited", {})])
+        events = a.read_stream("Account-1")
+        assert [e.version for e in events] == [0, 1, 2]
+        assert [e.event_id for e in events].count(event.event_id) == 1
+        stats = a.stats()
+        assert (stats["events"], stats["streams"], stats["payloads"]) == (3, 1, 3)
+        report = b.verify()
+        assert report.ok and report.payloads == 3
