@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -409,3 +410,28 @@ def test_an_append_refused_halfway_leaves_nothing_that_counts(store_url: str) ->
         assert (stats["events"], stats["streams"], stats["payloads"]) == (3, 1, 3)
         report = b.verify()
         assert report.ok and report.payloads == 3
+
+
+@pytest.mark.slow
+def test_payloads_span_many_messages_and_a_batch_past_the_limit_stores_nothing(
+    tmp_path: Path,
+) -> None:
+    """On a server that takes messages of at most 64 KiB, a 6 MiB event is cut into about a
+    hundred chunks, stored in one atomic batch and read back whole; an append that needs more
+    messages than the server commits in one batch is refused and stores nothing."""
+    with NatsServer(tmp_path / "small", max_payload=64 * 1024) as server:
+        with ses.open(server.url) as store:
+            db = store.create_database("files")
+            db.append("File-0", [ses.NewEvent("Created", {})])
+            payload = os.urandom(6 * 1024 * 1024)
+            result = db.append("File-1", [ses.NewEvent("Uploaded", payload)])
+            (event,) = db.read_stream("File-1")
+            assert event.data == payload and event.position == result.position
+            before = db.stats()
+            too_many = [ses.NewEvent("Uploaded", os.urandom(40_000)) for _ in range(600)]
+            with pytest.raises(ses.InvalidEvent):
+                db.append("File-2", too_many)
+            assert db.stream_version("File-2") is None
+            assert db.stats() == before
+            report = db.verify()
+            assert report.ok and report.payloads == 2

@@ -50,7 +50,7 @@ from ..._model import AppendResult
 from ..base import EVENT, Entry, Head, Write, check_checkpoint, plan_append, result_of
 from ._connection import ApiError, NoStream
 from ._reads import Reader
-from ._records import encode_entry, split_payload
+from ._records import CHUNKS, encode_entry, split_payload
 from ._state import DbState, Request
 
 __all__ = ["Appender"]
@@ -60,7 +60,6 @@ EXPECT = "Nats-Expected-Last-Subject-Sequence"
 EXPECT_ON = "Nats-Expected-Last-Subject-Sequence-Subject"
 MSG_ID = "Nats-Msg-Id"
 AFTER = "Nats-Expected-Last-Msg-Id"
-CHUNKS = "Ses-Chunks"
 CONFLICTS = {10070, 10071, 10164}  # wrong last msg id / sequence; that subject is busy
 TOO_LARGE = 10199  # more messages than the server takes in one batch
 BATCH_LIMIT = 1000  # the server's default for that

@@ -19,7 +19,7 @@ from ..._exceptions import StorageError
 from ..._names import category_of
 from ..base import EVENT, Entry, Head, Write
 from ._connection import ApiError, Connection, TooMany
-from ._records import decode_entry
+from ._records import CHUNKS, decode_entry
 from ._state import DbState, pending_of, seq_of, subject_of
 
 __all__ = ["Reader"]
@@ -322,17 +322,37 @@ class Reader:
                 e.payload = payloads.get(e.address)
 
     async def payloads(self, d: DbState, addresses: list[bytes]) -> dict[bytes, bytes]:
-        msgs = await self.multi(d, [d.layout.blob(a, "*") for a in addresses])
+        """The stored payloads of these addresses (absent ones left out), chunks joined."""
         chunks: dict[bytes, dict[int, bytes]] = {}
-        for m in msgs:
-            _, _, hexed, chunk = subject_of(m).rsplit(".", 3)
-            chunks.setdefault(bytes.fromhex(hexed), {})[int(chunk)] = m.data
+        counts: dict[bytes, int] = {}
+
+        def take(msgs: list[Msg]) -> None:
+            for m in msgs:
+                _, _, hexed, chunk = subject_of(m).rsplit(".", 3)
+                address, n = bytes.fromhex(hexed), int(chunk)
+                chunks.setdefault(address, {})[n] = m.data
+                if n == 0:
+                    counts[address] = int((m.headers or {}).get(CHUNKS, "1"))
+
+        take(await self.multi(d, [d.layout.blob(a, "*") for a in addresses]))
+        while True:  # a reply holds only so many chunks: ask for the rest by name
+            missing = [
+                d.layout.blob(a, n)
+                for a, count in counts.items()
+                for n in range(count)
+                if n not in chunks[a]
+            ]
+            if not missing:
+                break
+            before = sum(len(c) for c in chunks.values())
+            take(await self.multi(d, missing[:PAGE]))
+            if sum(len(c) for c in chunks.values()) == before:
+                break
         payloads: dict[bytes, bytes] = {}
-        for address, parts in chunks.items():
-            if len(parts) == 1 and 0 in parts:
-                payloads[address] = parts[0]
-            elif set(parts) == set(range(len(parts))):
-                payloads[address] = b"".join(parts[n] for n in range(len(parts)))
+        for address, count in counts.items():
+            parts = chunks[address]
+            if all(n in parts for n in range(count)):
+                payloads[address] = b"".join(parts[n] for n in range(count))
         d.blobs.update(payloads)
         return payloads
 

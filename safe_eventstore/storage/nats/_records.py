@@ -9,9 +9,10 @@ import msgspec
 from ..._exceptions import IntegrityError
 from ..base import Entry
 
-__all__ = ["FORMAT", "decode_entry", "encode_entry", "split_payload"]
+__all__ = ["CHUNKS", "FORMAT", "decode_entry", "encode_entry", "split_payload"]
 
 FORMAT = 1
+CHUNKS = "Ses-Chunks"  # on a payload's first message: how many it was cut into, if more than 1
 _encoder = msgspec.msgpack.Encoder()
 _Row = tuple[
     int,  # FORMAT

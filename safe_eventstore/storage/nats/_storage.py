@@ -81,7 +81,9 @@ class NatsStorage(Storage):
         self.replicas = int(replicas)
         self.timeout = _number(options, "timeout", 10.0, 0.1, 3600.0)
         self._conn = Connection(servers, timeout=self.timeout, connect_timeout=min(self.timeout, 5))
-        chunk = max(self._conn.nc.max_payload - 8192, 64 * 1024)
+        # a message holds its headers too: leave them room
+        limit = self._conn.nc.max_payload
+        chunk = max(limit - 8192, limit // 2)
         self._reader = Reader(self._conn)
         self._appender = Appender(self._reader, chunk=chunk, timeout=self.timeout)
         self._dbs: dict[str, DbState] = {}

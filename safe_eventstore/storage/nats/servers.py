@@ -60,6 +60,7 @@ class NatsServer:
         cluster_port: int | None = None,
         routes: list[int] | None = None,
         sync_always: bool = False,
+        max_payload: int | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.name = name
@@ -69,6 +70,7 @@ class NatsServer:
         self.cluster_port = cluster_port
         self.routes = routes or []
         self.sync_always = sync_always
+        self.max_payload = max_payload
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -81,6 +83,7 @@ class NatsServer:
             f'server_name: "{self.name}"',
             f"listen: {HOST}:{self.port}",
             f"http: {HOST}:{self.http_port}",
+            *([f"max_payload: {self.max_payload}"] if self.max_payload else []),
             "jetstream {",
             f'  store_dir: "{store}"',
             *(["  sync_interval: always"] if self.sync_always else []),
