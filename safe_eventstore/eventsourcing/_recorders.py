@@ -135,11 +135,17 @@ class _StreamRecorder:
                 tracking.notification_id,
             )
         with translate_errors():
+            looked: set[str] = set()  # streams whose head must be read, not guessed
             for _ in range(_RETRIES):
                 appends = []
                 for stream, indexes in groups.items():
-                    head = self._head(stream)
                     first = stored_events[indexes[0]].originator_version
+                    if first <= 1 and stream not in looked and self._heads.get(stream) is None:
+                        # Most likely a new aggregate: expect no stream rather than read
+                        # first; if the guess is wrong the append fails and we look.
+                        head = None
+                    else:
+                        head = self._head(stream)
                     if head is not None and head[1] >= first:
                         raise IntegrityError(
                             f"{stream}: version {first} is not after the stored {head[1]}"
@@ -157,8 +163,10 @@ class _StreamRecorder:
                 try:
                     results = self.db.append_batch(appends, checkpoint=checkpoint)
                 except WrongExpectedVersion as exc:
-                    # Another writer moved the stream: look again, then decide again.
+                    # Another writer moved the stream (or it was not new): look again,
+                    # then decide again.
                     self._heads.forget(exc.stream)
+                    looked.add(exc.stream)
                     continue
                 break
             else:
