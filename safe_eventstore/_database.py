@@ -390,8 +390,9 @@ class Database:
         overrides = self._overrides(stream)
         left = limit if limit is not None else -1
         while left != 0:
+            size = PAGE if left < 0 or overrides else min(PAGE, left)
             page = self._storage.read_stream(
-                self.name, stream, from_version=version, limit=PAGE, backwards=backwards
+                self.name, stream, from_version=version, limit=size, backwards=backwards
             )
             for e in page:
                 event = self._apply(e, overrides)
@@ -400,7 +401,7 @@ class Database:
                     left -= 1
                     if left == 0:
                         return
-            if len(page) < PAGE:
+            if len(page) < size:
                 return
             version = page[-1].version + (-1 if backwards else 1)
 

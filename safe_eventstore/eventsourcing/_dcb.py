@@ -17,8 +17,7 @@ from eventsourcing.dcb.api import (
 )
 from eventsourcing.persistence import ProgrammingError
 
-from .._database import Database
-from .._model import AppendCondition, NewEvent, Query, QueryItem, RecordedEvent
+from .. import AppendCondition, Database, NewEvent, Query, QueryItem, RecordedEvent
 from ._mapping import escape, translate_errors, unescape
 
 __all__ = ["SafeDCBRecorder", "SafeDCBSubscription"]

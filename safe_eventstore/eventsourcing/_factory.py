@@ -14,9 +14,8 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment, EnvType, resolve_topic, strtobool
 
-from .. import _store
-from .._database import Database
-from .._exceptions import DatabaseExists
+from .. import Database, DatabaseExists
+from .. import open as open_store
 from ._dcb import SafeDCBRecorder
 from ._mapping import translate_errors
 from ._recorders import (
@@ -64,7 +63,7 @@ class SafeFactory(
         super().__init__(env)
         url = self.env.get(self.SAFE_EVENTSTORE_URL) or None
         with translate_errors():
-            self.store = _store.open(url)
+            self.store = open_store(url)
         self.database_name = self.env.get(self.SAFE_EVENTSTORE_DATABASE) or database_name(
             self.env.name
         )

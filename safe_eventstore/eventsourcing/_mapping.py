@@ -24,7 +24,7 @@ from eventsourcing.persistence import (
     ProgrammingError,
 )
 
-from .. import _exceptions as ses
+import safe_eventstore as ses
 
 __all__ = ["escape", "id_of", "stream_suffix", "translate_errors", "unescape"]
 

@@ -30,9 +30,7 @@ from eventsourcing.persistence import (
     TrackingRecorder,
 )
 
-from .._database import Database
-from .._exceptions import WrongExpectedVersion
-from .._model import NO_STREAM, NewEvent, RecordedEvent, StreamAppend
+from .. import NO_STREAM, Database, NewEvent, RecordedEvent, StreamAppend, WrongExpectedVersion
 from ._mapping import escape, id_of, stream_suffix, translate_errors, unescape
 
 __all__ = [
