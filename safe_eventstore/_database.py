@@ -88,6 +88,11 @@ def _check_expected(expected: object) -> int:
     return expected
 
 
+def _readable(stream: str) -> str:
+    """A stream name that may be read: a public name, or the reserved ``$events``."""
+    return stream if stream == EVENTS_STREAM else check_name(stream)
+
+
 def _check_query(query: object) -> Query:
     if query is None:
         return Query()
@@ -375,9 +380,10 @@ class Database:
         Restructures are applied; ``raw=True`` gives the stream's full history instead:
         originals and restructure entries, in the order they were stored, forwards only,
         from the entry of event ``from_version`` on. A stream that does not exist reads as
-        empty.
+        empty. The reserved stream ``$events`` (events appended with :meth:`append_events`)
+        can be read too.
         """
-        check_name(stream)
+        _readable(stream)
         _check_count(from_version, "from_version")
         _check_count(limit, "limit")
         if raw:
@@ -535,7 +541,7 @@ class Database:
 
     def stream_version(self, stream: str) -> int | None:
         """The stream's last version, or ``None`` when it has no events."""
-        head = self._storage.head(self.name, check_name(stream))
+        head = self._storage.head(self.name, _readable(stream))
         return None if head is None else head.version
 
     def list_categories(self) -> list[str]:
@@ -587,7 +593,7 @@ class Database:
         if stream is not None and category is not None:
             raise InvalidInput("subscribe to a stream or a category, not both")
         if stream is not None:
-            check_name(stream)
+            _readable(stream)
         if category is not None:
             check_name(category, "category")
         if checkpoint is not None:

@@ -225,3 +225,15 @@ def test_sqlite_databases_of_format_1_gain_the_tags_index(tmp_path: Path) -> Non
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone() == (2,)
     conn.close()
+
+
+def test_the_reserved_stream_can_be_read_not_written(db: ses.Database) -> None:
+    db.append_events([ses.NewEvent("A", {}, tags=("t",))])
+    assert db.stream_version("$events") == 0
+    assert [e.type for e in db.read_stream("$events")] == ["A"]
+    with db.subscribe(stream="$events", idle_timeout=0.1) as sub:
+        assert [e.type for e in sub] == ["A"]
+    with pytest.raises(ses.InvalidName):
+        db.append("$events", [ses.NewEvent("B")])
+    with pytest.raises(ses.InvalidName):
+        db.restructure("$events", 0, reason="no")
