@@ -237,3 +237,18 @@ def test_the_reserved_stream_can_be_read_not_written(db: ses.Database) -> None:
         db.append("$events", [ses.NewEvent("B")])
     with pytest.raises(ses.InvalidName):
         db.restructure("$events", 0, reason="no")
+
+
+def test_the_async_api_has_the_same_calls(tmp_path: Path) -> None:
+    import asyncio
+
+    async def run() -> list[str]:
+        async with ses.open_async("memory://") as store:
+            db = await store.create_database("a")
+            await db.append_events([ses.NewEvent("A", {}, tags=("t",))])
+            with pytest.raises(ses.AppendConditionFailed):
+                await db.append_events([ses.NewEvent("B")], condition=ses.AppendCondition())
+            assert await db.last_position() == 1
+            return [e.type async for e in db.read_events(q(([], ["t"])))]
+
+    assert asyncio.run(run()) == ["A"]
