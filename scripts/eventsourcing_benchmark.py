@@ -152,14 +152,15 @@ def run_once(
 
 
 def measure(repeat: int, only: list[str]) -> Iterator[tuple[str, str, dict[str, float]]]:
+    keys = [k for k in SUBJECTS if not only or k in only]
     for kind, base, method in TESTS:
-        rates: dict[str, float] = {}
-        for key, (_, factories) in SUBJECTS.items():
-            if only and key not in only:
-                continue
-            runs = [run_once(base, method, factories[kind]) for _ in range(repeat)]
-            rates[key] = statistics.median(runs)
-        yield kind, method, rates
+        # Rounds interleave the recorders, so a change of load on a shared machine falls
+        # on all of them rather than on whichever ran then.
+        runs: dict[str, list[float]] = {k: [] for k in keys}
+        for _ in range(repeat):
+            for key in keys:
+                runs[key].append(run_once(base, method, SUBJECTS[key][1][kind]))
+        yield kind, method, {k: statistics.median(v) for k, v in runs.items()}
 
 
 def main() -> None:
