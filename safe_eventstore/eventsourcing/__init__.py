@@ -29,6 +29,7 @@ from ._recorders import (
     SafeProcessRecorder,
     SafeSubscription,
     SafeTrackingRecorder,
+    tracking_checkpoint,
 )
 
 __all__ = [
@@ -42,4 +43,5 @@ __all__ = [
     "SafeSubscription",
     "SafeTrackingRecorder",
     "database_name",
+    "tracking_checkpoint",
 ]

@@ -38,6 +38,7 @@ __all__ = [
     "SafeApplicationRecorder",
     "SafeProcessRecorder",
     "SafeTrackingRecorder",
+    "tracking_checkpoint",
 ]
 
 VERSION_KEY = "originator_version"
@@ -45,6 +46,16 @@ CATEGORY = "Aggregate"
 TRACKING_PREFIX = "tracking:"
 _CACHE_SIZE = 10_000
 _RETRIES = 10
+
+
+def tracking_checkpoint(tracking: Tracking) -> tuple[str, int]:
+    """The checkpoint that records ``tracking``: pass it to ``Database.append_batch`` to
+    update a view stored in SAFE EventStore and record what it processed in one step::
+
+        db.append_batch([ses.StreamAppend("Totals-eur", [ses.NewEvent("Added", {...})])],
+                        checkpoint=tracking_checkpoint(tracking))
+    """
+    return TRACKING_PREFIX + escape(tracking.application_name), tracking.notification_id
 
 
 def _ov(event: RecordedEvent) -> int:
@@ -126,12 +137,7 @@ class _StreamRecorder:
             versions = [stored_events[i].originator_version for i in indexes]
             if any(b <= a for a, b in pairwise(versions)):
                 raise IntegrityError(f"{stream}: versions must increase within an insert")
-        checkpoint = None
-        if tracking is not None:
-            checkpoint = (
-                TRACKING_PREFIX + escape(tracking.application_name),
-                tracking.notification_id,
-            )
+        checkpoint = None if tracking is None else tracking_checkpoint(tracking)
         with translate_errors():
             looked: set[str] = set()  # streams whose head must be read, not guessed
             for _ in range(_RETRIES):
@@ -408,13 +414,7 @@ class SafeTrackingRecorder(TrackingRecorder):
 
     def insert_tracking(self, tracking: Tracking) -> None:
         with translate_errors():
-            self.db.append_batch(
-                [],
-                checkpoint=(
-                    TRACKING_PREFIX + escape(tracking.application_name),
-                    tracking.notification_id,
-                ),
-            )
+            self.db.append_batch([], checkpoint=tracking_checkpoint(tracking))
 
     def max_tracking_id(self, application_name: str) -> int | None:
         with translate_errors():
