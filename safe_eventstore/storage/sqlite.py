@@ -191,7 +191,6 @@ class SqliteStorage(Storage):
         self.durability = durability
         self._busy_ms = int(busy_timeout * 1000)
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
         self._ping_fds: dict[str, int] = {}
@@ -231,6 +230,7 @@ class SqliteStorage(Storage):
 
     def _conn(self, db: str) -> sqlite3.Connection:
         if self._closed:
+            self._close_own()
             raise StoreClosed("the store is closed")
         conns: dict[str, sqlite3.Connection] | None = getattr(self._local, "conns", None)
         if conns is None:
@@ -251,9 +251,17 @@ class SqliteStorage(Storage):
             self._configure(conn)
             self._migrate(conn)
             conns[db] = conn
-            with self._lock:
-                self._all.append(conn)
         return conn
+
+    def _close_own(self) -> None:
+        """Close the calling thread's connections."""
+        conns: dict[str, sqlite3.Connection] = getattr(self._local, "conns", None) or {}
+        self._local.conns = {}
+        for conn in conns.values():
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
 
     @staticmethod
     def _migrate(conn: sqlite3.Connection) -> None:
@@ -435,15 +443,17 @@ class SqliteStorage(Storage):
     def _ping(self, db: str) -> None:
         # SQLite publishes a commit through shared memory, which the file system does not
         # report; touching a small file after COMMIT is what wakes waiting subscribers.
+        # Under the lock that close() takes to close the descriptors: a descriptor closed
+        # meanwhile could be reused by another file, which the byte would then overwrite.
         try:
-            fd = self._ping_fds.get(db)
-            if fd is None:
-                with self._lock:
-                    fd = self._ping_fds.get(db)
-                    if fd is None:
-                        path = self.directory / f"{db}{PING}"
-                        fd = self._ping_fds[db] = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-            os.pwrite(fd, b"\0", 0)
+            with self._lock:
+                if self._closed:
+                    return
+                fd = self._ping_fds.get(db)
+                if fd is None:
+                    path = self.directory / f"{db}{PING}"
+                    fd = self._ping_fds[db] = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+                os.pwrite(fd, b"\0", 0)
         except OSError:
             pass  # the append is committed; a subscriber still sees it within its wait slice
 
@@ -618,18 +628,17 @@ class SqliteStorage(Storage):
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            conns, self._all = self._all, []
-            fds, self._ping_fds = list(self._ping_fds.values()), {}
+            for fd in self._ping_fds.values():
+                os.close(fd)
+            self._ping_fds = {}
             notifier, self._notifier = self._notifier, None
         if notifier is not None:
             notifier.close()
-        for fd in fds:
-            os.close(fd)
-        for conn in conns:
-            try:
-                conn.close()
-            except sqlite3.Error:
-                pass
+        # Only this thread's connections: another thread may be running a statement on its
+        # own right now, and closing a connection under a running statement crashes the
+        # sqlite3 module (a segmentation fault, not an exception). The other threads close
+        # theirs on their next call, which raises StoreClosed, or when they end.
+        self._close_own()
 
 
 def _fsync_dir(path: Path) -> None:
