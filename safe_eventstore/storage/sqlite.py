@@ -31,9 +31,19 @@ from .._exceptions import (
     StoreClosed,
     StoreUnavailable,
 )
-from .._model import AppendResult
+from .._model import AppendCondition, AppendResult, Query
 from .._names import category_of
-from .base import EVENT, Entry, Head, Storage, Write, check_checkpoint, plan_append, result_of
+from .base import (
+    EVENT,
+    Entry,
+    Head,
+    Storage,
+    Write,
+    check_checkpoint,
+    check_condition,
+    plan_append,
+    result_of,
+)
 
 __all__ = ["SqliteStorage"]
 
@@ -88,8 +98,20 @@ CREATE TABLE checkpoints (
     name TEXT PRIMARY KEY,
     position INTEGER NOT NULL
 ) WITHOUT ROWID;
-PRAGMA user_version = 1;
 """
+# Version 2: the tags of event entries, indexed for queries by tag.
+TAGS = """
+CREATE TABLE IF NOT EXISTS tags (
+    tag TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (tag, position)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO tags (tag, position)
+    SELECT j.value, e.position FROM entries e, json_each(e.tags) j
+    WHERE e.tags IS NOT NULL AND e.kind = 0;
+PRAGMA user_version = 2;
+"""
+USER_VERSION = 2
 
 _COLUMNS = (
     "e.stream, e.seq, e.version, e.position, e.kind, e.event_id, e.type, e.correlation_id, "
@@ -103,6 +125,35 @@ _tags_decoder = msgspec.json.Decoder(tuple[str, ...])
 def _entry(row: tuple[Any, ...]) -> Entry:
     tags = _tags_decoder.decode(row[11]) if row[11] else ()
     return Entry(*row[:11], tags, *row[12:])  # type: ignore[call-arg]
+
+
+def _query_sql(query: Query, from_position: int) -> tuple[str, list[Any]]:
+    """The positions of the event entries at ``from_position`` or later that ``query``
+    selects: one SELECT per item, driven by the tags index when the item names tags."""
+    if not query.items:
+        return "SELECT position FROM entries WHERE kind = 0 AND position >= ?", [from_position]
+    parts: list[str] = []
+    args: list[Any] = []
+    for item in query.items:
+        types = f" AND e.type IN ({','.join('?' * len(item.types))})" if item.types else ""
+        if item.tags:
+            first, *rest = item.tags
+            joins = "".join(
+                f" JOIN tags t{i} ON t{i}.tag = ? AND t{i}.position = t.position"
+                for i in range(1, len(rest) + 1)
+            )
+            parts.append(
+                f"SELECT t.position FROM tags t{joins}"
+                " JOIN entries e ON e.position = t.position"
+                f" WHERE t.tag = ? AND t.position >= ? AND e.kind = 0{types}"
+            )
+            args.extend([*rest, first, from_position, *item.types])
+        else:
+            parts.append(
+                f"SELECT e.position FROM entries e WHERE e.position >= ? AND e.kind = 0{types}"
+            )
+            args.extend([from_position, *item.types])
+    return " UNION ".join(parts), args
 
 
 def _translate(fn: Callable[P, R]) -> Callable[P, R]:
@@ -140,7 +191,6 @@ class SqliteStorage(Storage):
         self.durability = durability
         self._busy_ms = int(busy_timeout * 1000)
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
         self._ping_fds: dict[str, int] = {}
@@ -180,6 +230,7 @@ class SqliteStorage(Storage):
 
     def _conn(self, db: str) -> sqlite3.Connection:
         if self._closed:
+            self._close_own()
             raise StoreClosed("the store is closed")
         conns: dict[str, sqlite3.Connection] | None = getattr(self._local, "conns", None)
         if conns is None:
@@ -198,10 +249,36 @@ class SqliteStorage(Storage):
             except sqlite3.OperationalError:
                 raise DatabaseNotFound(f"no database {db!r}") from None
             self._configure(conn)
+            self._migrate(conn)
             conns[db] = conn
-            with self._lock:
-                self._all.append(conn)
         return conn
+
+    def _close_own(self) -> None:
+        """Close the calling thread's connections."""
+        conns: dict[str, sqlite3.Connection] = getattr(self._local, "conns", None) or {}
+        self._local.conns = {}
+        for conn in conns.values():
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        if version >= USER_VERSION:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            if version < 2:
+                for statement in TAGS.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     @contextmanager
     def _write(self, db: str) -> Iterator[sqlite3.Connection]:
@@ -224,7 +301,7 @@ class SqliteStorage(Storage):
             conn = sqlite3.connect(tmp, isolation_level=None)
             try:
                 conn.execute("PRAGMA journal_mode = WAL")
-                conn.executescript(SCHEMA)
+                conn.executescript(SCHEMA + TAGS)
             finally:
                 conn.close()
             try:
@@ -258,9 +335,10 @@ class SqliteStorage(Storage):
         blobs: dict[bytes, bytes],
         *,
         checkpoint: tuple[str, int] | None = None,
+        condition: AppendCondition | None = None,
     ) -> list[AppendResult]:
         with self._write(db) as conn:
-            results = self._append(conn, writes, blobs, checkpoint)
+            results = self._append(conn, writes, blobs, checkpoint, condition)
         self._ping(db)
         if self._notifier is not None:
             self._notifier.bump(db)
@@ -272,6 +350,7 @@ class SqliteStorage(Storage):
         writes: list[Write],
         blobs: dict[bytes, bytes],
         checkpoint: tuple[str, int] | None,
+        condition: AppendCondition | None = None,
     ) -> list[AppendResult]:
         """Decide and write inside an open write transaction."""
         plans: list[AppendResult | list[Entry]] = []
@@ -289,8 +368,14 @@ class SqliteStorage(Storage):
                     )
                 ]
             plans.append(plan_append(w.stream, head, w.expected, w.drafts, existing))
-        if all(isinstance(p, AppendResult) for p in plans):
+        if plans and all(isinstance(p, AppendResult) for p in plans):
             return [p for p in plans if isinstance(p, AppendResult)]
+        if condition is not None:
+            sql, args = _query_sql(condition.fail_if_events_match, (condition.after or 0) + 1)
+            row = conn.execute(
+                f"{_SELECT} WHERE e.position = (SELECT min(position) FROM ({sql}))", args
+            ).fetchone()
+            check_condition(condition, None if row is None else _entry(row))
         if checkpoint is not None:
             name, at = checkpoint
             row = conn.execute(
@@ -310,6 +395,7 @@ class SqliteStorage(Storage):
         results: list[AppendResult] = []
         rows = []
         heads = []
+        tags: list[tuple[str, int]] = []
         for w, plan in zip(writes, plans, strict=True):
             if isinstance(plan, AppendResult):
                 results.append(plan)
@@ -321,6 +407,7 @@ class SqliteStorage(Storage):
                 e.position = position
                 if e.kind == EVENT:
                     version = e.version
+                    tags.extend((tag, position) for tag in e.tags)
                 rows.append(
                     (
                         e.position, e.stream, e.seq, e.version, e.kind, category, e.event_id,
@@ -342,6 +429,8 @@ class SqliteStorage(Storage):
             "size, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
+        if tags:
+            conn.executemany("INSERT OR IGNORE INTO tags (tag, position) VALUES (?, ?)", tags)
         conn.executemany(
             "INSERT INTO streams (name, category, last_seq, last_version, last_hash, "
             "last_position) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
@@ -354,15 +443,17 @@ class SqliteStorage(Storage):
     def _ping(self, db: str) -> None:
         # SQLite publishes a commit through shared memory, which the file system does not
         # report; touching a small file after COMMIT is what wakes waiting subscribers.
+        # Under the lock that close() takes to close the descriptors: a descriptor closed
+        # meanwhile could be reused by another file, which the byte would then overwrite.
         try:
-            fd = self._ping_fds.get(db)
-            if fd is None:
-                with self._lock:
-                    fd = self._ping_fds.get(db)
-                    if fd is None:
-                        path = self.directory / f"{db}{PING}"
-                        fd = self._ping_fds[db] = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-            os.pwrite(fd, b"\0", 0)
+            with self._lock:
+                if self._closed:
+                    return
+                fd = self._ping_fds.get(db)
+                if fd is None:
+                    path = self.directory / f"{db}{PING}"
+                    fd = self._ping_fds[db] = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+                os.pwrite(fd, b"\0", 0)
         except OSError:
             pass  # the append is committed; a subscriber still sees it within its wait slice
 
@@ -426,6 +517,14 @@ class SqliteStorage(Storage):
         args.append(limit)
         rows = self._conn(db).execute(
             f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY e.position LIMIT ?", args
+        )
+        return [_entry(r) for r in rows]
+
+    @_translate
+    def read_query(self, db: str, query: Query, *, from_position: int, limit: int) -> list[Entry]:
+        sql, args = _query_sql(query, from_position)
+        rows = self._conn(db).execute(
+            f"{_SELECT} WHERE e.position IN ({sql}) ORDER BY e.position LIMIT ?", (*args, limit)
         )
         return [_entry(r) for r in rows]
 
@@ -529,18 +628,17 @@ class SqliteStorage(Storage):
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            conns, self._all = self._all, []
-            fds, self._ping_fds = list(self._ping_fds.values()), {}
+            for fd in self._ping_fds.values():
+                os.close(fd)
+            self._ping_fds = {}
             notifier, self._notifier = self._notifier, None
         if notifier is not None:
             notifier.close()
-        for fd in fds:
-            os.close(fd)
-        for conn in conns:
-            try:
-                conn.close()
-            except sqlite3.Error:
-                pass
+        # Only this thread's connections: another thread may be running a statement on its
+        # own right now, and closing a connection under a running statement crashes the
+        # sqlite3 module (a segmentation fault, not an exception). The other threads close
+        # theirs on their next call, which raises StoreClosed, or when they end.
+        self._close_own()
 
 
 def _fsync_dir(path: Path) -> None:
