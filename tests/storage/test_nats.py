@@ -6,7 +6,6 @@ own through a fresh name prefix, and its JetStream streams are deleted afterward
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -18,56 +17,20 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import nats
 import pytest
 
 import safe_eventstore as ses
-from safe_eventstore.storage.nats.servers import NatsCluster, NatsServer
+from safe_eventstore.storage.nats.servers import NatsServer
 from safe_eventstore.testing.contract import *  # noqa: F403
+
+from .conftest import drop, fresh_store
 
 PATIENCE = 30.0  # seconds: only turns a hang into a failure
 
 
-@pytest.fixture(scope="module")
-def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    with NatsServer(tmp_path_factory.mktemp("nats-single")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
-    with NatsCluster(tmp_path_factory.mktemp("nats-cluster")) as cluster:
-        yield cluster
-
-
-def _drop(url: str, prefix: str) -> None:
-    """Delete the JetStream streams of one store (so that the servers stay light)."""
-
-    async def drop() -> None:
-        nc = await nats.connect(url.split("?")[0].split(","), connect_timeout=2)
-        try:
-            js = nc.jetstream()
-            for info in await js.streams_info():
-                name = info.config.name or ""
-                if name.startswith(f"{prefix}_"):
-                    await js.delete_stream(name)
-        finally:
-            await nc.close()
-
-    asyncio.run(drop())
-
-
 @pytest.fixture(params=["single", "cluster"])
 def store_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    prefix = f"t{uuid.uuid4().hex[:10]}"
-    if request.param == "single":
-        base = request.getfixturevalue("nats_server").url
-        url = f"{base}?prefix={prefix}"
-    else:
-        base = request.getfixturevalue("nats_cluster").url
-        url = f"{base}?prefix={prefix}&replicas=3"
-    yield url
-    _drop(base, prefix)
+    yield from fresh_store(request, request.param)
 
 
 def test_the_fixture_gives_each_test_an_empty_store(store_url: str, tmp_path: Path) -> None:
@@ -317,7 +280,7 @@ def test_a_database_removed_underneath_is_database_not_found(nats_server: NatsSe
     with ses.open(f"{nats_server.url}?prefix={prefix}") as store:
         db = store.create_database("bank")
         db.append("Account-1", [ses.NewEvent("Opened", {})])
-        _drop(nats_server.url, prefix)
+        drop(nats_server.url, prefix)
         calls = [
             lambda: db.append("Account-1", [ses.NewEvent("Deposited", {})]),
             lambda: db.read_stream("Account-1")[:],

@@ -46,10 +46,19 @@ from ..._exceptions import (
     StoreUnavailable,
     WrongExpectedVersion,
 )
-from ..._model import AppendResult
-from ..base import EVENT, Entry, Head, Write, check_checkpoint, plan_append, result_of
+from ..._model import AppendCondition, AppendResult
+from ..base import (
+    EVENT,
+    Entry,
+    Head,
+    Write,
+    check_checkpoint,
+    check_condition,
+    plan_append,
+    result_of,
+)
 from ._connection import ApiError, NoStream
-from ._reads import Reader
+from ._reads import Reader, condition_filters
 from ._records import CHUNKS, encode_entry, split_payload
 from ._state import DbState, Request
 
@@ -85,6 +94,8 @@ class Prepared:
     placed: list[tuple[int, int]] = field(default_factory=list)  # (write, its first entry)
     blobs: list[bytes] = field(default_factory=list)  # payloads to store
     markers: list[Message] = field(default_factory=list)
+    tags: list[tuple[str, int]] = field(default_factory=list)  # (subject, its entry)
+    checks: list[Message] = field(default_factory=list)  # the append condition's
     checkpoint: Message | None = None
 
 
@@ -126,11 +137,12 @@ class Appender:
         writes: list[Write],
         blobs: dict[bytes, bytes],
         checkpoint: tuple[str, int] | None,
+        condition: AppendCondition | None = None,
     ) -> list[AppendResult]:
         loop = asyncio.get_running_loop()
         if d.replicas is None:
             await self.reader.replicas(d)
-        request = Request(writes, blobs, checkpoint, loop.create_future())
+        request = Request(writes, blobs, checkpoint, loop.create_future(), condition)
         d.queue.append(request)
         if not d.committing:
             # nothing in flight: commit here, and then whatever queued up meanwhile
@@ -264,7 +276,7 @@ class Appender:
         layout = d.layout
         existing: dict[str, list[Entry]] = {}
         markers: dict[str, int] = {}
-        if fresh:
+        if fresh or r.condition is not None:  # a retry is recognised before its condition
             existing, markers = await self.reader.existing(d, r.writes)
         plans: list[AppendResult | list[Entry]] = []
         for w in r.writes:
@@ -278,9 +290,11 @@ class Appender:
                 if fresh:
                     raise
                 raise Retry("a remembered stream head is out of date", wait=False) from None
-        if all(isinstance(p, AppendResult) for p in plans):
+        if plans and all(isinstance(p, AppendResult) for p in plans):
             return [p for p in plans if isinstance(p, AppendResult)]
         p = Prepared(r, plans, heads)
+        if r.condition is not None:
+            p.checks = await self._condition(d, r.condition)
 
         wanted = {e.address for plan in plans if isinstance(plan, list) for e in plan if e.address}
         p.blobs = [a for a in wanted if a not in d.blobs]
@@ -298,10 +312,11 @@ class Appender:
             for k, e in enumerate(plan):
                 if e.kind == EVENT:
                     events = e.version
-                    subject = layout.event(w.stream, e.version)
+                    subject = layout.event(w.stream, e.version, e.type)
                     marker = layout.marker(w.stream, e.event_id)
                     expect = {EXPECT: str(markers.get(marker, 0))}
                     p.markers.append((marker, str(e.version).encode(), expect))
+                    p.tags += [(layout.tag(t, e.type), len(p.entries)) for t in e.tags]
                 else:
                     subject = layout.restructure(w.stream, e.seq)
                 data = encode_entry(e, events)
@@ -326,6 +341,25 @@ class Appender:
             headers = {"Nats-Rollup": "sub", EXPECT: str(seq)}
             p.checkpoint = (layout.checkpoint(name), str(position).encode(), headers)
         return p
+
+    async def _condition(self, d: DbState, condition: AppendCondition) -> list[Message]:
+        """Decide an append condition on what is stored, and the checks that make the server
+        refuse the append if anything it could concern is stored before the commit.
+
+        Each query item maps to subjects: a tag's (``g.<tag>.<type>``) or a type's events;
+        the sequence of the last message on each is read first, the query evaluated next,
+        and each check expects that last sequence still. A check may refuse an append that
+        an unrelated event with the same tag or type overtook: it is then decided again."""
+        filters = condition_filters(d.layout, condition.fail_if_events_match)
+        lasts = await asyncio.gather(*(self.reader.last_on(d, f) for f in filters))
+        match = await self.reader.first_match(
+            d, condition.fail_if_events_match, (condition.after or 0) + 1
+        )
+        check_condition(condition, match)
+        return [
+            (d.layout.check(n), b"", {EXPECT: str(last), EXPECT_ON: f, "Nats-Rollup": "sub"})
+            for n, (f, last) in enumerate(zip(filters, lasts, strict=True))
+        ]
 
     def _blob_messages(self, d: DbState, address: bytes, payload: bytes) -> list[Message]:
         chunks = split_payload(payload, self.chunk)
@@ -352,6 +386,7 @@ class Appender:
             if chains
             and len(p.entries) == 1
             and p.checkpoint is None
+            and not p.checks
             and all(seen[a] == 1 and len(p.request.blobs[a]) <= self.chunk for a in p.blobs)
         ]
         batched = [p for p in prepared if p not in chained]
@@ -376,6 +411,10 @@ class Appender:
     async def _chain(self, d: DbState, p: Prepared) -> list[list[AppendResult]]:
         msgs = [m for a in p.blobs for m in self._blob_messages(d, a, p.request.blobs[a])]
         msgs += p.markers
+        tags_at = len(msgs)
+        entry_at = tags_at + len(p.tags)
+        # a tag message says how far from it its entry is: here, further on
+        msgs += [(t, str(entry_at - (tags_at + k)).encode(), {}) for k, (t, _) in enumerate(p.tags)]
         msgs += p.entries
         previous = ""
         for _, _, headers in msgs:
@@ -405,8 +444,13 @@ class Appender:
             payload = next(p.request.blobs[address] for p in prepared if address in p.blobs)
             msgs.extend(self._blob_messages(d, address, payload))
         checkpoints: dict[int, int] = {}
+        first = 0
         for p in prepared:
             msgs.extend(p.markers)
+            for t, entry in p.tags:  # here the entry is further back
+                msgs.append((t, str(first + entry - len(msgs)).encode(), {}))
+            msgs.extend(p.checks)
+            first += len(p.entries)
             if p.checkpoint is not None:
                 checkpoints[id(p)] = len(msgs)
                 msgs.append(p.checkpoint)

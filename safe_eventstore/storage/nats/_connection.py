@@ -14,6 +14,7 @@ import itertools
 import json
 import secrets
 import threading
+import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -112,23 +113,46 @@ class Connection:
             coro.close()
             raise StoreClosed("the store is closed")
         future = asyncio.run_coroutine_threadsafe(self._translated(coro), self.loop)
-        try:
-            return future.result(timeout)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
-            raise StoreUnavailable(f"NATS did not answer within {timeout:.1f} s") from None
-        except concurrent.futures.CancelledError:
-            raise StoreClosed("the store is closed") from None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            # in slices, so that a store closed meanwhile is noticed even if the loop
+            # stopped before it could take this work on
+            left = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
+            try:
+                return future.result(max(left, 0.0))
+            except concurrent.futures.TimeoutError:
+                if self._closed:
+                    future.cancel()
+                    raise StoreClosed("the store is closed") from None
+                if deadline is not None and time.monotonic() >= deadline:
+                    future.cancel()
+                    raise StoreUnavailable(f"NATS did not answer within {timeout:.1f} s") from None
+            except concurrent.futures.CancelledError:
+                raise StoreClosed("the store is closed") from None
 
     async def _translated(self, coro: Coroutine[Any, Any, T]) -> T:
         try:
             return await coro
+        except asyncio.CancelledError:
+            raise  # the caller gave up, or the store is closing: call() says which
+        except Exception as exc:
+            if self._closed:  # whatever closing did to the work under way
+                raise StoreClosed("the store is closed") from exc
+            translated = self._translate(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
+
+    @staticmethod
+    def _translate(exc: Exception) -> Exception:
+        try:
+            raise exc
         except SafeEventStoreError:
-            raise
-        except (nats.errors.TimeoutError, TimeoutError) as exc:
-            raise StoreUnavailable("NATS did not answer in time") from exc
-        except nats.errors.NoRespondersError as exc:
-            raise NoStream("no JetStream stream answered") from exc
+            return exc
+        except (nats.errors.TimeoutError, TimeoutError):
+            return StoreUnavailable("NATS did not answer in time")
+        except nats.errors.NoRespondersError:
+            return NoStream("no JetStream stream answered")
         except (
             nats.errors.NoServersError,
             nats.errors.ConnectionClosedError,
@@ -136,14 +160,14 @@ class Connection:
             nats.errors.StaleConnectionError,
             nats.errors.OutboundBufferLimitError,
             ConnectionError,
-        ) as exc:
-            if self._closed:
-                raise StoreClosed("the store is closed") from exc
-            raise StoreUnavailable(f"NATS is unreachable: {exc!r}") from exc
-        except nats.js.errors.APIError as exc:
-            raise ApiError(exc.err_code or exc.code or 0, str(exc.description)) from exc
-        except (nats.errors.Error, OSError) as exc:
-            raise StorageError(f"NATS: {exc!r}") from exc
+        ):
+            return StoreUnavailable(f"NATS is unreachable: {exc!r}")
+        except nats.js.errors.APIError as api:
+            return ApiError(api.err_code or api.code or 0, str(api.description))
+        except (nats.errors.Error, OSError):
+            return StorageError(f"NATS: {exc!r}")
+        except Exception:
+            return exc  # not a driver error: a bug of ours, or a caller's, as it is
 
     # -- connecting and closing -----------------------------------------------------------------
 

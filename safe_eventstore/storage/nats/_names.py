@@ -3,16 +3,18 @@
 A database ``bank`` of a store with prefix ``ses`` is the JetStream stream ``ses_bank``,
 which captures the subjects ``ses.bank.>``:
 
-==========================================  =================================================
-``ses.bank.e.<category>.<stream>.<version>``  an event entry
-``ses.bank.r.<category>.<stream>.<seq>``      a restructure entry
-``ses.bank.i.<digest>``                       an event id's marker: the version it went in at
-``ses.bank.b.<address>.<chunk>``              a payload, in chunks of at most one message
-``ses.bank.c.<checkpoint>``                   a checkpoint (rolled up: only the last is kept)
-==========================================  =================================================
+==================================================  ===========================================
+``ses.bank.e.<category>.<stream>.<version>.<type>``  an event entry
+``ses.bank.r.<category>.<stream>.<seq>._``           a restructure entry
+``ses.bank.i.<digest>``                              an event id's marker: its version
+``ses.bank.b.<address>.<chunk>``                     a payload, in chunks of one message
+``ses.bank.g.<tag>.<type>``                          a tag of an event (for append conditions)
+``ses.bank.k.<n>``                                   carries an append condition's check
+``ses.bank.c.<checkpoint>``                          a checkpoint (rolled up: the last is kept)
+==================================================  ===========================================
 
-Only entries have six tokens, so ``ses.bank.*.*.*.*`` selects every entry and nothing else,
-and ``ses.bank.e.*.*.0`` selects the first event of every stream: the stream listing.
+Only entries have seven tokens, so ``ses.bank.*.*.*.*.*`` selects every entry and nothing
+else, and ``ses.bank.e.*.*.0.*`` the first event of every stream: the stream listing.
 """
 
 from __future__ import annotations
@@ -77,39 +79,46 @@ class Layout:
 
     @property
     def entries(self) -> str:
-        return f"{self.base}.*.*.*.*"
+        return f"{self.base}.*.*.*.*.*"
 
     @property
     def events(self) -> str:
         return f"{self.base}.e.>"
 
     @property
-    def restructures(self) -> str:
-        return f"{self.base}.r.>"
-
-    @property
     def first_events(self) -> str:
-        return f"{self.base}.e.*.*.0"
+        return f"{self.base}.e.*.*.0.*"
 
     def scope(self, *, stream: str | None, category: str | None, kind: str) -> str:
         """Entries of ``kind`` (``e``, ``r`` or ``*``) in one stream, one category or all."""
         if stream is not None:
-            return f"{self.base}.{kind}.{self._pair(stream)}.*"
+            return f"{self.base}.{kind}.{self._pair(stream)}.*.*"
         if category is not None:
-            return f"{self.base}.{kind}.{token(category)}.*.*"
-        return f"{self.base}.{kind}.*.*.*"
+            return f"{self.base}.{kind}.{token(category)}.*.*.*"
+        return f"{self.base}.{kind}.*.*.*.*"
 
     def stream_entries(self, stream: str) -> str:
         """Every entry of a stream: the subject its head check is made on."""
-        return f"{self.base}.*.{self._pair(stream)}.*"
+        return f"{self.base}.*.{self._pair(stream)}.*.*"
+
+    def event_at(self, stream: str, version: int) -> str:
+        return f"{self.base}.e.{self._pair(stream)}.{version}.*"
+
+    def typed(self, type: str) -> str:
+        """Every event of one type."""
+        return f"{self.base}.e.*.*.*.{token(type)}"
+
+    def tagged(self, tag: str, type: str | None) -> str:
+        """The tags ``tag`` of events (of one type, or of any)."""
+        return f"{self.base}.g.{token(tag)}.{'*' if type is None else token(type)}"
 
     # -- single subjects ----------------------------------------------------------------------
 
-    def event(self, stream: str, version: int) -> str:
-        return f"{self.base}.e.{self._pair(stream)}.{version}"
+    def event(self, stream: str, version: int, type: str | None) -> str:
+        return f"{self.base}.e.{self._pair(stream)}.{version}.{token(type or '_')}"
 
     def restructure(self, stream: str, seq: int) -> str:
-        return f"{self.base}.r.{self._pair(stream)}.{seq}"
+        return f"{self.base}.r.{self._pair(stream)}.{seq}._"
 
     def marker(self, stream: str, event_id: bytes) -> str:
         digest = hashlib.sha256(stream.encode() + b"\0" + event_id).hexdigest()[:32]
@@ -117,6 +126,12 @@ class Layout:
 
     def blob(self, address: bytes, chunk: int | str) -> str:
         return f"{self.base}.b.{address.hex()}.{chunk}"
+
+    def tag(self, tag: str, type: str | None) -> str:
+        return f"{self.base}.g.{token(tag)}.{token(type or '_')}"
+
+    def check(self, n: int) -> str:
+        return f"{self.base}.k.{n}"
 
     def checkpoint(self, name: str) -> str:
         return f"{self.base}.c.{token(name)}"

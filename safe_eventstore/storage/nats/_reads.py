@@ -16,18 +16,36 @@ from collections.abc import Callable
 from nats.aio.msg import Msg
 
 from ..._exceptions import StorageError
+from ..._model import Query
 from ..._names import category_of
-from ..base import EVENT, Entry, Head, Write
+from ..base import EVENT, Entry, Head, Write, matches
 from ._connection import ApiError, Connection, TooMany
+from ._names import Layout
 from ._records import CHUNKS, decode_entry
 from ._state import DbState, pending_of, seq_of, subject_of
 
-__all__ = ["Reader"]
+__all__ = ["Reader", "condition_filters"]
 
 PAGE = 1000  # messages asked for in one batched direct get
 MULTI = 200  # subjects asked for in one multi-subject direct get (the server caps at 1024)
 ALL = 1 << 62
 STREAM_NOT_FOUND = 10059
+
+
+def condition_filters(layout: Layout, query: Query) -> list[str]:
+    """Subjects that receive a message whenever an event the query selects is stored
+    (and sometimes when one it does not select is): a tag's for an item with tags, a
+    type's for an item with types only, every event's otherwise."""
+    filters: list[str] = []
+    for item in query.items:
+        if item.tags:
+            types = item.types or (None,)
+            filters += [layout.tagged(item.tags[0], t) for t in types]
+        elif item.types:
+            filters += [layout.typed(t) for t in item.types]
+        else:
+            return [layout.events]
+    return list(dict.fromkeys(filters)) or [layout.events]
 
 
 class Reader:
@@ -93,17 +111,19 @@ class Reader:
 
         async def confirm(candidates: dict[str, list[int]]) -> None:
             pairs = [(marker, v) for marker, versions in candidates.items() for v in versions]
-            subjects = {layout.event(ids[marker][0], v) for marker, v in pairs}
-            stored = {subject_of(m): m for m in await self.multi(d, list(subjects))}
+            subjects = {layout.event_at(ids[marker][0], v) for marker, v in pairs}
+            stored: dict[tuple[str, int], Entry] = {}
+            for msg in await self.multi(d, list(subjects)):
+                entry, _ = decode_entry(msg.data, seq_of(msg))
+                stored[(entry.stream, entry.version)] = entry
             for marker, v in pairs:
                 stream, event_id = ids[marker]
-                msg = stored.get(layout.event(stream, v))
-                if msg is None or marker in confirmed:
+                found_entry = stored.get((stream, v))
+                if found_entry is None or marker in confirmed:
                     continue
-                entry, _ = decode_entry(msg.data, seq_of(msg))
-                if entry.event_id == event_id:
+                if found_entry.event_id == event_id:
                     confirmed.add(marker)
-                    found.setdefault(stream, []).append(entry)
+                    found.setdefault(stream, []).append(found_entry)
 
         await confirm({subject_of(m): [int(m.data)] for m in last})
         orphans = [marker for marker in seqs if marker not in confirmed]
@@ -254,7 +274,7 @@ class Reader:
             return hint
         if version == 0:
             return 1
-        subject = d.layout.event(stream, version)
+        subject = d.layout.event_at(stream, version)
         msg = await self.conn.get_last(d.layout.stream_name, subject, d.seen)
         return None if msg is None else seq_of(msg)
 
@@ -300,6 +320,29 @@ class Reader:
         entries = await self.scan(d, scope, start, limit, keep)
         await self.attach(d, entries)
         return entries
+
+    async def read_query(
+        self, d: DbState, query: Query, from_position: int, limit: int
+    ) -> list[Entry]:
+        """Events the query selects, from a position on, with their payloads."""
+        return await self.read(
+            d, _query_scope(d.layout, query), from_position, limit, lambda e: matches(e, query)
+        )
+
+    async def first_match(self, d: DbState, query: Query, from_position: int) -> Entry | None:
+        found = await self.scan(
+            d, _query_scope(d.layout, query), from_position, 1, lambda e: matches(e, query)
+        )
+        return found[0] if found else None
+
+    async def last_on(self, d: DbState, subject: str) -> int:
+        """The sequence of the last message on ``subject``, 0 when there is none."""
+        msg = await self.conn.get_last(d.layout.stream_name, subject, d.seen)
+        if msg is None:
+            return 0
+        seq = seq_of(msg)
+        d.observe(seq)
+        return seq
 
     async def last_position(self, d: DbState) -> int:
         msg = await self.conn.get_last(d.layout.stream_name, d.layout.entries, d.seen)
@@ -424,3 +467,10 @@ class Reader:
             if pending_of(msgs[-1]) == 0:
                 break
         await self.list(d)
+
+
+def _query_scope(layout: Layout, query: Query) -> str:
+    """The narrowest subject filter holding every event the query may select."""
+    if len(query.items) == 1 and len(query.items[0].types) == 1:
+        return layout.typed(query.items[0].types[0])
+    return layout.events

@@ -10,6 +10,7 @@ from typing import Any
 
 from nats.aio.msg import Msg
 
+from ..._model import AppendCondition
 from ..base import Head, Write
 from ._names import Layout
 
@@ -55,6 +56,7 @@ class Request:
     blobs: dict[bytes, bytes]
     checkpoint: tuple[str, int] | None
     future: asyncio.Future[Any]
+    condition: AppendCondition | None = None
 
 
 @dataclass

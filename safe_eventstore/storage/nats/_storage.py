@@ -14,7 +14,7 @@ from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from ..._exceptions import DatabaseExists, DatabaseNotFound, InvalidURL, StoreUnavailable
-from ..._model import AppendResult
+from ..._model import AppendCondition, AppendResult, Query
 from ..base import RESTRUCTURE, Entry, Head, Storage, Write
 from ._append import Appender
 from ._connection import ApiError, Connection, NoStream
@@ -193,8 +193,11 @@ class NatsStorage(Storage):
         blobs: dict[bytes, bytes],
         *,
         checkpoint: tuple[str, int] | None = None,
+        condition: AppendCondition | None = None,
     ) -> list[AppendResult]:
-        return self._run(db, lambda d: self._appender.append(d, writes, blobs, checkpoint))
+        return self._run(
+            db, lambda d: self._appender.append(d, writes, blobs, checkpoint, condition)
+        )
 
     def head(self, db: str, stream: str) -> Head | None:
         return self._run(db, lambda d: self._reader.head(d, stream))
@@ -233,6 +236,11 @@ class NatsStorage(Storage):
             return self._reader.read(d, scope, max(from_position, 1), limit, keep)
 
         return self._run(db, work)
+
+    def read_query(self, db: str, query: Query, *, from_position: int, limit: int) -> list[Entry]:
+        return self._run(
+            db, lambda d: self._reader.read_query(d, query, max(from_position, 1), limit)
+        )
 
     def restructures(self, db: str, stream: str | None = None) -> list[Entry]:
         def work(d: DbState) -> Coroutine[Any, Any, list[Entry]]:
