@@ -23,7 +23,7 @@ import safe_eventstore as ses
 from safe_eventstore.storage.nats.servers import NatsServer
 from safe_eventstore.testing.contract import *  # noqa: F403
 
-from .conftest import drop, fresh_store
+from ..conftest import drop, fresh_store
 
 PATIENCE = 30.0  # seconds: only turns a hang into a failure
 

@@ -11,7 +11,7 @@ import pytest
 
 import safe_eventstore as ses
 
-from .conftest import fresh_store
+from ..conftest import fresh_store
 
 
 @pytest.fixture(params=["single", "cluster"])

@@ -1,5 +1,6 @@
 """NATS servers for the NATS tests: one ``nats-server -js``, and a 3-node cluster, each
-started once per test session on loopback ports and stopped at its end."""
+started once per test session (when a test asks for it) on loopback ports, stopped at its
+end. ``fresh_store`` gives a test an empty store on either."""
 
 from __future__ import annotations
 
