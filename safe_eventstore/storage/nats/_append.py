@@ -32,6 +32,7 @@ heads and markers; only then are its errors final.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import random
 import secrets
@@ -130,6 +131,9 @@ class Appender:
         self.conn = reader.conn
         self.chunk = chunk
         self.timeout = timeout
+        # message ids for chains: unique to this process (a random prefix), cheap to make
+        self.ids = secrets.token_hex(8) + "."
+        self.counter = itertools.count()
 
     async def append(
         self,
@@ -225,7 +229,7 @@ class Appender:
 
     def _cost(self, r: Request) -> int:
         """At most how many messages an append takes."""
-        drafts = sum(len(w.drafts) for w in r.writes)
+        drafts = sum(len(w.drafts) + sum(len(x.tags) for x in w.drafts) for w in r.writes)
         chunks = sum(max(1, math.ceil(len(b) / self.chunk)) for b in r.blobs.values())
         return 2 * drafts + chunks + 1
 
@@ -300,7 +304,7 @@ class Appender:
         p.blobs = [a for a in wanted if a not in d.blobs]
         if fresh and p.blobs:
             stored = await self.reader.stored_blobs(d, p.blobs)
-            d.blobs.update(stored)
+            d.known(stored)
             p.blobs = [a for a in p.blobs if a not in stored]
 
         for n, (w, plan) in enumerate(zip(r.writes, plans, strict=True)):
@@ -420,7 +424,7 @@ class Appender:
         for _, _, headers in msgs:
             if previous:
                 headers[AFTER] = previous
-            previous = headers[MSG_ID] = secrets.token_urlsafe(12)
+            previous = headers[MSG_ID] = f"{self.ids}{next(self.counter)}"
         del headers[MSG_ID]  # the entry, last, needs none
         try:
             ack = await self.conn.publish_chain(msgs)
@@ -430,7 +434,7 @@ class Appender:
             raise Retry(str(exc), wait=True) from None
         position = int(ack["seq"])
         d.observe(position)
-        d.blobs.update(p.blobs)
+        d.known(p.blobs)
         return [self._done(d, p, position)]
 
     async def _batch(self, d: DbState, prepared: list[Prepared]) -> list[list[AppendResult]]:
@@ -463,7 +467,7 @@ class Appender:
         last = int(ack["seq"])
         d.observe(last)
         base = last - len(msgs) + 1
-        d.blobs.update(blobs)
+        d.known(blobs)
         results = []
         first = base
         for p in prepared:

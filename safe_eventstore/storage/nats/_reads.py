@@ -396,7 +396,7 @@ class Reader:
             parts = chunks[address]
             if all(n in parts for n in range(count)):
                 payloads[address] = b"".join(parts[n] for n in range(count))
-        d.blobs.update(payloads)
+        d.known(payloads)
         return payloads
 
     async def read_blobs(

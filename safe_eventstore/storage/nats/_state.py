@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ from ._names import Layout
 __all__ = ["DbState", "Request", "Watcher", "pending_of", "seq_of", "subject_of"]
 
 HEADS = 100_000  # streams whose heads are remembered per database
+BLOBS = 200_000  # payload addresses remembered as stored, per database
 CURSORS = 1024  # where the next page of a read starts, for reads that page on
 
 
@@ -87,6 +89,13 @@ class DbState:
     def observe(self, seq: int) -> None:
         if seq > self.seen:
             self.seen = seq
+
+    def known(self, addresses: Iterable[bytes]) -> None:
+        """Remember payloads as stored (forgetting all past a bound: forgetting only costs
+        an append that stores one of them again a retry)."""
+        if len(self.blobs) > BLOBS:
+            self.blobs.clear()
+        self.blobs.update(addresses)
 
     def remember(self, stream: str, head: Head) -> None:
         self.heads[stream] = head
