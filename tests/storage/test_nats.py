@@ -398,3 +398,15 @@ def test_payloads_span_many_messages_and_a_batch_past_the_limit_stores_nothing(
             assert db.stats() == before
             report = db.verify()
             assert report.ok and report.payloads == 2
+
+
+def test_a_server_without_jetstream_is_store_unavailable(tmp_path: Path) -> None:
+    with NatsServer(tmp_path / "plain", jetstream=False) as server:
+        with ses.open(f"{server.url}?timeout=2") as store:
+            for call in (store.list_databases, lambda: store.create_database("bank")):
+                with pytest.raises(ses.StoreUnavailable) as info:
+                    call()
+                _typed(info.value)
+            with pytest.raises(ses.SafeEventStoreError) as info:
+                store.database("bank")
+            _typed(info.value)

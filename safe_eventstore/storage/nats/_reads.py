@@ -19,7 +19,7 @@ from ..._exceptions import StorageError
 from ..._model import Query
 from ..._names import category_of
 from ..base import EVENT, Entry, Head, Write, matches
-from ._connection import ApiError, Connection, TooMany
+from ._connection import ApiError, Connection, NoStream, TooMany
 from ._names import Layout
 from ._records import CHUNKS, decode_entry
 from ._state import DbState, pending_of, seq_of, subject_of
@@ -161,7 +161,12 @@ class Reader:
     async def replicas(self, d: DbState) -> int:
         """How many copies of the database the cluster keeps."""
         if d.replicas is None:
-            info = await self.conn.api(f"STREAM.INFO.{d.layout.stream_name}")
+            try:
+                info = await self.conn.api(f"STREAM.INFO.{d.layout.stream_name}")
+            except ApiError as exc:
+                if exc.code == STREAM_NOT_FOUND:
+                    raise NoStream(f"no stream {d.layout.stream_name}") from None
+                raise
             d.replicas = int(info.get("config", {}).get("num_replicas") or 1)
         return d.replicas
 

@@ -168,7 +168,10 @@ class NatsStorage(Storage):
         self._known.add(name)
 
     def list_databases(self) -> list[str]:
-        return self._conn.call(self._list_databases(), timeout=self.timeout * 6)
+        try:
+            return self._conn.call(self._list_databases(), timeout=self.timeout * 6)
+        except NoStream:
+            raise StoreUnavailable("the JetStream API did not answer (is JetStream on?)") from None
 
     async def _list_databases(self) -> list[str]:
         names: list[str] = []

@@ -61,6 +61,7 @@ class NatsServer:
         routes: list[int] | None = None,
         sync_always: bool = False,
         max_payload: int | None = None,
+        jetstream: bool = True,
     ) -> None:
         self.directory = Path(directory)
         self.name = name
@@ -71,6 +72,7 @@ class NatsServer:
         self.routes = routes or []
         self.sync_always = sync_always
         self.max_payload = max_payload
+        self.jetstream = jetstream
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -84,11 +86,14 @@ class NatsServer:
             f"listen: {HOST}:{self.port}",
             f"http: {HOST}:{self.http_port}",
             *([f"max_payload: {self.max_payload}"] if self.max_payload else []),
-            "jetstream {",
-            f'  store_dir: "{store}"',
-            *(["  sync_interval: always"] if self.sync_always else []),
-            "}",
         ]
+        if self.jetstream:
+            lines += [
+                "jetstream {",
+                f'  store_dir: "{store}"',
+                *(["  sync_interval: always"] if self.sync_always else []),
+                "}",
+            ]
         if self.cluster is not None:
             routes = ", ".join(f"nats-route://{HOST}:{p}" for p in self.routes)
             lines += [
@@ -120,9 +125,9 @@ class NatsServer:
         if wait:
             self.wait_ready(timeout)
 
-    def wait_ready(self, timeout: float = 30.0, *, jetstream: bool = True) -> None:
+    def wait_ready(self, timeout: float = 30.0) -> None:
         """Block until the server answers its health check (JetStream included)."""
-        path = "/healthz" if jetstream else "/healthz?js-enabled-only=true"
+        path = "/healthz"
         deadline = time.monotonic() + timeout
         while True:
             if self.process is not None and self.process.poll() is not None:
