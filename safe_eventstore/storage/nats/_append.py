@@ -234,6 +234,15 @@ class Appender:
         return 2 * drafts + chunks + 1
 
     async def _round(self, d: DbState, taken: list[Request]) -> None:
+        """Commit some waiting appends together; every one of them is settled, whatever
+        happens (an append left unsettled by a fault or a cancellation is retried alone)."""
+        try:
+            await self._settle_round(d, taken)
+        finally:
+            for r in taken:
+                _settle(r.future, Retry("its group commit was interrupted", wait=True))
+
+    async def _settle_round(self, d: DbState, taken: list[Request]) -> None:
         try:
             streams = [w.stream for r in taken for w in r.writes]
             heads = await self.reader.heads(d, streams, fresh=False)
@@ -241,10 +250,6 @@ class Appender:
             for r in taken:
                 _settle(r.future, Retry(str(exc), wait=True))
             return
-        except BaseException as exc:
-            for r in taken:
-                _settle(r.future, exc)
-            raise
         prepared: list[Prepared] = []
         for r in taken:
             try:
@@ -258,15 +263,8 @@ class Appender:
                 prepared.append(p)
         if not prepared:
             return
-        try:
-            # a database's first entry goes in a batch, entries first, to sit at position 1
-            outcomes = await self._commit(d, prepared, chains=d.replicas == 1 and d.seen > 0)
-        except BaseException as exc:
-            for p in prepared:
-                _settle(p.request.future, exc)
-            if not isinstance(exc, Exception):
-                raise
-            return
+        # a database's first entry goes in a batch, entries first, to sit at position 1
+        outcomes = await self._commit(d, prepared, chains=d.replicas == 1 and d.seen > 0)
         for p, outcome in zip(prepared, outcomes, strict=True):
             _settle(p.request.future, outcome)
 
