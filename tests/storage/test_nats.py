@@ -410,3 +410,37 @@ def test_a_server_without_jetstream_is_store_unavailable(tmp_path: Path) -> None
             with pytest.raises(ses.SafeEventStoreError) as info:
                 store.database("bank")
             _typed(info.value)
+
+
+def test_versions_and_seqs_are_found_anywhere_in_a_long_stream(store_url: str) -> None:
+    """A stream's entries share one subject; an entry of a given version or seq is found by
+    bisecting positions. Check it against the whole stream, with restructures in between,
+    other streams' entries interleaved, and nothing remembered from earlier reads."""
+    with ses.open(store_url) as store:
+        db = store.create_database("long")
+        for n in range(120):
+            db.append("Long-1", [ses.NewEvent("Step", {"n": n})])
+            if n % 7 == 3:
+                db.append("Other-1", [ses.NewEvent("Noise", {"n": n})])
+            if n % 17 == 5:
+                db.restructure("Long-1", n // 2, ses.NewEvent("Fixed", {"n": n}), reason="t")
+        raw = [(e.kind, e.version, e.position) for e in db.read_stream("Long-1", raw=True)]
+        assert len(raw) == 120 + len(range(5, 120, 17))
+    for version in (0, 1, 2, 57, 58, 118, 119):
+        with ses.open(store_url) as store:  # nothing remembered
+            db = store.database("long")
+            got = [e.version for e in db.read_stream("Long-1", from_version=version, limit=3)]
+            assert got == list(range(version, min(version + 3, 120)))
+            back = [
+                e.version for e in db.read_stream("Long-1", from_version=version, backwards=True)
+            ]
+            assert back == list(range(version, -1, -1))
+            entries = [(e.kind, e.version, e.position) for e in db.read_stream(
+                "Long-1", raw=True, from_version=version, limit=4)]  # fmt: skip
+            first = next(i for i, r in enumerate(raw) if r[0] == "event" and r[1] == version)
+            assert entries == raw[first : first + 4]
+    with ses.open(store_url) as store:
+        db = store.database("long")
+        assert [e.version for e in db.read_stream("Long-1", from_version=120)] == []
+        assert db.read_stream("Long-1", backwards=True, limit=1)[0].version == 119
+        assert db.verify().ok

@@ -60,14 +60,14 @@ from ..base import (
 )
 from ._connection import ApiError, NoStream
 from ._reads import Reader, condition_filters
-from ._records import CHUNKS, encode_entry, split_payload
+from ._records import CHUNKS, encode_copy, encode_entry, split_payload
 from ._state import DbState, Request
 
 __all__ = ["Appender"]
 
 Message = tuple[str, bytes, dict[str, str]]
 EXPECT = "Nats-Expected-Last-Subject-Sequence"
-EXPECT_ON = "Nats-Expected-Last-Subject-Sequence-Subject"
+EXPECT_ON = "Nats-Expected-Last-Subject-Sequence-Subject"  # the subject checked, if not its own
 MSG_ID = "Nats-Msg-Id"
 AFTER = "Nats-Expected-Last-Msg-Id"
 CONFLICTS = {10070, 10071, 10164}  # wrong last msg id / sequence; that subject is busy
@@ -94,8 +94,9 @@ class Prepared:
     entries: list[Message] = field(default_factory=list)
     placed: list[tuple[int, int]] = field(default_factory=list)  # (write, its first entry)
     blobs: list[bytes] = field(default_factory=list)  # payloads to store
-    markers: list[Message] = field(default_factory=list)
-    tags: list[tuple[str, int]] = field(default_factory=list)  # (subject, its entry)
+    # messages that say how far their entry is: (subject, the entry, headers, a copy of it?)
+    pointers: list[tuple[str, int, dict[str, str], bool]] = field(default_factory=list)
+    names: list[Message] = field(default_factory=list)  # of the streams it creates
     checks: list[Message] = field(default_factory=list)  # the append condition's
     checkpoint: Message | None = None
 
@@ -309,25 +310,25 @@ class Appender:
             if isinstance(plan, AppendResult):
                 continue
             head = heads[w.stream]
+            if head is None:
+                p.names.append((layout.name(w.stream), w.stream.encode(), {EXPECT: "0"}))
             events = head.version if head is not None else -1
+            subject = layout.stream(w.stream)
             p.placed.append((n, len(p.entries)))
             for k, e in enumerate(plan):
+                at = len(p.entries)
                 if e.kind == EVENT:
                     events = e.version
-                    subject = layout.event(w.stream, e.version, e.type)
                     marker = layout.marker(w.stream, e.event_id)
-                    expect = {EXPECT: str(markers.get(marker, 0))}
-                    p.markers.append((marker, str(e.version).encode(), expect))
-                    p.tags += [(layout.tag(t, e.type), len(p.entries)) for t in e.tags]
+                    p.pointers.append((marker, at, {EXPECT: str(markers.get(marker, 0))}, False))
+                    p.pointers += [(layout.tag(t, e.type), at, {}, False) for t in e.tags]
                 else:
-                    subject = layout.restructure(w.stream, e.seq)
+                    p.pointers.append((layout.restructures_of(w.stream), at, {}, True))
                 data = encode_entry(e, events)
                 if len(data) > self.chunk:
                     raise EventTooLarge(len(data), self.chunk)
-                headers: dict[str, str] = {}
-                if k == 0:
-                    headers[EXPECT] = str(head.position if head is not None else 0)
-                    headers[EXPECT_ON] = layout.stream_entries(w.stream)
+                # the first entry expects the stream's last entry to be the sealed-on head
+                headers = {EXPECT: str(head.position if head is not None else 0)} if k == 0 else {}
                 p.entries.append((subject, data, headers))
 
         if r.checkpoint is not None:
@@ -387,6 +388,8 @@ class Appender:
             for p in prepared
             if chains
             and len(p.entries) == 1
+            and not p.names
+            and not any(copy for _, _, _, copy in p.pointers)
             and p.checkpoint is None
             and not p.checks
             and all(seen[a] == 1 and len(p.request.blobs[a]) <= self.chunk for a in p.blobs)
@@ -412,11 +415,9 @@ class Appender:
 
     async def _chain(self, d: DbState, p: Prepared) -> list[list[AppendResult]]:
         msgs = [m for a in p.blobs for m in self._blob_messages(d, a, p.request.blobs[a])]
-        msgs += p.markers
-        tags_at = len(msgs)
-        entry_at = tags_at + len(p.tags)
-        # a tag message says how far from it its entry is: here, further on
-        msgs += [(t, str(entry_at - (tags_at + k)).encode(), {}) for k, (t, _) in enumerate(p.tags)]
+        entry_at = len(msgs) + len(p.pointers)
+        for subject, _, headers, _ in p.pointers:  # here the entry comes after them
+            msgs.append((subject, str(entry_at - len(msgs)).encode(), headers))
         msgs += p.entries
         previous = ""
         for _, _, headers in msgs:
@@ -448,9 +449,14 @@ class Appender:
         checkpoints: dict[int, int] = {}
         first = 0
         for p in prepared:
-            msgs.extend(p.markers)
-            for t, entry in p.tags:  # here the entry is further back
-                msgs.append((t, str(first + entry - len(msgs)).encode(), {}))
+            for subject, entry, headers, copy in p.pointers:  # here the entry is further back
+                delta = first + entry - len(msgs)
+                if copy:
+                    data = encode_copy(delta, p.entries[entry][1])
+                else:
+                    data = str(delta).encode()
+                msgs.append((subject, data, headers))
+            msgs.extend(p.names)
             msgs.extend(p.checks)
             first += len(p.entries)
             if p.checkpoint is not None:

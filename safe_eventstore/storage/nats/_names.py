@@ -3,18 +3,19 @@
 A database ``bank`` of a store with prefix ``ses`` is the JetStream stream ``ses_bank``,
 which captures the subjects ``ses.bank.>``:
 
-==================================================  ===========================================
-``ses.bank.e.<category>.<stream>.<version>.<type>``  an event entry
-``ses.bank.r.<category>.<stream>.<seq>._``           a restructure entry
-``ses.bank.i.<digest>``                              an event id's marker: its version
-``ses.bank.b.<address>.<chunk>``                     a payload, in chunks of one message
-``ses.bank.g.<tag>.<type>``                          a tag of an event (for append conditions)
-``ses.bank.k.<n>``                                   carries an append condition's check
-``ses.bank.c.<checkpoint>``                          a checkpoint (rolled up: the last is kept)
-==================================================  ===========================================
+=====================================  =====================================================
+``ses.bank.s.<category>.<stream>``     every entry of a stream, events and restructures
+``ses.bank.x.<category>.<stream>``     a copy of each restructure entry (read on every read)
+``ses.bank.n.<category>.<stream>``     the stream's name, once: the stream listing
+``ses.bank.i.<digest>``                an event id's marker: where its entry went
+``ses.bank.b.<address>.<chunk>``       a payload, in chunks of one message
+``ses.bank.g.<tag>.<type>``            a tag of an event (for append conditions)
+``ses.bank.k.<n>``                     carries an append condition's check
+``ses.bank.c.<checkpoint>``            a checkpoint (rolled up: the last is kept)
+=====================================  =====================================================
 
-Only entries have seven tokens, so ``ses.bank.*.*.*.*.*`` selects every entry and nothing
-else, and ``ses.bank.e.*.*.0.*`` the first event of every stream: the stream listing.
+A stream's entries share one subject, so the server finds a stream's last entry, and checks
+an append against it, at the same cost however long the stream is.
 """
 
 from __future__ import annotations
@@ -79,34 +80,23 @@ class Layout:
 
     @property
     def entries(self) -> str:
-        return f"{self.base}.*.*.*.*.*"
+        return f"{self.base}.s.>"
 
     @property
-    def events(self) -> str:
-        return f"{self.base}.e.>"
+    def restructures(self) -> str:
+        return f"{self.base}.x.>"
 
     @property
-    def first_events(self) -> str:
-        return f"{self.base}.e.*.*.0.*"
+    def names(self) -> str:
+        return f"{self.base}.n.>"
 
-    def scope(self, *, stream: str | None, category: str | None, kind: str) -> str:
-        """Entries of ``kind`` (``e``, ``r`` or ``*``) in one stream, one category or all."""
+    def scope(self, *, stream: str | None, category: str | None) -> str:
+        """The entries of one stream, of one category, or of all."""
         if stream is not None:
-            return f"{self.base}.{kind}.{self._pair(stream)}.*.*"
+            return self.stream(stream)
         if category is not None:
-            return f"{self.base}.{kind}.{token(category)}.*.*.*"
-        return f"{self.base}.{kind}.*.*.*.*"
-
-    def stream_entries(self, stream: str) -> str:
-        """Every entry of a stream: the subject its head check is made on."""
-        return f"{self.base}.*.{self._pair(stream)}.*.*"
-
-    def event_at(self, stream: str, version: int) -> str:
-        return f"{self.base}.e.{self._pair(stream)}.{version}.*"
-
-    def typed(self, type: str) -> str:
-        """Every event of one type."""
-        return f"{self.base}.e.*.*.*.{token(type)}"
+            return f"{self.base}.s.{token(category)}.*"
+        return self.entries
 
     def tagged(self, tag: str, type: str | None) -> str:
         """The tags ``tag`` of events (of one type, or of any)."""
@@ -114,11 +104,14 @@ class Layout:
 
     # -- single subjects ----------------------------------------------------------------------
 
-    def event(self, stream: str, version: int, type: str | None) -> str:
-        return f"{self.base}.e.{self._pair(stream)}.{version}.{token(type or '_')}"
+    def stream(self, stream: str) -> str:
+        return f"{self.base}.s.{self._pair(stream)}"
 
-    def restructure(self, stream: str, seq: int) -> str:
-        return f"{self.base}.r.{self._pair(stream)}.{seq}._"
+    def restructures_of(self, stream: str) -> str:
+        return f"{self.base}.x.{self._pair(stream)}"
+
+    def name(self, stream: str) -> str:
+        return f"{self.base}.n.{self._pair(stream)}"
 
     def marker(self, stream: str, event_id: bytes) -> str:
         digest = hashlib.sha256(stream.encode() + b"\0" + event_id).hexdigest()[:32]

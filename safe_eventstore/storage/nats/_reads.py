@@ -1,10 +1,14 @@
 """Reading a database: entries, heads, payloads, listings, statistics and checkpoints.
 
 Everything here runs on the connection's event loop. Reads use JetStream's direct get API
-(``allow_direct``): one request returns up to a page of entries on a subject filter, or the
+(``allow_direct``): one request returns up to a page of messages on a subject filter, or the
 last message of many subjects at once. Every request asks for at least the highest stream
 sequence this process has seen (``min_last_seq``), so a replica that lags behind hands the
 request to the stream leader instead of answering with older data.
+
+A stream's entries share one subject: its head is the last message there; the entry of a
+given version or seq is found by bisecting positions (each step the next entry at or after
+a position), unless the read continues where the previous page ended, which is remembered.
 """
 
 from __future__ import annotations
@@ -21,31 +25,31 @@ from ..._names import category_of
 from ..base import EVENT, Entry, Head, Write, matches
 from ._connection import ApiError, Connection, NoStream, TooMany
 from ._names import Layout
-from ._records import CHUNKS, decode_entry
+from ._records import CHUNKS, decode_copy, decode_entry
 from ._state import DbState, pending_of, seq_of, subject_of
 
 __all__ = ["Reader", "condition_filters"]
 
 PAGE = 1000  # messages asked for in one batched direct get
 MULTI = 200  # subjects asked for in one multi-subject direct get (the server caps at 1024)
-ALL = 1 << 62
 STREAM_NOT_FOUND = 10059
 
 
 def condition_filters(layout: Layout, query: Query) -> list[str]:
-    """Subjects that receive a message whenever an event the query selects is stored
-    (and sometimes when one it does not select is): a tag's for an item with tags, a
-    type's for an item with types only, every event's otherwise."""
+    """Subjects that receive a message whenever an event the query selects is stored (and
+    sometimes when one it does not select is): a tag's for an item with tags, every
+    entry's otherwise (types are not part of any subject)."""
     filters: list[str] = []
     for item in query.items:
-        if item.tags:
-            types = item.types or (None,)
-            filters += [layout.tagged(item.tags[0], t) for t in types]
-        elif item.types:
-            filters += [layout.typed(t) for t in item.types]
-        else:
-            return [layout.events]
-    return list(dict.fromkeys(filters)) or [layout.events]
+        if not item.tags:
+            return [layout.entries]
+        types = item.types or (None,)
+        filters += [layout.tagged(item.tags[0], t) for t in types]
+    return list(dict.fromkeys(filters)) or [layout.entries]
+
+
+def _is_event(e: Entry) -> bool:
+    return e.kind == EVENT
 
 
 class Reader:
@@ -54,7 +58,7 @@ class Reader:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    # -- heads, markers, checkpoints --------------------------------------------------------------
+    # -- heads, markers, checkpoints ------------------------------------------------------------
 
     async def heads(self, d: DbState, streams: list[str], fresh: bool) -> dict[str, Head | None]:
         """Each stream's head: remembered ones unless ``fresh``, the others read in parallel."""
@@ -74,9 +78,7 @@ class Reader:
         return heads
 
     async def head(self, d: DbState, stream: str) -> Head | None:
-        msg = await self.conn.get_last(
-            d.layout.stream_name, d.layout.stream_entries(stream), d.seen
-        )
+        msg = await self.conn.get_last(d.layout.stream_name, d.layout.stream(stream), d.seen)
         if msg is None:
             d.heads.pop(stream, None)
             return None
@@ -93,13 +95,12 @@ class Reader:
         """The stored entries of the events the writes repeat, by stream, and the sequence
         of the last marker of each of their ids (absent: none yet).
 
-        A marker names the version its event went in at; a marker whose entry is not there
+        A marker says where its event's entry was stored; a marker whose entry is not there
         was left by an append that failed after writing it, and the event may still be
         stored under an earlier marker of the same id, so then every marker is looked at.
         """
-        layout = d.layout
         ids = {
-            layout.marker(w.stream, x.event_id): (w.stream, x.event_id)
+            d.layout.marker(w.stream, x.event_id): (w.stream, x.event_id)
             for w in writes
             for x in w.drafts
             if x.kind == EVENT
@@ -110,29 +111,43 @@ class Reader:
         confirmed: set[str] = set()
 
         async def confirm(candidates: dict[str, list[int]]) -> None:
-            pairs = [(marker, v) for marker, versions in candidates.items() for v in versions]
-            subjects = {layout.event_at(ids[marker][0], v) for marker, v in pairs}
-            stored: dict[tuple[str, int], Entry] = {}
-            for msg in await self.multi(d, list(subjects)):
-                entry, _ = decode_entry(msg.data, seq_of(msg))
-                stored[(entry.stream, entry.version)] = entry
-            for marker, v in pairs:
+            positions = {p for ps in candidates.values() for p in ps}
+            stored = await self.at(d, sorted(positions))
+            for marker, ps in candidates.items():
                 stream, event_id = ids[marker]
-                found_entry = stored.get((stream, v))
-                if found_entry is None or marker in confirmed:
-                    continue
-                if found_entry.event_id == event_id:
-                    confirmed.add(marker)
-                    found.setdefault(stream, []).append(found_entry)
+                for p in ps:
+                    e = stored.get(p)
+                    if marker in confirmed or e is None:
+                        continue
+                    if e.stream == stream and e.kind == EVENT and e.event_id == event_id:
+                        confirmed.add(marker)
+                        found.setdefault(stream, []).append(e)
 
-        await confirm({subject_of(m): [int(m.data)] for m in last})
+        await confirm({subject_of(m): [seq_of(m) + int(m.data)] for m in last})
         orphans = [marker for marker in seqs if marker not in confirmed]
         if orphans:
             histories = await asyncio.gather(*(self.history(d, m) for m in orphans))
             await confirm(
-                {m: [int(x.data) for x in h] for m, h in zip(orphans, histories, strict=True)}
+                {
+                    m: [seq_of(x) + int(x.data) for x in h]
+                    for m, h in zip(orphans, histories, strict=True)
+                }
             )
         return found, seqs
+
+    async def at(self, d: DbState, positions: list[int]) -> dict[int, Entry]:
+        """The entries at these positions (those that are entries)."""
+        replies = await asyncio.gather(*(self._at(d, p) for p in positions))
+        return {p: e for p, e in zip(positions, replies, strict=True) if e is not None}
+
+    async def _at(self, d: DbState, position: int) -> Entry | None:
+        msgs = await self.conn.get_batch(
+            d.layout.stream_name,
+            {"seq": position, "batch": 1, "next_by_subj": d.layout.entries, "min_last_seq": d.seen},
+        )
+        if not msgs or seq_of(msgs[0]) != position:
+            return None
+        return decode_entry(msgs[0].data, position)[0]
 
     async def history(self, d: DbState, subject: str) -> list[Msg]:
         """Every message on one subject, oldest first."""
@@ -207,6 +222,15 @@ class Reader:
             d.observe(seq_of(m))
         return msgs
 
+    async def last_on(self, d: DbState, subject: str) -> int:
+        """The sequence of the last message on ``subject``, 0 when there is none."""
+        msg = await self.conn.get_last(d.layout.stream_name, subject, d.seen)
+        if msg is None:
+            return 0
+        seq = seq_of(msg)
+        d.observe(seq)
+        return seq
+
     # -- entries ----------------------------------------------------------------------------------
 
     async def scan(
@@ -240,76 +264,92 @@ class Reader:
             start = last + 1
         return out
 
+    async def _next(self, d: DbState, subject: str, position: int) -> tuple[Entry, int] | None:
+        """The first entry on ``subject`` at or after ``position``, and its event version."""
+        msgs = await self.conn.get_batch(
+            d.layout.stream_name,
+            {"seq": position, "batch": 1, "next_by_subj": subject, "min_last_seq": d.seen},
+        )
+        return decode_entry(msgs[0].data, seq_of(msgs[0])) if msgs else None
+
+    async def locate(
+        self, d: DbState, stream: str, key: Callable[[Entry, int], int], target: int
+    ) -> int | None:
+        """The position of the stream's first entry whose ``key(entry, events)`` (growing
+        along the stream) reaches ``target``; ``None`` when none does. Bisects positions."""
+        subject = d.layout.stream(stream)
+        msg = await self.conn.get_last(d.layout.stream_name, subject, d.seen)
+        if msg is None:
+            return None
+        last, events = decode_entry(msg.data, seq_of(msg))
+        if key(last, events) < target:
+            return None
+        best, low, high = last.position, 1, last.position - 1
+        while low <= high:
+            middle = (low + high) // 2
+            found = await self._next(d, subject, middle)
+            if found is None or found[0].position > best:
+                high = middle - 1  # nothing from there to the best yet: look lower
+                continue
+            entry, events = found
+            if key(entry, events) >= target:
+                best, high = entry.position, middle - 1
+            else:
+                low = entry.position + 1
+        return best
+
     async def read_stream(
         self, d: DbState, stream: str, from_version: int, limit: int, backwards: bool
     ) -> list[Entry]:
         if limit <= 0:
             return []
-        scope = d.layout.scope(stream=stream, category=None, kind="e")
+        subject = d.layout.stream(stream)
         if backwards:
-            last = await self.conn.get_last(d.layout.stream_name, scope, d.seen)
-            if last is None:
+            head = await self.head(d, stream)
+            if head is None or head.version < 0:
                 return []
-            top = min(from_version, decode_entry(last.data, seq_of(last))[0].version)
-            if top < 0:
-                return []
+            top = min(from_version, head.version)
             low = max(0, top - limit + 1)
-            start = await self.event_position(d, stream, low)
+            start = await self._version_position(d, stream, low)
             if start is None:
                 return []
-            entries = [
-                e for e in await self.scan(d, scope, start, top - low + 1) if e.version <= top
-            ]
+            window = await self.scan(d, subject, start, top - low + 1, _is_event)
+            entries = [e for e in window if e.version <= top]
             entries.reverse()
         else:
-            start = await self.event_position(d, stream, max(from_version, 0))
+            start = await self._version_position(d, stream, max(from_version, 0))
             if start is None:
                 return []
-            entries = await self.scan(d, scope, start, limit)
+            entries = await self.scan(d, subject, start, limit, _is_event)
             if entries:  # the next page starts right after this one
-                last_entry = entries[-1]
-                d.cursor((stream, "v", last_entry.version + 1), last_entry.position + 1)
+                last = entries[-1]
+                d.cursor((stream, "v", last.version + 1), last.position + 1)
         await self.attach(d, entries)
         return entries
 
-    async def event_position(self, d: DbState, stream: str, version: int) -> int | None:
-        """Where event ``version`` of a stream is, or where to start looking for it."""
+    async def _version_position(self, d: DbState, stream: str, version: int) -> int | None:
+        """Where event ``version`` of a stream is, or a position to look for it from."""
         hint = d.cursors.pop((stream, "v", version), None)
         if hint is not None:
             return hint
         if version == 0:
             return 1
-        subject = d.layout.event_at(stream, version)
-        msg = await self.conn.get_last(d.layout.stream_name, subject, d.seen)
-        return None if msg is None else seq_of(msg)
+        return await self.locate(d, stream, lambda e, events: events, version)
 
     async def read_entries(self, d: DbState, stream: str, from_seq: int, limit: int) -> list[Entry]:
         if limit <= 0:
             return []
-        start = await self._entry_position(d, stream, max(from_seq, 0))
+        start = d.cursors.pop((stream, "s", from_seq), None)
+        if start is None:
+            start = 1 if from_seq <= 0 else await self.locate(d, stream, _seq_key, from_seq)
         if start is None:
             return []
-        entries = await self.scan(d, d.layout.stream_entries(stream), start, limit)
+        entries = await self.scan(d, d.layout.stream(stream), start, limit)
         if entries:
             last = entries[-1]
             d.cursor((stream, "s", last.seq + 1), last.position + 1)
         await self.attach(d, entries)
         return entries
-
-    async def _entry_position(self, d: DbState, stream: str, seq: int) -> int | None:
-        hint = d.cursors.pop((stream, "s", seq), None)
-        if hint is not None:
-            return hint
-        if seq == 0:
-            return 1
-        # entry ``seq`` is a restructure, or the event whose version is ``seq`` less the
-        # restructures stored before it (a stream has few of those)
-        scope = d.layout.scope(stream=stream, category=None, kind="r")
-        restructures = await self.scan(d, scope, 1, ALL)
-        for r in restructures:
-            if r.seq == seq:
-                return r.position
-        return await self.event_position(d, stream, seq - sum(r.seq < seq for r in restructures))
 
     async def read(
         self,
@@ -326,36 +366,28 @@ class Reader:
         await self.attach(d, entries)
         return entries
 
+    async def restructures(self, d: DbState, stream: str | None) -> list[Entry]:
+        """Every restructure entry (of one stream, or all), from their copies."""
+        subject = d.layout.restructures if stream is None else d.layout.restructures_of(stream)
+        entries = [decode_copy(m.data, seq_of(m))[0] for m in await self.history(d, subject)]
+        entries.sort(key=lambda e: e.position)
+        await self.attach(d, entries)
+        return entries
+
     async def read_query(
         self, d: DbState, query: Query, from_position: int, limit: int
     ) -> list[Entry]:
         """Events the query selects, from a position on, with their payloads."""
         return await self.read(
-            d, _query_scope(d.layout, query), from_position, limit, lambda e: matches(e, query)
+            d, d.layout.entries, from_position, limit, lambda e: matches(e, query)
         )
 
     async def first_match(self, d: DbState, query: Query, from_position: int) -> Entry | None:
-        found = await self.scan(
-            d, _query_scope(d.layout, query), from_position, 1, lambda e: matches(e, query)
-        )
+        found = await self.scan(d, d.layout.entries, from_position, 1, lambda e: matches(e, query))
         return found[0] if found else None
 
-    async def last_on(self, d: DbState, subject: str) -> int:
-        """The sequence of the last message on ``subject``, 0 when there is none."""
-        msg = await self.conn.get_last(d.layout.stream_name, subject, d.seen)
-        if msg is None:
-            return 0
-        seq = seq_of(msg)
-        d.observe(seq)
-        return seq
-
     async def last_position(self, d: DbState) -> int:
-        msg = await self.conn.get_last(d.layout.stream_name, d.layout.entries, d.seen)
-        if msg is None:
-            return 0
-        seq = seq_of(msg)
-        d.observe(seq)
-        return seq
+        return await self.last_on(d, d.layout.entries)
 
     # -- payloads ---------------------------------------------------------------------------------
 
@@ -419,20 +451,19 @@ class Reader:
     # -- listings and statistics, kept up to date incrementally ---------------------------------
 
     async def list(self, d: DbState) -> None:
-        """Bring the sorted stream listing up to date: every stream's first event stored
-        since the last look adds its stream."""
+        """Bring the sorted stream listing up to date from the names stored since."""
         while True:
             msgs = await self.conn.get_batch(
                 d.layout.stream_name,
                 {
                     "seq": d.listed + 1,
                     "batch": PAGE,
-                    "next_by_subj": d.layout.first_events,
+                    "next_by_subj": d.layout.names,
                     "min_last_seq": d.seen,
                 },
             )
             for msg in msgs:
-                name = decode_entry(msg.data, seq_of(msg))[0].stream
+                name = msg.data.decode()
                 i = bisect.bisect_left(d.names, name)
                 if i == len(d.names) or d.names[i] != name:
                     d.names.insert(i, name)
@@ -474,8 +505,5 @@ class Reader:
         await self.list(d)
 
 
-def _query_scope(layout: Layout, query: Query) -> str:
-    """The narrowest subject filter holding every event the query may select."""
-    if len(query.items) == 1 and len(query.items[0].types) == 1:
-        return layout.typed(query.items[0].types[0])
-    return layout.events
+def _seq_key(entry: Entry, events: int) -> int:
+    return entry.seq

@@ -9,7 +9,15 @@ import msgspec
 from ..._exceptions import IntegrityError
 from ..base import Entry
 
-__all__ = ["CHUNKS", "FORMAT", "decode_entry", "encode_entry", "split_payload"]
+__all__ = [
+    "CHUNKS",
+    "FORMAT",
+    "decode_copy",
+    "decode_entry",
+    "encode_copy",
+    "encode_entry",
+    "split_payload",
+]
 
 FORMAT = 1
 CHUNKS = "Ses-Chunks"  # on a payload's first message: how many it was cut into, if more than 1
@@ -35,6 +43,7 @@ _Row = tuple[
     int,  # the stream's last event version once this entry is stored
 ]
 _decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(_Row)
+_copy_decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(tuple[int, bytes])
 
 
 def encode_entry(e: Entry, events: int) -> bytes:
@@ -59,6 +68,20 @@ def decode_entry(data: bytes, position: int) -> tuple[Entry, int]:
         r[12], r[13], r[14], r[15], r[16],
     )  # fmt: skip
     return entry, r[17]
+
+
+def encode_copy(delta: int, entry: bytes) -> bytes:
+    """A copy of an entry stored ``delta`` messages away from it (a restructure's copy)."""
+    return _encoder.encode((delta, entry))
+
+
+def decode_copy(data: bytes, seq: int) -> tuple[Entry, int]:
+    """The entry a copy at sequence ``seq`` holds, placed where the entry itself is."""
+    try:
+        delta, entry = _copy_decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        raise IntegrityError(f"the copy at sequence {seq} cannot be decoded: {exc}") from None
+    return decode_entry(entry, seq + delta)
 
 
 def split_payload(payload: bytes, chunk: int) -> list[bytes]:

@@ -19,7 +19,7 @@ from ..base import RESTRUCTURE, Entry, Head, Storage, Write
 from ._append import Appender
 from ._connection import ApiError, Connection, NoStream
 from ._names import Layout, check_prefix
-from ._reads import ALL, Reader
+from ._reads import Reader
 from ._state import DbState, Watcher, seq_of
 
 __all__ = ["NatsStorage"]
@@ -226,16 +226,15 @@ class NatsStorage(Storage):
         types: tuple[str, ...] | None = None,
         restructures: bool = False,
     ) -> list[Entry]:
-        keep: Callable[[Entry], bool] | None = None
-        if types is not None:
-            wanted = set(types)
+        wanted = None if types is None else set(types)
 
-            def keep(e: Entry) -> bool:
-                return e.kind == RESTRUCTURE or e.type in wanted
+        def keep(e: Entry) -> bool:
+            if e.kind == RESTRUCTURE:
+                return restructures
+            return wanted is None or e.type in wanted
 
         def work(d: DbState) -> Coroutine[Any, Any, list[Entry]]:
-            kind = "*" if restructures else "e"
-            scope = d.layout.scope(stream=stream, category=category, kind=kind)
+            scope = d.layout.scope(stream=stream, category=category)
             return self._reader.read(d, scope, max(from_position, 1), limit, keep)
 
         return self._run(db, work)
@@ -246,11 +245,7 @@ class NatsStorage(Storage):
         )
 
     def restructures(self, db: str, stream: str | None = None) -> list[Entry]:
-        def work(d: DbState) -> Coroutine[Any, Any, list[Entry]]:
-            scope = d.layout.scope(stream=stream, category=None, kind="r")
-            return self._reader.read(d, scope, 1, ALL)
-
-        return self._run(db, work)
+        return self._run(db, lambda d: self._reader.restructures(d, stream))
 
     def last_position(self, db: str) -> int:
         return self._run(db, self._reader.last_position)
