@@ -221,3 +221,27 @@ def test_the_reserved_stream_can_be_read_not_written(db: ses.Database) -> None:
         assert [e.type for e in sub] == ["A"]
     with pytest.raises(ses.InvalidName):
         db.append("$events", [ses.NewEvent("B")])
+
+
+def test_reads_by_tag_page_through_many_events(db: ses.Database) -> None:
+    for b in range(11):
+        db.append_events(
+            [
+                ses.NewEvent("Ticked", {"n": 100 * b + i}, tags=(f"parity-{i % 2}", "clock"))
+                for i in range(100)
+            ]
+        )
+    db.append("Other-1", [ses.NewEvent("Ticked", {"n": -1}, tags=("parity-0",))])
+    even = db.read_events(q(([], ["parity-0", "clock"])))
+    assert [e.data["n"] for e in even] == list(range(0, 1100, 2))
+    odd = db.read_events(q((["Ticked"], ["parity-1"])))
+    assert [e.data["n"] for e in odd] == list(range(1, 1100, 2))
+    assert len(db.read_events(q(([], ["parity-0"])))) == 551
+    after = even[300].position
+    assert [e.data["n"] for e in db.read_events(q(([], ["clock"])), after=after, limit=3)] == [
+        601,
+        602,
+        603,
+    ]
+    either = q(([], ["parity-1"]), (["Ticked"], ["parity-0"]))
+    assert len(db.read_events(either)) == 1101

@@ -59,7 +59,7 @@ from ..base import (
     result_of,
 )
 from ._connection import ApiError, NoStream
-from ._reads import Reader, condition_filters
+from ._reads import MAX_CHAIN_TAGS, Reader, condition_filters
 from ._records import CHUNKS, encode_copy, encode_entry, split_payload
 from ._state import DbState, Request
 
@@ -390,6 +390,7 @@ class Appender:
             and len(p.entries) == 1
             and not p.names
             and not any(copy for _, _, _, copy in p.pointers)
+            and len(p.pointers) <= MAX_CHAIN_TAGS + 1
             and p.checkpoint is None
             and not p.checks
             and all(seen[a] == 1 and len(p.request.blobs[a]) <= self.chunk for a in p.blobs)

@@ -33,6 +33,8 @@ __all__ = ["Reader", "condition_filters"]
 PAGE = 1000  # messages asked for in one batched direct get
 MULTI = 200  # subjects asked for in one multi-subject direct get (the server caps at 1024)
 STREAM_NOT_FOUND = 10059
+MAX_CHAIN_TAGS = 16  # an event with more tags is appended in a batch
+CHAIN_SLACK = MAX_CHAIN_TAGS + 2  # in a chain, a tag precedes its entry by at most this much
 
 
 def condition_filters(layout: Layout, query: Query) -> list[str]:
@@ -149,10 +151,9 @@ class Reader:
             return None
         return decode_entry(msgs[0].data, position)[0]
 
-    async def history(self, d: DbState, subject: str) -> list[Msg]:
-        """Every message on one subject, oldest first."""
+    async def history(self, d: DbState, subject: str, start: int = 1) -> list[Msg]:
+        """Every message on one subject (wildcards allowed) from a position, oldest first."""
         msgs: list[Msg] = []
-        start = 1
         while True:
             page = await self.conn.get_batch(
                 d.layout.stream_name,
@@ -377,10 +378,32 @@ class Reader:
     async def read_query(
         self, d: DbState, query: Query, from_position: int, limit: int
     ) -> list[Entry]:
-        """Events the query selects, from a position on, with their payloads."""
-        return await self.read(
-            d, d.layout.entries, from_position, limit, lambda e: matches(e, query)
-        )
+        """Events the query selects, from a position on, with their payloads.
+
+        When every item of the query names tags, the candidates come from the tag messages
+        of each item's first tag (each says where its entry is); otherwise the entries are
+        scanned. Either way the query is applied to the entries themselves.
+        """
+        if limit <= 0:
+            return []
+        if not query.items or not all(item.tags for item in query.items):
+            return await self.read(
+                d, d.layout.entries, from_position, limit, lambda e: matches(e, query)
+            )
+        filters = condition_filters(d.layout, query)
+        start = max(1, from_position - CHAIN_SLACK)
+        tags = await asyncio.gather(*(self.history(d, f, start) for f in filters))
+        positions = sorted({seq_of(m) + int(m.data) for ms in tags for m in ms})
+        positions = [p for p in positions if p >= from_position]
+        out: list[Entry] = []
+        for i in range(0, len(positions), MULTI):
+            found = await self.at(d, positions[i : i + MULTI])
+            out += [found[p] for p in sorted(found) if matches(found[p], query)]
+            if len(out) >= limit:
+                break
+        out = out[:limit]
+        await self.attach(d, out)
+        return out
 
     async def first_match(self, d: DbState, query: Query, from_position: int) -> Entry | None:
         found = await self.scan(d, d.layout.entries, from_position, 1, lambda e: matches(e, query))
