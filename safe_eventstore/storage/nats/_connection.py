@@ -1,9 +1,13 @@
-"""One NATS connection, driven by an asyncio event loop in a daemon thread.
+"""One NATS connection and the asyncio event loop that drives it.
 
-The storage contract is synchronous and thread-safe; nats-py is asyncio. Every call from a
-caller's thread becomes a coroutine submitted to the loop with
-:func:`asyncio.run_coroutine_threadsafe`, and every nats-py error is translated into the
-store's exception tree before it reaches the caller.
+The storage contract is synchronous and thread-safe; nats-py is asyncio. The loop has no
+thread of its own: a caller runs it itself (``run_until_complete``) for as long as its call
+takes, so a call costs no hand-over between threads. Only one thread runs the loop at a
+time: a caller that finds it taken hands its coroutine to the loop and waits, and takes the
+loop over if it is let go before its coroutine is done. When no caller has run the loop for
+a moment, a daemon thread runs it, so that the connection answers the server's pings and
+delivers messages to subscriptions, and lets it go as soon as a caller asks for it. Every
+nats-py error is translated into the store's exception tree before it reaches a caller.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar
 
 import nats
@@ -36,6 +40,7 @@ __all__ = ["ApiError", "Connection", "NoStream", "TooMany", "api_error"]
 T = TypeVar("T")
 API = "$JS.API"
 _FLOW_BYTES = 8 * 1024 * 1024  # ask for an ack at least this often inside a large batch
+IDLE = 0.005  # seconds without a caller running the loop before the daemon runs it
 
 
 class NoStream(StorageError):
@@ -74,6 +79,14 @@ class _Replies:
         self.done: asyncio.Future[None] = loop.create_future()
 
 
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 class Connection:
     """A NATS connection owned by one store; every method is safe to call from any thread."""
 
@@ -88,51 +101,123 @@ class Connection:
         self.timeout = timeout
         self._closed = False
         self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self.loop.run_forever, name="safe-eventstore-nats", daemon=True
-        )
-        self._thread.start()
+        self._driver = threading.Lock()  # held by the thread running the loop
+        self._changed = threading.Condition()  # the loop was let go, or a call finished
+        self._released = time.monotonic()
+        self._parked: asyncio.Event | None = None  # set to make the daemon let the loop go
         self._replies: dict[str, _Replies] = {}
         self._acks: dict[str, asyncio.Future[Msg]] = {}
         self._tokens = itertools.count(1)
         self._inbox = ""
+        self._thread = threading.Thread(
+            target=self._idle_driver, name="safe-eventstore-nats", daemon=True
+        )
+        self._thread.start()
         try:
             self.nc: Client = self.call(
                 self._connect(servers, connect_timeout, name),
                 timeout=connect_timeout * (len(servers) + 1) + 1,
             )
         except BaseException:
-            self._stop_loop()
+            self.close()
             raise
 
-    # -- running coroutines from other threads --------------------------------------------------
+    # -- running coroutines from any thread -----------------------------------------------------
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        """Run ``coro`` on the loop and wait for it, translating every error on the way."""
+        """Run ``coro`` on the loop and return its result, translating every error."""
         if self._closed:
             coro.close()
             raise StoreClosed("the store is closed")
-        future = asyncio.run_coroutine_threadsafe(self._translated(coro), self.loop)
         deadline = None if timeout is None else time.monotonic() + timeout
+        work = self._translated(coro, deadline)
+        # a thread that runs an event loop of its own cannot run ours: it waits instead
+        drives = not _in_event_loop()
+        if drives and self._driver.acquire(blocking=False):
+            return self._drive(work)
+        future = asyncio.run_coroutine_threadsafe(work, self.loop)
+        future.add_done_callback(lambda _: self._notify())
+        self._wake_loop()
         while True:
-            # in slices, so that a store closed meanwhile is noticed even if the loop
-            # stopped before it could take this work on
-            left = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
-            try:
-                return future.result(max(left, 0.0))
-            except concurrent.futures.TimeoutError:
-                if self._closed:
-                    future.cancel()
-                    raise StoreClosed("the store is closed") from None
-                if deadline is not None and time.monotonic() >= deadline:
-                    future.cancel()
-                    raise StoreUnavailable(f"NATS did not answer within {timeout:.1f} s") from None
-            except concurrent.futures.CancelledError:
-                raise StoreClosed("the store is closed") from None
+            if future.done():
+                return self._outcome(future)
+            if self._closed:
+                future.cancel()
+                raise StoreClosed("the store is closed")
+            if drives and self._driver.acquire(blocking=False):  # let go before our work was done
+                return self._drive(asyncio.wrap_future(future, loop=self.loop))
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                future.cancel()
+                raise StoreUnavailable(f"NATS did not answer within {timeout:.1f} s")
+            with self._changed:
+                if not future.done() and self._driver.locked():
+                    self._changed.wait(0.5 if left is None else min(left, 0.5))
 
-    async def _translated(self, coro: Coroutine[Any, Any, T]) -> T:
+    def _drive(self, work: Awaitable[T]) -> T:
+        """Run the loop in this thread (the driver lock is held) until ``work`` is done."""
         try:
-            return await coro
+            try:
+                result: T = self.loop.run_until_complete(work)
+            except (asyncio.CancelledError, concurrent.futures.CancelledError):
+                raise StoreClosed("the store is closed") from None
+            return result
+        finally:
+            self._released = time.monotonic()
+            self._driver.release()
+            self._notify()
+
+    def _outcome(self, future: concurrent.futures.Future[T]) -> T:
+        try:
+            return future.result()
+        except concurrent.futures.CancelledError:
+            raise StoreClosed("the store is closed") from None
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    def _wake_loop(self) -> None:
+        """Make the daemon let the loop go, if it runs it."""
+        parked = self._parked
+        if parked is not None:
+            self.loop.call_soon_threadsafe(parked.set)
+
+    def _idle_driver(self) -> None:
+        """Run the loop whenever no caller has for a moment: pings, subscriptions. Once
+        the store is closed, close the connection and the loop."""
+        try:
+            self._drive_when_idle()
+        finally:
+            self._shutdown()
+
+    def _drive_when_idle(self) -> None:
+        while not self._closed:
+            with self._changed:
+                while not self._closed:
+                    quiet = time.monotonic() - self._released
+                    if not self._driver.locked() and quiet >= IDLE:
+                        break
+                    self._changed.wait(max(IDLE - quiet, 0.001))
+            if self._closed or not self._driver.acquire(blocking=False):
+                continue
+            try:
+                self._parked = asyncio.Event()
+                self.loop.run_until_complete(self._parked.wait())
+            except Exception:
+                pass  # the loop is closing
+            finally:
+                self._parked = None
+                self._released = time.monotonic()
+                self._driver.release()
+                self._notify()
+
+    async def _translated(self, coro: Coroutine[Any, Any, T], deadline: float | None) -> T:
+        try:
+            if deadline is None:
+                return await coro
+            async with asyncio.timeout_at(deadline):  # the loop's clock is time.monotonic
+                return await coro
         except asyncio.CancelledError:
             raise  # the caller gave up, or the store is closing: call() says which
         except Exception as exc:
@@ -210,24 +295,34 @@ class Connection:
         if self._closed:
             return
         self._closed = True
-        try:
-            asyncio.run_coroutine_threadsafe(self.nc.close(), self.loop).result(5)
-        except Exception:
-            pass  # closing is best effort
-        self._stop_loop()
-
-    def _stop_loop(self) -> None:
-        def stop() -> None:
-            for task in asyncio.all_tasks(self.loop):
-                task.cancel()
-            self.loop.call_soon(self.loop.stop)
-
-        self._closed = True
-        if self.loop.is_running():
-            self.loop.call_soon_threadsafe(stop)
+        self._wake_loop()
+        self._notify()
+        if _in_event_loop():
+            return  # the daemon thread closes the connection: this thread may not wait
+        self._shutdown()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(5)
-        if not self.loop.is_running():
-            self.loop.close()
+
+    def _shutdown(self) -> None:
+        """Close the connection and the loop, once the thread running it lets it go."""
+        if not self._driver.acquire(timeout=max(self.timeout, 5)):
+            return  # a caller still runs the loop: leave it to the process's end
+        try:
+            if not self.loop.is_closed():
+                try:
+                    if getattr(self, "nc", None) is not None:
+                        self.loop.run_until_complete(asyncio.wait_for(self.nc.close(), 5))
+                except Exception:
+                    pass  # closing is best effort
+                tasks = asyncio.all_tasks(self.loop)
+                for task in tasks:
+                    task.cancel()
+                if tasks:
+                    self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+                self.loop.close()
+        finally:
+            self._driver.release()
+            self._notify()
 
     @property
     def closed(self) -> bool:

@@ -106,7 +106,7 @@ class NatsStorage(Storage):
         """Run ``work`` on the event loop; no answer from the database's stream means it
         does not exist, or that no quorum of its servers is up."""
         try:
-            return self._conn.call(work(self._db(db)), timeout=self.timeout * 6)
+            return self._conn.call(work(self._db(db)))  # each request has its own timeout
         except NoStream:
             if not self._exists(db, fresh=True):
                 raise DatabaseNotFound(f"no database {db!r}") from None
@@ -169,7 +169,7 @@ class NatsStorage(Storage):
 
     def list_databases(self) -> list[str]:
         try:
-            return self._conn.call(self._list_databases(), timeout=self.timeout * 6)
+            return self._conn.call(self._list_databases())
         except NoStream:
             raise StoreUnavailable("the JetStream API did not answer (is JetStream on?)") from None
 
