@@ -40,7 +40,7 @@ __all__ = ["ApiError", "Connection", "NoStream", "TooMany", "api_error"]
 T = TypeVar("T")
 API = "$JS.API"
 _FLOW_BYTES = 8 * 1024 * 1024  # ask for an ack at least this often inside a large batch
-IDLE = 0.005  # seconds without a caller running the loop before the daemon runs it
+IDLE = 0.001  # seconds without a caller running the loop before the daemon runs it
 
 
 class NoStream(StorageError):
@@ -105,6 +105,7 @@ class Connection:
         self._changed = threading.Condition()  # the loop was let go, or a call finished
         self._released = time.monotonic()
         self._parked: asyncio.Event | None = None  # set to make the daemon let the loop go
+        self._waiting: list[threading.Event] = []  # callers waiting while another runs it
         self._replies: dict[str, _Replies] = {}
         self._acks: dict[str, asyncio.Future[Msg]] = {}
         self._tokens = itertools.count(1)
@@ -136,23 +137,31 @@ class Connection:
         if drives and self._driver.acquire(blocking=False):
             return self._drive(work)
         future = asyncio.run_coroutine_threadsafe(work, self.loop)
-        future.add_done_callback(lambda _: self._notify())
+        woken = threading.Event()  # our work is done, or the loop was let go to us
+        future.add_done_callback(lambda _: woken.set())
+        with self._changed:
+            self._waiting.append(woken)
         self._wake_loop()
-        while True:
-            if future.done():
-                return self._outcome(future)
-            if self._closed:
-                future.cancel()
-                raise StoreClosed("the store is closed")
-            if drives and self._driver.acquire(blocking=False):  # let go before our work was done
-                return self._drive(asyncio.wrap_future(future, loop=self.loop))
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                future.cancel()
-                raise StoreUnavailable(f"NATS did not answer within {timeout:.1f} s")
+        try:
+            while True:
+                if future.done():
+                    return self._outcome(future)
+                if self._closed:
+                    future.cancel()
+                    raise StoreClosed("the store is closed")
+                if drives and self._driver.acquire(blocking=False):  # let go before we were done
+                    return self._drive(asyncio.wrap_future(future, loop=self.loop))
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    future.cancel()
+                    raise StoreUnavailable(f"NATS did not answer within {timeout:.1f} s")
+                woken.wait(0.5 if left is None else min(left, 0.5))
+                woken.clear()
+        finally:
             with self._changed:
-                if not future.done() and self._driver.locked():
-                    self._changed.wait(0.5 if left is None else min(left, 0.5))
+                self._waiting.remove(woken)
+            if not self._driver.locked():
+                self._hand_over()  # we took no turn: let another waiter run the loop
 
     def _drive(self, work: Awaitable[T]) -> T:
         """Run the loop in this thread (the driver lock is held) until ``work`` is done."""
@@ -165,7 +174,15 @@ class Connection:
         finally:
             self._released = time.monotonic()
             self._driver.release()
-            self._notify()
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Wake one thread waiting for its work to be done, to run the loop next (and the
+        daemon, which runs it when nobody else does for a moment)."""
+        with self._changed:
+            if self._waiting:
+                self._waiting[0].set()
+            self._changed.notify_all()
 
     def _outcome(self, future: concurrent.futures.Future[T]) -> T:
         try:
@@ -210,7 +227,7 @@ class Connection:
                 self._parked = None
                 self._released = time.monotonic()
                 self._driver.release()
-                self._notify()
+                self._hand_over()
 
     async def _translated(self, coro: Coroutine[Any, Any, T], deadline: float | None) -> T:
         try:
