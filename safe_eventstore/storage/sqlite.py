@@ -34,6 +34,7 @@ from .._exceptions import (
 from .._model import AppendResult
 from .._names import category_of
 from .base import EVENT, Entry, Head, Storage, Write, check_checkpoint, plan_append, result_of
+from .group_commit import GroupCommit, Request
 
 __all__ = ["SqliteStorage"]
 
@@ -105,6 +106,17 @@ def _entry(row: tuple[Any, ...]) -> Entry:
     return Entry(*row[:11], tags, *row[12:])  # type: ignore[call-arg]
 
 
+def _translated(exc: Exception) -> Exception:
+    """The store's exception for a driver error; other exceptions pass through."""
+    if isinstance(exc, sqlite3.OperationalError):
+        if "locked" in str(exc) or "busy" in str(exc):
+            return StoreUnavailable(f"SQLite: {exc} (another writer held the lock)")
+        return StorageError(f"SQLite: {exc}")
+    if isinstance(exc, sqlite3.Error):
+        return StorageError(f"SQLite: {exc}")
+    return exc
+
+
 def _translate(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn driver errors into the store's exception tree."""
 
@@ -112,14 +124,14 @@ def _translate(fn: Callable[P, R]) -> Callable[P, R]:
     def call(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise StoreUnavailable(f"SQLite: {exc} (another writer held the lock)") from exc
-            raise StorageError(f"SQLite: {exc}") from exc
         except sqlite3.Error as exc:
-            raise StorageError(f"SQLite: {exc}") from exc
+            raise _translated(exc) from exc
 
     return call
+
+
+_AppendItem = tuple[list[Write], dict[bytes, bytes], tuple[str, int] | None]
+_AppendRequest = Request[_AppendItem, list[AppendResult]]
 
 
 class SqliteStorage(Storage):
@@ -144,6 +156,7 @@ class SqliteStorage(Storage):
         self._lock = threading.Lock()
         self._closed = False
         self._ping_fds: dict[str, int] = {}
+        self._groups: dict[str, GroupCommit[_AppendItem, list[AppendResult]]] = {}
         self._open_directory()
 
     def _open_directory(self) -> None:
@@ -249,7 +262,6 @@ class SqliteStorage(Storage):
     def has_database(self, name: str) -> bool:
         return self._path(name).exists()
 
-    @_translate
     def append(
         self,
         db: str,
@@ -258,10 +270,55 @@ class SqliteStorage(Storage):
         *,
         checkpoint: tuple[str, int] | None = None,
     ) -> list[AppendResult]:
-        with self._write(db) as conn:
-            results = self._append(conn, writes, blobs, checkpoint)
+        # Concurrent appends to one database are grouped into one transaction (see
+        # group_commit.py); each keeps its own checks, result and error.
+        return self._group(db).submit((writes, blobs, checkpoint))
+
+    def _group(self, db: str) -> GroupCommit[_AppendItem, list[AppendResult]]:
+        group = self._groups.get(db)
+        if group is None:
+            with self._lock:
+                group = self._groups.get(db)
+                if group is None:
+                    group = self._groups[db] = GroupCommit(
+                        functools.partial(self._commit_group, db)
+                    )
+        return group
+
+    def _commit_group(self, db: str, batch: list[_AppendRequest]) -> None:
+        """Store a batch of append requests in one transaction: each request inside its own
+        savepoint, so one request's error rolls back that request only, and is its alone."""
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = self._conn(db)
+            conn.execute("BEGIN IMMEDIATE")
+            if len(batch) == 1:
+                (request,) = batch
+                request.result = self._append(conn, *request.item)
+            else:
+                for request in batch:
+                    conn.execute("SAVEPOINT append")
+                    try:
+                        request.result = self._append(conn, *request.item)
+                    except Exception as exc:
+                        if not conn.in_transaction:
+                            raise  # SQLite rolled the whole transaction back
+                        conn.execute("ROLLBACK TO append")
+                        request.error = _translated(exc)
+                    conn.execute("RELEASE append")
+            conn.execute("COMMIT")
+        except Exception as exc:
+            if conn is not None and conn.in_transaction:
+                conn.execute("ROLLBACK")
+            error = _translated(exc)
+            for request in batch:
+                request.result, request.error = None, error
+            return
+        except BaseException:
+            if conn is not None and conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
         self._ping(db)
-        return results
 
     def _append(
         self,
@@ -278,10 +335,12 @@ class SqliteStorage(Storage):
             existing: list[Entry] = []
             if head is not None and ids:
                 marks = ",".join("?" * len(ids))
+                # "+e.stream" keeps the planner on the event id index: the stream's own
+                # indexes would scan the whole stream.
                 existing = [
                     _entry(r)
                     for r in conn.execute(
-                        f"{_SELECT} WHERE e.event_id IN ({marks}) AND e.stream = ? AND e.kind = 0",
+                        f"{_SELECT} WHERE e.event_id IN ({marks}) AND +e.stream = ? AND e.kind = 0",
                         (*ids, w.stream),
                     )
                 ]

@@ -1,0 +1,248 @@
+"""Group commit on the SQLite backend: concurrent appends share a transaction, and each keeps
+its own checks, result and error."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import safe_eventstore as ses
+from safe_eventstore.storage.group_commit import GroupCommit, Request
+from safe_eventstore.storage.sqlite import SqliteStorage
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[ses.Store]:
+    with ses.open(str(tmp_path / "store")) as store:
+        store.create_database("bank")
+        yield store
+
+
+def _group(store: ses.Store) -> GroupCommit[Any, Any]:
+    assert isinstance(store.storage, SqliteStorage)
+    return store.storage._group("bank")
+
+
+def _in_one_batch(store: ses.Store, calls: list[Callable[[], object]]) -> list[object]:
+    """Run ``calls`` in threads so that the first leads a batch that blocks until all the
+    others have queued: they then form the next batch, one transaction."""
+    group = _group(store)
+    run = group._run
+    release = threading.Event()
+
+    def held(batch: list[Request[Any, Any]]) -> None:
+        release.wait(10)
+        run(batch)
+
+    group._run = held
+    results: list[object] = [None] * len(calls)
+
+    def call(i: int) -> None:
+        try:
+            results[i] = calls[i]()
+        except Exception as exc:
+            results[i] = exc
+
+    first = threading.Thread(target=call, args=(0,))
+    first.start()
+    deadline = time.monotonic() + 10
+    while not group._leading:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    others = [threading.Thread(target=call, args=(i,)) for i in range(1, len(calls))]
+    for t in others:
+        t.start()
+    while len(group._queue) < len(others):
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    group._run = run
+    release.set()
+    for t in [first, *others]:
+        t.join(10)
+    return results
+
+
+def _append(db: ses.Database, stream: str, expected: int, **kw: Any) -> Callable[[], object]:
+    return lambda: db.append(
+        stream, [ses.NewEvent("Deposited", {"n": 1})], expected_version=expected, **kw
+    )
+
+
+def test_concurrent_appends_share_one_transaction(store: ses.Store) -> None:
+    db = store.database("bank")
+    before = _group(store).batches
+    results = _in_one_batch(store, [_append(db, f"Account-{i}", ses.NO_STREAM) for i in range(8)])
+    assert _group(store).batches - before == 2  # the held leader's batch, then all others
+    assert all(isinstance(r, ses.AppendResult) for r in results)
+    positions = sorted(r.position for r in results if isinstance(r, ses.AppendResult))
+    assert positions == list(range(1, 9))
+    assert [e.position for e in db.read_all()] == list(range(1, 9))
+    assert db.verify().ok
+
+
+def test_a_conflict_fails_only_its_own_append(store: ses.Store) -> None:
+    db = store.database("bank")
+    db.append("Account-0", [ses.NewEvent("Opened")], expected_version=ses.NO_STREAM)
+    calls = [
+        _append(db, "Account-1", ses.NO_STREAM),
+        _append(db, "Account-2", ses.NO_STREAM),
+        _append(db, "Account-0", ses.NO_STREAM),  # conflict: the stream exists
+        _append(db, "Account-3", ses.NO_STREAM),
+        _append(db, "Account-0", 5),  # conflict: wrong version
+        _append(db, "Account-4", ses.NO_STREAM),
+    ]
+    results = _in_one_batch(store, calls)
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert len(errors) == 2
+    assert all(isinstance(e, ses.WrongExpectedVersion) for e in errors)
+    assert {e.actual for e in errors if isinstance(e, ses.WrongExpectedVersion)} == {0}
+    ok = [r for r in results if isinstance(r, ses.AppendResult)]
+    assert len(ok) == 4
+    assert sorted(r.position for r in ok) == [2, 3, 4, 5]  # no gaps from the failed ones
+    assert db.stream_version("Account-0") == 0
+    assert db.verify().ok
+
+
+def test_racing_appends_to_one_stream_in_one_batch(store: ses.Store) -> None:
+    db = store.database("bank")
+    results = _in_one_batch(store, [_append(db, "Account-1", ses.NO_STREAM) for _ in range(5)])
+    assert sum(isinstance(r, ses.AppendResult) for r in results) == 1
+    assert sum(isinstance(r, ses.WrongExpectedVersion) for r in results) == 4
+    assert len(db.read_stream("Account-1")) == 1
+
+
+def test_later_appends_in_a_batch_see_earlier_ones(store: ses.Store) -> None:
+    db = store.database("bank")
+    db.append("Account-1", [ses.NewEvent("Opened")], expected_version=ses.NO_STREAM)
+    calls = [_append(db, "Account-1", ses.ANY) for _ in range(6)]
+    results = _in_one_batch(store, calls)
+    versions = sorted(r.first_version for r in results if isinstance(r, ses.AppendResult))
+    assert versions == [1, 2, 3, 4, 5, 6]
+    assert [e.version for e in db.read_stream("Account-1")] == list(range(7))
+    assert db.verify().ok
+
+
+def test_idempotent_retries_in_one_batch(store: ses.Store) -> None:
+    db = store.database("bank")
+    event = ses.NewEvent("Opened", event_id=uuid.uuid4())
+    same = [lambda: db.append("Account-1", [event], expected_version=ses.NO_STREAM)] * 4
+    results = _in_one_batch(store, [_append(db, "Account-9", ses.NO_STREAM), *same])
+    assert len({r for r in results[1:]}) == 1  # every retry returns the one original result
+    assert len(db.read_stream("Account-1")) == 1
+
+
+def test_checkpoint_conflicts_are_per_append(store: ses.Store) -> None:
+    db = store.database("bank")
+
+    def tracked(stream: str, position: int) -> Callable[[], object]:
+        return lambda: db.append_batch(
+            [ses.StreamAppend(stream, [ses.NewEvent("Deposited")])], checkpoint=("input", position)
+        )
+
+    results = _in_one_batch(
+        store, [tracked("Account-1", 1), tracked("Account-2", 1), tracked("Account-3", 2)]
+    )
+    assert isinstance(results[0], list)
+    assert isinstance(results[1], ses.CheckpointConflict)
+    assert isinstance(results[2], list)
+    assert db.get_checkpoint("input") == 2
+    assert db.read_stream("Account-2") == []
+
+
+def test_a_failed_transaction_fails_every_append_in_it(store: ses.Store) -> None:
+    db = store.database("bank")
+    storage = store.storage
+    assert isinstance(storage, SqliteStorage)
+    storage._busy_ms = 50  # the new threads' connections give up on the lock quickly
+    lock = sqlite3.connect(storage._path("bank"), isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")  # another writer holds SQLite's lock
+    try:
+        calls = [_append(db, f"Account-{i}", ses.NO_STREAM) for i in range(4)]
+        results = _in_one_batch(store, calls)
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert all(isinstance(r, ses.StoreUnavailable) for r in results)
+    assert db.read_all() == []
+    db.append("Account-1", [ses.NewEvent("Opened")], expected_version=ses.NO_STREAM)
+    assert db.verify().ok
+
+
+def test_many_writers_fewer_transactions(store: ses.Store) -> None:
+    db = store.database("bank")
+    writers, appends = 8, 40
+    before = _group(store).batches
+    barrier = threading.Barrier(writers)
+    failures: list[BaseException] = []
+
+    def write(k: int) -> None:
+        barrier.wait()
+        try:
+            for i in range(appends):
+                db.append(
+                    f"Account-{k}",
+                    [ses.NewEvent("Deposited", {"i": i})],
+                    expected_version=i - 1 if i else ses.NO_STREAM,
+                )
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    batches = _group(store).batches - before
+    assert batches < writers * appends
+    for k in range(writers):
+        assert [e.data["i"] for e in db.read_stream(f"Account-{k}")] == list(range(appends))
+    assert [e.position for e in db.read_all()] == list(range(1, writers * appends + 1))
+    assert db.verify().ok
+
+
+def test_an_interrupted_leader_hands_its_followers_on() -> None:
+    calls: list[list[int]] = []
+    entered = threading.Event()
+    release = threading.Event()
+
+    def run(batch: list[Request[int, int]]) -> None:
+        calls.append([r.item for r in batch])
+        if len(calls) == 1:
+            entered.set()
+            release.wait(10)
+            raise KeyboardInterrupt
+        for r in batch:
+            r.result = r.item * 10
+
+    group: GroupCommit[int, int] = GroupCommit(run)
+    outcome: dict[int, object] = {}
+
+    def submit(i: int) -> None:
+        try:
+            outcome[i] = group.submit(i)
+        except BaseException as exc:
+            outcome[i] = exc
+
+    leader = threading.Thread(target=submit, args=(0,))
+    leader.start()
+    entered.wait(10)
+    followers = [threading.Thread(target=submit, args=(i,)) for i in (1, 2, 3)]
+    for t in followers:
+        t.start()
+    while len(group._queue) < 3:
+        time.sleep(0.001)
+    release.set()
+    for t in [leader, *followers]:
+        t.join(10)
+    assert isinstance(outcome[0], KeyboardInterrupt)
+    assert {i: outcome[i] for i in (1, 2, 3)} == {1: 10, 2: 20, 3: 30}
+    assert calls[0] == [0]
+    assert sorted(calls[1]) == [1, 2, 3]
