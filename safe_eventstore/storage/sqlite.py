@@ -157,6 +157,7 @@ class SqliteStorage(Storage):
         self._closed = False
         self._ping_fds: dict[str, int] = {}
         self._groups: dict[str, GroupCommit[_AppendItem, list[AppendResult]]] = {}
+        self._watchers: list[_Watcher] = []
         self._open_directory()
 
     def _open_directory(self) -> None:
@@ -547,19 +548,34 @@ class SqliteStorage(Storage):
 
     def wait(self, db: str, position: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        watcher = _Watcher(self.directory, f"{db}{PING}")
-        try:
-            while True:
-                if self.last_position(db) > position:
-                    return True
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._closed:
-                    return False
-                # Woken by the file system when any process commits to this database; the
-                # slice only bounds how long a close() waits to be noticed.
+        watcher = self._watcher(db)
+        while True:
+            if self.last_position(db) > position:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._closed:
+                return False
+            # Woken by the file system when any process commits to this database; the
+            # slice only bounds how long a close() waits to be noticed.
+            try:
                 watcher.wait(min(remaining, 0.5))
-        finally:
-            watcher.close()
+            except OSError:
+                if self._closed:
+                    return False
+                raise
+
+    def _watcher(self, db: str) -> _Watcher:
+        # One watcher per thread and database, kept until the store closes: closing an
+        # inotify descriptor waits for the kernel (often ~10 ms), too slow for each wait.
+        watchers: dict[str, _Watcher] | None = getattr(self._local, "watchers", None)
+        if watchers is None:
+            watchers = self._local.watchers = {}
+        watcher = watchers.get(db)
+        if watcher is None:
+            watcher = watchers[db] = _Watcher(self.directory, f"{db}{PING}")
+            with self._lock:
+                self._watchers.append(watcher)
+        return watcher
 
     @_translate
     def stats(self, db: str) -> dict[str, int]:
@@ -586,8 +602,11 @@ class SqliteStorage(Storage):
             self._closed = True
             conns, self._all = self._all, []
             fds, self._ping_fds = list(self._ping_fds.values()), {}
+            watchers, self._watchers = self._watchers, []
         for fd in fds:
             os.close(fd)
+        for watcher in watchers:
+            watcher.close()
         for conn in conns:
             try:
                 conn.close()
