@@ -216,10 +216,15 @@ class Database:
             events = a.events
             if isinstance(events, NewEvent | str | bytes) or not isinstance(events, Iterable):
                 raise InvalidEvent("events must be a list of events")
-            drafts = [self._draft(e, blobs) for e in events]
+            drafts = []
+            new_ids = True  # no event id came from the caller
+            for e in events:
+                drafts.append(self._draft(e, blobs))
+                if isinstance(e, NewEvent) and e.event_id is not None:
+                    new_ids = False
             if not drafts:
                 raise InvalidEvent(f"stream {a.stream!r}: a batch needs at least one event")
-            writes.append(Write(a.stream, drafts, expected))
+            writes.append(Write(a.stream, drafts, expected, new_ids))
         if not writes:
             raise InvalidEvent("a batch needs at least one event")
         if len({w.stream for w in writes}) != len(writes):

@@ -3,17 +3,18 @@
 A thread that submits a request while no commit is running becomes the *leader*: it takes
 every queued request (its own included) and hands them to the backend's ``run`` function as
 one batch, which stores them in one transaction and gives each request its own result or
-error. Threads that submit while a commit is running queue up as *followers* and wait; when
-the leader finishes, it wakes them, and those whose requests were not in its batch elect the
-next leader among themselves. Under load the queue fills during each fsync, so one fsync
-acknowledges many appends; a lone writer pays only an uncontended lock.
+error. Threads that submit while a commit is running queue up as *followers* and sleep.
+When the leader is done it wakes the followers of its batch with their results, and hands
+the lead to the first request still queued, whose thread commits the next batch. Under
+load the queue fills during each fsync, so one fsync acknowledges many appends; a lone
+writer pays only for an uncontended lock.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 __all__ = ["GroupCommit", "Request"]
@@ -22,14 +23,22 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+def _held() -> threading.Lock:
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
+
+
 @dataclass(slots=True, eq=False)
 class Request(Generic[T, R]):
-    """One submitted item; ``run`` sets exactly one of ``result`` and ``error``."""
+    """One submitted item; ``run`` sets ``result`` or ``error``."""
 
     item: T
     result: R | None = None
     error: Exception | None = None
     done: bool = False
+    # released once the request is done, or when its thread is to lead the next batch
+    wake: threading.Lock = field(default_factory=_held)
 
 
 class GroupCommit(Generic[T, R]):
@@ -43,7 +52,7 @@ class GroupCommit(Generic[T, R]):
 
     def __init__(self, run: Callable[[list[Request[T, R]]], None]) -> None:
         self._run = run
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
         self._queue: list[Request[T, R]] = []
         self._leading = False
         #: transactions committed (or attempted) so far: one per batch
@@ -52,17 +61,16 @@ class GroupCommit(Generic[T, R]):
     def submit(self, item: T) -> R:
         """Run ``item`` in the next batch and return its result (or raise its error)."""
         request: Request[T, R] = Request(item)
-        cond = self._cond
-        with cond:
+        with self._lock:
             self._queue.append(request)
-            while self._leading and not request.done:
-                cond.wait()
-            batch: list[Request[T, R]] | None = None
-            if not request.done:
-                self._leading = True
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            request.wake.acquire()  # until done, or handed the lead
+        if not request.done:
+            with self._lock:
                 batch, self._queue = self._queue, []
                 self.batches += 1
-        if batch is not None:
             self._lead(request, batch)
         if request.error is not None:
             raise request.error
@@ -74,7 +82,7 @@ class GroupCommit(Generic[T, R]):
             self._run(batch)
             finished = True
         finally:
-            with self._cond:
+            with self._lock:
                 if finished:
                     for r in batch:
                         r.done = True
@@ -82,5 +90,11 @@ class GroupCommit(Generic[T, R]):
                     for r in batch:
                         r.result = r.error = None
                     self._queue[:0] = [r for r in batch if r is not own]
-                self._leading = False
-                self._cond.notify_all()
+                successor = self._queue[0] if self._queue else None
+                self._leading = successor is not None
+            if finished:
+                for r in batch:
+                    if r is not own:
+                        r.wake.release()
+            if successor is not None:
+                successor.wake.release()

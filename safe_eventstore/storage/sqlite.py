@@ -108,6 +108,8 @@ def _entry(row: tuple[Any, ...]) -> Entry:
 
 def _translated(exc: Exception) -> Exception:
     """The store's exception for a driver error; other exceptions pass through."""
+    if isinstance(exc, _WriteFailed):
+        exc = exc.cause
     if isinstance(exc, sqlite3.OperationalError):
         if "locked" in str(exc) or "busy" in str(exc):
             return StoreUnavailable(f"SQLite: {exc} (another writer held the lock)")
@@ -132,6 +134,88 @@ def _translate(fn: Callable[P, R]) -> Callable[P, R]:
 
 _AppendItem = tuple[list[Write], dict[bytes, bytes], tuple[str, int] | None]
 _AppendRequest = Request[_AppendItem, list[AppendResult]]
+
+
+class _WriteFailed(Exception):
+    """Writing rows that passed their checks failed; ``cause`` is the driver's error."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class _Pending:
+    """Rows of checked appends not yet written, and the position the next entry follows."""
+
+    def __init__(self, position: int) -> None:
+        self.position = self._written = position
+        self.entries: list[tuple[Any, ...]] = []
+        self.heads: list[tuple[Any, ...]] = []
+        self.blobs: dict[bytes, bytes] = {}
+        self.checkpoints: dict[str, int] = {}
+        self.streams: set[str] = set()
+
+    def add(
+        self,
+        writes: list[Write],
+        entries: list[tuple[Any, ...]],
+        heads: list[tuple[Any, ...]],
+        blobs: dict[bytes, bytes],
+        checkpoint: tuple[str, int] | None,
+        position: int,
+    ) -> None:
+        self.entries += entries
+        self.heads += heads
+        self.blobs.update(blobs)
+        if checkpoint is not None:
+            self.checkpoints[checkpoint[0]] = checkpoint[1]
+        self.streams.update(w.stream for w in writes)
+        self.position = position
+
+    def touches(self, writes: list[Write], checkpoint: tuple[str, int] | None) -> bool:
+        return (checkpoint is not None and checkpoint[0] in self.checkpoints) or any(
+            w.stream in self.streams for w in writes
+        )
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        if not self.entries and not self.checkpoints:
+            return
+        try:
+            if self.checkpoints:
+                conn.executemany(
+                    "INSERT INTO checkpoints (name, position) VALUES (?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+                    self.checkpoints.items(),
+                )
+            if self.blobs:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO payloads (address, data) VALUES (?, ?)",
+                    self.blobs.items(),
+                )
+            conn.executemany(
+                "INSERT INTO entries (position, stream, seq, version, kind, category, "
+                "event_id, type, correlation_id, causation_id, timestamp, metadata, tags, "
+                "address, codec, size, prev_hash, hash) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                self.entries,
+            )
+            conn.executemany(
+                "INSERT INTO streams (name, category, last_seq, last_version, last_hash, "
+                "last_position) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                "last_seq = excluded.last_seq, last_version = excluded.last_version, "
+                "last_hash = excluded.last_hash, last_position = excluded.last_position",
+                self.heads,
+            )
+        except sqlite3.Error as exc:
+            raise _WriteFailed(exc) from exc
+        self._written = self.position
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget the unwritten rows (after a rollback to before them)."""
+        self.position = self._written
+        self.entries, self.heads, self.blobs = [], [], {}
+        self.checkpoints, self.streams = {}, set()
 
 
 class SqliteStorage(Storage):
@@ -287,27 +371,21 @@ class SqliteStorage(Storage):
         return group
 
     def _commit_group(self, db: str, batch: list[_AppendRequest]) -> None:
-        """Store a batch of append requests in one transaction: each request inside its own
-        savepoint, so one request's error rolls back that request only, and is its alone."""
+        """Store a batch of append requests in one transaction; each request gets its own
+        result or error, and one request's error leaves the others' appends alone."""
         conn: sqlite3.Connection | None = None
         try:
             conn = self._conn(db)
-            conn.execute("BEGIN IMMEDIATE")
-            if len(batch) == 1:
-                (request,) = batch
-                request.result = self._append(conn, *request.item)
-            else:
-                for request in batch:
-                    conn.execute("SAVEPOINT append")
-                    try:
-                        request.result = self._append(conn, *request.item)
-                    except Exception as exc:
-                        if not conn.in_transaction:
-                            raise  # SQLite rolled the whole transaction back
-                        conn.execute("ROLLBACK TO append")
-                        request.error = _translated(exc)
-                    conn.execute("RELEASE append")
-            conn.execute("COMMIT")
+            try:
+                self._run_group(conn, batch, isolate=False)
+            except _WriteFailed as failed:
+                # A write failed after the checks passed, which the checks cannot tell
+                # apart; redo the batch with each request in its own savepoint.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if len(batch) == 1:
+                    raise failed.cause from None
+                self._run_group(conn, batch, isolate=True)
         except Exception as exc:
             if conn is not None and conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -321,20 +399,61 @@ class SqliteStorage(Storage):
             raise
         self._ping(db)
 
-    def _append(
+    def _run_group(
+        self, conn: sqlite3.Connection, batch: list[_AppendRequest], *, isolate: bool
+    ) -> None:
+        """One transaction for the batch. Each request's checks only read, so a request
+        that fails them has written nothing; its rows are written later, with those of
+        the requests around it, in one statement per table. A request that touches a
+        stream or checkpoint with rows still unwritten first writes them, so it checks
+        against what is stored. With ``isolate``, each request is written at once inside
+        its own savepoint instead."""
+        conn.execute("BEGIN IMMEDIATE")
+        (position,) = conn.execute("SELECT coalesce(max(position), 0) FROM entries").fetchone()
+        pending = _Pending(position)
+        for request in batch:
+            request.result = request.error = None
+        for request in batch:
+            writes, blobs, checkpoint = request.item
+            if isolate:
+                conn.execute("SAVEPOINT append")
+            try:
+                if not isolate and pending.touches(writes, checkpoint):
+                    pending.write(conn)
+                request.result = self._plan(conn, pending, writes, blobs, checkpoint)
+                if isolate:
+                    pending.write(conn)
+            except Exception as exc:
+                if not conn.in_transaction:
+                    raise  # SQLite rolled the whole transaction back
+                if isolate:
+                    conn.execute("ROLLBACK TO append")
+                    pending.clear()
+                elif isinstance(exc, _WriteFailed):
+                    raise
+                request.result, request.error = None, _translated(exc)
+            if isolate:
+                conn.execute("RELEASE append")
+        pending.write(conn)
+        conn.execute("COMMIT")
+
+    def _plan(
         self,
         conn: sqlite3.Connection,
+        pending: _Pending,
         writes: list[Write],
         blobs: dict[bytes, bytes],
         checkpoint: tuple[str, int] | None,
     ) -> list[AppendResult]:
-        """Decide and write inside an open write transaction."""
+        """Check an append inside the open write transaction and add its rows to
+        ``pending``; raises (adding nothing) when a check fails."""
         plans: list[AppendResult | list[Entry]] = []
+        heads: dict[str, Head | None] = {}
         for w in writes:
-            head = self._head(conn, w.stream)
+            head = heads[w.stream] = self._head(conn, w.stream)
             ids = [d.event_id for d in w.drafts if d.kind == EVENT]
             existing: list[Entry] = []
-            if head is not None and ids:
+            if head is not None and ids and not w.new_ids:
                 marks = ",".join("?" * len(ids))
                 # "+e.stream" keeps the planner on the event id index: the stream's own
                 # indexes would scan the whole stream.
@@ -354,19 +473,10 @@ class SqliteStorage(Storage):
                 "SELECT position FROM checkpoints WHERE name = ?", (name,)
             ).fetchone()
             check_checkpoint(name, None if row is None else row[0], at)
-            conn.execute(
-                "INSERT INTO checkpoints (name, position) VALUES (?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
-                (name, at),
-            )
-        if blobs:
-            conn.executemany(
-                "INSERT OR IGNORE INTO payloads (address, data) VALUES (?, ?)", blobs.items()
-            )
-        (position,) = conn.execute("SELECT coalesce(max(position), 0) FROM entries").fetchone()
+        position = pending.position
         results: list[AppendResult] = []
         rows = []
-        heads = []
+        stream_heads = []
         for w, plan in zip(writes, plans, strict=True):
             if isinstance(plan, AppendResult):
                 results.append(plan)
@@ -387,25 +497,13 @@ class SqliteStorage(Storage):
                     )
                 )  # fmt: skip
             if version < 0:  # only restructure entries: the event version stays
-                head = self._head(conn, w.stream)
+                head = heads[w.stream]
                 assert head is not None
                 version = head.version
             last = plan[-1]
-            heads.append((w.stream, category, last.seq, version, last.hash, last.position))
+            stream_heads.append((w.stream, category, last.seq, version, last.hash, last.position))
             results.append(result_of(plan))
-        conn.executemany(
-            "INSERT INTO entries (position, stream, seq, version, kind, category, event_id, "
-            "type, correlation_id, causation_id, timestamp, metadata, tags, address, codec, "
-            "size, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            rows,
-        )
-        conn.executemany(
-            "INSERT INTO streams (name, category, last_seq, last_version, last_hash, "
-            "last_position) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
-            "last_seq = excluded.last_seq, last_version = excluded.last_version, "
-            "last_hash = excluded.last_hash, last_position = excluded.last_position",
-            heads,
-        )
+        pending.add(writes, rows, stream_heads, blobs, checkpoint, position)
         return results
 
     def _ping(self, db: str) -> None:

@@ -246,3 +246,39 @@ def test_an_interrupted_leader_hands_its_followers_on() -> None:
     assert {i: outcome[i] for i in (1, 2, 3)} == {1: 10, 2: 20, 3: 30}
     assert calls[0] == [0]
     assert sorted(calls[1]) == [1, 2, 3]
+
+
+def test_a_failed_write_fails_only_its_own_append(
+    store: ses.Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from safe_eventstore.storage import sqlite as backend
+
+    write = backend._Pending.write
+
+    def failing(self: backend._Pending, conn: sqlite3.Connection) -> None:
+        if "Poison-1" in self.streams:
+            raise backend._WriteFailed(sqlite3.OperationalError("disk I/O error"))
+        write(self, conn)
+
+    monkeypatch.setattr(backend._Pending, "write", failing)
+    db = store.database("bank")
+    calls = [_append(db, f"Account-{i}", ses.NO_STREAM) for i in range(3)]
+    calls.insert(2, _append(db, "Poison-1", ses.NO_STREAM))
+    results = _in_one_batch(store, calls)
+    assert isinstance(results[2], ses.StorageError)
+    assert "disk I/O error" in str(results[2])
+    assert all(isinstance(r, ses.AppendResult) for i, r in enumerate(results) if i != 2)
+    assert [e.position for e in db.read_all()] == [1, 2, 3]
+    with pytest.raises(ses.StorageError):
+        db.append("Poison-1", [ses.NewEvent("Opened")])
+    assert db.read_stream("Poison-1") == []
+    assert db.verify().ok
+
+
+def test_idempotent_retry_of_a_generator_batch(store: ses.Store) -> None:
+    db = store.database("bank")
+    ids = [uuid.uuid4() for _ in range(3)]
+    first = db.append("Account-1", (ses.NewEvent("Deposited", event_id=i) for i in ids))
+    again = db.append("Account-1", (ses.NewEvent("Deposited", event_id=i) for i in ids))
+    assert again == first
+    assert len(db.read_stream("Account-1")) == 3
