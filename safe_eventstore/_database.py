@@ -331,13 +331,16 @@ class Database:
         """Events of one stream in version order (newest first with ``backwards``).
 
         Restructures are applied; ``raw=True`` gives the stream's full history instead:
-        originals and restructure entries, in the order they were stored. A stream that does
-        not exist reads as empty.
+        originals and restructure entries, in the order they were stored, forwards only,
+        from the entry of event ``from_version`` on. A stream that does not exist reads as
+        empty.
         """
         check_name(stream)
         _check_count(from_version, "from_version")
         _check_count(limit, "limit")
         if raw:
+            if backwards:
+                raise InvalidInput("raw reads run forwards only")
             return RecordedEvents(lambda: self._raw(stream, from_version or 0, limit))
         start = from_version if from_version is not None else (2**62 if backwards else 0)
         return RecordedEvents(lambda: self._stream(stream, start, limit, backwards))
@@ -362,7 +365,15 @@ class Database:
                 return
             version = page[-1].version + (-1 if backwards else 1)
 
-    def _raw(self, stream: str, seq: int, limit: int | None) -> Iterator[RecordedEvent]:
+    def _raw(self, stream: str, version: int, limit: int | None) -> Iterator[RecordedEvent]:
+        seq = 0
+        if version > 0:  # start at the entry holding that event version
+            first = self._storage.read_stream(
+                self.name, stream, from_version=version, limit=1, backwards=False
+            )
+            if not first:
+                return
+            seq = first[0].seq
         overrides = self._overrides(stream)
         left = limit if limit is not None else -1
         while left != 0:
@@ -466,12 +477,15 @@ class Database:
         from_position: int = 0,
         checkpoint: str | None = None,
         idle_timeout: float | None = None,
+        restructures: bool = False,
     ) -> Subscription:
         """Catch up from ``from_position``, then deliver new events as they are appended.
 
         With ``checkpoint=``, a stored checkpoint of that name takes precedence: delivery
         resumes after it. ``idle_timeout`` ends the iteration when no event arrives for that
-        many seconds (by default it runs until closed).
+        many seconds (by default it runs until closed). With ``restructures=True`` the
+        restructure entries themselves are delivered too (``kind == "restructure"``), so a
+        projection can correct what it built from an event it has already seen.
 
         ::
 
@@ -494,7 +508,7 @@ class Database:
             saved = self._storage.get_checkpoint(self.name, checkpoint)
             if saved is not None:
                 start = saved + 1
-        return Subscription(self, stream, category, start, checkpoint, idle_timeout)
+        return Subscription(self, stream, category, start, checkpoint, idle_timeout, restructures)
 
     # -- integrity and statistics ----------------------------------------------------------
 
@@ -521,6 +535,12 @@ class Database:
             if len(blobs) < PAGE:
                 break
             last = blobs[-1][0]
+        counts = self._storage.stats(self.name)
+        stored = counts["events"] + counts["restructures"]
+        if stored != report.entries:
+            report.problems.append(
+                Problem(None, None, f"{stored - report.entries} entries belong to no listed stream")
+            )
         return report
 
     def _verify_stream(self, stream: str, report: VerifyReport) -> None:
@@ -590,8 +610,10 @@ class Subscription:
         start: int,
         checkpoint: str | None,
         idle_timeout: float | None,
+        restructures: bool = False,
     ) -> None:
         self._db = db
+        self._restructures = restructures
         self._stream = stream
         self._category = category
         self._next = max(start, 1)
@@ -621,6 +643,9 @@ class Subscription:
         if self._overrides is None:
             self._overrides = self._db._overrides()
         storage, name = self._db._storage, self._db.name
+        # Read the horizon first: no entry at or below it can appear later (positions never
+        # arrive late), so a filtered subscription may skip past it when nothing matched.
+        horizon = storage.last_position(name)
         page = storage.read_all(
             name, from_position=self._next, limit=PAGE, stream=self._stream,
             category=self._category, restructures=True,
@@ -628,12 +653,16 @@ class Subscription:
         for e in page:
             if e.kind == RESTRUCTURE:
                 self._overrides[(e.stream, e.version)] = e
+                if self._restructures:
+                    self._buffer.append(self._db._record(e))
                 continue
             event = self._db._apply(e, self._overrides)
             if event is not None:
                 self._buffer.append(event)
         if page:
             self._next = page[-1].position + 1
+        if len(page) < PAGE:
+            self._next = max(self._next, horizon + 1)
 
     def get(self, timeout: float | None = None) -> RecordedEvent | None:
         """The next event, waiting up to ``timeout`` seconds (forever when ``None``);

@@ -241,7 +241,7 @@ class SqliteStorage(Storage):
         self._closed = False
         self._ping_fds: dict[str, int] = {}
         self._groups: dict[str, GroupCommit[_AppendItem, list[AppendResult]]] = {}
-        self._watchers: list[_Watcher] = []
+        self._notifier: _Notifier | None = None
         self._open_directory()
 
     def _open_directory(self) -> None:
@@ -398,6 +398,8 @@ class SqliteStorage(Storage):
                 conn.execute("ROLLBACK")
             raise
         self._ping(db)
+        if self._notifier is not None:
+            self._notifier.bump(db)
 
     def _run_group(
         self, conn: sqlite3.Connection, batch: list[_AppendRequest], *, isolate: bool
@@ -645,35 +647,21 @@ class SqliteStorage(Storage):
             )
 
     def wait(self, db: str, position: int, timeout: float) -> bool:
+        notifier = self._notifier
+        if notifier is None:
+            with self._lock:
+                if self._notifier is None:
+                    self._notifier = _Notifier(self.directory)
+                notifier = self._notifier
         deadline = time.monotonic() + timeout
-        watcher = self._watcher(db)
         while True:
+            seen = notifier.generation(db)  # before the check, so no wake-up is missed
             if self.last_position(db) > position:
                 return True
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self._closed:
                 return False
-            # Woken by the file system when any process commits to this database; the
-            # slice only bounds how long a close() waits to be noticed.
-            try:
-                watcher.wait(min(remaining, 0.5))
-            except OSError:
-                if self._closed:
-                    return False
-                raise
-
-    def _watcher(self, db: str) -> _Watcher:
-        # One watcher per thread and database, kept until the store closes: closing an
-        # inotify descriptor waits for the kernel (often ~10 ms), too slow for each wait.
-        watchers: dict[str, _Watcher] | None = getattr(self._local, "watchers", None)
-        if watchers is None:
-            watchers = self._local.watchers = {}
-        watcher = watchers.get(db)
-        if watcher is None:
-            watcher = watchers[db] = _Watcher(self.directory, f"{db}{PING}")
-            with self._lock:
-                self._watchers.append(watcher)
-        return watcher
+            notifier.wait(db, seen, remaining)
 
     @_translate
     def stats(self, db: str) -> dict[str, int]:
@@ -700,11 +688,11 @@ class SqliteStorage(Storage):
             self._closed = True
             conns, self._all = self._all, []
             fds, self._ping_fds = list(self._ping_fds.values()), {}
-            watchers, self._watchers = self._watchers, []
+            notifier, self._notifier = self._notifier, None
+        if notifier is not None:
+            notifier.close()
         for fd in fds:
             os.close(fd)
-        for watcher in watchers:
-            watcher.close()
         for conn in conns:
             try:
                 conn.close()
@@ -720,26 +708,54 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-class _Watcher:
-    """Blocks until a file in a directory changes: inotify on Linux, a short sleep elsewhere."""
+class _Notifier:
+    """Wakes waiters when a database commits: in this process at once (appends call
+    :meth:`bump`), from other processes through inotify on the ping files (Linux; elsewhere
+    waiters re-check every 50 ms)."""
 
-    def __init__(self, directory: Path, name: str) -> None:
-        self._name = name
+    def __init__(self, directory: Path) -> None:
+        self._changed = threading.Condition()
+        self._generations: dict[str, int] = {}
+        self._closed = False
         self._ino: Any = None
         if sys.platform.startswith("linux"):
             from inotify_simple import INotify, flags
 
             self._ino = INotify()
             self._ino.add_watch(directory, flags.MODIFY | flags.CREATE)
+            threading.Thread(target=self._watch, name="safe-eventstore-notify", daemon=True).start()
 
-    def wait(self, timeout: float) -> None:
+    def _watch(self) -> None:
+        try:
+            while not self._closed:
+                events = self._ino.read(timeout=500)
+                touched = {e.name[: -len(PING)] for e in events if e.name.endswith(PING)}
+                if touched:
+                    with self._changed:
+                        for db in touched:
+                            self._generations[db] = self._generations.get(db, 0) + 1
+                        self._changed.notify_all()
+        finally:
+            self._ino.close()  # here, not in close(): the descriptor may be in use
+
+    def generation(self, db: str) -> int:
+        with self._changed:
+            return self._generations.get(db, 0)
+
+    def bump(self, db: str) -> None:
+        with self._changed:
+            self._generations[db] = self._generations.get(db, 0) + 1
+            self._changed.notify_all()
+
+    def wait(self, db: str, seen: int, timeout: float) -> None:
         if self._ino is None:
-            time.sleep(min(timeout, 0.05))
-            return
-        for event in self._ino.read(timeout=int(timeout * 1000)):
-            if event.name == self._name:
-                return
+            timeout = min(timeout, 0.05)
+        with self._changed:
+            self._changed.wait_for(
+                lambda: self._closed or self._generations.get(db, 0) != seen, min(timeout, 1.0)
+            )
 
     def close(self) -> None:
-        if self._ino is not None:
-            self._ino.close()
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()

@@ -1,0 +1,60 @@
+"""The documentation runs: the README's code blocks and every example under examples/."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+
+
+def python_blocks() -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```", README.read_text(), flags=re.M | re.S)
+
+
+def run_python(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "SAFE_EVENTSTORE_URL"}
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=120, cwd=cwd, env=env
+    )
+
+
+def test_readme_quick_start_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    quick_start = python_blocks()[0]
+    body = quick_start.split("with ses.open(", 1)[1].splitlines()[1:]
+    assert len([line for line in body if line.strip()]) <= 5, "keep the quick start short"
+    exec(compile(quick_start, str(README), "exec"), {"__name__": "readme"})
+    assert "[(0, 'Deposited', {'amount': 100})]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("number", range(len(python_blocks())))
+def test_readme_code_block_runs_in_a_fresh_process(number: int, tmp_path: Path) -> None:
+    # In a process of its own: a block that registers typed events must not change the
+    # default registry the other tests read with.
+    done = run_python(["-c", python_blocks()[number]], tmp_path)
+    assert done.returncode == 0, done.stderr
+
+
+def test_readme_keeps_the_fresh_machine_commands() -> None:
+    text = README.read_text()
+    assert "```sh\nbash scripts/demo.sh\n```" in text
+    assert "```sh\nbash scripts/test.sh\n```" in text
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_example_runs(example: Path, tmp_path: Path) -> None:
+    done = run_python([str(example)], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()
+    assert list(tmp_path.iterdir()) == [], "examples leave nothing behind"
+
+
+def test_there_are_examples() -> None:
+    assert {p.name for p in EXAMPLES} >= {"quickstart.py", "subscription.py"}
