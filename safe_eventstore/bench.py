@@ -32,7 +32,6 @@ import platform
 import shutil
 import sqlite3
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -567,16 +566,3 @@ def format_table(rows: list[Row]) -> str:
 
     rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([fmt(COLUMNS), rule, *(fmt(line) for line in body)])
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m safe_eventstore.bench [--quick] [--out FILE.json]``."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    quick = "--quick" in args
-    out = args[args.index("--out") + 1] if "--out" in args else None
-    rows = run(quick=quick, out=out, progress=lambda m: print(m, file=sys.stderr))
-    print(format_table(rows))
-
-
-if __name__ == "__main__":
-    main()

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
 from safe_eventstore import bench
+from safe_eventstore.cli import main
 
 
 def test_quick_run_writes_rows_and_json(tmp_path: Path) -> None:
@@ -45,3 +49,17 @@ def test_run_without_references(tmp_path: Path) -> None:
     rows = bench.run(quick=True, directory=tmp_path, references=False)
     assert {r.system for r in rows} == {"safe-eventstore"}
     assert set({r.id: r for r in rows}["W2"].ratios) == {"W1"}
+
+
+def test_bench_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(
+        main, ["bench", "--quick", "--out", str(out), "--dir", str(tmp_path), "--events", "200"]
+    )
+    assert result.exit_code == 0, (result.output, result.exception)
+    for row in ("W1", "W2", "W3", "W4", "W5", "W6", "W6-live", "W1-es", "raw-1"):
+        assert f"\n{row} " in result.output
+    document = json.loads(out.read_text())
+    assert document["sizes"]["read"] == 200
+    assert {r["id"]: r["count"] for r in document["rows"]}["W4"] == 200
