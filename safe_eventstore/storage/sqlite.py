@@ -71,6 +71,7 @@ CREATE UNIQUE INDEX entries_stream_version ON entries (stream, version) WHERE ki
 CREATE INDEX entries_category ON entries (category, position);
 CREATE INDEX entries_event_id ON entries (event_id);
 CREATE INDEX entries_restructures ON entries (position) WHERE kind = 1;
+CREATE INDEX entries_stream_restructures ON entries (stream, position) WHERE kind = 1;
 CREATE TABLE streams (
     name TEXT PRIMARY KEY,
     category TEXT NOT NULL,
