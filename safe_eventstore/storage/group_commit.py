@@ -92,9 +92,9 @@ class GroupCommit(Generic[T, R]):
                     self._queue[:0] = [r for r in batch if r is not own]
                 successor = self._queue[0] if self._queue else None
                 self._leading = successor is not None
+            if successor is not None:  # first: the next commit need not wait for the others
+                successor.wake.release()
             if finished:
                 for r in batch:
                     if r is not own:
                         r.wake.release()
-            if successor is not None:
-                successor.wake.release()
