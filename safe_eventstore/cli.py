@@ -752,7 +752,7 @@ def demo(url: str | None) -> None:
 @click.option("--writers", type=click.IntRange(min=1), metavar="N", help="W2 writer threads.")
 @click.option("--batches", type=click.IntRange(min=1), metavar="N", help="W3 batches.")
 @click.option("--events", type=click.IntRange(min=1), metavar="N", help="W4-W6 stream size.")
-@click.option("--repeat", type=click.IntRange(min=1), metavar="N", help="Runs per write row.")
+@click.option("--rounds", type=click.IntRange(min=1), metavar="N", help="Write rounds.")
 @click.option("--no-references", is_flag=True, help="Skip the eventsourcing and sqlite3 rows.")
 def bench(
     quick: bool,
@@ -762,7 +762,7 @@ def bench(
     writers: int | None,
     batches: int | None,
     events: int | None,
-    repeat: int | None,
+    rounds: int | None,
     no_references: bool,
 ) -> None:
     """Measure appends, reads and subscriptions beside reference systems, in one run.
@@ -779,7 +779,7 @@ def bench(
         "writers": writers,
         "batches": batches,
         "read": events,
-        "repeat": repeat,
+        "rounds": rounds,
     }
     sizes = dataclasses.replace(sizes, **{k: v for k, v in chosen.items() if v is not None})
     err = _stderr()
