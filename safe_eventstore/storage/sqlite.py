@@ -380,8 +380,9 @@ class SqliteStorage(Storage):
             try:
                 self._run_group(conn, batch, isolate=False)
             except _WriteFailed as failed:
-                # A write failed after the checks passed, which the checks cannot tell
-                # apart; redo the batch with each request in its own savepoint.
+                # A write failed although every check passed, and its statements held the
+                # rows of several requests: redo the batch with each request in a savepoint
+                # of its own, so the failure stays with the request that caused it.
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 if len(batch) == 1:
