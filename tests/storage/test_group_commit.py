@@ -3,6 +3,7 @@ its own checks, result and error."""
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import threading
 import time
@@ -282,3 +283,80 @@ def test_idempotent_retry_of_a_generator_batch(store: ses.Store) -> None:
     again = db.append("Account-1", (ses.NewEvent("Deposited", event_id=i) for i in ids))
     assert again == first
     assert len(db.read_stream("Account-1")) == 3
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_a_batch_matches_appending_one_by_one(tmp_path: Path, seed: int) -> None:
+    """A random batch of appends (conflicts, retries, checkpoints, multi-stream) committed as
+    one group gives every append the result or error it gets when appended alone, in order,
+    and stores the same entries (hashes included) as the memory backend."""
+    from safe_eventstore.storage.memory import MemoryStorage
+
+    rng = random.Random(seed)
+    items: list[Any] = []
+
+    class Capture:
+        def submit(self, item: Any) -> list[ses.AppendResult]:
+            items.append(item)
+            return []
+
+    with ses.open(str(tmp_path / "store")) as store:
+        store.create_database("bank")
+        storage = store.storage
+        assert isinstance(storage, SqliteStorage)
+        db = store.database("bank")
+        storage._groups["bank"] = Capture()  # type: ignore[assignment]
+        used_ids: list[uuid.UUID] = []
+        history: list[tuple[list[ses.StreamAppend], tuple[str, int] | None]] = []
+        for _ in range(16):
+            if history and rng.random() < 0.25:  # a retry of an earlier batch
+                appends, checkpoint = rng.choice(history)
+            else:
+                streams = rng.sample(["Account-1", "Account-2", "Ledger-1"], rng.randint(1, 2))
+                appends = []
+                for stream in streams:
+                    expected = rng.choice([ses.ANY, ses.ANY, ses.ANY, ses.NO_STREAM, 0, 1, 2])
+                    events = []
+                    for _ in range(rng.randint(1, 3)):
+                        event_id = None
+                        if used_ids and rng.random() < 0.1:  # makes a partial retry
+                            event_id = rng.choice(used_ids)
+                        elif rng.random() < 0.6:
+                            event_id = uuid.UUID(int=rng.getrandbits(128))
+                            used_ids.append(event_id)
+                        data = {"n": rng.randint(0, 3)}
+                        events.append(ses.NewEvent("Posted", data, event_id=event_id))
+                    appends.append(ses.StreamAppend(stream, events, expected))
+                checkpoint = ("input", rng.randint(1, 9)) if rng.random() < 0.3 else None
+                history.append((appends, checkpoint))
+            try:
+                db.append_batch(appends, checkpoint=checkpoint)
+            except ses.InvalidEvent:
+                pass  # e.g. an id repeated inside one batch: refused before the storage
+        del storage._groups["bank"]
+
+        memory = MemoryStorage()
+        memory.create_database("bank")
+        expected_outcomes: list[object] = []
+        for writes, blobs, checkpoint in items:
+            try:
+                expected_outcomes.append(
+                    memory.append("bank", writes, blobs, checkpoint=checkpoint)
+                )
+            except ses.SafeEventStoreError as exc:
+                expected_outcomes.append(type(exc))
+
+        batch = [Request(item) for item in items]
+        storage._commit_group("bank", batch)
+        outcomes = [type(r.error) if r.error is not None else r.result for r in batch]
+        assert outcomes == expected_outcomes
+
+        def entries(s: Any) -> list[tuple[Any, ...]]:
+            return [
+                (e.stream, e.seq, e.version, e.position, e.event_id, e.hash)
+                for e in s.read_all("bank", from_position=0, limit=10_000)
+            ]
+
+        assert entries(storage) == entries(memory)
+        assert storage.get_checkpoint("bank", "input") == memory.get_checkpoint("bank", "input")
+        assert db.verify().ok
