@@ -408,119 +408,14 @@ def run(
     except ImportError:
         have_es = False
     work = Path(tempfile.mkdtemp(prefix="safe-eventstore-bench-", dir=directory))
-    rows: list[Row] = []
     ours = _Ours(work)
     es = _EventSourcing(work, s.writers) if have_es else None
     raw = _Raw(work) if references else None
     try:
-        # Disk and CPU speed drift during a run (other processes), so each write workload
-        # is cut into rounds and the rounds of all systems are interleaved: every system
-        # meets the same conditions. A row's rate is its whole count over its summed time.
-        timings: dict[str, list[float]] = {}
-        rounds = s.rounds
-        single = max(1, s.single // rounds)
-        each = max(1, s.concurrent // s.writers // rounds)
-        batches = max(1, s.batches // rounds)
-        bulk_rounds = {0, rounds // 2, rounds - 1}
-
-        def measure(key: str, fn: Callable[[], float]) -> None:
-            timings.setdefault(key, []).append(fn())
-
-        for r in range(rounds):
-            say(f"writes, round {r + 1} of {rounds}")
-            measure("W1", lambda: ours.single(single))
-            if es:
-                measure("W1-es", lambda: es.single(single))
-            if raw:
-                measure("raw-1", lambda: raw.single(single))
-            measure("W2", lambda: ours.concurrent(s.writers, each * s.writers))
-            if es:
-                measure("W2-es", lambda: es.concurrent(s.writers, each * s.writers))
-            measure("W3", lambda: ours.batches(batches, s.batch))
-            if es:
-                measure("W3-es", lambda: es.batches(batches, s.batch))
-            if raw and r in bulk_rounds:
-                measure("raw-bulk", lambda: raw.bulk(s.raw_rows))
-
-        def add(
-            key: str, workload: str, system: str, what: str, count: int, unit: str = "events/s"
-        ) -> None:
-            seconds = sum(timings[key])
-            rows.append(Row(key, workload, system, what, count, seconds, count / seconds, unit))
-
-        w1_count = single * rounds
-        w2_count = each * s.writers * rounds
-        w3_count = batches * s.batch * rounds
-        add("W1", "W1", "safe-eventstore", "single-event appends, 1 writer", w1_count)
-        add(
-            "W2", "W2", "safe-eventstore",
-            f"single-event appends, {s.writers} writers", w2_count,
-        )  # fmt: skip
-        add("W3", "W3", "safe-eventstore", f"{s.batch}-event batch appends", w3_count)
-        if es:
-            add("W1-es", "W1", "eventsourcing", "insert_events, 1 event", w1_count)
-            add(
-                "W2-es", "W2", "eventsourcing",
-                f"insert_events, 1 event, {s.writers} threads", w2_count,
-            )  # fmt: skip
-            add("W3-es", "W3", "eventsourcing", f"insert_events, {s.batch} events", w3_count)
-        if raw:
-            add("raw-1", "W1", "sqlite3", "one row per transaction", w1_count, "rows/s")
-            bulk = timings["raw-bulk"]
-            seconds = statistics.median(bulk)
-            rows.append(
-                Row(
-                    "raw-bulk", "W3", "sqlite3", f"{s.raw_rows:,} rows in one transaction",
-                    s.raw_rows, seconds, s.raw_rows / seconds, "rows/s",
-                    notes={"runs": len(bulk), "rate_of": "median run"},
-                )
-            )  # fmt: skip
-
-        say(f"reads: storing {s.read:,} events")
-        ours.fill(s.read)
-        if es:
-            es.fill(s.read)
-        reads: list[tuple[str, str, str, str, Callable[[], tuple[int, float]]]] = [
-            ("W4", "W4", "safe-eventstore", "read_stream, decoded events", ours.read_stream),
-            ("W5", "W5", "safe-eventstore", "read_all, decoded events", ours.read_all),
-            (
-                "W6", "W6", "safe-eventstore", "subscription catch-up, decoded events",
-                lambda: ours.catch_up(s.read),
-            ),
-        ]  # fmt: skip
-        if es:
-            reads += [
-                ("W4-es", "W4", "eventsourcing", "select_events", es.read_stream),
-                ("W5-es", "W5", "eventsourcing", "select_notifications, 1000 a page", es.read_all),
-            ]
-        # Reads are bound by the CPU: each runs ``read_repeat`` times, interleaved with the
-        # others, and the fastest run counts (the one least disturbed by other processes).
-        best: dict[str, tuple[int, float]] = {}
-        for r in range(s.read_repeat):
-            for key, _, _, what, fn in reads:
-                say(f"{key}: {what}, run {r + 1} of {s.read_repeat}")
-                count, seconds = fn()
-                if key not in best or seconds < best[key][1]:
-                    best[key] = (count, seconds)
-        for key, workload, system, what, _ in reads:
-            count, seconds = best[key]
-            rows.append(
-                Row(key, workload, system, what, count, seconds, count / seconds, "events/s")
-            )
-
+        rows = _write_rows(s, ours, es, raw, say)
+        rows += _read_rows(s, ours, es, say)
         say("W6: live latency")
-        latencies = ours.live_latency(s.latency)
-        if latencies:
-            ms = sorted(x * 1000 for x in latencies)
-            p50 = ms[len(ms) // 2]
-            p99 = ms[min(len(ms) - 1, round(len(ms) * 0.99) - 1)]
-            rows.append(
-                Row(
-                    "W6-live", "W6", "safe-eventstore", "live delivery latency, append to event",
-                    len(ms), sum(ms) / 1000, p99, "ms p99",
-                    notes={"p50_ms": round(p50, 3), "p99_ms": round(p99, 3), "max_ms": ms[-1]},
-                )
-            )  # fmt: skip
+        rows += _latency_rows(ours.live_latency(s.latency))
     finally:
         ours.close()
         if es:
@@ -535,6 +430,127 @@ def run(
     if out is not None:
         write_json(rows, out, sizes=s, notes={"eventsourcing_synchronous": es and es.synchronous})
     return rows
+
+
+def _write_rows(
+    s: Sizes,
+    ours: _Ours,
+    es: _EventSourcing | None,
+    raw: _Raw | None,
+    say: Callable[[str], None],
+) -> list[Row]:
+    # Disk and CPU speed drift during a run (other processes), so each write workload is
+    # cut into rounds and the rounds of all systems are interleaved: every system meets the
+    # same conditions. A row's rate is its whole count over its summed time.
+    timings: dict[str, list[float]] = {}
+    rounds = s.rounds
+    single = max(1, s.single // rounds)
+    each = max(1, s.concurrent // s.writers // rounds)
+    batches = max(1, s.batches // rounds)
+    bulk_rounds = {0, rounds // 2, rounds - 1}
+
+    def measure(key: str, fn: Callable[[], float]) -> None:
+        timings.setdefault(key, []).append(fn())
+
+    for r in range(rounds):
+        say(f"writes, round {r + 1} of {rounds}")
+        measure("W1", lambda: ours.single(single))
+        if es:
+            measure("W1-es", lambda: es.single(single))
+        if raw:
+            measure("raw-1", lambda: raw.single(single))
+        measure("W2", lambda: ours.concurrent(s.writers, each * s.writers))
+        if es:
+            measure("W2-es", lambda: es.concurrent(s.writers, each * s.writers))
+        measure("W3", lambda: ours.batches(batches, s.batch))
+        if es:
+            measure("W3-es", lambda: es.batches(batches, s.batch))
+        if raw and r in bulk_rounds:
+            measure("raw-bulk", lambda: raw.bulk(s.raw_rows))
+
+    rows: list[Row] = []
+
+    def add(
+        key: str, workload: str, system: str, what: str, count: int, unit: str = "events/s"
+    ) -> None:
+        seconds = sum(timings[key])
+        rows.append(Row(key, workload, system, what, count, seconds, count / seconds, unit))
+
+    w1_count = single * rounds
+    w2_count = each * s.writers * rounds
+    w3_count = batches * s.batch * rounds
+    add("W1", "W1", "safe-eventstore", "single-event appends, 1 writer", w1_count)
+    add("W2", "W2", "safe-eventstore", f"single-event appends, {s.writers} writers", w2_count)
+    add("W3", "W3", "safe-eventstore", f"{s.batch}-event batch appends", w3_count)
+    if es:
+        add("W1-es", "W1", "eventsourcing", "insert_events, 1 event", w1_count)
+        add(
+            "W2-es", "W2", "eventsourcing", f"insert_events, 1 event, {s.writers} threads", w2_count
+        )
+        add("W3-es", "W3", "eventsourcing", f"insert_events, {s.batch} events", w3_count)
+    if raw:
+        add("raw-1", "W1", "sqlite3", "one row per transaction", w1_count, "rows/s")
+        bulk = timings["raw-bulk"]
+        seconds = statistics.median(bulk)
+        rows.append(
+            Row(
+                "raw-bulk", "W3", "sqlite3", f"{s.raw_rows:,} rows in one transaction",
+                s.raw_rows, seconds, s.raw_rows / seconds, "rows/s",
+                notes={"runs": len(bulk), "rate_of": "median run"},
+            )
+        )  # fmt: skip
+    return rows
+
+
+def _read_rows(
+    s: Sizes, ours: _Ours, es: _EventSourcing | None, say: Callable[[str], None]
+) -> list[Row]:
+    say(f"reads: storing {s.read:,} events")
+    ours.fill(s.read)
+    if es:
+        es.fill(s.read)
+    reads: list[tuple[str, str, str, str, Callable[[], tuple[int, float]]]] = [
+        ("W4", "W4", "safe-eventstore", "read_stream, decoded events", ours.read_stream),
+        ("W5", "W5", "safe-eventstore", "read_all, decoded events", ours.read_all),
+        (
+            "W6", "W6", "safe-eventstore", "subscription catch-up, decoded events",
+            lambda: ours.catch_up(s.read),
+        ),
+    ]  # fmt: skip
+    if es:
+        reads += [
+            ("W4-es", "W4", "eventsourcing", "select_events", es.read_stream),
+            ("W5-es", "W5", "eventsourcing", "select_notifications, 1000 a page", es.read_all),
+        ]
+    # Reads are bound by the CPU: each runs ``read_repeat`` times, interleaved with the
+    # others, and the fastest run counts (the one least disturbed by other processes).
+    best: dict[str, tuple[int, float]] = {}
+    for r in range(s.read_repeat):
+        for key, _, _, what, fn in reads:
+            say(f"{key}: {what}, run {r + 1} of {s.read_repeat}")
+            count, seconds = fn()
+            if key not in best or seconds < best[key][1]:
+                best[key] = (count, seconds)
+    rows = []
+    for key, workload, system, what, _ in reads:
+        count, seconds = best[key]
+        rows.append(Row(key, workload, system, what, count, seconds, count / seconds, "events/s"))
+    return rows
+
+
+def _latency_rows(latencies: list[float]) -> list[Row]:
+    if not latencies:
+        return []
+    ms = sorted(x * 1000 for x in latencies)
+    p50 = ms[len(ms) // 2]
+    p99 = ms[min(len(ms) - 1, round(len(ms) * 0.99) - 1)]
+    return [
+        Row(
+            "W6-live", "W6", "safe-eventstore", "live delivery latency, append to event",
+            len(ms), sum(ms) / 1000, p99, "ms p99",
+            notes={"p50_ms": round(p50, 3), "p99_ms": round(p99, 3), "max_ms": ms[-1]},
+        )
+    ]  # fmt: skip
 
 
 _REFERENCES = {
