@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from .._exceptions import StorageError
+
 __all__ = ["GroupCommit", "Request"]
 
 T = TypeVar("T")
@@ -46,8 +48,9 @@ class GroupCommit(Generic[T, R]):
 
     ``run(batch)`` must set ``result`` or ``error`` on every request of the batch and
     return once they are durable. If it raises instead (an interrupt in the leader's
-    thread, a bug), nothing of the batch counts as done: the leader re-raises and the
-    other requests go back to the head of the queue for the next leader.
+    thread, a bug), the leader re-raises, and the other requests of its batch fail with a
+    :class:`StorageError`: the batch may or may not have been committed, and running those
+    appends again could store them twice. Requests queued after the batch are not affected.
     """
 
     def __init__(self, run: Callable[[list[Request[T, R]]], None]) -> None:
@@ -77,24 +80,24 @@ class GroupCommit(Generic[T, R]):
         return request.result  # type: ignore[return-value]
 
     def _lead(self, own: Request[T, R], batch: list[Request[T, R]]) -> None:
-        finished = False
         try:
             self._run(batch)
-            finished = True
+        except BaseException as exc:
+            for r in batch:
+                r.result = None
+                r.error = StorageError(
+                    f"the thread committing this append was interrupted ({exc!r}): it may or "
+                    "may not be stored; read the stream, or retry with the same event ids"
+                )
+            raise
         finally:
             with self._lock:
-                if finished:
-                    for r in batch:
-                        r.done = True
-                else:
-                    for r in batch:
-                        r.result = r.error = None
-                    self._queue[:0] = [r for r in batch if r is not own]
+                for r in batch:
+                    r.done = True
                 successor = self._queue[0] if self._queue else None
                 self._leading = successor is not None
             if successor is not None:  # first: the next commit need not wait for the others
                 successor.wake.release()
-            if finished:
-                for r in batch:
-                    if r is not own:
-                        r.wake.release()
+            for r in batch:
+                if r is not own:
+                    r.wake.release()
