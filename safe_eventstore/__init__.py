@@ -15,6 +15,7 @@ from ._aio import AsyncDatabase, AsyncRecordedEvents, AsyncStore, AsyncSubscript
 from ._codec import EventTypes, event_type, event_types
 from ._database import Database, Subscription
 from ._exceptions import (
+    AppendConditionFailed,
     CheckpointConflict,
     Conflict,
     DatabaseExists,
@@ -39,9 +40,12 @@ from ._model import (
     ANY,
     NO_STREAM,
     STREAM_EXISTS,
+    AppendCondition,
     AppendResult,
     NewEvent,
     Problem,
+    Query,
+    QueryItem,
     RecordedEvent,
     RecordedEvents,
     StreamAppend,
@@ -56,6 +60,8 @@ __all__ = [
     "ANY",
     "NO_STREAM",
     "STREAM_EXISTS",
+    "AppendCondition",
+    "AppendConditionFailed",
     "AppendResult",
     "AsyncDatabase",
     "AsyncRecordedEvents",
@@ -78,6 +84,8 @@ __all__ = [
     "NewEvent",
     "NotFound",
     "Problem",
+    "Query",
+    "QueryItem",
     "RecordedEvent",
     "RecordedEvents",
     "SafeEventStoreError",

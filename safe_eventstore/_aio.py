@@ -11,8 +11,10 @@ from typing import Any, ParamSpec, TypeVar
 from ._database import Database, Subscription
 from ._model import (
     ANY,
+    AppendCondition,
     AppendResult,
     NewEvent,
+    Query,
     RecordedEvent,
     RecordedEvents,
     StreamAppend,
@@ -126,6 +128,11 @@ class AsyncDatabase:
     ) -> list[AppendResult]:
         return await _run(self.sync.append_batch, list(appends), checkpoint=checkpoint)
 
+    async def append_events(
+        self, events: Iterable[NewEvent | Any], *, condition: AppendCondition | None = None
+    ) -> AppendResult:
+        return await _run(self.sync.append_events, list(events), condition=condition)
+
     async def restructure(
         self, stream: str, version: int, replacement: NewEvent | Any | None = None, *, reason: str
     ) -> AppendResult:
@@ -139,6 +146,12 @@ class AsyncDatabase:
 
     def read_all(self, **options: Any) -> AsyncRecordedEvents:
         return AsyncRecordedEvents(self.sync.read_all(**options))
+
+    def read_events(self, query: Query | None = None, **options: Any) -> AsyncRecordedEvents:
+        return AsyncRecordedEvents(self.sync.read_events(query, **options))
+
+    async def last_position(self) -> int:
+        return await _run(self.sync.last_position)
 
     async def stream_version(self, stream: str) -> int | None:
         return await _run(self.sync.stream_version, stream)

@@ -34,9 +34,12 @@ from ._model import (
     ANY,
     NO_STREAM,
     STREAM_EXISTS,
+    AppendCondition,
     AppendResult,
     NewEvent,
     Problem,
+    Query,
+    QueryItem,
     RecordedEvent,
     RecordedEvents,
     StreamAppend,
@@ -51,6 +54,9 @@ PAGE = 1000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HIDDEN = "$hidden"
 _UNKNOWN_SAFETY = uuid.SafeUUID.unknown
+EVENTS_STREAM = "$events"
+"""The reserved stream holding the events appended with ``append_events`` (no stream of
+their own). Public names may not start with ``$``, so no user stream can collide with it."""
 Overrides = dict[tuple[str, int], Entry]
 
 
@@ -103,6 +109,31 @@ def _check_expected(expected: object) -> int:
             f"not {expected!r}"
         )
     return expected
+
+
+def _readable(stream: str) -> str:
+    """A stream name that may be read: a public name, or the reserved ``$events``."""
+    return stream if stream == EVENTS_STREAM else check_name(stream)
+
+
+def _check_query(query: object) -> Query:
+    if query is None:
+        return Query()
+    if not isinstance(query, Query):
+        raise InvalidInput(f"query must be a Query, not {query!r}")
+    items = []
+    for item in query.items:
+        if not isinstance(item, QueryItem):
+            raise InvalidInput(f"query items must be QueryItem, not {item!r}")
+        if isinstance(item.types, str) or isinstance(item.tags, str):
+            raise InvalidInput("a query item's types and tags are lists of names")
+        items.append(
+            QueryItem(
+                tuple(check_name(t, "event type") for t in item.types),
+                tuple(check_name(t, "tag") for t in item.tags),
+            )
+        )
+    return Query(tuple(items))
 
 
 def _check_count(value: int | None, what: str) -> int | None:
@@ -213,30 +244,76 @@ class Database:
                 raise InvalidEvent(f"append_batch takes StreamAppend items, not {a!r}")
             check_name(a.stream)
             expected = _check_expected(a.expected_version)
-            events = a.events
-            if isinstance(events, NewEvent | str | bytes) or not isinstance(events, Iterable):
-                raise InvalidEvent("events must be a list of events")
-            drafts = []
-            new_ids = True  # no event id came from the caller
-            for e in events:
-                drafts.append(self._draft(e, blobs))
-                if isinstance(e, NewEvent) and e.event_id is not None:
-                    new_ids = False
-            if not drafts:
-                raise InvalidEvent(f"stream {a.stream!r}: a batch needs at least one event")
-            writes.append(Write(a.stream, drafts, expected, new_ids))
-        if not writes:
+            writes.append(self._write(a.stream, a.events, blobs, expected))
+        if not writes and checkpoint is None:
             raise InvalidEvent("a batch needs at least one event")
         if len({w.stream for w in writes}) != len(writes):
             raise InvalidEvent("a batch may name each stream once")
-        ids = [d.event_id for w in writes for d in w.drafts]
-        if len(set(ids)) != len(ids):
-            raise InvalidEvent("a batch may not repeat an event id")
+        self._check_ids(writes)
         if checkpoint is not None:
             name, position = checkpoint
             check_name(name, "checkpoint")
             _check_count(position, "checkpoint position")
         return self._storage.append(self.name, writes, blobs, checkpoint=checkpoint)
+
+    def _write(
+        self, stream: str, events: object, blobs: dict[bytes, bytes], expected: int
+    ) -> Write:
+        if isinstance(events, NewEvent | str | bytes) or not isinstance(events, Iterable):
+            raise InvalidEvent("events must be a list of events")
+        drafts = []
+        new_ids = True  # no event id came from the caller
+        for e in events:
+            drafts.append(self._draft(e, blobs))
+            if isinstance(e, NewEvent) and e.event_id is not None:
+                new_ids = False
+        if not drafts:
+            raise InvalidEvent(f"stream {stream!r}: a batch needs at least one event")
+        return Write(stream, drafts, expected, new_ids)
+
+    @staticmethod
+    def _check_ids(writes: list[Write]) -> None:
+        ids = [d.event_id for w in writes for d in w.drafts]
+        if len(set(ids)) != len(ids):
+            raise InvalidEvent("a batch may not repeat an event id")
+
+    def append_events(
+        self,
+        events: Iterable[NewEvent | Any],
+        *,
+        condition: AppendCondition | None = None,
+    ) -> AppendResult:
+        """Append events that belong to no stream, as one atomic batch (dynamic consistency
+        boundaries: select them later by type and tag with :meth:`read_events`).
+
+        With ``condition``, the append fails with :class:`AppendConditionFailed`, writing
+        nothing, when an event selected by ``condition.fail_if_events_match`` is stored
+        after position ``condition.after``. The check and the write are one atomic step.
+        Re-appending a batch whose event ids are all stored already returns the original
+        result (the condition is not checked again). ``result.position`` is the position
+        of the batch's last event.
+
+        ::
+
+            seen = db.read_events(ses.Query([ses.QueryItem(tags=["course-7"])]))
+            db.append_events(
+                [ses.NewEvent("StudentJoined", {...}, tags=("course-7", "student-3"))],
+                condition=ses.AppendCondition(
+                    ses.Query([ses.QueryItem(tags=["course-7"])]), after=last_seen
+                ),
+            )
+        """
+        if condition is not None:
+            if not isinstance(condition, AppendCondition):
+                raise InvalidInput(f"condition must be an AppendCondition, not {condition!r}")
+            _check_count(condition.after, "condition.after")
+            condition = AppendCondition(
+                _check_query(condition.fail_if_events_match), condition.after
+            )
+        blobs: dict[bytes, bytes] = {}
+        write = self._write(EVENTS_STREAM, events, blobs, ANY)
+        self._check_ids([write])
+        return self._storage.append(self.name, [write], blobs, condition=condition)[0]
 
     def restructure(
         self,
@@ -333,9 +410,10 @@ class Database:
         Restructures are applied; ``raw=True`` gives the stream's full history instead:
         originals and restructure entries, in the order they were stored, forwards only,
         from the entry of event ``from_version`` on. A stream that does not exist reads as
-        empty.
+        empty. The reserved stream ``$events`` (events appended with :meth:`append_events`)
+        can be read too.
         """
-        check_name(stream)
+        _readable(stream)
         _check_count(from_version, "from_version")
         _check_count(limit, "limit")
         if raw:
@@ -351,8 +429,9 @@ class Database:
         overrides = self._overrides(stream)
         left = limit if limit is not None else -1
         while left != 0:
+            size = PAGE if left < 0 or overrides else min(PAGE, left)
             page = self._storage.read_stream(
-                self.name, stream, from_version=version, limit=PAGE, backwards=backwards
+                self.name, stream, from_version=version, limit=size, backwards=backwards
             )
             for e in page:
                 event = self._apply(e, overrides)
@@ -361,7 +440,7 @@ class Database:
                     left -= 1
                     if left == 0:
                         return
-            if len(page) < PAGE:
+            if len(page) < size:
                 return
             version = page[-1].version + (-1 if backwards else 1)
 
@@ -405,8 +484,9 @@ class Database:
         left = limit if limit is not None else -1
         position = from_position
         while left != 0:
+            size = PAGE if left < 0 or overrides else min(PAGE, left)
             page = self._storage.read_all(
-                self.name, from_position=position, limit=PAGE, stream=stream,
+                self.name, from_position=position, limit=size, stream=stream,
                 category=category, types=pushed,
             )  # fmt: skip
             for e in page:
@@ -417,7 +497,7 @@ class Database:
                 left -= 1
                 if left == 0:
                     return
-            if len(page) < PAGE:
+            if len(page) < size:
                 return
             position = page[-1].position + 1
 
@@ -435,17 +515,63 @@ class Database:
         return RecordedEvents(lambda: self._scan(from_position, limit, types=wanted))
 
     def read_category(
-        self, category: str, *, from_position: int = 0, limit: int | None = None
+        self,
+        category: str,
+        *,
+        from_position: int = 0,
+        limit: int | None = None,
+        types: Iterable[str] | None = None,
     ) -> RecordedEvents:
-        """The events of every stream of one category, in position order."""
+        """The events of every stream of one category, in position order (only those of the
+        given ``types``, if any)."""
         check_name(category, "category")
         _check_count(from_position, "from_position")
         _check_count(limit, "limit")
-        return RecordedEvents(lambda: self._scan(from_position, limit, category=category))
+        wanted = None if types is None else tuple(check_name(t, "event type") for t in types)
+        return RecordedEvents(
+            lambda: self._scan(from_position, limit, category=category, types=wanted)
+        )
+
+    def read_events(
+        self, query: Query | None = None, *, after: int | None = None, limit: int | None = None
+    ) -> RecordedEvents:
+        """The events selected by ``query`` (every event without one), after position
+        ``after``, in position order: events appended with :meth:`append_events` and the
+        events of streams alike, since they share one global order. Restructures apply."""
+        wanted = _check_query(query)
+        _check_count(after, "after")
+        _check_count(limit, "limit")
+        return RecordedEvents(lambda: self._query(wanted, (after or 0) + 1, limit))
+
+    def _query(self, query: Query, position: int, limit: int | None) -> Iterator[RecordedEvent]:
+        overrides = self._overrides()
+        left = limit if limit is not None else -1
+        while left != 0:
+            # A restructure may change an event's type or tags: with any in the database,
+            # read every event and match after applying them.
+            size = PAGE if left < 0 or overrides else min(PAGE, left)
+            page = self._storage.read_query(
+                self.name, Query() if overrides else query, from_position=position, limit=size
+            )
+            for e in page:
+                event = self._apply(e, overrides)
+                if event is None or (overrides and not query.matches(event.type, event.tags)):
+                    continue
+                yield event
+                left -= 1
+                if left == 0:
+                    return
+            if len(page) < size:
+                return
+            position = page[-1].position + 1
+
+    def last_position(self) -> int:
+        """The highest position in the database (of any entry), 0 when it is empty."""
+        return self._storage.last_position(self.name)
 
     def stream_version(self, stream: str) -> int | None:
         """The stream's last version, or ``None`` when it has no events."""
-        head = self._storage.head(self.name, check_name(stream))
+        head = self._storage.head(self.name, _readable(stream))
         return None if head is None else head.version
 
     def list_categories(self) -> list[str]:
@@ -497,7 +623,7 @@ class Database:
         if stream is not None and category is not None:
             raise InvalidInput("subscribe to a stream or a category, not both")
         if stream is not None:
-            check_name(stream)
+            _readable(stream)
         if category is not None:
             check_name(category, "category")
         if checkpoint is not None:

@@ -13,6 +13,7 @@ backends translate their drivers' errors (``sqlite3``, ``nats``) into it::
     │   ├── WrongExpectedVersion            the optimistic concurrency check failed
     │   ├── IdempotencyConflict             a batch repeats only some event ids already stored
     │   ├── CheckpointConflict              an append's checkpoint would not move forward
+    │   ├── AppendConditionFailed           an event matching the append's condition exists
     │   └── DatabaseExists
     ├── NotFound (also LookupError)
     │   ├── DatabaseNotFound
@@ -27,6 +28,7 @@ backends translate their drivers' errors (``sqlite3``, ``nats``) into it::
 from __future__ import annotations
 
 __all__ = [
+    "AppendConditionFailed",
     "CheckpointConflict",
     "Conflict",
     "DatabaseExists",
@@ -104,6 +106,10 @@ class IdempotencyConflict(Conflict):
 
 class CheckpointConflict(Conflict):
     """An append carried a checkpoint that is not ahead of the stored one."""
+
+
+class AppendConditionFailed(Conflict):
+    """An event matching an append's condition was stored after the condition's position."""
 
 
 class DatabaseExists(Conflict):

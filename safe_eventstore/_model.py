@@ -12,9 +12,12 @@ __all__ = [
     "ANY",
     "NO_STREAM",
     "STREAM_EXISTS",
+    "AppendCondition",
     "AppendResult",
     "NewEvent",
     "Problem",
+    "Query",
+    "QueryItem",
     "RecordedEvent",
     "RecordedEvents",
     "StreamAppend",
@@ -55,6 +58,49 @@ class StreamAppend:
     stream: str
     events: Sequence[NewEvent | Any]
     expected_version: int = ANY
+
+
+@dataclass(frozen=True, slots=True)
+class QueryItem:
+    """One alternative of a :class:`Query`: an event matches it when its type is one of
+    ``types`` (or ``types`` is empty) and it carries every tag in ``tags``."""
+
+    types: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+    def matches(self, type: str | None, tags: Iterable[str]) -> bool:
+        if self.types and type not in self.types:
+            return False
+        return not self.tags or set(self.tags).issubset(tags)
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """Selects events by type and tag (dynamic consistency boundaries).
+
+    An event matches when it matches at least one item; a query with no items matches
+    every event::
+
+        ses.Query([ses.QueryItem(types=["CourseCreated"], tags=["course-7"]),
+                   ses.QueryItem(tags=["student-3"])])
+    """
+
+    items: Sequence[QueryItem] = ()
+
+    def matches(self, type: str | None, tags: Iterable[str]) -> bool:
+        if not self.items:
+            return True
+        tags = tuple(tags)
+        return any(item.matches(type, tags) for item in self.items)
+
+
+@dataclass(frozen=True, slots=True)
+class AppendCondition:
+    """Makes :meth:`Database.append_events` fail, writing nothing, when an event matching
+    ``fail_if_events_match`` is stored after position ``after`` (anywhere, when ``None``)."""
+
+    fail_if_events_match: Query = Query()
+    after: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

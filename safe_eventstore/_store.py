@@ -98,6 +98,11 @@ def _int_option(options: dict[str, Any], key: str, default: int) -> int:
     return number
 
 
+def _refuse_unknown(options: dict[str, Any]) -> None:
+    if options:
+        raise InvalidURL(f"unknown store option(s): {', '.join(sorted(options))}")
+
+
 def open_storage(url: str, options: dict[str, Any]) -> Storage:
     """Make the storage a URL names, taking the options it understands out of ``options``."""
     scheme, _, rest = url.partition("://")
@@ -107,6 +112,7 @@ def open_storage(url: str, options: dict[str, Any]) -> Storage:
     if scheme == "memory":
         from .storage.memory import MemoryStorage
 
+        _refuse_unknown(options)
         return MemoryStorage()
     if scheme == "sqlite":
         from .storage.sqlite import SqliteStorage
@@ -115,6 +121,7 @@ def open_storage(url: str, options: dict[str, Any]) -> Storage:
         if not path:
             raise InvalidURL(f"{url!r} names no directory")
         durability = str(options.pop("durability", "full"))
+        _refuse_unknown(options)  # before the directory is made: bad input creates nothing
         return SqliteStorage(os.path.expanduser(path), durability=durability)
     if scheme == "nats":
         try:
@@ -153,5 +160,5 @@ def open(url: str | None = None, **options: Any) -> Store:
     storage = open_storage(url, merged)
     if merged:
         storage.close()
-        raise InvalidURL(f"unknown store option(s): {', '.join(sorted(merged))}")
+        _refuse_unknown(merged)
     return Store(storage, url=url.split("?", 1)[0], event_types=registry, max_event_size=max_size)

@@ -13,8 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._codec import entry_hash
-from .._exceptions import CheckpointConflict, IdempotencyConflict, WrongExpectedVersion
-from .._model import ANY, NO_STREAM, STREAM_EXISTS, AppendResult
+from .._exceptions import (
+    AppendConditionFailed,
+    CheckpointConflict,
+    IdempotencyConflict,
+    WrongExpectedVersion,
+)
+from .._model import ANY, NO_STREAM, STREAM_EXISTS, AppendCondition, AppendResult, Query
 
 __all__ = [
     "EVENT",
@@ -25,6 +30,8 @@ __all__ = [
     "Storage",
     "Write",
     "check_checkpoint",
+    "check_condition",
+    "matches",
     "plan_append",
 ]
 
@@ -192,6 +199,22 @@ def check_checkpoint(name: str, stored: int | None, position: int) -> None:
         )
 
 
+def matches(entry: Entry, query: Query) -> bool:
+    """Whether a stored entry is an event selected by ``query`` (for backends that filter
+    in Python; SQL backends translate the query instead)."""
+    return entry.kind == EVENT and query.matches(entry.type, entry.tags)
+
+
+def check_condition(condition: AppendCondition, match: Entry | None) -> None:
+    """Fail an append whose condition found ``match``: the first event entry after
+    ``condition.after`` selected by ``condition.fail_if_events_match``, or ``None``."""
+    if match is not None:
+        raise AppendConditionFailed(
+            f"an event matching the append condition is stored at position {match.position} "
+            f"(after {condition.after or 0})"
+        )
+
+
 def result_of(entries: list[Entry]) -> AppendResult:
     events = [e for e in entries if e.kind == EVENT] or entries
     return AppendResult(events[0].version, events[-1].version, entries[-1].position)
@@ -224,13 +247,19 @@ class Storage(ABC):
         blobs: dict[bytes, bytes],
         *,
         checkpoint: tuple[str, int] | None = None,
+        condition: AppendCondition | None = None,
     ) -> list[AppendResult]:
         """Store every write (each at the end of its stream, distinct streams) and ``blobs``
         by address, and move ``checkpoint`` forward if given: all in one atomic step.
 
         Each write is decided by :func:`plan_append`; a write that is an idempotent retry
         returns its original result and stores nothing. When every write is a retry,
-        nothing is stored and the checkpoint is left alone. Any error stores nothing.
+        nothing is stored and the checkpoint and condition are left alone. ``writes`` may
+        be empty when a checkpoint is given: then only the checkpoint moves (forward).
+        ``condition`` is checked in the same step, before anything is written: the first
+        event entry after ``condition.after`` that :func:`matches` its query fails the
+        append through :func:`check_condition`. The entries of one append take consecutive
+        positions, in the order of ``writes``. Any error stores nothing.
         """
 
     @abstractmethod
@@ -263,6 +292,11 @@ class Storage(ABC):
         Event entries only, unless ``restructures`` asks for restructure entries too
         (``types`` then filters events only).
         """
+
+    @abstractmethod
+    def read_query(self, db: str, query: Query, *, from_position: int, limit: int) -> list[Entry]:
+        """Up to ``limit`` event entries at ``from_position`` or later that :func:`matches`
+        ``query`` selects, in position order, with their payloads (backends index tags)."""
 
     @abstractmethod
     def restructures(self, db: str, stream: str | None = None) -> list[Entry]:

@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass, field, replace
 
 from .._exceptions import DatabaseExists, DatabaseNotFound, StoreClosed
-from .._model import AppendResult
+from .._model import AppendCondition, AppendResult, Query
 from .._names import category_of
 from .base import (
     EVENT,
@@ -17,6 +17,8 @@ from .base import (
     Storage,
     Write,
     check_checkpoint,
+    check_condition,
+    matches,
     plan_append,
     result_of,
 )
@@ -74,6 +76,7 @@ class MemoryStorage(Storage):
         blobs: dict[bytes, bytes],
         *,
         checkpoint: tuple[str, int] | None = None,
+        condition: AppendCondition | None = None,
     ) -> list[AppendResult]:
         with self._lock:
             d = self._db(db)
@@ -88,8 +91,13 @@ class MemoryStorage(Storage):
                 head = self._head(d.streams.get(w.stream))
                 plans.append(plan_append(w.stream, head, w.expected, w.drafts, existing))
             fresh = [p for p in plans if not isinstance(p, AppendResult)]
-            if not fresh:
+            if plans and not fresh:
                 return [p for p in plans if isinstance(p, AppendResult)]
+            if condition is not None:
+                found = self._query(
+                    d, condition.fail_if_events_match, (condition.after or 0) + 1, 1
+                )
+                check_condition(condition, found[0] if found else None)
             if checkpoint is not None:
                 check_checkpoint(checkpoint[0], d.checkpoints.get(checkpoint[0]), checkpoint[1])
                 d.checkpoints[checkpoint[0]] = checkpoint[1]
@@ -177,6 +185,21 @@ class MemoryStorage(Storage):
                     continue
                 out.append(self._with_payload(d, e))
             return out
+
+    @staticmethod
+    def _query(d: _Database, query: Query, from_position: int, limit: int) -> list[Entry]:
+        out: list[Entry] = []
+        for e in d.entries[max(from_position - 1, 0) :]:
+            if len(out) >= limit:
+                break
+            if matches(e, query):
+                out.append(e)
+        return out
+
+    def read_query(self, db: str, query: Query, *, from_position: int, limit: int) -> list[Entry]:
+        with self._lock:
+            d = self._db(db)
+            return [self._with_payload(d, e) for e in self._query(d, query, from_position, limit)]
 
     def restructures(self, db: str, stream: str | None = None) -> list[Entry]:
         with self._lock:

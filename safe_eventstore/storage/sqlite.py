@@ -31,9 +31,19 @@ from .._exceptions import (
     StoreClosed,
     StoreUnavailable,
 )
-from .._model import AppendResult
+from .._model import AppendCondition, AppendResult, Query
 from .._names import category_of
-from .base import EVENT, Entry, Head, Storage, Write, check_checkpoint, plan_append, result_of
+from .base import (
+    EVENT,
+    Entry,
+    Head,
+    Storage,
+    Write,
+    check_checkpoint,
+    check_condition,
+    plan_append,
+    result_of,
+)
 from .group_commit import GroupCommit, Request
 
 __all__ = ["SqliteStorage"]
@@ -90,8 +100,20 @@ CREATE TABLE checkpoints (
     name TEXT PRIMARY KEY,
     position INTEGER NOT NULL
 ) WITHOUT ROWID;
-PRAGMA user_version = 1;
 """
+# Version 2: the tags of event entries, indexed for queries by tag.
+TAGS = """
+CREATE TABLE IF NOT EXISTS tags (
+    tag TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (tag, position)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO tags (tag, position)
+    SELECT j.value, e.position FROM entries e, json_each(e.tags) j
+    WHERE e.tags IS NOT NULL AND e.kind = 0;
+PRAGMA user_version = 2;
+"""
+USER_VERSION = 2
 
 _COLUMNS = (
     "e.stream, e.seq, e.version, e.position, e.kind, e.event_id, e.type, e.correlation_id, "
@@ -108,16 +130,47 @@ def _entry(row: tuple[Any, ...]) -> Entry:
 
 
 def _translated(exc: Exception) -> Exception:
-    """The store's exception for a driver error; other exceptions pass through."""
+    """The store's exception for a driver error (caused by it); others pass through."""
     if isinstance(exc, _WriteFailed):
         exc = exc.cause
-    if isinstance(exc, sqlite3.OperationalError):
-        if "locked" in str(exc) or "busy" in str(exc):
-            return StoreUnavailable(f"SQLite: {exc} (another writer held the lock)")
-        return StorageError(f"SQLite: {exc}")
-    if isinstance(exc, sqlite3.Error):
-        return StorageError(f"SQLite: {exc}")
-    return exc
+    if not isinstance(exc, sqlite3.Error):
+        return exc
+    error: StorageError
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
+        error = StoreUnavailable(f"SQLite: {exc} (another writer held the lock)")
+    else:
+        error = StorageError(f"SQLite: {exc}")
+    error.__cause__ = exc
+    return error
+
+
+def _query_sql(query: Query, from_position: int) -> tuple[str, list[Any]]:
+    """The positions of the event entries at ``from_position`` or later that ``query``
+    selects: one SELECT per item, driven by the tags index when the item names tags."""
+    if not query.items:
+        return "SELECT position FROM entries WHERE kind = 0 AND position >= ?", [from_position]
+    parts: list[str] = []
+    args: list[Any] = []
+    for item in query.items:
+        types = f" AND e.type IN ({','.join('?' * len(item.types))})" if item.types else ""
+        if item.tags:
+            first, *rest = item.tags
+            joins = "".join(
+                f" JOIN tags t{i} ON t{i}.tag = ? AND t{i}.position = t.position"
+                for i in range(1, len(rest) + 1)
+            )
+            parts.append(
+                f"SELECT t.position FROM tags t{joins}"
+                " JOIN entries e ON e.position = t.position"
+                f" WHERE t.tag = ? AND t.position >= ? AND e.kind = 0{types}"
+            )
+            args.extend([*rest, first, from_position, *item.types])
+        else:
+            parts.append(
+                f"SELECT e.position FROM entries e WHERE e.position >= ? AND e.kind = 0{types}"
+            )
+            args.extend([from_position, *item.types])
+    return " UNION ".join(parts), args
 
 
 def _translate(fn: Callable[P, R]) -> Callable[P, R]:
@@ -133,7 +186,7 @@ def _translate(fn: Callable[P, R]) -> Callable[P, R]:
     return call
 
 
-_AppendItem = tuple[list[Write], dict[bytes, bytes], tuple[str, int] | None]
+_AppendItem = tuple[list[Write], dict[bytes, bytes], tuple[str, int] | None, AppendCondition | None]
 _AppendRequest = Request[_AppendItem, list[AppendResult]]
 
 
@@ -152,6 +205,7 @@ class _Pending:
         self.position = self._written = position
         self.entries: list[tuple[Any, ...]] = []
         self.heads: list[tuple[Any, ...]] = []
+        self.tags: list[tuple[str, int]] = []
         self.blobs: dict[bytes, bytes] = {}
         self.checkpoints: dict[str, int] = {}
         self.streams: set[str] = set()
@@ -161,21 +215,33 @@ class _Pending:
         writes: list[Write],
         entries: list[tuple[Any, ...]],
         heads: list[tuple[Any, ...]],
+        tags: list[tuple[str, int]],
         blobs: dict[bytes, bytes],
         checkpoint: tuple[str, int] | None,
         position: int,
     ) -> None:
         self.entries += entries
         self.heads += heads
+        self.tags += tags
         self.blobs.update(blobs)
         if checkpoint is not None:
             self.checkpoints[checkpoint[0]] = checkpoint[1]
         self.streams.update(w.stream for w in writes)
         self.position = position
 
-    def touches(self, writes: list[Write], checkpoint: tuple[str, int] | None) -> bool:
-        return (checkpoint is not None and checkpoint[0] in self.checkpoints) or any(
-            w.stream in self.streams for w in writes
+    def touches(
+        self,
+        writes: list[Write],
+        checkpoint: tuple[str, int] | None,
+        condition: AppendCondition | None,
+    ) -> bool:
+        """Whether an append's checks would read rows that are still unwritten."""
+        if not self.entries and not self.checkpoints:
+            return False
+        return (
+            condition is not None
+            or (checkpoint is not None and checkpoint[0] in self.checkpoints)
+            or any(w.stream in self.streams for w in writes)
         )
 
     def write(self, conn: sqlite3.Connection) -> None:
@@ -200,6 +266,10 @@ class _Pending:
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 self.entries,
             )
+            if self.tags:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO tags (tag, position) VALUES (?, ?)", self.tags
+                )
             conn.executemany(
                 "INSERT INTO streams (name, category, last_seq, last_version, last_hash, "
                 "last_position) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
@@ -215,7 +285,7 @@ class _Pending:
     def clear(self) -> None:
         """Forget the unwritten rows (after a rollback to before them)."""
         self.position = self._written
-        self.entries, self.heads, self.blobs = [], [], {}
+        self.entries, self.heads, self.tags, self.blobs = [], [], [], {}
         self.checkpoints, self.streams = {}, set()
 
 
@@ -237,7 +307,6 @@ class SqliteStorage(Storage):
         self.durability = durability
         self._busy_ms = int(busy_timeout * 1000)
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
         self._ping_fds: dict[str, int] = {}
@@ -278,6 +347,7 @@ class SqliteStorage(Storage):
 
     def _conn(self, db: str) -> sqlite3.Connection:
         if self._closed:
+            self._close_own()
             raise StoreClosed("the store is closed")
         conns: dict[str, sqlite3.Connection] | None = getattr(self._local, "conns", None)
         if conns is None:
@@ -296,10 +366,36 @@ class SqliteStorage(Storage):
             except sqlite3.OperationalError:
                 raise DatabaseNotFound(f"no database {db!r}") from None
             self._configure(conn)
+            self._migrate(conn)
             conns[db] = conn
-            with self._lock:
-                self._all.append(conn)
         return conn
+
+    def _close_own(self) -> None:
+        """Close the calling thread's connections."""
+        conns: dict[str, sqlite3.Connection] = getattr(self._local, "conns", None) or {}
+        self._local.conns = {}
+        for conn in conns.values():
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        if version >= USER_VERSION:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            if version < 2:
+                for statement in TAGS.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     @contextmanager
     def _write(self, db: str) -> Iterator[sqlite3.Connection]:
@@ -322,7 +418,7 @@ class SqliteStorage(Storage):
             conn = sqlite3.connect(tmp, isolation_level=None)
             try:
                 conn.execute("PRAGMA journal_mode = WAL")
-                conn.executescript(SCHEMA)
+                conn.executescript(SCHEMA + TAGS)
             finally:
                 conn.close()
             try:
@@ -355,10 +451,11 @@ class SqliteStorage(Storage):
         blobs: dict[bytes, bytes],
         *,
         checkpoint: tuple[str, int] | None = None,
+        condition: AppendCondition | None = None,
     ) -> list[AppendResult]:
         # Concurrent appends to one database are grouped into one transaction (see
         # group_commit.py); each keeps its own checks, result and error.
-        return self._group(db).submit((writes, blobs, checkpoint))
+        return self._group(db).submit((writes, blobs, checkpoint, condition))
 
     def _group(self, db: str) -> GroupCommit[_AppendItem, list[AppendResult]]:
         group = self._groups.get(db)
@@ -410,21 +507,22 @@ class SqliteStorage(Storage):
         that fails them has written nothing; its rows are written later, with those of
         the requests around it, in one statement per table. A request that touches a
         stream or checkpoint with rows still unwritten first writes them, so it checks
-        against what is stored. With ``isolate``, each request is written at once inside
-        its own savepoint instead."""
+        against what is stored (a request with an append condition, which may match any
+        event, first writes all of them). With ``isolate``, each request is written at once
+        inside its own savepoint instead."""
         conn.execute("BEGIN IMMEDIATE")
         (position,) = conn.execute("SELECT coalesce(max(position), 0) FROM entries").fetchone()
         pending = _Pending(position)
         for request in batch:
             request.result = request.error = None
         for request in batch:
-            writes, blobs, checkpoint = request.item
+            writes, blobs, checkpoint, condition = request.item
             if isolate:
                 conn.execute("SAVEPOINT append")
             try:
-                if not isolate and pending.touches(writes, checkpoint):
+                if not isolate and pending.touches(writes, checkpoint, condition):
                     pending.write(conn)
-                request.result = self._plan(conn, pending, writes, blobs, checkpoint)
+                request.result = self._plan(conn, pending, writes, blobs, checkpoint, condition)
                 if isolate:
                     pending.write(conn)
             except Exception as exc:
@@ -448,6 +546,7 @@ class SqliteStorage(Storage):
         writes: list[Write],
         blobs: dict[bytes, bytes],
         checkpoint: tuple[str, int] | None,
+        condition: AppendCondition | None = None,
     ) -> list[AppendResult]:
         """Check an append inside the open write transaction and add its rows to
         ``pending``; raises (adding nothing) when a check fails."""
@@ -469,8 +568,14 @@ class SqliteStorage(Storage):
                     )
                 ]
             plans.append(plan_append(w.stream, head, w.expected, w.drafts, existing))
-        if all(isinstance(p, AppendResult) for p in plans):
+        if plans and all(isinstance(p, AppendResult) for p in plans):
             return [p for p in plans if isinstance(p, AppendResult)]
+        if condition is not None:
+            sql, args = _query_sql(condition.fail_if_events_match, (condition.after or 0) + 1)
+            row = conn.execute(
+                f"{_SELECT} WHERE e.position = (SELECT min(position) FROM ({sql}))", args
+            ).fetchone()
+            check_condition(condition, None if row is None else _entry(row))
         if checkpoint is not None:
             name, at = checkpoint
             row = conn.execute(
@@ -481,6 +586,7 @@ class SqliteStorage(Storage):
         results: list[AppendResult] = []
         rows = []
         stream_heads = []
+        tags: list[tuple[str, int]] = []
         for w, plan in zip(writes, plans, strict=True):
             if isinstance(plan, AppendResult):
                 results.append(plan)
@@ -492,6 +598,7 @@ class SqliteStorage(Storage):
                 e.position = position
                 if e.kind == EVENT:
                     version = e.version
+                    tags.extend((tag, position) for tag in e.tags)
                 rows.append(
                     (
                         e.position, e.stream, e.seq, e.version, e.kind, category, e.event_id,
@@ -507,21 +614,23 @@ class SqliteStorage(Storage):
             last = plan[-1]
             stream_heads.append((w.stream, category, last.seq, version, last.hash, last.position))
             results.append(result_of(plan))
-        pending.add(writes, rows, stream_heads, blobs, checkpoint, position)
+        pending.add(writes, rows, stream_heads, tags, blobs, checkpoint, position)
         return results
 
     def _ping(self, db: str) -> None:
         # SQLite publishes a commit through shared memory, which the file system does not
         # report; touching a small file after COMMIT is what wakes waiting subscribers.
+        # Under the lock that close() takes to close the descriptors: a descriptor closed
+        # meanwhile could be reused by another file, which the byte would then overwrite.
         try:
-            fd = self._ping_fds.get(db)
-            if fd is None:
-                with self._lock:
-                    fd = self._ping_fds.get(db)
-                    if fd is None:
-                        path = self.directory / f"{db}{PING}"
-                        fd = self._ping_fds[db] = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-            os.pwrite(fd, b"\0", 0)
+            with self._lock:
+                if self._closed:
+                    return
+                fd = self._ping_fds.get(db)
+                if fd is None:
+                    path = self.directory / f"{db}{PING}"
+                    fd = self._ping_fds[db] = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+                os.pwrite(fd, b"\0", 0)
         except OSError:
             pass  # the append is committed; a subscriber still sees it within its wait slice
 
@@ -585,6 +694,14 @@ class SqliteStorage(Storage):
         args.append(limit)
         rows = self._conn(db).execute(
             f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY e.position LIMIT ?", args
+        )
+        return [_entry(r) for r in rows]
+
+    @_translate
+    def read_query(self, db: str, query: Query, *, from_position: int, limit: int) -> list[Entry]:
+        sql, args = _query_sql(query, from_position)
+        rows = self._conn(db).execute(
+            f"{_SELECT} WHERE e.position IN ({sql}) ORDER BY e.position LIMIT ?", (*args, limit)
         )
         return [_entry(r) for r in rows]
 
@@ -688,18 +805,17 @@ class SqliteStorage(Storage):
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            conns, self._all = self._all, []
-            fds, self._ping_fds = list(self._ping_fds.values()), {}
+            for fd in self._ping_fds.values():
+                os.close(fd)
+            self._ping_fds = {}
             notifier, self._notifier = self._notifier, None
         if notifier is not None:
             notifier.close()
-        for fd in fds:
-            os.close(fd)
-        for conn in conns:
-            try:
-                conn.close()
-            except sqlite3.Error:
-                pass
+        # Only this thread's connections: another thread may be running a statement on its
+        # own right now, and closing a connection under a running statement crashes the
+        # sqlite3 module (a segmentation fault, not an exception). The other threads close
+        # theirs on their next call, which raises StoreClosed, or when they end.
+        self._close_own()
 
 
 def _fsync_dir(path: Path) -> None:

@@ -1,0 +1,333 @@
+"""What only the SQLite backend can show: tampering with its file is detected, driver errors
+arrive as the store's own, and its directory holds nothing but the store."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import safe_eventstore as ses
+from safe_eventstore.storage.sqlite import SqliteStorage
+
+MARKER = "safe-eventstore.json"
+
+
+@pytest.fixture
+def directory(tmp_path: Path) -> Path:
+    return tmp_path / "store"
+
+
+def _url(directory: Path) -> str:
+    return f"sqlite://{directory}"
+
+
+def _seed(directory: Path) -> None:
+    """A small, healthy store: database ``bank`` with two streams."""
+    with ses.open(_url(directory)) as store:
+        db = store.create_database("bank")
+        db.append(
+            "Account-1",
+            [
+                ses.NewEvent("Opened", {"owner": "ann"}),
+                ses.NewEvent("Deposited", {"amount": 100}),
+                ses.NewEvent("Deposited", {"amount": 5}),
+                ses.NewEvent("Withdrawn", {"amount": 20}),
+                ses.NewEvent("Receipt", b"scanned receipt"),
+            ],
+        )
+        db.append("Account-2", [ses.NewEvent("Opened", {"owner": "bob"})])
+        assert db.verify().ok
+
+
+@contextlib.contextmanager
+def _raw_sqlite(directory: Path) -> Iterator[sqlite3.Connection]:
+    """The database file opened directly, behind the store's back."""
+    with contextlib.closing(
+        sqlite3.connect(directory / "bank.sqlite3", isolation_level=None)
+    ) as conn:
+        yield conn
+
+
+def _set_seq(conn: sqlite3.Connection, old: int, new: int) -> None:
+    conn.execute("UPDATE entries SET seq = ? WHERE stream = 'Account-1' AND seq = ?", (new, old))
+
+
+def _swap_seqs(conn: sqlite3.Connection) -> None:
+    _set_seq(conn, 1, -1)  # through a spare value: (stream, seq) is unique
+    _set_seq(conn, 2, 1)
+    _set_seq(conn, -1, 2)
+
+
+_ENTRY_OF_ACCOUNT_1 = "stream = 'Account-1' AND seq = ?"
+TAMPERING: dict[str, Callable[[sqlite3.Connection], object]] = {
+    "entry data": lambda c: c.execute(
+        "UPDATE entries SET address = (SELECT address FROM entries WHERE "
+        f"{_ENTRY_OF_ACCOUNT_1}) WHERE {_ENTRY_OF_ACCOUNT_1}",
+        (2, 1),
+    ),
+    "entry metadata": lambda c: c.execute(
+        f"UPDATE entries SET metadata = ? WHERE {_ENTRY_OF_ACCOUNT_1}",
+        (b'{"approved_by":"mallory"}', 1),
+    ),
+    "entry type": lambda c: c.execute(
+        f"UPDATE entries SET type = 'Withdrawn' WHERE {_ENTRY_OF_ACCOUNT_1}", (1,)
+    ),
+    "entry timestamp": lambda c: c.execute(
+        f"UPDATE entries SET timestamp = timestamp - 86400000000 WHERE {_ENTRY_OF_ACCOUNT_1}",
+        (1,),
+    ),
+    "middle entry deleted": lambda c: c.execute(
+        f"DELETE FROM entries WHERE {_ENTRY_OF_ACCOUNT_1}", (2,)
+    ),
+    "last entry deleted": lambda c: c.execute(
+        f"DELETE FROM entries WHERE {_ENTRY_OF_ACCOUNT_1}", (4,)
+    ),
+    "two entries swapped": _swap_seqs,
+}
+
+
+@pytest.mark.parametrize("tampering", sorted(TAMPERING))
+def test_verify_finds_an_altered_entry(directory: Path, tampering: str) -> None:
+    _seed(directory)
+    with _raw_sqlite(directory) as conn:
+        TAMPERING[tampering](conn)
+    with ses.open(_url(directory)) as store:
+        report = store.database("bank").verify()
+    assert not report.ok
+    assert report.problems
+    assert {p.stream for p in report.problems} == {"Account-1"}
+
+
+def test_verify_and_reads_find_an_altered_payload(directory: Path) -> None:
+    _seed(directory)
+    with _raw_sqlite(directory) as conn:
+        conn.execute(
+            "UPDATE payloads SET data = ? WHERE address = "
+            f"(SELECT address FROM entries WHERE {_ENTRY_OF_ACCOUNT_1})",
+            (b'{"amount":1000000}', 1),
+        )
+    with ses.open(_url(directory)) as store:
+        db = store.database("bank")
+        report = db.verify()
+        assert not report.ok
+        assert any("payload" in p.message for p in report.problems)
+        with pytest.raises(ses.IntegrityError):
+            list(db.read_stream("Account-1"))
+        with pytest.raises(ses.IntegrityError):
+            list(db.read_all())
+        assert db.read_stream("Account-2")[0].data == {"owner": "bob"}  # the rest still reads
+
+
+def test_verify_finds_a_removed_payload(directory: Path) -> None:
+    _seed(directory)
+    with _raw_sqlite(directory) as conn:
+        conn.execute(
+            "DELETE FROM payloads WHERE address = "
+            f"(SELECT address FROM entries WHERE {_ENTRY_OF_ACCOUNT_1})",
+            (4,),
+        )
+    with ses.open(_url(directory)) as store:
+        db = store.database("bank")
+        report = db.verify()
+        assert not report.ok
+        assert {p.stream for p in report.problems} == {"Account-1"}
+        with pytest.raises(ses.IntegrityError):
+            list(db.read_stream("Account-1"))
+
+
+# -- driver errors become the store's errors ---------------------------------------------------
+
+
+def _calls(store: ses.Store) -> list[Callable[[], object]]:
+    db = store.database("bank")
+    return [
+        lambda: db.stream_version("Account-1"),
+        lambda: list(db.read_stream("Account-1")),
+        lambda: list(db.read_all()),
+        lambda: db.append("Account-1", [ses.NewEvent("Deposited", {"amount": 1})]),
+        db.verify,
+        db.stats,
+        db.list_streams,
+        lambda: db.get_checkpoint("reader"),
+        lambda: db.subscribe().get(timeout=0),
+    ]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda p: p.write_bytes(b"this is not a database " * 500), id="garbage"),
+        pytest.param(lambda p: p.write_bytes(b""), id="empty"),
+        pytest.param(lambda p: os.truncate(p, p.stat().st_size // 2), id="truncated"),
+        pytest.param(
+            lambda p: p.write_bytes(p.read_bytes()[:100] + b"\xff" * (p.stat().st_size - 100)),
+            id="pages overwritten",
+        ),
+    ],
+)
+def test_a_damaged_database_file_raises_storage_error(
+    directory: Path, damage: Callable[[Path], object]
+) -> None:
+    _seed(directory)
+    with ses.open(_url(directory)) as store:  # enough events to fill several pages
+        store.database("bank").append(
+            "Account-3", [ses.NewEvent("Filler", {"n": "x" * 2000}) for _ in range(40)]
+        )
+    for side in directory.glob("bank.sqlite3-*"):
+        side.unlink()
+    damage(directory / "bank.sqlite3")
+    with ses.open(_url(directory)) as store:
+        for call in _calls(store):
+            with pytest.raises(ses.StorageError) as info:
+                call()
+            assert not isinstance(info.value, sqlite3.Error)
+            assert isinstance(info.value.__cause__, sqlite3.Error)
+
+
+def test_a_lock_held_too_long_raises_store_unavailable(directory: Path) -> None:
+    _seed(directory)
+    store = ses.Store(SqliteStorage(directory, busy_timeout=0.2), url=_url(directory))
+    try:
+        db = store.database("bank")
+        with _raw_sqlite(directory) as blocker:
+            blocker.execute("BEGIN EXCLUSIVE")
+            with pytest.raises(ses.StoreUnavailable):
+                db.append("Account-1", [ses.NewEvent("Deposited", {"amount": 1})])
+            blocker.execute("ROLLBACK")
+        assert db.append("Account-1", [ses.NewEvent("Deposited", {"amount": 1})]).first_version == 5
+    finally:
+        store.close()
+
+
+def test_a_garbled_marker_raises_storage_error(directory: Path) -> None:
+    _seed(directory)
+    (directory / MARKER).write_text("{not json")
+    with pytest.raises(ses.StorageError):
+        ses.open(_url(directory))
+
+
+def test_an_unknown_store_format_is_refused(directory: Path) -> None:
+    _seed(directory)
+    (directory / MARKER).write_text('{"format": 99}\n')
+    with pytest.raises(ses.InvalidURL):
+        ses.open(_url(directory))
+
+
+def test_a_file_where_the_directory_should_be_raises_storage_error(tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    path.write_text("a file, not a directory")
+    with pytest.raises(ses.StorageError):
+        ses.open(_url(path))
+    assert path.read_text() == "a file, not a directory"
+
+
+# -- the store directory -----------------------------------------------------------------------
+
+
+def test_a_directory_of_something_else_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "photos").mkdir()
+    before = sorted(os.listdir(tmp_path))
+    with pytest.raises(ses.InvalidURL):
+        ses.open(_url(tmp_path))
+    with pytest.raises(ses.InvalidURL):
+        ses.open(str(tmp_path))
+    assert sorted(os.listdir(tmp_path)) == before
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_new_or_empty_directory_becomes_a_store(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    for path in (tmp_path / "empty", tmp_path / "new" / "nested"):
+        with ses.open(_url(path)) as store:
+            store.create_database("bank")
+        with ses.open(str(path)) as store:  # a plain path means SQLite too
+            assert store.list_databases() == ["bank"]
+
+
+def _allowed(names: list[str], databases: list[str]) -> list[str]:
+    """The names in a store directory that are neither its marker nor a database's files."""
+    own = {f"{db}.sqlite3" for db in databases}
+    return [
+        n
+        for n in names
+        if n != MARKER and n not in own and not any(n.startswith(f"{f}-") for f in own)
+    ]
+
+
+def test_the_store_directory_holds_only_the_store(directory: Path) -> None:
+    with ses.open(_url(directory)) as store:
+        for name in ("bank", "shop"):
+            db = store.create_database(name)
+            db.append("Account-1", [ses.NewEvent("Opened", {}), ses.NewEvent("Blob", b"x")])
+            db.restructure("Account-1", 0, None, reason="hidden")
+            with db.subscribe(checkpoint="reader", idle_timeout=0.05) as sub:
+                for event in sub:
+                    sub.save_checkpoint(event.position)
+            assert db.verify().ok
+        names = os.listdir(directory)
+        databases = store.list_databases()
+    assert databases == ["bank", "shop"]
+    assert _allowed(names, databases) == []
+    assert {"bank.sqlite3", "shop.sqlite3", MARKER} <= set(names)
+    assert _allowed(os.listdir(directory), databases) == []
+
+
+@pytest.mark.parametrize(
+    "name", ["../x", "..", "a/b", "", "x" * 300, "Bank", ".bank", "bank.sqlite3", "a\x00b"]
+)
+def test_an_invalid_database_name_creates_no_file(tmp_path: Path, name: str) -> None:
+    directory = tmp_path / "store"
+    with ses.open(_url(directory)) as store:
+        store.create_database("bank")
+        inside, beside = sorted(os.listdir(directory)), sorted(os.listdir(tmp_path))
+        with pytest.raises(ses.InvalidName):
+            store.create_database(name)
+        with pytest.raises(ses.InvalidName):
+            store.database(name)
+        assert sorted(os.listdir(directory)) == inside
+        assert sorted(os.listdir(tmp_path)) == beside
+
+
+def test_bad_options_create_nothing(tmp_path: Path) -> None:
+    for options in ({"durability": "sometimes"}, {"bogus": "1"}, {"max_event_size": "-5"}):
+        path = tmp_path / "store"
+        with pytest.raises(ses.InvalidURL):
+            ses.open(_url(path), **options)
+        assert not path.exists(), options
+    with pytest.raises(ses.InvalidURL):
+        ses.open(f"{_url(tmp_path / 'store')}?bogus=1")
+    assert not (tmp_path / "store").exists()
+
+
+def test_options_in_the_url(directory: Path) -> None:
+    with ses.open(f"{_url(directory)}?durability=relaxed&max_event_size=100") as store:
+        db = store.create_database("bank")
+        db.append("Account-1", [ses.NewEvent("Opened", b"x" * 50)])
+        with pytest.raises(ses.EventTooLarge):
+            db.append("Account-1", [ses.NewEvent("Opened", b"x" * 200)])
+    with ses.open(_url(directory)) as store:
+        assert store.database("bank").stream_version("Account-1") == 0
+
+
+def test_another_store_handle_sees_appends_at_once(directory: Path) -> None:
+    with ses.open(_url(directory)) as writer, ses.open(_url(directory)) as reader:
+        writer.create_database("bank").append("Account-1", [ses.NewEvent("Opened", {})])
+        db = reader.database("bank")
+        assert db.stream_version("Account-1") == 0
+        with db.subscribe(stream="Account-1", idle_timeout=30) as sub:
+            assert sub.get(timeout=30) is not None
+            appender = threading.Thread(
+                target=writer.database("bank").append,
+                args=("Account-1", [ses.NewEvent("Deposited", {})]),
+            )
+            appender.start()
+            event = sub.get(timeout=30)
+            appender.join()
+        assert event is not None and event.type == "Deposited"
