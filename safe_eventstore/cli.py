@@ -8,6 +8,7 @@ stderr and exit with 2 (bad input or usage) or 1 (anything else), never a traceb
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import threading
@@ -741,3 +742,59 @@ def demo(url: str | None) -> None:
                 f"safe-eventstore read Account-2 --raw --db {db.name}{store_flag}",
                 soft_wrap=True,
             )
+
+
+@main.command()
+@click.option("--quick", is_flag=True, help="Tiny sizes: a smoke run that checks the harness.")
+@click.option("--out", metavar="FILE", help="Also write the rows and machine facts as JSON.")
+@click.option("--dir", "directory", metavar="DIR", help="Where the temporary stores go.")
+@click.option("--appends", type=click.IntRange(min=1), metavar="N", help="W1 appends.")
+@click.option("--writers", type=click.IntRange(min=1), metavar="N", help="W2 writer threads.")
+@click.option("--batches", type=click.IntRange(min=1), metavar="N", help="W3 batches.")
+@click.option("--events", type=click.IntRange(min=1), metavar="N", help="W4-W6 stream size.")
+@click.option("--rounds", type=click.IntRange(min=1), metavar="N", help="Write rounds.")
+@click.option("--no-references", is_flag=True, help="Skip the eventsourcing and sqlite3 rows.")
+def bench(
+    quick: bool,
+    out: str | None,
+    directory: str | None,
+    appends: int | None,
+    writers: int | None,
+    batches: int | None,
+    events: int | None,
+    rounds: int | None,
+    no_references: bool,
+) -> None:
+    """Measure appends, reads and subscriptions beside reference systems, in one run.
+
+    Rows W1-W6 on an embedded SQLite store, each with its ratio to the eventsourcing
+    library's SQLite recorder and to raw sqlite3, measured in the same run. Compare
+    ratios, not absolute rates. See docs/performance.md.
+    """
+    from . import bench as harness
+
+    sizes = harness.QUICK if quick else harness.Sizes()
+    chosen = {
+        "single": appends,
+        "writers": writers,
+        "batches": batches,
+        "read": events,
+        "rounds": rounds,
+    }
+    sizes = dataclasses.replace(sizes, **{k: v for k, v in chosen.items() if v is not None})
+    err = _stderr()
+    rows = harness.run(
+        sizes=sizes,
+        directory=directory,
+        out=out,
+        references=not no_references,
+        progress=lambda message: err.print(message, style="dim"),
+    )
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in harness.COLUMNS:
+        table.add_column(column, justify="right" if column in ("count", "rate") else "left")
+    for line in harness.table(rows):
+        table.add_row(*line)
+    _stdout().print(table)
+    if out is not None:
+        _stdout().print(f"wrote {out}", style="dim")

@@ -64,6 +64,9 @@ class Write:
     stream: str
     drafts: list[Draft]
     expected: int
+    #: every event id was generated for this append (none came from the caller), so
+    #: none can be stored yet and a backend may skip looking for an idempotent retry
+    new_ids: bool = False
 
 
 @dataclass(slots=True)

@@ -44,6 +44,7 @@ from .base import (
     plan_append,
     result_of,
 )
+from .group_commit import GroupCommit, Request
 
 __all__ = ["SqliteStorage"]
 
@@ -80,6 +81,7 @@ CREATE UNIQUE INDEX entries_stream_version ON entries (stream, version) WHERE ki
 CREATE INDEX entries_category ON entries (category, position);
 CREATE INDEX entries_event_id ON entries (event_id);
 CREATE INDEX entries_restructures ON entries (position) WHERE kind = 1;
+CREATE INDEX entries_stream_restructures ON entries (stream, position) WHERE kind = 1;
 CREATE TABLE streams (
     name TEXT PRIMARY KEY,
     category TEXT NOT NULL,
@@ -127,6 +129,21 @@ def _entry(row: tuple[Any, ...]) -> Entry:
     return Entry(*row[:11], tags, *row[12:])  # type: ignore[call-arg]
 
 
+def _translated(exc: Exception) -> Exception:
+    """The store's exception for a driver error (caused by it); others pass through."""
+    if isinstance(exc, _WriteFailed):
+        exc = exc.cause
+    if not isinstance(exc, sqlite3.Error):
+        return exc
+    error: StorageError
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
+        error = StoreUnavailable(f"SQLite: {exc} (another writer held the lock)")
+    else:
+        error = StorageError(f"SQLite: {exc}")
+    error.__cause__ = exc
+    return error
+
+
 def _query_sql(query: Query, from_position: int) -> tuple[str, list[Any]]:
     """The positions of the event entries at ``from_position`` or later that ``query``
     selects: one SELECT per item, driven by the tags index when the item names tags."""
@@ -163,14 +180,113 @@ def _translate(fn: Callable[P, R]) -> Callable[P, R]:
     def call(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise StoreUnavailable(f"SQLite: {exc} (another writer held the lock)") from exc
-            raise StorageError(f"SQLite: {exc}") from exc
         except sqlite3.Error as exc:
-            raise StorageError(f"SQLite: {exc}") from exc
+            raise _translated(exc) from exc
 
     return call
+
+
+_AppendItem = tuple[list[Write], dict[bytes, bytes], tuple[str, int] | None, AppendCondition | None]
+_AppendRequest = Request[_AppendItem, list[AppendResult]]
+
+
+class _WriteFailed(Exception):
+    """Writing rows that passed their checks failed; ``cause`` is the driver's error."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class _Pending:
+    """Rows of checked appends not yet written, and the position the next entry follows."""
+
+    def __init__(self, position: int) -> None:
+        self.position = self._written = position
+        self.entries: list[tuple[Any, ...]] = []
+        self.heads: list[tuple[Any, ...]] = []
+        self.tags: list[tuple[str, int]] = []
+        self.blobs: dict[bytes, bytes] = {}
+        self.checkpoints: dict[str, int] = {}
+        self.streams: set[str] = set()
+
+    def add(
+        self,
+        writes: list[Write],
+        entries: list[tuple[Any, ...]],
+        heads: list[tuple[Any, ...]],
+        tags: list[tuple[str, int]],
+        blobs: dict[bytes, bytes],
+        checkpoint: tuple[str, int] | None,
+        position: int,
+    ) -> None:
+        self.entries += entries
+        self.heads += heads
+        self.tags += tags
+        self.blobs.update(blobs)
+        if checkpoint is not None:
+            self.checkpoints[checkpoint[0]] = checkpoint[1]
+        self.streams.update(w.stream for w in writes)
+        self.position = position
+
+    def touches(
+        self,
+        writes: list[Write],
+        checkpoint: tuple[str, int] | None,
+        condition: AppendCondition | None,
+    ) -> bool:
+        """Whether an append's checks would read rows that are still unwritten."""
+        if not self.entries and not self.checkpoints:
+            return False
+        return (
+            condition is not None
+            or (checkpoint is not None and checkpoint[0] in self.checkpoints)
+            or any(w.stream in self.streams for w in writes)
+        )
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        if not self.entries and not self.checkpoints:
+            return
+        try:
+            if self.checkpoints:
+                conn.executemany(
+                    "INSERT INTO checkpoints (name, position) VALUES (?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+                    self.checkpoints.items(),
+                )
+            if self.blobs:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO payloads (address, data) VALUES (?, ?)",
+                    self.blobs.items(),
+                )
+            conn.executemany(
+                "INSERT INTO entries (position, stream, seq, version, kind, category, "
+                "event_id, type, correlation_id, causation_id, timestamp, metadata, tags, "
+                "address, codec, size, prev_hash, hash) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                self.entries,
+            )
+            if self.tags:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO tags (tag, position) VALUES (?, ?)", self.tags
+                )
+            conn.executemany(
+                "INSERT INTO streams (name, category, last_seq, last_version, last_hash, "
+                "last_position) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                "last_seq = excluded.last_seq, last_version = excluded.last_version, "
+                "last_hash = excluded.last_hash, last_position = excluded.last_position",
+                self.heads,
+            )
+        except sqlite3.Error as exc:
+            raise _WriteFailed(exc) from exc
+        self._written = self.position
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget the unwritten rows (after a rollback to before them)."""
+        self.position = self._written
+        self.entries, self.heads, self.tags, self.blobs = [], [], [], {}
+        self.checkpoints, self.streams = {}, set()
 
 
 class SqliteStorage(Storage):
@@ -194,6 +310,7 @@ class SqliteStorage(Storage):
         self._lock = threading.Lock()
         self._closed = False
         self._ping_fds: dict[str, int] = {}
+        self._groups: dict[str, GroupCommit[_AppendItem, list[AppendResult]]] = {}
         self._notifier: _Notifier | None = None
         self._open_directory()
 
@@ -327,7 +444,6 @@ class SqliteStorage(Storage):
     def has_database(self, name: str) -> bool:
         return self._path(name).exists()
 
-    @_translate
     def append(
         self,
         db: str,
@@ -337,33 +453,117 @@ class SqliteStorage(Storage):
         checkpoint: tuple[str, int] | None = None,
         condition: AppendCondition | None = None,
     ) -> list[AppendResult]:
-        with self._write(db) as conn:
-            results = self._append(conn, writes, blobs, checkpoint, condition)
+        # Concurrent appends to one database are grouped into one transaction (see
+        # group_commit.py); each keeps its own checks, result and error.
+        return self._group(db).submit((writes, blobs, checkpoint, condition))
+
+    def _group(self, db: str) -> GroupCommit[_AppendItem, list[AppendResult]]:
+        group = self._groups.get(db)
+        if group is None:
+            with self._lock:
+                group = self._groups.get(db)
+                if group is None:
+                    group = self._groups[db] = GroupCommit(
+                        functools.partial(self._commit_group, db)
+                    )
+        return group
+
+    def _commit_group(self, db: str, batch: list[_AppendRequest]) -> None:
+        """Store a batch of append requests in one transaction; each request gets its own
+        result or error, and one request's error leaves the others' appends alone."""
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = self._conn(db)
+            try:
+                self._run_group(conn, batch, isolate=False)
+            except _WriteFailed as failed:
+                # A write failed although every check passed, and its statements held the
+                # rows of several requests: redo the batch with each request in a savepoint
+                # of its own, so the failure stays with the request that caused it.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if len(batch) == 1:
+                    raise failed.cause from None
+                self._run_group(conn, batch, isolate=True)
+        except Exception as exc:
+            if conn is not None and conn.in_transaction:
+                conn.execute("ROLLBACK")
+            error = _translated(exc)
+            for request in batch:
+                request.result, request.error = None, error
+            return
+        except BaseException:
+            if conn is not None and conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
         self._ping(db)
         if self._notifier is not None:
             self._notifier.bump(db)
-        return results
 
-    def _append(
+    def _run_group(
+        self, conn: sqlite3.Connection, batch: list[_AppendRequest], *, isolate: bool
+    ) -> None:
+        """One transaction for the batch. Each request's checks only read, so a request
+        that fails them has written nothing; its rows are written later, with those of
+        the requests around it, in one statement per table. A request that touches a
+        stream or checkpoint with rows still unwritten first writes them, so it checks
+        against what is stored (a request with an append condition, which may match any
+        event, first writes all of them). With ``isolate``, each request is written at once
+        inside its own savepoint instead."""
+        conn.execute("BEGIN IMMEDIATE")
+        (position,) = conn.execute("SELECT coalesce(max(position), 0) FROM entries").fetchone()
+        pending = _Pending(position)
+        for request in batch:
+            request.result = request.error = None
+        for request in batch:
+            writes, blobs, checkpoint, condition = request.item
+            if isolate:
+                conn.execute("SAVEPOINT append")
+            try:
+                if not isolate and pending.touches(writes, checkpoint, condition):
+                    pending.write(conn)
+                request.result = self._plan(conn, pending, writes, blobs, checkpoint, condition)
+                if isolate:
+                    pending.write(conn)
+            except Exception as exc:
+                if not conn.in_transaction:
+                    raise  # SQLite rolled the whole transaction back
+                if isolate:
+                    conn.execute("ROLLBACK TO append")
+                    pending.clear()
+                elif isinstance(exc, _WriteFailed):
+                    raise
+                request.result, request.error = None, _translated(exc)
+            if isolate:
+                conn.execute("RELEASE append")
+        pending.write(conn)
+        conn.execute("COMMIT")
+
+    def _plan(
         self,
         conn: sqlite3.Connection,
+        pending: _Pending,
         writes: list[Write],
         blobs: dict[bytes, bytes],
         checkpoint: tuple[str, int] | None,
         condition: AppendCondition | None = None,
     ) -> list[AppendResult]:
-        """Decide and write inside an open write transaction."""
+        """Check an append inside the open write transaction and add its rows to
+        ``pending``; raises (adding nothing) when a check fails."""
         plans: list[AppendResult | list[Entry]] = []
+        heads: dict[str, Head | None] = {}
         for w in writes:
-            head = self._head(conn, w.stream)
+            head = heads[w.stream] = self._head(conn, w.stream)
             ids = [d.event_id for d in w.drafts if d.kind == EVENT]
             existing: list[Entry] = []
-            if head is not None and ids:
+            if head is not None and ids and not w.new_ids:
                 marks = ",".join("?" * len(ids))
+                # "+e.stream" keeps the planner on the event id index: the stream's own
+                # indexes would scan the whole stream.
                 existing = [
                     _entry(r)
                     for r in conn.execute(
-                        f"{_SELECT} WHERE e.event_id IN ({marks}) AND e.stream = ? AND e.kind = 0",
+                        f"{_SELECT} WHERE e.event_id IN ({marks}) AND +e.stream = ? AND e.kind = 0",
                         (*ids, w.stream),
                     )
                 ]
@@ -382,19 +582,10 @@ class SqliteStorage(Storage):
                 "SELECT position FROM checkpoints WHERE name = ?", (name,)
             ).fetchone()
             check_checkpoint(name, None if row is None else row[0], at)
-            conn.execute(
-                "INSERT INTO checkpoints (name, position) VALUES (?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
-                (name, at),
-            )
-        if blobs:
-            conn.executemany(
-                "INSERT OR IGNORE INTO payloads (address, data) VALUES (?, ?)", blobs.items()
-            )
-        (position,) = conn.execute("SELECT coalesce(max(position), 0) FROM entries").fetchone()
+        position = pending.position
         results: list[AppendResult] = []
         rows = []
-        heads = []
+        stream_heads = []
         tags: list[tuple[str, int]] = []
         for w, plan in zip(writes, plans, strict=True):
             if isinstance(plan, AppendResult):
@@ -417,27 +608,13 @@ class SqliteStorage(Storage):
                     )
                 )  # fmt: skip
             if version < 0:  # only restructure entries: the event version stays
-                head = self._head(conn, w.stream)
+                head = heads[w.stream]
                 assert head is not None
                 version = head.version
             last = plan[-1]
-            heads.append((w.stream, category, last.seq, version, last.hash, last.position))
+            stream_heads.append((w.stream, category, last.seq, version, last.hash, last.position))
             results.append(result_of(plan))
-        conn.executemany(
-            "INSERT INTO entries (position, stream, seq, version, kind, category, event_id, "
-            "type, correlation_id, causation_id, timestamp, metadata, tags, address, codec, "
-            "size, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            rows,
-        )
-        if tags:
-            conn.executemany("INSERT OR IGNORE INTO tags (tag, position) VALUES (?, ?)", tags)
-        conn.executemany(
-            "INSERT INTO streams (name, category, last_seq, last_version, last_hash, "
-            "last_position) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
-            "last_seq = excluded.last_seq, last_version = excluded.last_version, "
-            "last_hash = excluded.last_hash, last_position = excluded.last_position",
-            heads,
-        )
+        pending.add(writes, rows, stream_heads, tags, blobs, checkpoint, position)
         return results
 
     def _ping(self, db: str) -> None:

@@ -1,0 +1,614 @@
+"""The benchmark harness: SAFE EventStore's SQLite backend side by side with references.
+
+One :func:`run` measures every workload on this machine, in this process, interleaved with
+its references (the ``eventsourcing`` library's SQLite recorder and raw ``sqlite3``), and
+reports each of our rows with its ratio to its references. Only ratios from one run mean
+anything: absolute figures move with the disk and whatever else the machine is doing.
+
+=====  ==========================================================================
+W1     single-event appends, one writer, durable
+W2     single-event appends, concurrent writers (threads) on distinct streams
+W3     appends of 100-event batches
+W4     ``read_stream`` of one long stream, fully decoded events
+W5     ``read_all`` over the same events
+W6     subscription catch-up over the same events; live latency from append to
+       delivery (p50, p99)
+=====  ==========================================================================
+
+::
+
+    from safe_eventstore import bench
+
+    rows = bench.run(quick=True, out="bench.json")
+    print(bench.format_table(rows))
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import sqlite3
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ._model import ANY, NO_STREAM, NewEvent
+from ._store import Store
+from ._store import open as open_store
+
+__all__ = ["QUICK", "Row", "Sizes", "format_table", "run"]
+
+EVENT_TYPE = "Deposited"
+TOPIC = "bench:Deposited"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much each workload does."""
+
+    single: int = 2000  # W1: appends by one writer
+    writers: int = 16  # W2: concurrent writers
+    concurrent: int = 8000  # W2: appends in all, shared among the writers
+    batches: int = 200  # W3: batches appended
+    batch: int = 100  # W3: events per batch
+    read: int = 100_000  # W4, W5, W6: events in the stream read
+    latency: int = 500  # W6: live events timed one by one
+    raw_rows: int = 100_000  # raw sqlite3: rows in one transaction
+    rounds: int = 10  # write workloads are cut into this many interleaved rounds
+    read_repeat: int = 3  # each read runs this often, interleaved; the fastest run counts
+
+
+QUICK = Sizes(
+    single=20, writers=4, concurrent=40, batches=3, batch=10, read=300, latency=5,
+    raw_rows=1000, rounds=1, read_repeat=1,
+)  # fmt: skip
+"""Tiny sizes for a smoke run: checks the harness, measures nothing worth reading."""
+
+
+@dataclass
+class Row:
+    """One measured row. ``ratios`` maps a reference row's ``id`` to rate / its rate."""
+
+    id: str
+    workload: str
+    system: str
+    what: str
+    count: int
+    seconds: float
+    rate: float
+    unit: str
+    ratios: dict[str, float] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+def _event(i: int) -> NewEvent:
+    return NewEvent(EVENT_TYPE, {"account": "acc-1", "amount": i, "currency": "EUR"})
+
+
+def _state(i: int) -> bytes:
+    return json.dumps({"account": "acc-1", "amount": i, "currency": "EUR"}).encode()
+
+
+@contextmanager
+def _timer() -> Iterator[list[float]]:
+    box: list[float] = []
+    start = time.perf_counter()
+    yield box
+    box.append(time.perf_counter() - start)
+
+
+def _threads(n: int, work: Callable[[int], None]) -> float:
+    """Run ``work(k)`` in ``n`` threads started together; the wall time of them all."""
+    barrier = threading.Barrier(n + 1)
+    failures: list[BaseException] = []
+
+    def body(k: int) -> None:
+        barrier.wait()
+        try:
+            work(k)
+        except BaseException as exc:  # reported after the join
+            failures.append(exc)
+
+    threads = [threading.Thread(target=body, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - start
+    if failures:
+        raise failures[0]
+    return seconds
+
+
+# -- SAFE EventStore --------------------------------------------------------------------------
+
+
+# Each write workload of each system has a database (file) of its own, so the work SQLite
+# defers (checkpoints of the write-ahead log) is paid by the workload that caused it.
+
+
+class _Ours:
+    def __init__(self, directory: Path) -> None:
+        self.store: Store = open_store(str(directory / "safe-eventstore"))
+        self.dbs = {w: self.store.create_database(w) for w in ("w1", "w2", "w3")}
+        self.round = 0
+
+    def single(self, n: int) -> float:
+        self.round += 1
+        stream = f"Single-{self.round}"
+        db = self.dbs["w1"]
+        with _timer() as t:
+            for i in range(n):
+                db.append(stream, [_event(i)], expected_version=i - 1 if i else NO_STREAM)
+        return t[0]
+
+    def concurrent(self, writers: int, n: int) -> float:
+        self.round += 1
+        db, each, r = self.dbs["w2"], n // writers, self.round
+
+        def work(k: int) -> None:
+            stream = f"Writer-{r}-{k}"
+            for i in range(each):
+                db.append(stream, [_event(i)], expected_version=i - 1 if i else NO_STREAM)
+
+        return _threads(writers, work)
+
+    def batches(self, batches: int, size: int) -> float:
+        self.round += 1
+        stream, db = f"Batch-{self.round}", self.dbs["w3"]
+        with _timer() as t:
+            for b in range(batches):
+                events = [_event(b * size + i) for i in range(size)]
+                db.append(stream, events, expected_version=b * size - 1 if b else NO_STREAM)
+        return t[0]
+
+    def fill(self, n: int) -> None:
+        self.reads = self.store.create_database("reads")
+        step = 10_000
+        for start in range(0, n, step):
+            events = [_event(i) for i in range(start, min(n, start + step))]
+            self.reads.append("Account-1", events, expected_version=start - 1 if start else ANY)
+
+    def read_stream(self) -> tuple[int, float]:
+        with _timer() as t:
+            count = sum(1 for _ in self.reads.read_stream("Account-1"))
+        return count, t[0]
+
+    def read_all(self) -> tuple[int, float]:
+        with _timer() as t:
+            count = sum(1 for _ in self.reads.read_all())
+        return count, t[0]
+
+    def catch_up(self, n: int) -> tuple[int, float]:
+        count = 0
+        with _timer() as t, self.reads.subscribe(idle_timeout=5) as sub:
+            for _ in sub:
+                count += 1
+                if count == n:
+                    break
+        return count, t[0]
+
+    def live_latency(self, n: int) -> list[float]:
+        db = self.store.create_database("live")
+        delivered = threading.Semaphore(0)
+        latencies: list[float] = []
+        ready = threading.Event()
+
+        def subscriber() -> None:
+            with db.subscribe(idle_timeout=10) as sub:
+                ready.set()
+                for event in sub:
+                    latencies.append(time.perf_counter() - event.data["t"])
+                    delivered.release()
+                    if len(latencies) == n:
+                        break
+
+        thread = threading.Thread(target=subscriber)
+        thread.start()
+        ready.wait(10)
+        time.sleep(0.05)  # let the subscriber finish its (empty) catch-up and wait
+        for i in range(n):
+            db.append("Live-1", [NewEvent("Ticked", {"t": time.perf_counter(), "i": i})])
+            if not delivered.acquire(timeout=10):
+                break
+            time.sleep(0.002)
+        thread.join(15)
+        return latencies
+
+    def close(self) -> None:
+        self.store.close()
+
+
+# -- the eventsourcing library's SQLite recorder ----------------------------------------------
+
+
+class _EventSourcing:
+    def __init__(self, directory: Path, writers: int) -> None:
+        self.directory = directory
+        self.stores = {w: self._open(f"eventsourcing-{w}", writers) for w in ("w1", "w2", "w3")}
+        with self.stores["w1"][0].transaction(commit=False) as c:
+            c.execute("PRAGMA synchronous")
+            self.synchronous = int(c.fetchone()[0])
+
+    def _open(self, name: str, writers: int) -> tuple[Any, Any]:
+        from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+
+        datastore = SQLiteDatastore(str(self.directory / f"{name}.sqlite"), pool_size=writers)
+        recorder = SQLiteApplicationRecorder(datastore)
+        recorder.create_table()
+        return datastore, recorder
+
+    @staticmethod
+    def _stored(originator: uuid.UUID, version: int) -> Any:
+        from eventsourcing.persistence import StoredEvent
+
+        return StoredEvent(originator, version, TOPIC, _state(version))
+
+    def single(self, n: int) -> float:
+        insert, originator = self.stores["w1"][1].insert_events, uuid.uuid4()
+        with _timer() as t:
+            for i in range(n):
+                insert([self._stored(originator, i + 1)])
+        return t[0]
+
+    def concurrent(self, writers: int, n: int) -> float:
+        each = n // writers
+        insert = self.stores["w2"][1].insert_events
+
+        def work(k: int) -> None:
+            originator = uuid.uuid4()
+            for i in range(each):
+                insert([self._stored(originator, i + 1)])
+
+        return _threads(writers, work)
+
+    def batches(self, batches: int, size: int) -> float:
+        insert, originator = self.stores["w3"][1].insert_events, uuid.uuid4()
+        with _timer() as t:
+            for b in range(batches):
+                insert([self._stored(originator, b * size + i + 1) for i in range(size)])
+        return t[0]
+
+    def fill(self, n: int) -> None:
+        self.reads_datastore, self.reads_recorder = self._open("eventsourcing-reads", 1)
+        self.reads = uuid.uuid4()
+        step = 10_000
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            events = [self._stored(self.reads, i + 1) for i in range(start, stop)]
+            self.reads_recorder.insert_events(events)
+
+    def read_stream(self) -> tuple[int, float]:
+        with _timer() as t:
+            count = len(self.reads_recorder.select_events(self.reads))
+        return count, t[0]
+
+    def read_all(self, page: int = 1000) -> tuple[int, float]:
+        count, start = 0, 1
+        with _timer() as t:
+            while True:
+                notifications = self.reads_recorder.select_notifications(start, page)
+                count += len(notifications)
+                if len(notifications) < page:
+                    break
+                start = notifications[-1].id + 1
+        return count, t[0]
+
+    def close(self) -> None:
+        for datastore, _ in self.stores.values():
+            datastore.close()
+        if hasattr(self, "reads_datastore"):
+            self.reads_datastore.close()
+
+
+# -- raw sqlite3 --------------------------------------------------------------------------------
+
+
+class _Raw:
+    def __init__(self, directory: Path) -> None:
+        self.single_conn = self._open(directory / "raw-single.sqlite")
+        self.bulk_conn = self._open(directory / "raw-bulk.sqlite")
+        self.round = 0
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute(
+            "CREATE TABLE events (stream TEXT NOT NULL, version INTEGER NOT NULL, "
+            "type TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (stream, version))"
+        )
+        return conn
+
+    def single(self, n: int) -> float:
+        self.round += 1
+        conn, stream = self.single_conn, f"Single-{self.round}"
+        with _timer() as t:
+            for i in range(n):
+                conn.execute("BEGIN")
+                conn.execute(
+                    "INSERT INTO events VALUES (?, ?, ?, ?)", (stream, i, EVENT_TYPE, _state(i))
+                )
+                conn.execute("COMMIT")
+        return t[0]
+
+    def bulk(self, n: int) -> float:
+        self.round += 1
+        conn, stream = self.bulk_conn, f"Bulk-{self.round}"
+        with _timer() as t:
+            conn.execute("BEGIN")
+            conn.executemany(
+                "INSERT INTO events VALUES (?, ?, ?, ?)",
+                ((stream, i, EVENT_TYPE, _state(i)) for i in range(n)),
+            )
+            conn.execute("COMMIT")
+        return t[0]
+
+    def close(self) -> None:
+        self.single_conn.close()
+        self.bulk_conn.close()
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    """The facts a benchmark figure needs next to it."""
+    facts: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": os.cpu_count(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "platform": platform.platform(),
+    }
+    for package in ("safe-eventstore", "eventsourcing"):
+        try:
+            facts[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            facts[package] = None
+    return facts
+
+
+def run(
+    *,
+    sizes: Sizes | None = None,
+    quick: bool = False,
+    directory: str | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    references: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> list[Row]:
+    """Run every workload and its references; return the rows, and write them with the
+    machine facts as JSON to ``out`` when given.
+
+    ``quick`` uses :data:`QUICK` sizes (a smoke run). The stores live in a temporary
+    directory under ``directory`` (default: the system's), removed afterwards.
+    ``references=False`` skips the eventsourcing and raw sqlite3 rows.
+    """
+    s = sizes or (QUICK if quick else Sizes())
+    say = progress or (lambda _: None)
+    try:
+        import eventsourcing.sqlite  # noqa: F401
+
+        have_es = references
+    except ImportError:
+        have_es = False
+    work = Path(tempfile.mkdtemp(prefix="safe-eventstore-bench-", dir=directory))
+    ours = _Ours(work)
+    es = _EventSourcing(work, s.writers) if have_es else None
+    raw = _Raw(work) if references else None
+    try:
+        rows = _write_rows(s, ours, es, raw, say)
+        rows += _read_rows(s, ours, es, say)
+        say("W6: live latency")
+        rows += _latency_rows(ours.live_latency(s.latency))
+    finally:
+        ours.close()
+        if es:
+            es.close()
+        if raw:
+            raw.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+    order = ("W1", "W2", "W3", "W4", "W5", "W6")
+    rows.sort(key=lambda r: order.index(r.workload))
+    _add_ratios(rows)
+    if out is not None:
+        write_json(rows, out, sizes=s, notes={"eventsourcing_synchronous": es and es.synchronous})
+    return rows
+
+
+def _write_rows(
+    s: Sizes,
+    ours: _Ours,
+    es: _EventSourcing | None,
+    raw: _Raw | None,
+    say: Callable[[str], None],
+) -> list[Row]:
+    # Disk and CPU speed drift during a run (other processes), so each write workload is
+    # cut into rounds and the rounds of all systems are interleaved: every system meets the
+    # same conditions. A row's rate is its whole count over its summed time.
+    timings: dict[str, list[float]] = {}
+    rounds = s.rounds
+    single = max(1, s.single // rounds)
+    each = max(1, s.concurrent // s.writers // rounds)
+    batches = max(1, s.batches // rounds)
+    bulk_rounds = {0, rounds // 2, rounds - 1}
+
+    def measure(key: str, fn: Callable[[], float]) -> None:
+        timings.setdefault(key, []).append(fn())
+
+    for r in range(rounds):
+        say(f"writes, round {r + 1} of {rounds}")
+        measure("W1", lambda: ours.single(single))
+        if es:
+            measure("W1-es", lambda: es.single(single))
+        if raw:
+            measure("raw-1", lambda: raw.single(single))
+        measure("W2", lambda: ours.concurrent(s.writers, each * s.writers))
+        if es:
+            measure("W2-es", lambda: es.concurrent(s.writers, each * s.writers))
+        measure("W3", lambda: ours.batches(batches, s.batch))
+        if es:
+            measure("W3-es", lambda: es.batches(batches, s.batch))
+        if raw and r in bulk_rounds:
+            measure("raw-bulk", lambda: raw.bulk(s.raw_rows))
+
+    rows: list[Row] = []
+
+    def add(
+        key: str, workload: str, system: str, what: str, count: int, unit: str = "events/s"
+    ) -> None:
+        seconds = sum(timings[key])
+        rows.append(Row(key, workload, system, what, count, seconds, count / seconds, unit))
+
+    w1_count = single * rounds
+    w2_count = each * s.writers * rounds
+    w3_count = batches * s.batch * rounds
+    add("W1", "W1", "safe-eventstore", "single-event appends, 1 writer", w1_count)
+    add("W2", "W2", "safe-eventstore", f"single-event appends, {s.writers} writers", w2_count)
+    add("W3", "W3", "safe-eventstore", f"{s.batch}-event batch appends", w3_count)
+    if es:
+        add("W1-es", "W1", "eventsourcing", "insert_events, 1 event", w1_count)
+        add(
+            "W2-es", "W2", "eventsourcing", f"insert_events, 1 event, {s.writers} threads", w2_count
+        )
+        add("W3-es", "W3", "eventsourcing", f"insert_events, {s.batch} events", w3_count)
+    if raw:
+        add("raw-1", "W1", "sqlite3", "one row per transaction", w1_count, "rows/s")
+        bulk = timings["raw-bulk"]
+        seconds = statistics.median(bulk)
+        rows.append(
+            Row(
+                "raw-bulk", "W3", "sqlite3", f"{s.raw_rows:,} rows in one transaction",
+                s.raw_rows, seconds, s.raw_rows / seconds, "rows/s",
+                notes={"runs": len(bulk), "rate_of": "median run"},
+            )
+        )  # fmt: skip
+    return rows
+
+
+def _read_rows(
+    s: Sizes, ours: _Ours, es: _EventSourcing | None, say: Callable[[str], None]
+) -> list[Row]:
+    say(f"reads: storing {s.read:,} events")
+    ours.fill(s.read)
+    if es:
+        es.fill(s.read)
+    reads: list[tuple[str, str, str, str, Callable[[], tuple[int, float]]]] = [
+        ("W4", "W4", "safe-eventstore", "read_stream, decoded events", ours.read_stream),
+        ("W5", "W5", "safe-eventstore", "read_all, decoded events", ours.read_all),
+        (
+            "W6", "W6", "safe-eventstore", "subscription catch-up, decoded events",
+            lambda: ours.catch_up(s.read),
+        ),
+    ]  # fmt: skip
+    if es:
+        reads += [
+            ("W4-es", "W4", "eventsourcing", "select_events", es.read_stream),
+            ("W5-es", "W5", "eventsourcing", "select_notifications, 1000 a page", es.read_all),
+        ]
+    # Reads are bound by the CPU: each runs ``read_repeat`` times, interleaved with the
+    # others, and the fastest run counts (the one least disturbed by other processes).
+    best: dict[str, tuple[int, float]] = {}
+    for r in range(s.read_repeat):
+        for key, _, _, what, fn in reads:
+            say(f"{key}: {what}, run {r + 1} of {s.read_repeat}")
+            count, seconds = fn()
+            if key not in best or seconds < best[key][1]:
+                best[key] = (count, seconds)
+    rows = []
+    for key, workload, system, what, _ in reads:
+        count, seconds = best[key]
+        rows.append(Row(key, workload, system, what, count, seconds, count / seconds, "events/s"))
+    return rows
+
+
+def _latency_rows(latencies: list[float]) -> list[Row]:
+    if not latencies:
+        return []
+    ms = sorted(x * 1000 for x in latencies)
+    p50 = ms[len(ms) // 2]
+    p99 = ms[min(len(ms) - 1, round(len(ms) * 0.99) - 1)]
+    return [
+        Row(
+            "W6-live", "W6", "safe-eventstore", "live delivery latency, append to event",
+            len(ms), sum(ms) / 1000, p99, "ms p99",
+            notes={"p50_ms": round(p50, 3), "p99_ms": round(p99, 3), "max_ms": ms[-1]},
+        )
+    ]  # fmt: skip
+
+
+_REFERENCES = {
+    "W1": ("W1-es", "raw-1"),
+    "W2": ("W2-es", "W1"),
+    "W3": ("W3-es", "raw-bulk"),
+    "W4": ("W4-es",),
+    "W5": ("W5-es",),
+    "W6": ("W5-es",),
+}
+
+
+def _add_ratios(rows: list[Row]) -> None:
+    by_id = {r.id: r for r in rows}
+    for row in rows:
+        for ref in _REFERENCES.get(row.id, ()):
+            if ref in by_id and by_id[ref].rate > 0:
+                row.ratios[ref] = row.rate / by_id[ref].rate
+
+
+def write_json(
+    rows: list[Row],
+    out: str | os.PathLike[str],
+    *,
+    sizes: Sizes,
+    notes: dict[str, Any] | None = None,
+) -> None:
+    document = {
+        "machine": machine(),
+        "sizes": asdict(sizes),
+        "notes": notes or {},
+        "rows": [asdict(replace(r, rate=round(r.rate, 1))) for r in rows],
+    }
+    Path(out).write_text(json.dumps(document, indent=2) + "\n")
+
+
+COLUMNS = ("id", "system", "what", "count", "rate", "vs reference")
+
+
+def table(rows: list[Row]) -> list[tuple[str, ...]]:
+    """The rows as strings, in :data:`COLUMNS` order."""
+    lines: list[tuple[str, ...]] = []
+    for r in rows:
+        rate = f"{r.rate:,.2f} {r.unit}" if r.unit.startswith("ms") else f"{r.rate:,.0f} {r.unit}"
+        if r.id == "W6-live":
+            rate = f"p50 {r.notes['p50_ms']:.2f} ms, p99 {r.notes['p99_ms']:.2f} ms"
+        ratios = ", ".join(f"{v:.2f}x {k}" for k, v in r.ratios.items())
+        lines.append((r.id, r.system, r.what, f"{r.count:,}", rate, ratios))
+    return lines
+
+
+def format_table(rows: list[Row]) -> str:
+    """The rows as a Markdown table."""
+    body = table(rows)
+    widths = [max(len(c), *(len(line[i]) for line in body)) for i, c in enumerate(COLUMNS)]
+
+    def fmt(cells: tuple[str, ...]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([fmt(COLUMNS), rule, *(fmt(line) for line in body)])

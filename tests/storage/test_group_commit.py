@@ -1,0 +1,444 @@
+"""Group commit on the SQLite backend: concurrent appends share a transaction, and each keeps
+its own checks, result and error."""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import safe_eventstore as ses
+from safe_eventstore.storage.group_commit import GroupCommit, Request
+from safe_eventstore.storage.sqlite import SqliteStorage
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[ses.Store]:
+    with ses.open(str(tmp_path / "store")) as store:
+        store.create_database("bank")
+        yield store
+
+
+def _group(store: ses.Store) -> GroupCommit[Any, Any]:
+    assert isinstance(store.storage, SqliteStorage)
+    return store.storage._group("bank")
+
+
+def _in_one_batch(store: ses.Store, calls: list[Callable[[], object]]) -> list[object]:
+    """Run ``calls`` in threads so that the first leads a batch that blocks until all the
+    others have queued: they then form the next batch, one transaction."""
+    group = _group(store)
+    run = group._run
+    release = threading.Event()
+
+    def held(batch: list[Request[Any, Any]]) -> None:
+        release.wait(10)
+        run(batch)
+
+    group._run = held
+    results: list[object] = [None] * len(calls)
+
+    def call(i: int) -> None:
+        try:
+            results[i] = calls[i]()
+        except Exception as exc:
+            results[i] = exc
+
+    first = threading.Thread(target=call, args=(0,))
+    first.start()
+    deadline = time.monotonic() + 10
+    while not group._leading:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    others = [threading.Thread(target=call, args=(i,)) for i in range(1, len(calls))]
+    for t in others:
+        t.start()
+    while len(group._queue) < len(others):
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    group._run = run
+    release.set()
+    for t in [first, *others]:
+        t.join(10)
+    return results
+
+
+def _append(db: ses.Database, stream: str, expected: int, **kw: Any) -> Callable[[], object]:
+    return lambda: db.append(
+        stream, [ses.NewEvent("Deposited", {"n": 1})], expected_version=expected, **kw
+    )
+
+
+def test_concurrent_appends_share_one_transaction(store: ses.Store) -> None:
+    db = store.database("bank")
+    before = _group(store).batches
+    results = _in_one_batch(store, [_append(db, f"Account-{i}", ses.NO_STREAM) for i in range(8)])
+    assert _group(store).batches - before == 2  # the held leader's batch, then all others
+    assert all(isinstance(r, ses.AppendResult) for r in results)
+    positions = sorted(r.position for r in results if isinstance(r, ses.AppendResult))
+    assert positions == list(range(1, 9))
+    assert [e.position for e in db.read_all()] == list(range(1, 9))
+    assert db.verify().ok
+
+
+def test_a_conflict_fails_only_its_own_append(store: ses.Store) -> None:
+    db = store.database("bank")
+    db.append("Account-0", [ses.NewEvent("Opened")], expected_version=ses.NO_STREAM)
+    calls = [
+        _append(db, "Account-1", ses.NO_STREAM),
+        _append(db, "Account-2", ses.NO_STREAM),
+        _append(db, "Account-0", ses.NO_STREAM),  # conflict: the stream exists
+        _append(db, "Account-3", ses.NO_STREAM),
+        _append(db, "Account-0", 5),  # conflict: wrong version
+        _append(db, "Account-4", ses.NO_STREAM),
+    ]
+    results = _in_one_batch(store, calls)
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert len(errors) == 2
+    assert all(isinstance(e, ses.WrongExpectedVersion) for e in errors)
+    assert {e.actual for e in errors if isinstance(e, ses.WrongExpectedVersion)} == {0}
+    ok = [r for r in results if isinstance(r, ses.AppendResult)]
+    assert len(ok) == 4
+    assert sorted(r.position for r in ok) == [2, 3, 4, 5]  # no gaps from the failed ones
+    assert db.stream_version("Account-0") == 0
+    assert db.verify().ok
+
+
+def test_racing_appends_to_one_stream_in_one_batch(store: ses.Store) -> None:
+    db = store.database("bank")
+    results = _in_one_batch(store, [_append(db, "Account-1", ses.NO_STREAM) for _ in range(5)])
+    assert sum(isinstance(r, ses.AppendResult) for r in results) == 1
+    assert sum(isinstance(r, ses.WrongExpectedVersion) for r in results) == 4
+    assert len(db.read_stream("Account-1")) == 1
+
+
+def test_later_appends_in_a_batch_see_earlier_ones(store: ses.Store) -> None:
+    db = store.database("bank")
+    db.append("Account-1", [ses.NewEvent("Opened")], expected_version=ses.NO_STREAM)
+    calls = [_append(db, "Account-1", ses.ANY) for _ in range(6)]
+    results = _in_one_batch(store, calls)
+    versions = sorted(r.first_version for r in results if isinstance(r, ses.AppendResult))
+    assert versions == [1, 2, 3, 4, 5, 6]
+    assert [e.version for e in db.read_stream("Account-1")] == list(range(7))
+    assert db.verify().ok
+
+
+def test_idempotent_retries_in_one_batch(store: ses.Store) -> None:
+    db = store.database("bank")
+    event = ses.NewEvent("Opened", event_id=uuid.uuid4())
+    same = [lambda: db.append("Account-1", [event], expected_version=ses.NO_STREAM)] * 4
+    results = _in_one_batch(store, [_append(db, "Account-9", ses.NO_STREAM), *same])
+    assert len({r for r in results[1:]}) == 1  # every retry returns the one original result
+    assert len(db.read_stream("Account-1")) == 1
+
+
+def test_checkpoint_conflicts_are_per_append(store: ses.Store) -> None:
+    db = store.database("bank")
+
+    def tracked(stream: str, position: int) -> Callable[[], object]:
+        return lambda: db.append_batch(
+            [ses.StreamAppend(stream, [ses.NewEvent("Deposited")])], checkpoint=("input", position)
+        )
+
+    results = _in_one_batch(
+        store, [tracked("Account-1", 1), tracked("Account-2", 1), tracked("Account-3", 2)]
+    )
+    assert isinstance(results[0], list)
+    assert isinstance(results[1], ses.CheckpointConflict)
+    assert isinstance(results[2], list)
+    assert db.get_checkpoint("input") == 2
+    assert db.read_stream("Account-2") == []
+
+
+def test_a_failed_transaction_fails_every_append_in_it(store: ses.Store) -> None:
+    db = store.database("bank")
+    storage = store.storage
+    assert isinstance(storage, SqliteStorage)
+    storage._busy_ms = 50  # the new threads' connections give up on the lock quickly
+    lock = sqlite3.connect(storage._path("bank"), isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")  # another writer holds SQLite's lock
+    try:
+        calls = [_append(db, f"Account-{i}", ses.NO_STREAM) for i in range(4)]
+        results = _in_one_batch(store, calls)
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert all(isinstance(r, ses.StoreUnavailable) for r in results)
+    assert db.read_all() == []
+    db.append("Account-1", [ses.NewEvent("Opened")], expected_version=ses.NO_STREAM)
+    assert db.verify().ok
+
+
+def test_many_writers_fewer_transactions(store: ses.Store) -> None:
+    db = store.database("bank")
+    writers, appends = 8, 40
+    before = _group(store).batches
+    barrier = threading.Barrier(writers)
+    failures: list[BaseException] = []
+
+    def write(k: int) -> None:
+        barrier.wait()
+        try:
+            for i in range(appends):
+                db.append(
+                    f"Account-{k}",
+                    [ses.NewEvent("Deposited", {"i": i})],
+                    expected_version=i - 1 if i else ses.NO_STREAM,
+                )
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    batches = _group(store).batches - before
+    assert batches < writers * appends
+    for k in range(writers):
+        assert [e.data["i"] for e in db.read_stream(f"Account-{k}")] == list(range(appends))
+    assert [e.position for e in db.read_all()] == list(range(1, writers * appends + 1))
+    assert db.verify().ok
+
+
+def test_an_interrupted_leader_fails_its_batch_but_not_the_queue() -> None:
+    calls: list[list[int]] = []
+    entered = threading.Event()
+    release = threading.Event()
+
+    def run(batch: list[Request[int, int]]) -> None:
+        calls.append(sorted(r.item for r in batch))
+        if len(calls) == 1:  # the first leader, alone: hold it while the others queue
+            entered.set()
+            release.wait(10)
+        if len(calls) == 2:  # the next batch: its leader is interrupted
+            raise KeyboardInterrupt
+        for r in batch:
+            r.result = r.item * 10
+
+    group: GroupCommit[int, int] = GroupCommit(run)
+    outcome: dict[int, object] = {}
+
+    def submit(i: int) -> None:
+        try:
+            outcome[i] = group.submit(i)
+        except BaseException as exc:
+            outcome[i] = exc
+
+    first = threading.Thread(target=submit, args=(0,))
+    first.start()
+    entered.wait(10)
+    followers = [threading.Thread(target=submit, args=(i,)) for i in (1, 2, 3)]
+    for t in followers:
+        t.start()
+    while len(group._queue) < 3:
+        time.sleep(0.001)
+    release.set()
+    for t in [first, *followers]:
+        t.join(10)
+    assert outcome[0] == 0
+    assert calls[1] == [1, 2, 3]
+    interrupted = [outcome[i] for i in (1, 2, 3)]
+    assert sum(isinstance(o, KeyboardInterrupt) for o in interrupted) == 1  # the leader's
+    errors = [o for o in interrupted if isinstance(o, ses.StorageError)]
+    assert len(errors) == 2
+    assert "may or may not be stored" in str(errors[0])
+    assert group.submit(4) == 40  # the queue goes on
+    assert not group._leading
+
+
+def test_a_failed_write_fails_only_its_own_append(
+    store: ses.Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from safe_eventstore.storage import sqlite as backend
+
+    write = backend._Pending.write
+
+    def failing(self: backend._Pending, conn: sqlite3.Connection) -> None:
+        if "Poison-1" in self.streams:
+            raise backend._WriteFailed(sqlite3.OperationalError("disk I/O error"))
+        write(self, conn)
+
+    monkeypatch.setattr(backend._Pending, "write", failing)
+    db = store.database("bank")
+    calls = [_append(db, f"Account-{i}", ses.NO_STREAM) for i in range(3)]
+    calls.insert(2, _append(db, "Poison-1", ses.NO_STREAM))
+    results = _in_one_batch(store, calls)
+    assert isinstance(results[2], ses.StorageError)
+    assert "disk I/O error" in str(results[2])
+    assert all(isinstance(r, ses.AppendResult) for i, r in enumerate(results) if i != 2)
+    assert [e.position for e in db.read_all()] == [1, 2, 3]
+    with pytest.raises(ses.StorageError):
+        db.append("Poison-1", [ses.NewEvent("Opened")])
+    assert db.read_stream("Poison-1") == []
+    assert db.verify().ok
+
+
+def test_idempotent_retry_of_a_generator_batch(store: ses.Store) -> None:
+    db = store.database("bank")
+    ids = [uuid.uuid4() for _ in range(3)]
+    first = db.append("Account-1", (ses.NewEvent("Deposited", event_id=i) for i in ids))
+    again = db.append("Account-1", (ses.NewEvent("Deposited", event_id=i) for i in ids))
+    assert again == first
+    assert len(db.read_stream("Account-1")) == 3
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_a_batch_matches_appending_one_by_one(tmp_path: Path, seed: int) -> None:
+    """A random batch of appends (conflicts, retries, checkpoints, multi-stream, append
+    conditions) committed as one group gives every append the result or error it gets when
+    appended alone, in order, and stores the same entries (hashes included) as the memory
+    backend."""
+    from safe_eventstore.storage.memory import MemoryStorage
+
+    rng = random.Random(seed)
+    items: list[Any] = []
+
+    class Capture:
+        def submit(self, item: Any) -> list[ses.AppendResult]:
+            items.append(item)
+            return [ses.AppendResult(0, 0, 0)]  # a stand-in: the real run comes below
+
+    with ses.open(str(tmp_path / "store")) as store:
+        store.create_database("bank")
+        storage = store.storage
+        assert isinstance(storage, SqliteStorage)
+        db = store.database("bank")
+        storage._groups["bank"] = Capture()  # type: ignore[assignment]
+        used_ids: list[uuid.UUID] = []
+        history: list[tuple[list[ses.StreamAppend], tuple[str, int] | None]] = []
+        for _ in range(20):
+            if history and rng.random() < 0.25:  # a retry of an earlier batch
+                appends, checkpoint = rng.choice(history)
+            else:
+                streams = rng.sample(["Account-1", "Account-2", "Ledger-1"], rng.randint(1, 2))
+                appends = []
+                for stream in streams:
+                    expected = rng.choice([ses.ANY, ses.ANY, ses.ANY, ses.NO_STREAM, 0, 1, 2])
+                    events = []
+                    for _ in range(rng.randint(1, 3)):
+                        event_id = None
+                        if used_ids and rng.random() < 0.1:  # makes a partial retry
+                            event_id = rng.choice(used_ids)
+                        elif rng.random() < 0.6:
+                            event_id = uuid.UUID(int=rng.getrandbits(128))
+                            used_ids.append(event_id)
+                        data = {"n": rng.randint(0, 3)}
+                        tags = rng.choice([(), (), ("course-1",), ("course-2",)])
+                        events.append(ses.NewEvent("Posted", data, event_id=event_id, tags=tags))
+                    appends.append(ses.StreamAppend(stream, events, expected))
+                checkpoint = ("input", rng.randint(1, 9)) if rng.random() < 0.3 else None
+                history.append((appends, checkpoint))
+            try:
+                roll = rng.random()
+                if roll < 0.2:  # events of no stream, under an append condition (DCB)
+                    tag = rng.choice(["course-1", "course-2"])
+                    query = ses.Query([ses.QueryItem(tags=[tag])])
+                    after = rng.choice([None, 0, 2, 4, 6])
+                    db.append_events(
+                        [ses.NewEvent("Booked", {"n": 1}, tags=(tag, "student-1"))],
+                        condition=ses.AppendCondition(query, after=after),
+                    )
+                elif roll < 0.25:  # a checkpoint alone
+                    db.append_batch([], checkpoint=("input", rng.randint(1, 9)))
+                else:
+                    db.append_batch(appends, checkpoint=checkpoint)
+            except ses.InvalidEvent:
+                pass  # e.g. an id repeated inside one batch: refused before the storage
+        del storage._groups["bank"]
+
+        memory = MemoryStorage()
+        memory.create_database("bank")
+        expected_outcomes: list[object] = []
+        for writes, blobs, checkpoint, condition in items:
+            try:
+                expected_outcomes.append(
+                    memory.append("bank", writes, blobs, checkpoint=checkpoint, condition=condition)
+                )
+            except ses.SafeEventStoreError as exc:
+                expected_outcomes.append(type(exc))
+
+        batch = [Request(item) for item in items]
+        storage._commit_group("bank", batch)
+        outcomes = [type(r.error) if r.error is not None else r.result for r in batch]
+        assert outcomes == expected_outcomes
+
+        def entries(s: Any) -> list[tuple[Any, ...]]:
+            return [
+                (e.stream, e.seq, e.version, e.position, e.event_id, e.hash)
+                for e in s.read_all("bank", from_position=0, limit=10_000)
+            ]
+
+        assert entries(storage) == entries(memory)
+        assert storage.get_checkpoint("bank", "input") == memory.get_checkpoint("bank", "input")
+        assert db.verify().ok
+
+
+RACER = """
+import sys, threading
+import safe_eventstore as ses
+
+path, name, threads, appends = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+store = ses.open(path)
+db = store.database("bank")
+
+def race(t):
+    for i in range(appends):
+        while True:  # optimistic concurrency: re-read the version and try again
+            version = db.stream_version("Shared-1")
+            expected = ses.NO_STREAM if version is None else version
+            try:
+                db.append("Shared-1", [ses.NewEvent("Posted", {"by": f"{name}-{t}-{i}"})],
+                          expected_version=expected)
+                break
+            except ses.WrongExpectedVersion:
+                pass
+        db.append(f"Own-{name}-{t}", [ses.NewEvent("Posted", {"i": i})])
+
+workers = [threading.Thread(target=race, args=(t,)) for t in range(threads)]
+for w in workers:
+    w.start()
+for w in workers:
+    w.join()
+store.close()
+"""
+
+
+@pytest.mark.slow
+def test_group_commit_across_processes(tmp_path: Path) -> None:
+    """Two processes, four threads each, racing on one stream with expected versions: every
+    append lands once, versions have no gaps, positions increase, the chains verify."""
+    path = tmp_path / "store"
+    with ses.open(str(path)) as store:
+        store.create_database("bank")
+    root = Path(ses.__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    threads, appends = 4, 25
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(path), name, str(threads), str(appends)], env=env
+        )
+        for name in ("a", "b")
+    ]
+    for child in children:
+        assert child.wait(120) == 0
+    with ses.open(str(path)) as store:
+        db = store.database("bank")
+        shared = list(db.read_stream("Shared-1"))
+        assert [e.version for e in shared] == list(range(2 * threads * appends))
+        assert len({e.data["by"] for e in shared}) == len(shared)
+        positions = [e.position for e in db.read_all()]
+        assert positions == sorted(positions) == list(range(1, len(positions) + 1))
+        assert len(positions) == 2 * 2 * threads * appends
+        assert db.verify().ok

@@ -1,0 +1,33 @@
+"""The SQLite backend's hot queries use the indexes meant for them: none of them may scan a
+whole stream (whose cost grows with the stream)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import safe_eventstore as ses
+from safe_eventstore.storage.sqlite import SqliteStorage
+
+
+def test_lookups_do_not_scan_the_stream(tmp_path: Path) -> None:
+    with ses.open(str(tmp_path / "store")) as store:
+        db = store.create_database("bank")
+        events = [ses.NewEvent("Deposited", {"n": i}, event_id=uuid.uuid4()) for i in range(50)]
+        db.append("Account-1", events)
+        db.restructure("Account-1", 3, reason="entered twice")
+        storage = store.storage
+        assert isinstance(storage, SqliteStorage)
+        conn = storage._conn("bank")
+        statements: list[str] = []
+        conn.set_trace_callback(statements.append)
+        db.append("Account-1", [ses.NewEvent("Deposited", event_id=uuid.uuid4())])
+        assert len(db.read_stream("Account-1", limit=5)) == 5
+        conn.set_trace_callback(None)
+
+        def plan(fragment: str) -> str:
+            (sql,) = {s for s in statements if fragment in s}
+            return " ".join(str(row) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+
+        assert "entries_event_id" in plan("e.event_id IN")
+        assert "entries_stream_restructures" in plan("e.kind = 1 AND e.stream")

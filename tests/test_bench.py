@@ -1,0 +1,65 @@
+"""A smoke run of the benchmark harness: tiny sizes, the shape of its table and JSON only."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from safe_eventstore import bench
+from safe_eventstore.cli import main
+
+
+def test_quick_run_writes_rows_and_json(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    rows = bench.run(quick=True, directory=tmp_path, out=out)
+
+    ids = [r.id for r in rows]
+    for expected in ("W1", "W2", "W3", "W4", "W5", "W6", "W6-live"):
+        assert expected in ids
+    for reference in ("W1-es", "W2-es", "W3-es", "W4-es", "W5-es", "raw-1", "raw-bulk"):
+        assert reference in ids
+    by_id = {r.id: r for r in rows}
+    assert set(by_id["W1"].ratios) == {"W1-es", "raw-1"}
+    assert set(by_id["W2"].ratios) == {"W2-es", "W1"}
+    assert set(by_id["W3"].ratios) == {"W3-es", "raw-bulk"}
+    assert set(by_id["W4"].ratios) == {"W4-es"}
+    assert set(by_id["W5"].ratios) == {"W5-es"}
+    assert by_id["W4"].count == by_id["W4-es"].count == bench.QUICK.read
+    assert by_id["W5"].count == by_id["W5-es"].count == bench.QUICK.read
+    assert by_id["W6"].count == bench.QUICK.read
+    assert all(r.rate > 0 for r in rows)
+    assert {"p50_ms", "p99_ms"} <= set(by_id["W6-live"].notes)
+
+    document = json.loads(out.read_text())
+    assert {"machine", "sizes", "rows"} <= set(document)
+    assert {"date", "nproc", "python", "sqlite"} <= set(document["machine"])
+    assert [r["id"] for r in document["rows"]] == ids
+
+    text = bench.format_table(rows)
+    lines = text.splitlines()
+    assert lines[0].startswith("| id")
+    assert len(lines) == len(rows) + 2
+    assert list(tmp_path.iterdir()) == [out]  # the stores were removed
+
+
+def test_run_without_references(tmp_path: Path) -> None:
+    rows = bench.run(quick=True, directory=tmp_path, references=False)
+    assert {r.system for r in rows} == {"safe-eventstore"}
+    assert set({r.id: r for r in rows}["W2"].ratios) == {"W1"}
+
+
+def test_bench_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(
+        main, ["bench", "--quick", "--out", str(out), "--dir", str(tmp_path), "--events", "200"]
+    )
+    assert result.exit_code == 0, (result.output, result.exception)
+    for row in ("W1", "W2", "W3", "W4", "W5", "W6", "W6-live", "W1-es", "raw-1"):
+        assert f"\n{row} " in result.output
+    document = json.loads(out.read_text())
+    assert document["sizes"]["read"] == 200
+    assert {r["id"]: r["count"] for r in document["rows"]}["W4"] == 200
