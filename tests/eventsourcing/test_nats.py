@@ -2,8 +2,8 @@
 
 Two of the application recorder's tests expect notification ids 1, 2, 3 with no gaps; on
 NATS positions only increase (markers, payloads and checkpoints take sequence numbers too),
-so those two are skipped here (the library's DCB recorder test case counts positions the
-same way, and is not run here: tests/storage/test_nats_dcb.py covers DCB on NATS).
+so those two are skipped here, and so are the library's DCB recorder tests, which count
+positions the same way (tests/storage/test_nats_dcb.py covers DCB on NATS).
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ from eventsourcing.persistence import (
     ProcessRecorder,
     TrackingRecorder,
 )
+from eventsourcing.dcb import tests as dcb_lib
 from eventsourcing.tests import persistence as lib
 
 from safe_eventstore.eventsourcing import (
     SafeAggregateRecorder,
+    SafeDCBRecorder,
     SafeApplicationRecorder,
     SafeProcessRecorder,
     SafeTrackingRecorder,
@@ -69,3 +71,15 @@ class TrackingRecorderNats(WithNats, lib.TrackingRecorderTestCase):
 class ProcessRecorderNats(WithNats, lib.ProcessRecorderTestCase):
     def create_recorder(self) -> ProcessRecorder:
         return SafeProcessRecorder(self.new_database())
+
+
+class DCBRecorderNats(WithNats, dcb_lib.DCBRecorderTestCase):
+    # Run, these fail only on the position arithmetic ("3 != 7": the case expects the third
+    # event at position 3); tests/storage/test_nats_dcb.py checks DCB semantics on NATS.
+    @pytest.mark.skip(reason="expects positions without gaps; NATS positions skip")
+    def test_append_read(self) -> None:
+        self._test_append_read(SafeDCBRecorder(self.new_database()))
+
+    @pytest.mark.skip(reason="expects positions without gaps; NATS positions skip")
+    def test_append_subscribe(self) -> None:
+        self._test_append_subscribe(SafeDCBRecorder(self.new_database()))
