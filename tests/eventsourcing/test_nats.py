@@ -11,19 +11,19 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from eventsourcing.dcb import tests as dcb_lib
 from eventsourcing.persistence import (
     AggregateRecorder,
     ApplicationRecorder,
     ProcessRecorder,
     TrackingRecorder,
 )
-from eventsourcing.dcb import tests as dcb_lib
 from eventsourcing.tests import persistence as lib
 
 from safe_eventstore.eventsourcing import (
     SafeAggregateRecorder,
-    SafeDCBRecorder,
     SafeApplicationRecorder,
+    SafeDCBRecorder,
     SafeProcessRecorder,
     SafeTrackingRecorder,
 )
