@@ -37,11 +37,9 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import nats
 from nats.js.api import StorageType, StreamConfig
 
-import safe_eventstore as ses
+from safe_eventstore.bench import Workloads, timer
 from safe_eventstore.storage.nats.servers import NatsCluster, NatsServer
 
 
@@ -94,129 +92,11 @@ def _data(i: int) -> dict[str, Any]:
     return {"account": "acc-1", "amount": i, "currency": "EUR"}
 
 
-def _event(i: int) -> ses.NewEvent:
-    return ses.NewEvent("Deposited", _data(i))
+class Ours(Workloads):
+    """The harness's W1-W6 workloads, on a NATS store."""
 
-
-@contextmanager
-def _timer() -> Iterator[list[float]]:
-    box: list[float] = []
-    start = time.perf_counter()
-    yield box
-    box.append(time.perf_counter() - start)
-
-
-def _threads(n: int, work: Callable[[int], None]) -> float:
-    barrier = threading.Barrier(n + 1)
-    failures: list[BaseException] = []
-
-    def body(k: int) -> None:
-        barrier.wait()
-        try:
-            work(k)
-        except BaseException as exc:
-            failures.append(exc)
-
-    threads = [threading.Thread(target=body, args=(k,)) for k in range(n)]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    start = time.perf_counter()
-    for t in threads:
-        t.join()
-    if failures:
-        raise failures[0]
-    return time.perf_counter() - start
-
-
-class Ours:
-    def __init__(self, url: str) -> None:
-        self.store = ses.open(url)
-        self.dbs = {w: self.store.create_database(w) for w in ("w1", "w2", "w3")}
-        self.round = 0
-
-    def single(self, n: int) -> float:
-        self.round += 1
-        db, stream = self.dbs["w1"], f"Single-{self.round}"
-        with _timer() as t:
-            for i in range(n):
-                db.append(stream, [_event(i)], expected_version=i - 1 if i else ses.NO_STREAM)
-        return t[0]
-
-    def concurrent(self, writers: int, n: int) -> float:
-        self.round += 1
-        db, each, r = self.dbs["w2"], n // writers, self.round
-
-        def work(k: int) -> None:
-            stream = f"Writer-{r}-{k}"
-            for i in range(each):
-                db.append(stream, [_event(i)], expected_version=i - 1 if i else ses.NO_STREAM)
-
-        return _threads(writers, work)
-
-    def batches(self, batches: int, size: int) -> float:
-        self.round += 1
-        db, stream = self.dbs["w3"], f"Batch-{self.round}"
-        with _timer() as t:
-            for b in range(batches):
-                events = [_event(b * size + i) for i in range(size)]
-                db.append(stream, events, expected_version=b * size - 1 if b else ses.NO_STREAM)
-        return t[0]
-
-    def fill(self, n: int) -> None:
-        self.reads = self.store.create_database("reads")
-        for start in range(0, n, 100):
-            events = [_event(i) for i in range(start, min(n, start + 100))]
-            self.reads.append("Account-1", events)
-
-    def read_stream(self) -> tuple[int, float]:
-        with _timer() as t:
-            count = sum(1 for _ in self.reads.read_stream("Account-1"))
-        return count, t[0]
-
-    def read_all(self) -> tuple[int, float]:
-        with _timer() as t:
-            count = sum(1 for _ in self.reads.read_all())
-        return count, t[0]
-
-    def catch_up(self, n: int) -> tuple[int, float]:
-        count = 0
-        with _timer() as t, self.reads.subscribe(idle_timeout=5) as sub:
-            for _ in sub:
-                count += 1
-                if count == n:
-                    break
-        return count, t[0]
-
-    def live_latency(self, n: int) -> list[float]:
-        db = self.store.create_database("live")
-        delivered = threading.Semaphore(0)
-        latencies: list[float] = []
-        ready = threading.Event()
-
-        def subscriber() -> None:
-            with db.subscribe(idle_timeout=10) as sub:
-                ready.set()
-                for event in sub:
-                    latencies.append(time.perf_counter() - event.data["t"])
-                    delivered.release()
-                    if len(latencies) == n:
-                        break
-
-        thread = threading.Thread(target=subscriber)
-        thread.start()
-        ready.wait(10)
-        time.sleep(0.2)  # let the subscriber catch up (nothing) and wait
-        for i in range(n):
-            db.append("Live-1", [ses.NewEvent("Ticked", {"t": time.perf_counter(), "i": i})])
-            if not delivered.acquire(timeout=10):
-                break
-            time.sleep(0.002)
-        thread.join(15)
-        return latencies
-
-    def close(self) -> None:
-        self.store.close()
+    fill_step = 100  # stays well inside the server's 1000-message atomic batch limit
+    settle = 0.2  # the subscriber's ordered consumer needs a moment to be created
 
 
 class Raw:
@@ -249,7 +129,7 @@ class Raw:
                 ack = await self.js.publish(subject, payload, headers=headers)
                 last = ack.seq
 
-        with _timer() as t:
+        with timer() as t:
             self.loop.run_until_complete(run())
         return t[0]
 
@@ -264,7 +144,7 @@ class Raw:
             ]
             await asyncio.gather(*futures)
 
-        with _timer() as t:
+        with timer() as t:
             self.loop.run_until_complete(run())
         return t[0]
 
@@ -301,7 +181,7 @@ class Raw:
             await sub.unsubscribe()
             return count
 
-        with _timer() as t:
+        with timer() as t:
             count = self.loop.run_until_complete(run())
         return count, t[0]
 

@@ -47,7 +47,7 @@ from ._model import ANY, NO_STREAM, NewEvent
 from ._store import Store
 from ._store import open as open_store
 
-__all__ = ["QUICK", "Row", "Sizes", "format_table", "run"]
+__all__ = ["QUICK", "Row", "Sizes", "Workloads", "format_table", "run", "threads", "timer"]
 
 EVENT_TYPE = "Deposited"
 TOPIC = "bench:Deposited"
@@ -101,14 +101,14 @@ def _state(i: int) -> bytes:
 
 
 @contextmanager
-def _timer() -> Iterator[list[float]]:
+def timer() -> Iterator[list[float]]:
     box: list[float] = []
     start = time.perf_counter()
     yield box
     box.append(time.perf_counter() - start)
 
 
-def _threads(n: int, work: Callable[[int], None]) -> float:
+def threads(n: int, work: Callable[[int], None]) -> float:
     """Run ``work(k)`` in ``n`` threads started together; the wall time of them all."""
     barrier = threading.Barrier(n + 1)
     failures: list[BaseException] = []
@@ -140,9 +140,14 @@ def _threads(n: int, work: Callable[[int], None]) -> float:
 # defers (checkpoints of the write-ahead log) is paid by the workload that caused it.
 
 
-class _Ours:
-    def __init__(self, directory: Path) -> None:
-        self.store: Store = open_store(str(directory / "safe-eventstore"))
+class Workloads:
+    """W1-W6 on one store of ours, opened from a URL (the NATS bench script reuses them)."""
+
+    fill_step = 10_000  # events per append when filling the read workloads' stream
+    settle = 0.05  # seconds the live subscriber gets to finish its (empty) catch-up
+
+    def __init__(self, url: str) -> None:
+        self.store: Store = open_store(url)
         self.dbs = {w: self.store.create_database(w) for w in ("w1", "w2", "w3")}
         self.round = 0
 
@@ -150,7 +155,7 @@ class _Ours:
         self.round += 1
         stream = f"Single-{self.round}"
         db = self.dbs["w1"]
-        with _timer() as t:
+        with timer() as t:
             for i in range(n):
                 db.append(stream, [_event(i)], expected_version=i - 1 if i else NO_STREAM)
         return t[0]
@@ -164,12 +169,12 @@ class _Ours:
             for i in range(each):
                 db.append(stream, [_event(i)], expected_version=i - 1 if i else NO_STREAM)
 
-        return _threads(writers, work)
+        return threads(writers, work)
 
     def batches(self, batches: int, size: int) -> float:
         self.round += 1
         stream, db = f"Batch-{self.round}", self.dbs["w3"]
-        with _timer() as t:
+        with timer() as t:
             for b in range(batches):
                 events = [_event(b * size + i) for i in range(size)]
                 db.append(stream, events, expected_version=b * size - 1 if b else NO_STREAM)
@@ -177,24 +182,24 @@ class _Ours:
 
     def fill(self, n: int) -> None:
         self.reads = self.store.create_database("reads")
-        step = 10_000
+        step = self.fill_step
         for start in range(0, n, step):
             events = [_event(i) for i in range(start, min(n, start + step))]
             self.reads.append("Account-1", events, expected_version=start - 1 if start else ANY)
 
     def read_stream(self) -> tuple[int, float]:
-        with _timer() as t:
+        with timer() as t:
             count = sum(1 for _ in self.reads.read_stream("Account-1"))
         return count, t[0]
 
     def read_all(self) -> tuple[int, float]:
-        with _timer() as t:
+        with timer() as t:
             count = sum(1 for _ in self.reads.read_all())
         return count, t[0]
 
     def catch_up(self, n: int) -> tuple[int, float]:
         count = 0
-        with _timer() as t, self.reads.subscribe(idle_timeout=5) as sub:
+        with timer() as t, self.reads.subscribe(idle_timeout=5) as sub:
             for _ in sub:
                 count += 1
                 if count == n:
@@ -219,7 +224,7 @@ class _Ours:
         thread = threading.Thread(target=subscriber)
         thread.start()
         ready.wait(10)
-        time.sleep(0.05)  # let the subscriber finish its (empty) catch-up and wait
+        time.sleep(self.settle)
         for i in range(n):
             db.append("Live-1", [NewEvent("Ticked", {"t": time.perf_counter(), "i": i})])
             if not delivered.acquire(timeout=10):
@@ -259,7 +264,7 @@ class _EventSourcing:
 
     def single(self, n: int) -> float:
         insert, originator = self.stores["w1"][1].insert_events, uuid.uuid4()
-        with _timer() as t:
+        with timer() as t:
             for i in range(n):
                 insert([self._stored(originator, i + 1)])
         return t[0]
@@ -273,11 +278,11 @@ class _EventSourcing:
             for i in range(each):
                 insert([self._stored(originator, i + 1)])
 
-        return _threads(writers, work)
+        return threads(writers, work)
 
     def batches(self, batches: int, size: int) -> float:
         insert, originator = self.stores["w3"][1].insert_events, uuid.uuid4()
-        with _timer() as t:
+        with timer() as t:
             for b in range(batches):
                 insert([self._stored(originator, b * size + i + 1) for i in range(size)])
         return t[0]
@@ -292,13 +297,13 @@ class _EventSourcing:
             self.reads_recorder.insert_events(events)
 
     def read_stream(self) -> tuple[int, float]:
-        with _timer() as t:
+        with timer() as t:
             count = len(self.reads_recorder.select_events(self.reads))
         return count, t[0]
 
     def read_all(self, page: int = 1000) -> tuple[int, float]:
         count, start = 0, 1
-        with _timer() as t:
+        with timer() as t:
             while True:
                 notifications = self.reads_recorder.select_notifications(start, page)
                 count += len(notifications)
@@ -337,7 +342,7 @@ class _Raw:
     def single(self, n: int) -> float:
         self.round += 1
         conn, stream = self.single_conn, f"Single-{self.round}"
-        with _timer() as t:
+        with timer() as t:
             for i in range(n):
                 conn.execute("BEGIN")
                 conn.execute(
@@ -349,7 +354,7 @@ class _Raw:
     def bulk(self, n: int) -> float:
         self.round += 1
         conn, stream = self.bulk_conn, f"Bulk-{self.round}"
-        with _timer() as t:
+        with timer() as t:
             conn.execute("BEGIN")
             conn.executemany(
                 "INSERT INTO events VALUES (?, ?, ?, ?)",
@@ -408,7 +413,7 @@ def run(
     except ImportError:
         have_es = False
     work = Path(tempfile.mkdtemp(prefix="safe-eventstore-bench-", dir=directory))
-    ours = _Ours(work)
+    ours = Workloads(str(work / "safe-eventstore"))
     es = _EventSourcing(work, s.writers) if have_es else None
     raw = _Raw(work) if references else None
     try:
@@ -434,7 +439,7 @@ def run(
 
 def _write_rows(
     s: Sizes,
-    ours: _Ours,
+    ours: Workloads,
     es: _EventSourcing | None,
     raw: _Raw | None,
     say: Callable[[str], None],
@@ -503,7 +508,7 @@ def _write_rows(
 
 
 def _read_rows(
-    s: Sizes, ours: _Ours, es: _EventSourcing | None, say: Callable[[str], None]
+    s: Sizes, ours: Workloads, es: _EventSourcing | None, say: Callable[[str], None]
 ) -> list[Row]:
     say(f"reads: storing {s.read:,} events")
     ours.fill(s.read)
