@@ -9,9 +9,11 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from hashlib import sha256
 from typing import Any
+
+from msgspec.structs import replace
 
 from ._codec import (
     BYTES,
@@ -358,33 +360,38 @@ class Database:
     def _record(self, e: Entry, override: Entry | None = None) -> RecordedEvent:
         src = override if override is not None else e
         payload = src.payload
-        if src.address is None:
+        address = src.address
+        if address is None:
             payload = b""
             data = None
         else:
-            if payload is None or address_of(payload) != src.address:
+            if payload is None or sha256(payload).digest() != address:
                 what = "missing" if payload is None else "does not match its address"
                 raise IntegrityError(f"{e.stream}@{e.version}: payload {what}")
             assert src.type is not None and src.codec is not None
             data = self._types.decode(src.type, src.codec, payload)
-        raw_kind = e.kind == RESTRUCTURE
+        meta = src.metadata
+        corr = e.correlation_id
+        cause = e.causation_id
+        # positional: a Struct built from positions skips matching keywords (see the field
+        # order of RecordedEvent)
         return RecordedEvent(
-            stream=e.stream,
-            type=src.type if src.type is not None else _HIDDEN,
-            data=data,
-            metadata={} if src.metadata == b"{}" else decode_json(src.metadata),
-            event_id=_uuid_of(e.event_id),
-            correlation_id=None if e.correlation_id is None else _uuid_of(e.correlation_id),
-            causation_id=None if e.causation_id is None else _uuid_of(e.causation_id),
-            version=e.version,
-            position=e.position,
-            timestamp=_EPOCH + timedelta(microseconds=e.timestamp),
-            payload=payload,
-            codec=src.codec or "",
-            address=src.address.hex() if src.address else "",
-            kind="restructure" if raw_kind else "event",
-            restructured=override is not None,
-            tags=src.tags,
+            e.stream,
+            src.type if src.type is not None else _HIDDEN,
+            data,
+            {} if meta == b"{}" else decode_json(meta),
+            _uuid_of(e.event_id),
+            None if corr is None else _uuid_of(corr),
+            None if cause is None else _uuid_of(cause),
+            e.version,
+            e.position,
+            _EPOCH + timedelta(0, 0, e.timestamp),  # (days, seconds, microseconds)
+            payload,
+            src.codec or "",
+            address.hex() if address else "",
+            "restructure" if e.kind == RESTRUCTURE else "event",
+            override is not None,
+            src.tags,
         )
 
     def _apply(self, e: Entry, overrides: Overrides) -> RecordedEvent | None:
@@ -698,8 +705,15 @@ class Database:
                 if e.position <= position:
                     problems.append(Problem(stream, e.seq, "position out of order"))
                 position = e.position
-                if e.address is not None and e.payload is None:
-                    problems.append(Problem(stream, e.seq, f"payload {e.address.hex()} missing"))
+                if e.address is not None:
+                    if e.payload is None:
+                        problems.append(
+                            Problem(stream, e.seq, f"payload {e.address.hex()} missing")
+                        )
+                    elif sha256(e.payload).digest() != e.address:
+                        problems.append(
+                            Problem(stream, e.seq, "payload does not match the entry's address")
+                        )
                 prev = e.hash
                 seq += 1
             if len(page) < PAGE:

@@ -326,7 +326,9 @@ def test_verify_lists_problems_and_exits_1(db_url: str, tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "A-1@0: entry altered" in result.stdout
     assert "does not match its address" in result.stdout
-    assert result.stderr.startswith("error: verify found 2 problems")
+    assert "A-1@1: payload does not match the entry's address" in result.stdout
+    # the altered payload is named once as a payload and once as the event that holds it
+    assert result.stderr.startswith("error: verify found 3 problems")
     assert "payload does not match" in fails(1, "read", "A-1", "--store", db_url)
 
 

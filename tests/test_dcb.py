@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import safe_eventstore as ses
+from safe_eventstore.storage.sqlite import USER_VERSION
 
 BACKENDS = ["memory", "sqlite"]
 
@@ -217,13 +218,15 @@ def test_sqlite_databases_of_format_1_gain_the_tags_index(tmp_path: Path) -> Non
         db.append("Account-1", [ses.NewEvent("Opened", {}, tags=("owner-7",))])
     path = tmp_path / "store" / "old.sqlite3"
     conn = sqlite3.connect(path)
-    conn.executescript("DROP TABLE tags; PRAGMA user_version = 1;")
+    conn.executescript(
+        "DROP TABLE tags; ALTER TABLE entries DROP COLUMN payload; PRAGMA user_version = 1;"
+    )
     conn.close()
     with ses.open(f"sqlite://{tmp_path}/store") as store:
         db = store.database("old")
         assert types_of(db.read_events(q(([], ["owner-7"])))) == ["Opened"]
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+    assert conn.execute("PRAGMA user_version").fetchone() == (USER_VERSION,)
     conn.close()
 
 

@@ -12,6 +12,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from .._codec import entry_hash
 from .._exceptions import (
     AppendConditionFailed,
@@ -69,9 +71,13 @@ class Write:
     new_ids: bool = False
 
 
-@dataclass(slots=True)
-class Entry:
-    """A stored entry: one line of a stream's hash-chained raw history."""
+class Entry(msgspec.Struct, gc=False):
+    """A stored entry: one line of a stream's hash-chained raw history.
+
+    A msgspec Struct (built in C; reads make one per entry) outside the cyclic garbage
+    collector: it holds only strings, numbers, bytes and a tuple of strings, so it can never
+    be part of a reference cycle.
+    """
 
     stream: str
     seq: int

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import bisect
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+
+from msgspec.structs import replace
 
 from .._exceptions import DatabaseExists, DatabaseNotFound, StoreClosed
 from .._model import AppendCondition, AppendResult, Query

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import safe_eventstore as ses
-from safe_eventstore.storage.sqlite import SqliteStorage
+from safe_eventstore.storage.sqlite import USER_VERSION, SqliteStorage
 
 MARKER = "safe-eventstore.json"
 
@@ -157,6 +157,43 @@ def _calls(store: ses.Store) -> list[Callable[[], object]]:
         lambda: db.get_checkpoint("reader"),
         lambda: db.subscribe().get(timeout=0),
     ]
+
+
+def test_a_version_2_database_gains_payload_ids_and_reads_the_same(directory: Path) -> None:
+    _seed(directory)
+    with ses.open(_url(directory)) as store:
+        before = list(store.database("bank").read_all())
+    with _raw_sqlite(directory) as conn:  # back to the layout of version 2
+        conn.executescript("ALTER TABLE entries DROP COLUMN payload; PRAGMA user_version = 2;")
+    with ses.open(_url(directory)) as store:
+        db = store.database("bank")
+        assert list(db.read_all()) == before
+        assert db.verify().ok
+        db.append("Account-2", [ses.NewEvent("Deposited", {"amount": 1})])
+        assert db.read_stream("Account-2")[-1].data == {"amount": 1}
+    with _raw_sqlite(directory) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (USER_VERSION,)
+        missing = conn.execute(
+            "SELECT count(*) FROM entries WHERE address IS NOT NULL AND payload IS NULL"
+        ).fetchone()
+        assert missing == (0,)
+
+
+def test_an_entry_pointing_at_another_payload_row_fails_its_read(directory: Path) -> None:
+    _seed(directory)
+    with _raw_sqlite(directory) as conn:  # seq 1 now fetches the payload of seq 2
+        conn.execute(
+            "UPDATE entries SET payload = (SELECT payload FROM entries WHERE "
+            f"{_ENTRY_OF_ACCOUNT_1}) WHERE {_ENTRY_OF_ACCOUNT_1}",
+            (2, 1),
+        )
+    with ses.open(_url(directory)) as store:
+        db = store.database("bank")
+        with pytest.raises(ses.IntegrityError, match="does not match its address"):
+            list(db.read_stream("Account-1"))
+        report = db.verify()
+        assert [(p.stream, p.seq) for p in report.problems] == [("Account-1", 1)]
+        assert db.read_stream("Account-2")[0].data == {"owner": "bob"}
 
 
 @pytest.mark.parametrize(
