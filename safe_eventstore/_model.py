@@ -34,8 +34,7 @@ STREAM_EXISTS = -4
 """Expected version: the stream must have at least one event."""
 
 
-@dataclass(frozen=True, slots=True)
-class NewEvent:
+class NewEvent(msgspec.Struct, frozen=True):
     """An event to append.
 
     ``data`` may be JSON-serialisable data, a registered (or plain) dataclass instance,
@@ -53,8 +52,7 @@ class NewEvent:
     tags: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class StreamAppend:
+class StreamAppend(msgspec.Struct, frozen=True):
     """One stream's part of a multi-stream batch (see ``Database.append_batch``)."""
 
     stream: str
@@ -140,8 +138,7 @@ class RecordedEvent(msgspec.Struct, frozen=True):
         return self.stream.split("-", 1)[0]
 
 
-@dataclass(frozen=True, slots=True)
-class AppendResult:
+class AppendResult(msgspec.Struct, frozen=True):
     """What an append stored: the batch's first and last versions and last position."""
 
     first_version: int

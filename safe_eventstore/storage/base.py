@@ -9,7 +9,6 @@ here once, as :func:`plan_append`, and each backend calls it inside its own tran
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -41,9 +40,8 @@ EVENT = 0
 RESTRUCTURE = 1
 
 
-@dataclass(slots=True)
-class Draft:
-    """An entry to store, before the backend gives it a place."""
+class Draft(msgspec.Struct, gc=False):
+    """An entry to store, before the backend gives it a place (a Struct, as ``Entry``)."""
 
     kind: int
     event_id: bytes
@@ -59,8 +57,7 @@ class Draft:
     target: int | None = None  # the version a restructure entry restructures
 
 
-@dataclass(slots=True)
-class Write:
+class Write(msgspec.Struct):
     """One stream's part of an append: its drafts and the version it expects."""
 
     stream: str
@@ -102,8 +99,7 @@ class Entry(msgspec.Struct, gc=False):
         return chained_fields(self.prev_hash, self.stream, self.seq, self.version, self)
 
 
-@dataclass(frozen=True, slots=True)
-class Head:
+class Head(msgspec.Struct, frozen=True, gc=False):
     """The tail of a stream: its last entry's seq and hash, and its last event version."""
 
     seq: int
