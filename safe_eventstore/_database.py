@@ -13,6 +13,7 @@ from hashlib import sha256
 from random import getrandbits
 from typing import Any
 
+import msgspec
 from msgspec.structs import replace
 
 from ._codec import (
@@ -55,7 +56,6 @@ __all__ = ["Database", "Subscription"]
 PAGE = 1000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HIDDEN = "$hidden"
-_UNKNOWN_SAFETY = uuid.SafeUUID.unknown
 EVENTS_STREAM = "$events"
 """The reserved stream holding the events appended with ``append_events`` (no stream of
 their own). Public names may not start with ``$``, so no user stream can collide with it."""
@@ -83,13 +83,16 @@ def _new_event_id() -> bytes:
     return (ms << 80 | getrandbits(80) & _ID_RANDOM | _ID_MARKS).to_bytes(16, "big")
 
 
+_uuid_decoder = msgspec.msgpack.Decoder(uuid.UUID)
+
+
 def _uuid_of(raw: bytes) -> uuid.UUID:
-    # uuid.UUID(bytes=...) validates its arguments at length; stored ids are 16 bytes
-    # already, and this skips straight to the two slots a UUID has.
-    u = object.__new__(uuid.UUID)
-    object.__setattr__(u, "int", int.from_bytes(raw, "big"))
-    object.__setattr__(u, "is_safe", _UNKNOWN_SAFETY)
-    return u
+    # A stored id is 16 bytes; msgspec builds a UUID from a MessagePack bin of 16 bytes in
+    # C, about three times faster than uuid.UUID(bytes=...) with its argument checks.
+    try:
+        return _uuid_decoder.decode(b"\xc4\x10" + raw)
+    except msgspec.MsgspecError:
+        raise IntegrityError(f"a stored event id is not 16 bytes: {raw!r}") from None
 
 
 def _uuid(value: object, what: str) -> bytes | None:
@@ -439,6 +442,7 @@ class Database:
         self, stream: str, version: int, limit: int | None, backwards: bool
     ) -> Iterator[RecordedEvent]:
         overrides = self._overrides(stream)
+        record = self._record
         left = limit if limit is not None else -1
         while left != 0:
             size = PAGE if left < 0 or overrides else min(PAGE, left)
@@ -446,7 +450,7 @@ class Database:
                 self.name, stream, from_version=version, limit=size, backwards=backwards
             )
             for e in page:
-                event = self._apply(e, overrides)
+                event = self._apply(e, overrides) if overrides else record(e)
                 if event is not None:
                     yield event
                     left -= 1
@@ -493,6 +497,7 @@ class Database:
         overrides = self._overrides()
         # A restructure may change an event's type, so filter by type after applying them.
         pushed = types if not overrides else None
+        record = self._record
         left = limit if limit is not None else -1
         position = from_position
         while left != 0:
@@ -502,7 +507,7 @@ class Database:
                 category=category, types=pushed,
             )  # fmt: skip
             for e in page:
-                event = self._apply(e, overrides)
+                event = self._apply(e, overrides) if overrides else record(e)
                 if event is None or (types is not None and event.type not in types):
                     continue
                 yield event
