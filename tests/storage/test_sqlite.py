@@ -179,6 +179,17 @@ def test_a_version_2_database_gains_payload_ids_and_reads_the_same(directory: Pa
         assert missing == (0,)
 
 
+def test_a_damaged_event_id_fails_its_read_with_an_integrity_error(directory: Path) -> None:
+    _seed(directory)
+    with _raw_sqlite(directory) as conn:
+        conn.execute(f"UPDATE entries SET event_id = X'0102' WHERE {_ENTRY_OF_ACCOUNT_1}", (1,))
+    with ses.open(_url(directory)) as store:
+        db = store.database("bank")
+        with pytest.raises(ses.IntegrityError, match="not 16 bytes"):
+            list(db.read_stream("Account-1"))
+        assert not db.verify().ok
+
+
 def test_an_entry_pointing_at_another_payload_row_fails_its_read(directory: Path) -> None:
     _seed(directory)
     with _raw_sqlite(directory) as conn:  # seq 1 now fetches the payload of seq 2
