@@ -7,7 +7,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from hashlib import sha256
 from random import getrandbits
@@ -438,27 +438,58 @@ class Database:
         start = from_version if from_version is not None else (2**62 if backwards else 0)
         return RecordedEvents(lambda: self._stream(stream, start, limit, backwards))
 
+    @staticmethod
+    def _paged(
+        fetch: Callable[[int, int], list[Entry]],
+        start: int,
+        advance: Callable[[Entry], int],
+        convert: Callable[[Entry], RecordedEvent | None],
+        limit: int | None,
+        *,
+        full_pages: bool,
+    ) -> Iterator[RecordedEvent]:
+        """Events read page by page: ``fetch(at, size)`` gives a page of entries from
+        ``at`` on, ``advance(last)`` the ``at`` after a page, ``convert`` an entry's event
+        (``None`` to skip it). Pages are cut to ``limit`` unless ``full_pages`` (when
+        entries may be skipped, a short page would end the read too early)."""
+        left = limit if limit is not None else -1
+        at = start
+        while left != 0:
+            size = PAGE if left < 0 or full_pages else min(PAGE, left)
+            page = fetch(at, size)
+            for e in page:
+                event = convert(e)
+                if event is None:
+                    continue
+                yield event
+                left -= 1
+                if left == 0:
+                    return
+            if len(page) < size:
+                return
+            at = advance(page[-1])
+
+    def _applying(self, overrides: Overrides) -> Callable[[Entry], RecordedEvent | None]:
+        """How an entry reads: with no restructures stored, as itself (the fast path)."""
+        if not overrides:
+            return self._record
+        return lambda e: self._apply(e, overrides)
+
     def _stream(
         self, stream: str, version: int, limit: int | None, backwards: bool
     ) -> Iterator[RecordedEvent]:
         overrides = self._overrides(stream)
-        record = self._record
-        left = limit if limit is not None else -1
-        while left != 0:
-            size = PAGE if left < 0 or overrides else min(PAGE, left)
-            page = self._storage.read_stream(
-                self.name, stream, from_version=version, limit=size, backwards=backwards
-            )
-            for e in page:
-                event = self._apply(e, overrides) if overrides else record(e)
-                if event is not None:
-                    yield event
-                    left -= 1
-                    if left == 0:
-                        return
-            if len(page) < size:
-                return
-            version = page[-1].version + (-1 if backwards else 1)
+        step = -1 if backwards else 1
+        return self._paged(
+            lambda at, size: self._storage.read_stream(
+                self.name, stream, from_version=at, limit=size, backwards=backwards
+            ),
+            version,
+            lambda last: last.version + step,
+            self._applying(overrides),
+            limit,
+            full_pages=bool(overrides),
+        )
 
     def _raw(self, stream: str, version: int, limit: int | None) -> Iterator[RecordedEvent]:
         seq = 0
@@ -470,20 +501,21 @@ class Database:
                 return
             seq = first[0].seq
         overrides = self._overrides(stream)
-        left = limit if limit is not None else -1
-        while left != 0:
-            page = self._storage.read_entries(self.name, stream, from_seq=seq, limit=PAGE)
-            for e in page:
-                event = self._record(e)
-                if e.kind == EVENT and (e.stream, e.version) in overrides:
-                    event = replace(event, restructured=True)
-                yield event
-                left -= 1
-                if left == 0:
-                    return
-            if len(page) < PAGE:
-                return
-            seq = page[-1].seq + 1
+
+        def convert(e: Entry) -> RecordedEvent:
+            event = self._record(e)
+            if e.kind == EVENT and (e.stream, e.version) in overrides:
+                return replace(event, restructured=True)
+            return event
+
+        yield from self._paged(
+            lambda at, size: self._storage.read_entries(self.name, stream, from_seq=at, limit=size),
+            seq,
+            lambda last: last.seq + 1,
+            convert,
+            limit,
+            full_pages=True,
+        )
 
     def _scan(
         self,
@@ -497,26 +529,25 @@ class Database:
         overrides = self._overrides()
         # A restructure may change an event's type, so filter by type after applying them.
         pushed = types if not overrides else None
-        record = self._record
-        left = limit if limit is not None else -1
-        position = from_position
-        while left != 0:
-            size = PAGE if left < 0 or overrides else min(PAGE, left)
-            page = self._storage.read_all(
-                self.name, from_position=position, limit=size, stream=stream,
-                category=category, types=pushed,
-            )  # fmt: skip
-            for e in page:
-                event = self._apply(e, overrides) if overrides else record(e)
-                if event is None or (types is not None and event.type not in types):
-                    continue
-                yield event
-                left -= 1
-                if left == 0:
-                    return
-            if len(page) < size:
-                return
-            position = page[-1].position + 1
+        convert = self._applying(overrides)
+        if types is not None and overrides:
+            applied = convert
+
+            def convert(e: Entry) -> RecordedEvent | None:
+                event = applied(e)
+                return event if event is not None and event.type in types else None
+
+        return self._paged(
+            lambda at, size: self._storage.read_all(
+                self.name, from_position=at, limit=size, stream=stream, category=category,
+                types=pushed,
+            ),
+            from_position,
+            lambda last: last.position + 1,
+            convert,
+            limit,
+            full_pages=bool(overrides),
+        )  # fmt: skip
 
     def read_all(
         self,
@@ -562,25 +593,28 @@ class Database:
 
     def _query(self, query: Query, position: int, limit: int | None) -> Iterator[RecordedEvent]:
         overrides = self._overrides()
-        left = limit if limit is not None else -1
-        while left != 0:
-            # A restructure may change an event's type or tags: with any in the database,
-            # read every event and match after applying them.
-            size = PAGE if left < 0 or overrides else min(PAGE, left)
-            page = self._storage.read_query(
-                self.name, Query() if overrides else query, from_position=position, limit=size
-            )
-            for e in page:
-                event = self._apply(e, overrides)
-                if event is None or (overrides and not query.matches(event.type, event.tags)):
-                    continue
-                yield event
-                left -= 1
-                if left == 0:
-                    return
-            if len(page) < size:
-                return
-            position = page[-1].position + 1
+        # A restructure may change an event's type or tags: with any in the database, read
+        # every event and match after applying them.
+        convert = self._applying(overrides)
+        if overrides:
+            applied = convert
+
+            def convert(e: Entry) -> RecordedEvent | None:
+                event = applied(e)
+                return (
+                    event if event is not None and query.matches(event.type, event.tags) else None
+                )
+
+        return self._paged(
+            lambda at, size: self._storage.read_query(
+                self.name, Query() if overrides else query, from_position=at, limit=size
+            ),
+            position,
+            lambda last: last.position + 1,
+            convert,
+            limit,
+            full_pages=bool(overrides),
+        )
 
     def last_position(self) -> int:
         """The highest position in the database (of any entry), 0 when it is empty."""
