@@ -271,7 +271,12 @@ class Storage(ABC):
     def read_stream(
         self, db: str, stream: str, *, from_version: int, limit: int, backwards: bool
     ) -> list[Entry]:
-        """Up to ``limit`` event entries (not restructures) with their payloads."""
+        """Up to ``limit`` event entries (not restructures) with their payloads.
+
+        Entries read by ``read_stream``, ``read_all`` and ``read_query`` are for decoding
+        events: a backend may leave out their chain fields (``prev_hash`` None, ``hash``
+        empty, ``size`` 0). ``read_entries`` and ``restructures`` return complete entries.
+        """
 
     @abstractmethod
     def read_entries(self, db: str, stream: str, *, from_seq: int, limit: int) -> list[Entry]:
