@@ -6,9 +6,11 @@ own through a fresh name prefix, and its JetStream streams are deleted afterward
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -386,6 +388,116 @@ def test_an_append_refused_halfway_leaves_nothing_that_counts(store_url: str) ->
         assert (stats["events"], stats["streams"], stats["payloads"]) == (3, 1, 3)
         report = b.verify()
         assert report.ok and report.payloads == 3
+
+
+class AckLoser:
+    """A TCP relay in front of a NATS server. Armed, it keeps the next publish
+    acknowledgement from the client (the server has stored the message by then), and
+    either cuts the client's connection or leaves it open for the client to time out."""
+
+    def __init__(self, port: int) -> None:
+        self.target = ("127.0.0.1", port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"nats://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.armed: str | None = None
+        self.lost = 0
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def lose_next_ack(self, how: str) -> None:
+        self.armed = how
+
+    def close(self) -> None:
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            for src, dst, acks in ((client, server, False), (server, client, True)):
+                threading.Thread(target=self._pump, args=(src, dst, acks), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, acks: bool) -> None:
+        try:
+            while data := src.recv(65536):
+                if acks and self.armed and b'"seq":' in data:  # a JetStream publish ack
+                    with self.lock:
+                        how, self.armed = self.armed, None
+                        self.lost += 1
+                    if how == "cut":
+                        break
+                    continue
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
+
+
+@pytest.mark.parametrize("how", ["cut", "timeout"])
+def test_an_append_whose_acknowledgement_is_lost_is_stored_once(
+    nats_server: NatsServer, how: str
+) -> None:
+    """The server stores an append, but its acknowledgement never reaches the client (the
+    connection drops, or the client times out): the store tries again and must find the
+    append stored, returning its original result, not store it twice (appends with
+    generated event ids carry no marker to find it by). Covers a chain (one event, to an
+    existing stream), a batch (a new stream; several events) and a conditional append."""
+    relay = AckLoser(nats_server.port)
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    try:
+        with ses.open(f"{relay.url}?prefix={prefix}&timeout=2") as store:
+            db = store.create_database("bank")
+            db.append("Account-1", [ses.NewEvent("Opened", {})])
+            lost = 0
+            calls = [
+                lambda: db.append(
+                    "Account-1", [ses.NewEvent("Deposited", {"n": 1})], expected_version=0
+                ),
+                lambda: db.append("Account-1", [ses.NewEvent("Deposited", {"n": 2})]),
+                lambda: db.append(
+                    "Account-2", [ses.NewEvent("Opened", {})], expected_version=ses.NO_STREAM
+                ),
+                lambda: db.append(
+                    "Account-2", [ses.NewEvent("Deposited", {"n": n}) for n in range(3)]
+                ),
+                lambda: db.append_events(
+                    [ses.NewEvent("Registered", {}, tags=("student-1",))],
+                    condition=ses.AppendCondition(
+                        ses.Query([ses.QueryItem(tags=("student-1",))]), None
+                    ),
+                ),
+            ]
+            results = []
+            for call in calls:
+                relay.lose_next_ack(how)
+                results.append(call())
+                assert relay.lost == lost + 1  # the acknowledgement was really lost
+                lost = relay.lost
+            streams = {s: db.read_stream(s)[:] for s in ("Account-1", "Account-2", "$events")}
+            assert [e.type for e in streams["Account-1"]] == ["Opened", "Deposited", "Deposited"]
+            assert [e.type for e in streams["Account-2"]] == ["Opened"] + ["Deposited"] * 3
+            assert [e.type for e in streams["$events"]] == ["Registered"]
+            expected = [
+                (1, 1, streams["Account-1"][1].position),
+                (2, 2, streams["Account-1"][2].position),
+                (0, 0, streams["Account-2"][0].position),
+                (1, 3, streams["Account-2"][3].position),
+                (0, 0, streams["$events"][0].position),
+            ]
+            got = [(r.first_version, r.last_version, r.position) for r in results]
+            assert got == expected
+            assert db.stats()["events"] == 8
+            assert db.verify().ok
+    finally:
+        relay.close()
+        drop(nats_server.url, prefix)
 
 
 @pytest.mark.slow

@@ -36,6 +36,7 @@ import itertools
 import math
 import random
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,6 +123,18 @@ def _failure(exc: ApiError, *, alone: bool, size: int) -> Exception:
             f"batch ({exc.description}): split it"
         )
     return Retry(exc.description, wait=True)
+
+
+def _among(ids: set[bytes]) -> Callable[[Entry], bool]:
+    return lambda e: e.event_id in ids
+
+
+def _unknown(prepared: list[Prepared], exc: Exception) -> Retry:
+    """No answer to a publish (lost connection, time out, no leader): the appends may have
+    been stored, so their retries look for their entries first."""
+    for p in prepared:
+        p.request.unsure = True
+    return Retry(str(exc) or "no acknowledgement in time", wait=True)
 
 
 class Appender:
@@ -230,9 +243,13 @@ class Appender:
 
     def _cost(self, r: Request) -> int:
         """At most how many messages an append takes."""
-        drafts = sum(len(w.drafts) + sum(len(x.tags) for x in w.drafts) for w in r.writes)
-        chunks = sum(max(1, math.ceil(len(b) / self.chunk)) for b in r.blobs.values())
-        return 2 * drafts + chunks + 1
+        size = 1  # a checkpoint
+        for w in r.writes:
+            # an entry each, a marker or copy each (no marker for a generated id), its
+            # tags, its stream's name
+            pointers = sum(1 for x in w.drafts if not w.new_ids or x.kind != EVENT)
+            size += len(w.drafts) + pointers + sum(len(x.tags) for x in w.drafts) + 1
+        return size + sum(max(1, math.ceil(len(b) / self.chunk)) for b in r.blobs.values())
 
     async def _round(self, d: DbState, taken: list[Request]) -> None:
         """Commit some waiting appends together; every one of them is settled, whatever
@@ -241,7 +258,9 @@ class Appender:
             await self._settle_round(d, taken)
         finally:
             for r in taken:
-                _settle(r.future, Retry("its group commit was interrupted", wait=True))
+                if not r.future.done():
+                    r.unsure = True  # it may have been published
+                    _settle(r.future, Retry("its group commit was interrupted", wait=True))
 
     async def _settle_round(self, d: DbState, taken: list[Request]) -> None:
         try:
@@ -277,22 +296,31 @@ class Appender:
         """Seal an append's entries and lay out its messages (or, when it is wholly an
         idempotent retry, its original results)."""
         layout = d.layout
+        # a retry is recognised before its condition: by the entries an earlier attempt may
+        # have stored, and by the markers of event ids that came from the caller
+        earlier = await self._stored_before(d, r) if fresh and r.unsure else {}
+        marked = [w for n, w in enumerate(r.writes) if not w.new_ids and n not in earlier]
         existing: dict[str, list[Entry]] = {}
         markers: dict[str, int] = {}
-        if fresh or r.condition is not None:  # a retry is recognised before its condition
-            existing, markers = await self.reader.existing(d, r.writes)
+        if marked and (fresh or r.condition is not None):
+            existing, markers = await self.reader.existing(d, marked)
         plans: list[AppendResult | list[Entry]] = []
-        for w in r.writes:
+        for n, w in enumerate(r.writes):
+            if n in earlier:
+                plans.append(earlier[n])
+                continue
+            head = heads[w.stream]
             try:
                 plans.append(
-                    plan_append(
-                        w.stream, heads[w.stream], w.expected, w.drafts, existing.get(w.stream, [])
-                    )
+                    plan_append(w.stream, head, w.expected, w.drafts, existing.get(w.stream, []))
                 )
             except (WrongExpectedVersion, IdempotencyConflict):
                 if fresh:
                     raise
                 raise Retry("a remembered stream head is out of date", wait=False) from None
+            if isinstance(plans[-1], list):
+                at = head.position if head is not None else 0
+                r.since[w.stream] = min(at, r.since.get(w.stream, at))
         if plans and all(isinstance(p, AppendResult) for p in plans):
             return [p for p in plans if isinstance(p, AppendResult)]
         p = Prepared(r, plans, heads)
@@ -319,8 +347,10 @@ class Appender:
                 at = len(p.entries)
                 if e.kind == EVENT:
                     events = e.version
-                    marker = layout.marker(w.stream, e.event_id)
-                    p.pointers.append((marker, at, {EXPECT: str(markers.get(marker, 0))}, False))
+                    if not w.new_ids:  # a generated id cannot be stored already
+                        marker = layout.marker(w.stream, e.event_id)
+                        expect = {EXPECT: str(markers.get(marker, 0))}
+                        p.pointers.append((marker, at, expect, False))
                     p.pointers += [(layout.tag(t, e.type), at, {}, False) for t in e.tags]
                 else:
                     p.pointers.append((layout.restructures_of(w.stream), at, {}, True))
@@ -344,6 +374,27 @@ class Appender:
             headers = {"Nats-Rollup": "sub", EXPECT: str(seq)}
             p.checkpoint = (layout.checkpoint(name), str(position).encode(), headers)
         return p
+
+    async def _stored_before(self, d: DbState, r: Request) -> dict[int, AppendResult]:
+        """The original results of the writes an earlier attempt of this append stored,
+        though its acknowledgement was lost: each write's entries are looked for by event id
+        among its stream's entries after the lowest head an attempt was sealed on.
+
+        Called after the heads were read afresh: an attempt stored before that read is
+        found here; one stored after it expects a head this attempt has moved past (or the
+        other way round), so the server refuses one of the two."""
+        found: dict[int, AppendResult] = {}
+        for n, w in enumerate(r.writes):
+            since = r.since.get(w.stream)
+            if since is None:
+                continue
+            ids = {x.event_id for x in w.drafts}
+            entries = await self.reader.scan(
+                d, d.layout.stream(w.stream), since + 1, len(w.drafts), _among(ids)
+            )
+            if len(entries) == len(w.drafts) and {e.event_id for e in entries} == ids:
+                found[n] = result_of(entries)
+        return found
 
     async def _condition(self, d: DbState, condition: AppendCondition) -> list[Message]:
         """Decide an append condition on what is stored, and the checks that make the server
@@ -430,8 +481,8 @@ class Appender:
             ack = await self.conn.publish_chain(msgs)
         except ApiError as exc:
             raise _failure(exc, alone=True, size=len(msgs)) from None
-        except (StoreUnavailable, NoStream) as exc:
-            raise Retry(str(exc), wait=True) from None
+        except (StoreUnavailable, NoStream, TimeoutError) as exc:
+            raise _unknown([p], exc) from None
         position = int(ack["seq"])
         d.observe(position)
         d.known(p.blobs)
@@ -467,8 +518,8 @@ class Appender:
             ack = await self.conn.publish_batch(msgs)
         except ApiError as exc:
             raise _failure(exc, alone=len(prepared) == 1, size=len(msgs)) from None
-        except (StoreUnavailable, NoStream) as exc:
-            raise Retry(str(exc), wait=True) from None
+        except (StoreUnavailable, NoStream, TimeoutError) as exc:
+            raise _unknown(prepared, exc) from None
         last = int(ack["seq"])
         d.observe(last)
         base = last - len(msgs) + 1

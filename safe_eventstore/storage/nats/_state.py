@@ -59,6 +59,10 @@ class Request:
     checkpoint: tuple[str, int] | None
     future: asyncio.Future[Any]
     condition: AppendCondition | None = None
+    # an attempt may have been stored unseen (its acknowledgement was lost): where to look
+    # for its entries, by stream (the position of the lowest head an attempt sealed on)
+    unsure: bool = False
+    since: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
