@@ -1,25 +1,29 @@
 """One NATS connection and the asyncio event loop that drives it.
 
 The storage contract is synchronous and thread-safe; nats-py is asyncio. The loop has no
-thread of its own: a caller runs it itself (``run_until_complete``) for as long as its call
-takes, so a call costs no hand-over between threads. Only one thread runs the loop at a
-time: a caller that finds it taken hands its coroutine to the loop and waits, and takes the
-loop over if it is let go before its coroutine is done. When no caller has run the loop for
-a moment, a daemon thread runs it, so that the connection answers the server's pings and
-delivers messages to subscriptions, and lets it go as soon as a caller asks for it. Every
-nats-py error is translated into the store's exception tree before it reaches a caller.
+thread of its own: a caller runs it itself for as long as its call takes (the call stops
+the loop as it ends), so a call costs no hand-over between threads. Only one thread runs the
+loop at a time: a caller that finds it taken hands its coroutine to the loop and waits, and
+takes the loop over if it is let go before its coroutine is done. When no caller has run
+the loop for a millisecond, a daemon thread runs it, so that the connection answers the
+server's pings and delivers messages to subscriptions, and lets it go as soon as a caller
+asks for it. The daemon is not woken when a call ends: it looks now and then, less and less
+often (up to every 8 ms) while callers keep the loop busy, since each look takes the
+interpreter's lock from them. Every nats-py error is translated into the store's exception
+tree before it reaches a caller.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import itertools
 import json
 import secrets
 import threading
 import time
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import nats
@@ -41,6 +45,7 @@ T = TypeVar("T")
 API = "$JS.API"
 _FLOW_BYTES = 8 * 1024 * 1024  # ask for an ack at least this often inside a large batch
 IDLE = 0.001  # seconds without a caller running the loop before the daemon runs it
+BUSY = 0.008  # at most this long between the daemon's looks while callers run the loop
 
 
 class NoStream(StorageError):
@@ -131,12 +136,14 @@ class Connection:
             coro.close()
             raise StoreClosed("the store is closed")
         deadline = None if timeout is None else time.monotonic() + timeout
-        work = self._translated(coro, deadline)
         # a thread that runs an event loop of its own cannot run ours: it waits instead
         drives = not _in_event_loop()
         if drives and self._driver.acquire(blocking=False):
-            return self._drive(work)
-        future = asyncio.run_coroutine_threadsafe(work, self.loop)
+            # the work stops the loop as it ends (run_until_complete would take one more
+            # turn of the loop to notice that it has)
+            task = self.loop.create_task(self._translated(coro, deadline, stop=True))
+            return self._drive(lambda: self._until_done(task))
+        future = asyncio.run_coroutine_threadsafe(self._translated(coro, deadline), self.loop)
         woken = threading.Event()  # our work is done, or the loop was let go to us
         future.add_done_callback(lambda _: woken.set())
         with self._changed:
@@ -150,7 +157,9 @@ class Connection:
                     future.cancel()
                     raise StoreClosed("the store is closed")
                 if drives and self._driver.acquire(blocking=False):  # let go before we were done
-                    return self._drive(asyncio.wrap_future(future, loop=self.loop))
+                    work = asyncio.wrap_future(future, loop=self.loop)
+                    work.add_done_callback(self._stop)
+                    return self._drive(functools.partial(self._until_done, work))
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     future.cancel()
@@ -163,26 +172,36 @@ class Connection:
             if not self._driver.locked():
                 self._hand_over()  # we took no turn: let another waiter run the loop
 
-    def _drive(self, work: Awaitable[T]) -> T:
-        """Run the loop in this thread (the driver lock is held) until ``work`` is done."""
+    def _drive(self, work: Callable[[], T]) -> T:
+        """Run the loop in this thread (the driver lock is held) with ``work``."""
         try:
             try:
-                result: T = self.loop.run_until_complete(work)
+                return work()
             except (asyncio.CancelledError, concurrent.futures.CancelledError):
                 raise StoreClosed("the store is closed") from None
-            return result
         finally:
             self._released = time.monotonic()
             self._driver.release()
             self._hand_over()
 
+    def _until_done(self, future: asyncio.Future[T]) -> T:
+        """Run the loop until ``future`` is done, which stops it (so does the end of any
+        work started with ``stop``: a caller's left behind by an interrupt)."""
+        while not future.done():
+            self.loop.run_forever()
+        return future.result()
+
+    def _stop(self, _: object = None) -> None:
+        self.loop.stop()
+
     def _hand_over(self) -> None:
-        """Wake one thread waiting for its work to be done, to run the loop next (and the
-        daemon, which runs it when nobody else does for a moment)."""
-        with self._changed:
-            if self._waiting:
-                self._waiting[0].set()
-            self._changed.notify_all()
+        """Wake one thread waiting for its work to be done, to run the loop next. (The
+        daemon is not woken: it looks every ``IDLE`` seconds, so that a caller making one
+        call after another does not wake it once per call.)"""
+        if self._waiting:
+            with self._changed:
+                if self._waiting:
+                    self._waiting[0].set()
 
     def _outcome(self, future: concurrent.futures.Future[T]) -> T:
         try:
@@ -209,15 +228,23 @@ class Connection:
             self._shutdown()
 
     def _drive_when_idle(self) -> None:
+        pause = IDLE
         while not self._closed:
             with self._changed:
                 while not self._closed:
+                    if self._driver.locked():
+                        # callers keep the loop busy: look less and less often (each look
+                        # takes the interpreter's lock from them), up to BUSY
+                        self._changed.wait(pause)
+                        pause = min(pause * 2, BUSY)
+                        continue
                     quiet = time.monotonic() - self._released
-                    if not self._driver.locked() and quiet >= IDLE:
+                    if quiet >= IDLE:
                         break
-                    self._changed.wait(max(IDLE - quiet, 0.001))
+                    self._changed.wait(IDLE - quiet)
             if self._closed or not self._driver.acquire(blocking=False):
                 continue
+            pause = IDLE
             try:
                 self._parked = asyncio.Event()
                 self.loop.run_until_complete(self._parked.wait())
@@ -229,7 +256,9 @@ class Connection:
                 self._driver.release()
                 self._hand_over()
 
-    async def _translated(self, coro: Coroutine[Any, Any, T], deadline: float | None) -> T:
+    async def _translated(
+        self, coro: Coroutine[Any, Any, T], deadline: float | None, *, stop: bool = False
+    ) -> T:
         try:
             if deadline is None:
                 return await coro
@@ -244,6 +273,9 @@ class Connection:
             if translated is exc:
                 raise
             raise translated from exc
+        finally:
+            if stop:
+                self._stop()
 
     @staticmethod
     def _translate(exc: Exception) -> Exception:
@@ -335,7 +367,9 @@ class Connection:
                 for task in tasks:
                     task.cancel()
                 if tasks:
-                    self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+                    left = asyncio.gather(*tasks, return_exceptions=True)
+                    left.add_done_callback(self._stop)
+                    self._until_done(left)
                 self.loop.close()
         finally:
             self._driver.release()
