@@ -161,12 +161,13 @@ class Appender:
         if d.replicas is None:
             await self.reader.replicas(d)
         request = Request(writes, blobs, checkpoint, loop.create_future(), condition)
-        d.queue.append(request)
-        if not d.committing:
-            # nothing in flight: commit here, and then whatever queued up meanwhile
+        if d.committing:
+            d.queue.append(request)
+        else:
+            # nothing in flight: commit this one here, and then whatever queued up meanwhile
             d.committing = True
             try:
-                await self._round(d, self._take(d))
+                await self._round(d, [request])
             finally:
                 d.committing = False
             if d.queue:
@@ -381,8 +382,8 @@ class Appender:
         among its stream's entries after the lowest head an attempt was sealed on.
 
         Called after the heads were read afresh: an attempt stored before that read is
-        found here; one stored after it expects a head this attempt has moved past (or the
-        other way round), so the server refuses one of the two."""
+        found here; one stored after it expects the head just read, as this attempt will, so
+        the server stores only one of the two."""
         found: dict[int, AppendResult] = {}
         for n, w in enumerate(r.writes):
             since = r.since.get(w.stream)
