@@ -448,7 +448,8 @@ def test_an_append_whose_acknowledgement_is_lost_is_stored_once(
     connection drops, or the client times out): the store tries again and must find the
     append stored, returning its original result, not store it twice (appends with
     generated event ids carry no marker to find it by). Covers a chain (one event, to an
-    existing stream), a batch (a new stream; several events) and a conditional append."""
+    existing stream), a batch (a new stream; several events), a conditional append and a
+    restructure."""
     relay = AckLoser(nats_server.port)
     prefix = f"t{uuid.uuid4().hex[:10]}"
     try:
@@ -473,6 +474,7 @@ def test_an_append_whose_acknowledgement_is_lost_is_stored_once(
                         ses.Query([ses.QueryItem(tags=("student-1",))]), None
                     ),
                 ),
+                lambda: db.restructure("Account-2", 2, ses.NewEvent("Fixed", {}), reason="typo"),
             ]
             results = []
             for call in calls:
@@ -482,7 +484,9 @@ def test_an_append_whose_acknowledgement_is_lost_is_stored_once(
                 lost = relay.lost
             streams = {s: db.read_stream(s)[:] for s in ("Account-1", "Account-2", "$events")}
             assert [e.type for e in streams["Account-1"]] == ["Opened", "Deposited", "Deposited"]
-            assert [e.type for e in streams["Account-2"]] == ["Opened"] + ["Deposited"] * 3
+            assert [e.type for e in streams["Account-2"]] == [
+                "Opened", "Deposited", "Fixed", "Deposited"
+            ]  # fmt: skip
             assert [e.type for e in streams["$events"]] == ["Registered"]
             expected = [
                 (1, 1, streams["Account-1"][1].position),
@@ -491,9 +495,12 @@ def test_an_append_whose_acknowledgement_is_lost_is_stored_once(
                 (1, 3, streams["Account-2"][3].position),
                 (0, 0, streams["$events"][0].position),
             ]
+            raw = db.read_stream("Account-2", raw=True)[:]
+            assert [e.kind for e in raw] == ["event"] * 4 + ["restructure"]
+            expected.append((2, 2, raw[-1].position))
             got = [(r.first_version, r.last_version, r.position) for r in results]
             assert got == expected
-            assert db.stats()["events"] == 8
+            assert (db.stats()["events"], db.stats()["restructures"]) == (8, 1)
             assert db.verify().ok
     finally:
         relay.close()

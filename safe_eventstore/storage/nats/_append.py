@@ -1,14 +1,19 @@
 """Appending: every check that decides an append is made by the server as it stores it.
 
 An append is a set of messages: its entries, the chunks of payloads not stored yet, a marker
-per event id, and the checkpoint it carries. Each message expects something of the stream
-(an expected-last-subject-sequence header), and the server refuses it if that is not so:
+per event id that came from the caller, and the checkpoint it carries. Each message expects
+something of the stream (an expected-last-subject-sequence header), and the server refuses
+it if that is not so:
 
 * the first entry of each write expects the stream's last entry to be the head the entries
   were sealed on: the optimistic concurrency check, which also keeps the hash chain whole;
 * a payload chunk expects nothing to be stored on its subject yet (stored once per address);
 * an id marker expects the marker it replaces, if any (an idempotent retry fails here);
 * a checkpoint expects the message holding its current value (it only moves forward).
+
+Event ids the core generated (``Write.new_ids``: fresh UUIDv7s) cannot be stored already, so
+their events get no marker. A single event with a generated id whose payload is known to be
+stored is one message, its entry, like a plain publish.
 
 The messages go to the server in one of two ways:
 
@@ -19,14 +24,22 @@ The messages go to the server in one of two ways:
   stages every atomic batch in files of its own (milliseconds per batch). Each message of a
   chain carries a ``Nats-Msg-Id`` and expects the one before it to be the stream's last
   message (``Nats-Expected-Last-Msg-Id``), so the entry, last, is stored only right after
-  its payload and marker. A chain that breaks leaves at most a payload no entry refers to
-  (invisible, and reused by the next append of the same bytes) or a marker whose entry is
-  missing (which readers of markers check for); its entry is never stored alone.
+  its payload, marker and tags. A chain that breaks leaves at most a payload no entry refers
+  to (invisible, and reused by the next append of the same bytes) or a marker or tag whose
+  entry is missing (which their readers check for); its entry is never stored alone.
 
 A process remembers the heads, payloads and checkpoints it has seen and seals appends on
 them without reading first. When the server refuses an append, or a remembered head makes
 :func:`plan_append` refuse it, the append is tried again alone, as a batch, on freshly read
 heads and markers; only then are its errors final.
+
+An attempt that gets no answer (the connection is lost, or the acknowledgement does not come
+in time) may have been stored. Its retry reads the heads afresh and then looks for its own
+entries, by event id, after the lowest head an attempt of it was sealed on: found, its
+original result is returned and nothing is written. An attempt stored only after that
+read expects the very head the retry reads (nothing was appended to the stream in between),
+so the server stores one of the two and refuses the other. So an append is stored once,
+marker or not.
 """
 
 from __future__ import annotations
