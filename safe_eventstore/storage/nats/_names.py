@@ -7,7 +7,7 @@ which captures the subjects ``ses.bank.>``:
 ``ses.bank.s.<category>.<stream>``     every entry of a stream, events and restructures
 ``ses.bank.x.<category>.<stream>``     a copy of each restructure entry (read on every read)
 ``ses.bank.n.<category>.<stream>``     the stream's name, once: the stream listing
-``ses.bank.i.<digest>``                an event id's marker: where its entry went
+``ses.bank.i.<digest>``                the marker of an event id from the caller: its entry
 ``ses.bank.b.<address>.<chunk>``       a payload, in chunks of one message
 ``ses.bank.g.<tag>.<type>``            a tag of an event (for append conditions)
 ``ses.bank.k.<n>``                     carries an append condition's check
