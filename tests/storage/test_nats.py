@@ -313,6 +313,23 @@ def test_a_database_removed_underneath_is_database_not_found(nats_server: NatsSe
             _typed(info.value)
 
 
+def _wait_stopped(pid: int) -> None:
+    """Wait until every thread of a process is stopped (a busy machine takes a moment to
+    stop them all after SIGSTOP, and a thread still running may answer). Linux only: where
+    there is no /proc, return at once."""
+    deadline = time.monotonic() + PATIENCE
+    tasks = Path(f"/proc/{pid}/task")
+    while tasks.exists():
+        states = []
+        for task in tasks.iterdir():
+            with contextlib.suppress(OSError):
+                states.append((task / "stat").read_text().rsplit(")", 1)[1].split()[0])
+        if all(state in ("T", "t") for state in states):
+            return
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+
+
 @pytest.mark.slow
 def test_a_dead_or_frozen_server_gives_store_unavailable_and_work_resumes(
     tmp_path: Path,
@@ -325,6 +342,7 @@ def test_a_dead_or_frozen_server_gives_store_unavailable_and_work_resumes(
             db.append("Account-1", [ses.NewEvent("Opened", {})])
             assert server.process is not None
             server.process.send_signal(signal.SIGSTOP)  # alive, but answers nothing
+            _wait_stopped(server.process.pid)
             try:
                 for call in (
                     lambda: db.append("Account-1", [ses.NewEvent("Deposited", {})]),
