@@ -7,10 +7,11 @@ loop at a time: a caller that finds it taken hands its coroutine to the loop and
 takes the loop over if it is let go before its coroutine is done. When no caller has run
 the loop for a millisecond, a daemon thread runs it, so that the connection answers the
 server's pings and delivers messages to subscriptions, and lets it go as soon as a caller
-asks for it. The daemon is not woken when a call ends: it looks now and then, less and less
-often (up to every 8 ms) while callers keep the loop busy, since each look takes the
-interpreter's lock from them. Every nats-py error is translated into the store's exception
-tree before it reaches a caller.
+asks for it. The daemon is not woken when a call ends: it looks every millisecond, and,
+while callers keep the loop busy and no subscription waits for deliveries, less and less
+often (up to every 8 ms), since each look takes the interpreter's lock from the callers.
+Every nats-py error is translated into the store's exception tree before it reaches a
+caller.
 """
 
 from __future__ import annotations
@@ -108,6 +109,8 @@ class Connection:
         self.loop = asyncio.new_event_loop()
         self._driver = threading.Lock()  # held by the thread running the loop
         self._changed = threading.Condition()  # the loop was let go, or a call finished
+        # a subscription follows a stream: the daemon runs the loop soon after each call
+        self.followed = False
         self._released = time.monotonic()
         self._parked: asyncio.Event | None = None  # set to make the daemon let the loop go
         self._waiting: list[threading.Event] = []  # callers waiting while another runs it
@@ -234,9 +237,10 @@ class Connection:
                 while not self._closed:
                     if self._driver.locked():
                         # callers keep the loop busy: look less and less often (each look
-                        # takes the interpreter's lock from them), up to BUSY
+                        # takes the interpreter's lock from them), up to BUSY, unless a
+                        # subscription's deliveries would wait for the loop that long
                         self._changed.wait(pause)
-                        pause = min(pause * 2, BUSY)
+                        pause = min(pause * 2, IDLE if self.followed else BUSY)
                         continue
                     quiet = time.monotonic() - self._released
                     if quiet >= IDLE:

@@ -334,6 +334,7 @@ class NatsStorage(Storage):
             ),
         )
         d.watcher = watcher
+        self._conn.followed = True  # its deliveries should not wait long for the loop
         return watcher
 
     def close(self) -> None:
