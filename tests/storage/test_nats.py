@@ -23,7 +23,6 @@ import pytest
 
 import safe_eventstore as ses
 from safe_eventstore.storage.nats.servers import NatsServer
-from safe_eventstore.testing import contract
 from safe_eventstore.testing.contract import *  # noqa: F403
 
 from ..conftest import drop, fresh_store
@@ -39,18 +38,6 @@ def store_url(request: pytest.FixtureRequest) -> Iterator[str]:
 def test_the_fixture_gives_each_test_an_empty_store(store_url: str, tmp_path: Path) -> None:
     with ses.open(store_url) as store:
         assert store.list_databases() == []
-
-
-@pytest.mark.xfail(
-    raises=ses.StoreUnavailable,
-    reason="known bug: an append whose own event has the types and first tag of an item of "
-    "its condition is refused on every retry until it times out (docs/decisions.md)",
-)
-def test_the_appended_events_may_match_their_own_condition(store_url: str) -> None:
-    with ses.open(f"{store_url}&timeout=2") as store:  # the failure is a timeout: keep it short
-        contract.test_the_appended_events_may_match_their_own_condition(
-            store.create_database(contract.DATABASE)
-        )
 
 
 # -- NATS only: server-side concurrency, a second client, typed errors, the CLI -----------------

@@ -231,7 +231,10 @@ class Appender:
             d.committing = False
 
     def _take(self, d: DbState) -> list[Request]:
-        """The waiting appends that fit in one batch: distinct streams and checkpoints."""
+        """The waiting appends that fit in one batch: distinct streams and checkpoints. An
+        append with a condition goes alone: the server checks a wildcard subject (``s.>``,
+        ``g.<tag>.*``) against what was stored before the batch, so it would not see an
+        event of another append of the same batch that its condition is about."""
         taken: list[Request] = []
         rest: list[Request] = []
         streams: set[str] = set()
@@ -244,7 +247,8 @@ class Appender:
             name = r.checkpoint[0] if r.checkpoint is not None else None
             cost = self._cost(r)
             fits = not (mine & streams) and name not in names and size + cost <= BATCH_LIMIT
-            if taken and (not fits or len(taken) >= ROUND):
+            alone = r.condition is not None or (taken and taken[0].condition is not None)
+            if taken and (not fits or alone or len(taken) >= ROUND):
                 rest.append(r)
                 continue
             taken.append(r)
@@ -515,6 +519,10 @@ class Appender:
         checkpoints: dict[int, int] = {}
         first = 0
         for p in prepared:
+            # the condition's checks before the append's own tags: on a literal subject
+            # (g.<tag>.<type>) the server counts the batch's earlier messages, so a check
+            # after the event's own tag there would always fail
+            msgs.extend(p.checks)
             for subject, entry, headers, copy in p.pointers:  # here the entry is further back
                 delta = first + entry - len(msgs)
                 if copy:
@@ -523,7 +531,6 @@ class Appender:
                     data = str(delta).encode()
                 msgs.append((subject, data, headers))
             msgs.extend(p.names)
-            msgs.extend(p.checks)
             first += len(p.entries)
             if p.checkpoint is not None:
                 checkpoints[id(p)] = len(msgs)
