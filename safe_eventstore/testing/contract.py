@@ -1766,6 +1766,50 @@ def test_racing_appends_with_one_condition_store_one(store_url: str, store: ses.
     assert [e.data["by"] for e in store.database("race").read_events(boundary)] == wins
 
 
+@pytest.mark.parametrize("item", [([], ["course-1"]), (["Joined"], ["course-1"])])
+def test_a_conditional_append_never_passes_an_event_committed_beside_it(
+    db: ses.Database, item: tuple[list[str], list[str]]
+) -> None:
+    """Threads of one client append events of a boundary to streams while others append
+    under a condition on it (a backend may commit concurrent appends together): each
+    conditional append that was let in had no event of the boundary stored between the
+    position its condition names and its own event."""
+    boundary = _query(item)
+    start = threading.Barrier(6)
+    let_in: list[tuple[int, int]] = []
+
+    def join(k: int) -> None:
+        start.wait(PATIENCE)
+        for i in range(25):
+            db.append(f"Course-{k}", [ses.NewEvent("Joined", {"i": i}, tags=("course-1",))])
+
+    def book(k: int) -> None:
+        start.wait(PATIENCE)
+        mine = 0
+        for attempt in range(200):  # 25 tries, then on until this thread got in once
+            if attempt >= 25 and mine:
+                break
+            seen = db.last_position()
+            try:
+                done = db.append_events(
+                    [ses.NewEvent("Joined", {"by": k}, tags=("course-1",))],
+                    condition=ses.AppendCondition(boundary, after=seen),
+                )
+            except ses.AppendConditionFailed:
+                continue
+            let_in.append((seen, done.position))
+            mine += 1
+
+    workers = [_Background(functools.partial(join, k)) for k in range(3)]
+    workers += [_Background(functools.partial(book, k)) for k in range(3)]
+    for worker in workers:
+        worker.join()
+    assert len({position for _, position in let_in}) >= 3
+    for seen, position in let_in:
+        between = [e.position for e in db.read_events(boundary, after=seen)]
+        assert between[0] == position, f"let in at {position} past events at {between}"
+
+
 def test_conditional_append_retries_are_idempotent(db: ses.Database) -> None:
     events = [
         ses.NewEvent("A", {}, event_id=uuid.uuid4()),
