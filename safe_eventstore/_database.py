@@ -834,15 +834,17 @@ class Subscription:
             name, from_position=self._next, limit=PAGE, stream=self._stream,
             category=self._category, restructures=True,
         )  # fmt: skip
+        overrides, record, apply = self._overrides, self._db._record, self._db._apply
+        buffer = self._buffer
         for e in page:
             if e.kind == RESTRUCTURE:
-                self._overrides[(e.stream, e.version)] = e
+                overrides[(e.stream, e.version)] = e
                 if self._restructures:
-                    self._buffer.append(self._db._record(e))
+                    buffer.append(record(e))
                 continue
-            event = self._db._apply(e, self._overrides)
+            event = apply(e, overrides) if overrides else record(e)
             if event is not None:
-                self._buffer.append(event)
+                buffer.append(event)
         if page:
             self._next = page[-1].position + 1
         if len(page) < PAGE:
