@@ -55,8 +55,8 @@ def encode_json(value: Any, what: str = "data") -> bytes:
         raise InvalidEvent(f"event {what} is not JSON-serialisable: {exc}") from None
 
 
-def decode_json(raw: bytes) -> Any:
-    return _json_decoder.decode(raw)
+# the decoder's own method, not a function around it: reads call it once per event
+decode_json: Callable[[bytes], Any] = _json_decoder.decode
 
 
 class EventTypes:
@@ -103,6 +103,11 @@ class EventTypes:
 
     def get(self, name: str) -> type | None:
         return self._by_name.get(name)
+
+    @property
+    def decoders(self) -> dict[str, Callable[[bytes], Any]]:
+        """The decoder of each registered type name (live: registering adds to it)."""
+        return self._decoders
 
     def decode(self, type_name: str, codec: str, payload: bytes) -> Any:
         if codec == BYTES:

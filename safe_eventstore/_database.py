@@ -170,6 +170,7 @@ class Database:
         self._storage = storage
         self.name = name
         self._types = event_types
+        self._decoders = event_types.decoders
         self._max_event_size = max_event_size
 
     def __repr__(self) -> str:
@@ -377,7 +378,10 @@ class Database:
                 what = "missing" if payload is None else "does not match its address"
                 raise IntegrityError(f"{e.stream}@{e.version}: payload {what}")
             assert src.type is not None and src.codec is not None
-            data = self._types.decode(src.type, src.codec, payload)
+            if src.codec == JSON and src.type not in self._decoders:
+                data = decode_json(payload)  # untyped: no registry call in between
+            else:
+                data = self._types.decode(src.type, src.codec, payload)
         meta = src.metadata
         corr = e.correlation_id
         cause = e.causation_id

@@ -135,22 +135,22 @@ _tags_decoder = msgspec.json.Decoder(tuple[str, ...])
 
 
 # What a read that decodes events needs: not the chain (prev_hash, hash) nor the size,
-# which verification reads through read_entries. Two 32-byte values fewer a row.
+# which verification reads through read_entries. Two 32-byte values fewer a row; the
+# constants keep each row in the order of Entry's fields.
 _LIGHT_COLUMNS = (
     "e.stream, e.seq, e.version, e.position, e.kind, e.event_id, e.type, e.correlation_id, "
-    "e.causation_id, e.timestamp, e.metadata, e.tags, e.address, e.codec, p.data"
+    "e.causation_id, e.timestamp, e.metadata, e.tags, e.address, e.codec, 0, NULL, X'', p.data"
 )
 _SELECT_LIGHT = f"SELECT {_LIGHT_COLUMNS} FROM entries e LEFT JOIN payloads p ON p.id = e.payload"
 
 
-def _light_entry(row: tuple[Any, ...]) -> Entry:
-    tags = _tags_decoder.decode(row[11]) if row[11] else ()
-    return Entry(*row[:11], tags, row[12], row[13], 0, None, b"", row[14])  # type: ignore[call-arg]
-
-
 def _entry(row: tuple[Any, ...]) -> Entry:
-    tags = _tags_decoder.decode(row[11]) if row[11] else ()
-    return Entry(*row[:11], tags, *row[12:])  # type: ignore[call-arg]
+    """An entry from a row of ``_COLUMNS`` or ``_LIGHT_COLUMNS`` (both in the order of its
+    fields; tags arrive as JSON, or NULL for none)."""
+    e = Entry(*row)
+    raw: Any = e.tags
+    e.tags = _tags_decoder.decode(raw) if raw else ()
+    return e
 
 
 def _translated(exc: Exception) -> Exception:
@@ -681,7 +681,7 @@ class SqliteStorage(Storage):
             f"ORDER BY e.version {order} LIMIT ?",
             (stream, from_version, limit),
         )
-        return [_light_entry(r) for r in rows]
+        return [_entry(r) for r in rows]
 
     @_translate
     def read_entries(self, db: str, stream: str, *, from_seq: int, limit: int) -> list[Entry]:
@@ -720,7 +720,7 @@ class SqliteStorage(Storage):
         rows = self._conn(db).execute(
             f"{_SELECT_LIGHT} WHERE {' AND '.join(where)} ORDER BY e.position LIMIT ?", args
         )
-        return [_light_entry(r) for r in rows]
+        return [_entry(r) for r in rows]
 
     @_translate
     def read_query(self, db: str, query: Query, *, from_position: int, limit: int) -> list[Entry]:
@@ -729,7 +729,7 @@ class SqliteStorage(Storage):
             f"{_SELECT_LIGHT} WHERE e.position IN ({sql}) ORDER BY e.position LIMIT ?",
             (*args, limit),
         )
-        return [_light_entry(r) for r in rows]
+        return [_entry(r) for r in rows]
 
     @_translate
     def restructures(self, db: str, stream: str | None = None) -> list[Entry]:
