@@ -864,6 +864,32 @@ def test_the_latest_restructure_of_a_version_wins(db: ses.Database) -> None:
     assert [e.data for e in db.read_all() if e.version == 1] == [{"amount": 1}]
 
 
+def test_reads_from_any_version_with_restructures_interleaved(db: ses.Database) -> None:
+    """Restructure entries between the events (and after them) take places in the stream's
+    raw history: a read from any version, forwards or backwards, still starts at that
+    version and gives the events in order."""
+    for n in range(12):
+        db.append("Account-1", [_new(n=n)])
+        if n % 3 == 1:  # restructure the event before this one, twice for some
+            db.restructure("Account-1", n - 1, _new("Corrected", n=n - 1), reason="fix")
+            if n % 2:
+                db.restructure("Account-1", n - 1, _new("Corrected", n=-1), reason="again")
+    db.restructure("Account-1", 11, None, reason="hide the last")
+    whole = [(e.version, e.type, e.data["n"]) for e in db.read_stream("Account-1")]
+    assert [v for v, _, _ in whole] == list(range(11))
+    for v in range(13):
+        forwards = db.read_stream("Account-1", from_version=v, limit=3)
+        assert [(e.version, e.type, e.data["n"]) for e in forwards] == [
+            w for w in whole if w[0] >= v
+        ][:3]
+        backwards = db.read_stream("Account-1", from_version=v, limit=3, backwards=True)
+        assert [(e.version, e.type, e.data["n"]) for e in backwards] == [
+            w for w in reversed(whole) if w[0] <= v
+        ][:3]
+    newest = db.read_stream("Account-1", backwards=True, limit=2)
+    assert [e.version for e in newest] == [10, 9]
+
+
 def test_restructuring_what_does_not_exist_is_refused(db: ses.Database) -> None:
     _account(db)
     before = _snapshot(db)

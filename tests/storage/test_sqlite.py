@@ -190,6 +190,23 @@ def test_a_damaged_event_id_fails_its_read_with_an_integrity_error(directory: Pa
         assert not db.verify().ok
 
 
+def test_a_version_3_database_drops_the_version_index(directory: Path) -> None:
+    _seed(directory)
+    with _raw_sqlite(directory) as conn:  # back to the layout of version 3
+        conn.executescript(
+            "CREATE UNIQUE INDEX entries_stream_version ON entries (stream, version) "
+            "WHERE kind = 0; PRAGMA user_version = 3;"
+        )
+    with ses.open(_url(directory)) as store:
+        db = store.database("bank")
+        assert [e.version for e in db.read_stream("Account-1", from_version=2)] == [2, 3, 4]
+        db.append("Account-1", [ses.NewEvent("Closed", {})], expected_version=4)
+    with _raw_sqlite(directory) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (USER_VERSION,)
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        assert "entries_stream_version" not in names
+
+
 def test_an_entry_pointing_at_another_payload_row_fails_its_read(directory: Path) -> None:
     _seed(directory)
     with _raw_sqlite(directory) as conn:  # seq 1 now fetches the payload of seq 2
