@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..._exceptions import (
+    AppendConditionFailed,
     CheckpointConflict,
     EventTooLarge,
     IdempotencyConflict,
@@ -182,10 +183,11 @@ class Appender:
             try:
                 await self._round(d, [request])
             finally:
+                # whatever happened to this round, appends queued meanwhile get theirs
                 d.committing = False
-            if d.queue:
-                d.committing = True
-                d.committer = loop.create_task(self._rounds(d))
+                if d.queue:
+                    d.committing = True
+                    d.committer = loop.create_task(self._rounds(d))
         try:
             results: list[AppendResult] = await request.future
             return results
@@ -226,7 +228,10 @@ class Appender:
     async def _rounds(self, d: DbState) -> None:
         try:
             while d.queue:
-                await self._round(d, self._take(d))
+                try:
+                    await self._round(d, self._take(d))
+                except Exception:  # its appends are settled: each is retried alone
+                    continue
         finally:
             d.committing = False
 
@@ -284,9 +289,9 @@ class Appender:
         try:
             streams = [w.stream for r in taken for w in r.writes]
             heads = await self.reader.heads(d, streams, fresh=False)
-        except (StoreUnavailable, NoStream) as exc:
+        except Exception as exc:  # a fault, or a timeout of the read: each is retried alone
             for r in taken:
-                _settle(r.future, Retry(str(exc), wait=True))
+                _settle(r.future, Retry(str(exc) or type(exc).__name__, wait=True))
             return
         prepared: list[Prepared] = []
         for r in taken:
@@ -343,7 +348,14 @@ class Appender:
             return [p for p in plans if isinstance(p, AppendResult)]
         p = Prepared(r, plans, heads)
         if r.condition is not None:
-            p.checks = await self._condition(d, r.condition)
+            try:
+                p.checks = await self._condition(d, r.condition)
+            except AppendConditionFailed:
+                if fresh and r.unsure:  # perhaps refused by its own earlier attempt
+                    found = await self._found_again(d, r)
+                    if found is not None:
+                        return found
+                raise
 
         wanted = {e.address for plan in plans if isinstance(plan, list) for e in plan if e.address}
         p.blobs = [a for a in wanted if a not in d.blobs]
@@ -386,12 +398,31 @@ class Appender:
             try:
                 check_checkpoint(name, value if seq else None, position)
             except CheckpointConflict:
-                if fresh:
-                    raise
-                raise Retry("a remembered checkpoint is out of date", wait=False) from None
+                if not fresh:
+                    raise Retry("a remembered checkpoint is out of date", wait=False) from None
+                if r.unsure:  # perhaps its own earlier attempt moved the checkpoint
+                    if not r.writes and seq and value == position:
+                        return []  # the checkpoint alone, and it is where this append put it
+                    found = await self._found_again(d, r)
+                    if found is not None:
+                        return found
+                raise
             headers = {"Nats-Rollup": "sub", EXPECT: str(seq)}
             p.checkpoint = (layout.checkpoint(name), str(position).encode(), headers)
         return p
+
+    async def _found_again(self, d: DbState, r: Request) -> list[AppendResult] | None:
+        """For a retry refused by its condition or checkpoint while an earlier attempt's
+        outcome is unknown: that attempt may have been stored after this retry looked for
+        it, and be what refuses it. Looked for again, after the refusing read: every write
+        found gives the original results; else ``None`` (the refusal stands: had that
+        attempt landed later still, its own checks would fail the same way)."""
+        if not r.writes:
+            return None
+        found = await self._stored_before(d, r)
+        if len(found) < len(r.writes):
+            return None
+        return [found[n] for n in range(len(r.writes))]
 
     async def _stored_before(self, d: DbState, r: Request) -> dict[int, AppendResult]:
         """The original results of the writes an earlier attempt of this append stored,
