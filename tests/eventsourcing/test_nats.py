@@ -75,7 +75,8 @@ class ProcessRecorderNats(WithNats, lib.ProcessRecorderTestCase):
 
 class DCBRecorderNats(WithNats, dcb_lib.DCBRecorderTestCase):
     # Run, these fail only on the position arithmetic ("3 != 7": the case expects the third
-    # event at position 3); tests/storage/test_nats_dcb.py checks DCB semantics on NATS.
+    # event at position 3); the contract suite's DCB tests (tests/storage/test_nats.py)
+    # check DCB semantics on NATS.
     @pytest.mark.skip(reason="expects positions without gaps; NATS positions skip")
     def test_append_read(self) -> None:
         self._test_append_read(SafeDCBRecorder(self.new_database()))
