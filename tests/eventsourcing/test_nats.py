@@ -3,7 +3,8 @@
 Two of the application recorder's tests expect notification ids 1, 2, 3 with no gaps; on
 NATS positions only increase (markers, payloads and checkpoints take sequence numbers too),
 so those two are skipped here, and so are the library's DCB recorder tests, which count
-positions the same way (tests/storage/test_nats_dcb.py covers DCB on NATS).
+positions the same way (the DCB tests of the contract suite, run on NATS by
+tests/storage/test_nats.py, cover DCB there).
 """
 
 from __future__ import annotations
