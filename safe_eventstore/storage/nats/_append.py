@@ -414,9 +414,11 @@ class Appender:
     async def _found_again(self, d: DbState, r: Request) -> list[AppendResult] | None:
         """For a retry refused by its condition or checkpoint while an earlier attempt's
         outcome is unknown: that attempt may have been stored after this retry looked for
-        it, and be what refuses it. Looked for again, after the refusing read: every write
-        found gives the original results; else ``None`` (the refusal stands: had that
-        attempt landed later still, its own checks would fail the same way)."""
+        it, and be what refuses it. Looked for again, after the refusing read (which raised
+        the sequence every read asks replicas for, so a replica behind it cannot answer this
+        look): every write found gives the original results; else ``None`` (the refusal
+        stands: had that attempt landed later still, its own checks would fail the same
+        way)."""
         if not r.writes:
             return None
         found = await self._stored_before(d, r)
