@@ -34,13 +34,12 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import sys
 import tempfile
 import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -50,7 +49,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import nats
 from nats.js.api import StorageType, StreamConfig
 
-from safe_eventstore.bench import Workloads, timer
+from safe_eventstore.bench import (
+    Row,
+    Workloads,
+    add_ratios,
+    best_reads,
+    format_table,
+    latency_rows,
+    our_reads,
+    timer,
+)
 from safe_eventstore.storage.nats.servers import NatsCluster, NatsServer
 
 
@@ -72,20 +80,6 @@ QUICK = Sizes(
     single=20, writers=4, concurrent=40, batches=2, batch=10, pipelined=100, read=300,
     latency=5, rounds=1, read_repeat=1,
 )  # fmt: skip
-
-
-@dataclass
-class Row:
-    id: str
-    workload: str
-    system: str
-    what: str
-    count: int
-    seconds: float
-    rate: float
-    unit: str
-    ratios: dict[str, float] = field(default_factory=dict)
-    notes: dict[str, Any] = field(default_factory=dict)
 
 
 def _data(i: int) -> dict[str, Any]:
@@ -255,75 +249,20 @@ def run(
         say(f"reads: storing {s.read:,} events")
         ours.fill(s.read)
         raw.fill(s.read)
-        reads: list[tuple[str, str, str, str, Callable[[], tuple[int, float]]]] = [
-            ("W4", "W4", "safe-eventstore", "read_stream, decoded events", ours.read_stream),
-            ("W5", "W5", "safe-eventstore", "read_all, decoded events", ours.read_all),
-            (
-                "W6", "W6", "safe-eventstore", "subscription catch-up, decoded events",
-                lambda: ours.catch_up(s.read),
-            ),
-            (
-                "raw-get", "W4", "nats-py", "batched direct get, 1000 a request",
-                lambda: raw.read(s.read),
-            ),
-        ]  # fmt: skip
-        best: dict[str, tuple[int, float]] = {}
-        for r in range(s.read_repeat):
-            for key, _, _, what, fn in reads:
-                say(f"{key}: {what}, run {r + 1} of {s.read_repeat}")
-                count, seconds = fn()
-                if key not in best or seconds < best[key][1]:
-                    best[key] = (count, seconds)
-        for key, workload, system, what, _ in reads:
-            count, seconds = best[key]
-            rows.append(
-                Row(key, workload, system, what, count, seconds, count / seconds, "events/s")
-            )
+        reads = our_reads(ours, s.read)
+        reads.append(
+            ("raw-get", "W4", "nats-py", "batched direct get, 1000 a request",
+             lambda: raw.read(s.read))
+        )  # fmt: skip
+        rows += best_reads(reads, s.read_repeat, say)
 
         say("W6: live latency")
-        latencies = ours.live_latency(s.latency)
-        if latencies:
-            ms = sorted(x * 1000 for x in latencies)
-            p50 = statistics.median(ms)
-            p99 = ms[min(len(ms) - 1, round(len(ms) * 0.99) - 1)]
-            rows.append(
-                Row(
-                    "W6-live", "W6", "safe-eventstore", "live delivery latency, append to event",
-                    len(ms), sum(ms) / 1000, p99, "ms p99",
-                    notes={"p50_ms": round(p50, 3), "p99_ms": round(p99, 3), "max_ms": ms[-1]},
-                )
-            )  # fmt: skip
+        rows += latency_rows(ours.live_latency(s.latency))
     finally:
         ours.close()
         raw.close()
-    order = ("W1", "W2", "W3", "W4", "W5", "W6")
-    rows.sort(key=lambda r: order.index(r.workload))
-    by_id = {r.id: r for r in rows}
-    for row in rows:
-        for ref in REFERENCES.get(row.id, ()):
-            if ref in by_id and by_id[ref].rate > 0:
-                row.ratios[ref] = row.rate / by_id[ref].rate
+    add_ratios(rows, REFERENCES)
     return rows
-
-
-COLUMNS = ("id", "system", "what", "count", "rate", "vs reference")
-
-
-def format_table(rows: list[Row]) -> str:
-    body = []
-    for r in rows:
-        rate = f"{r.rate:,.0f} {r.unit}"
-        if r.id == "W6-live":
-            rate = f"p50 {r.notes['p50_ms']:.2f} ms, p99 {r.notes['p99_ms']:.2f} ms"
-        ratios = ", ".join(f"{v:.2f}x {k}" for k, v in r.ratios.items())
-        body.append((r.id, r.system, r.what, f"{r.count:,}", rate, ratios))
-    widths = [max(len(c), *(len(line[i]) for line in body)) for i, c in enumerate(COLUMNS)]
-
-    def fmt(cells: tuple[str, ...]) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
-
-    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([fmt(COLUMNS), rule, *(fmt(line) for line in body)])
 
 
 def main() -> None:

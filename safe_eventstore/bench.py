@@ -420,7 +420,7 @@ def run(
         rows = _write_rows(s, ours, es, raw, say)
         rows += _read_rows(s, ours, es, say)
         say("W6: live latency")
-        rows += _latency_rows(ours.live_latency(s.latency))
+        rows += latency_rows(ours.live_latency(s.latency))
     finally:
         ours.close()
         if es:
@@ -429,9 +429,7 @@ def run(
             raw.close()
         shutil.rmtree(work, ignore_errors=True)
 
-    order = ("W1", "W2", "W3", "W4", "W5", "W6")
-    rows.sort(key=lambda r: order.index(r.workload))
-    _add_ratios(rows)
+    add_ratios(rows, _REFERENCES)
     if out is not None:
         write_json(rows, out, sizes=s, notes={"eventsourcing_synchronous": es and es.synchronous})
     return rows
@@ -507,32 +505,29 @@ def _write_rows(
     return rows
 
 
-def _read_rows(
-    s: Sizes, ours: Workloads, es: _EventSourcing | None, say: Callable[[str], None]
-) -> list[Row]:
-    say(f"reads: storing {s.read:,} events")
-    ours.fill(s.read)
-    if es:
-        es.fill(s.read)
-    reads: list[tuple[str, str, str, str, Callable[[], tuple[int, float]]]] = [
+ReadWorkload = tuple[str, str, str, str, Callable[[], tuple[int, float]]]
+"""A read row to measure: id, workload, system, what, and the run giving (count, seconds)."""
+
+
+def our_reads(ours: Workloads, events: int) -> list[ReadWorkload]:
+    """W4-W6 on our store, filled beforehand with ``ours.fill(events)``."""
+    return [
         ("W4", "W4", "safe-eventstore", "read_stream, decoded events", ours.read_stream),
         ("W5", "W5", "safe-eventstore", "read_all, decoded events", ours.read_all),
         (
             "W6", "W6", "safe-eventstore", "subscription catch-up, decoded events",
-            lambda: ours.catch_up(s.read),
+            lambda: ours.catch_up(events),
         ),
     ]  # fmt: skip
-    if es:
-        reads += [
-            ("W4-es", "W4", "eventsourcing", "select_events", es.read_stream),
-            ("W5-es", "W5", "eventsourcing", "select_notifications, 1000 a page", es.read_all),
-        ]
-    # Reads are bound by the CPU: each runs ``read_repeat`` times, interleaved with the
-    # others, and the fastest run counts (the one least disturbed by other processes).
+
+
+def best_reads(reads: list[ReadWorkload], repeat: int, say: Callable[[str], None]) -> list[Row]:
+    """Reads are bound by the CPU: each runs ``repeat`` times, interleaved with the others,
+    and the fastest run counts (the one least disturbed by other processes)."""
     best: dict[str, tuple[int, float]] = {}
-    for r in range(s.read_repeat):
+    for r in range(repeat):
         for key, _, _, what, fn in reads:
-            say(f"{key}: {what}, run {r + 1} of {s.read_repeat}")
+            say(f"{key}: {what}, run {r + 1} of {repeat}")
             count, seconds = fn()
             if key not in best or seconds < best[key][1]:
                 best[key] = (count, seconds)
@@ -543,11 +538,28 @@ def _read_rows(
     return rows
 
 
-def _latency_rows(latencies: list[float]) -> list[Row]:
+def _read_rows(
+    s: Sizes, ours: Workloads, es: _EventSourcing | None, say: Callable[[str], None]
+) -> list[Row]:
+    say(f"reads: storing {s.read:,} events")
+    ours.fill(s.read)
+    if es:
+        es.fill(s.read)
+    reads = our_reads(ours, s.read)
+    if es:
+        reads += [
+            ("W4-es", "W4", "eventsourcing", "select_events", es.read_stream),
+            ("W5-es", "W5", "eventsourcing", "select_notifications, 1000 a page", es.read_all),
+        ]
+    return best_reads(reads, s.read_repeat, say)
+
+
+def latency_rows(latencies: list[float]) -> list[Row]:
+    """The W6 live row (p99 as its rate, p50 in its notes); none without latencies."""
     if not latencies:
         return []
     ms = sorted(x * 1000 for x in latencies)
-    p50 = ms[len(ms) // 2]
+    p50 = statistics.median(ms)
     p99 = ms[min(len(ms) - 1, round(len(ms) * 0.99) - 1)]
     return [
         Row(
@@ -568,10 +580,13 @@ _REFERENCES = {
 }
 
 
-def _add_ratios(rows: list[Row]) -> None:
+def add_ratios(rows: list[Row], references: dict[str, tuple[str, ...]]) -> None:
+    """Sort the rows by workload and set each row's ratio to its reference rows."""
+    order = ("W1", "W2", "W3", "W4", "W5", "W6")
+    rows.sort(key=lambda r: order.index(r.workload))
     by_id = {r.id: r for r in rows}
     for row in rows:
-        for ref in _REFERENCES.get(row.id, ()):
+        for ref in references.get(row.id, ()):
             if ref in by_id and by_id[ref].rate > 0:
                 row.ratios[ref] = row.rate / by_id[ref].rate
 

@@ -12,7 +12,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -24,6 +23,7 @@ import pytest
 import safe_eventstore as ses
 from safe_eventstore.storage.nats.servers import NatsServer
 from safe_eventstore.testing.contract import *  # noqa: F403
+from safe_eventstore.testing.contract import _python
 
 from ..conftest import drop, fresh_store
 
@@ -41,16 +41,6 @@ def test_the_fixture_gives_each_test_an_empty_store(store_url: str, tmp_path: Pa
 
 
 # -- NATS only: server-side concurrency, a second client, typed errors, the CLI -----------------
-
-
-def _child(script: str, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-c", script, *args],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def _finish(proc: subprocess.Popen[str]) -> None:
@@ -139,7 +129,7 @@ def test_two_processes_racing_on_one_stream_each_win_distinct_versions(store_url
     count = 60
     with ses.open(store_url) as store:
         db = store.create_database("race")
-        racers = [_child(_RACER, store_url, str(count)) for _ in range(2)]
+        racers = [_python(_RACER, store_url, str(count)) for _ in range(2)]
         for racer in racers:
             assert _line(racer) == "ready"
         for racer in racers:
@@ -188,7 +178,7 @@ def test_a_second_process_sees_the_same_store_and_follows_it_live(store_url: str
         db = store.create_database("shared")
         for n in range(6):
             db.append(("Order-1", "Order-2", "Cart-1")[n % 3], [ses.NewEvent("Added", {"n": n})])
-        follower = _child(_FOLLOWER, store_url, "5")
+        follower = _python(_FOLLOWER, store_url, "5")
         seen = json.loads(_line(follower))
         assert seen["databases"] == ["other", "shared"]
         assert seen["categories"] == db.list_categories() == ["Cart", "Order"]

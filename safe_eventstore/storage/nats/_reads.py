@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from nats.aio.msg import Msg
 
@@ -473,44 +473,36 @@ class Reader:
 
     # -- listings and statistics, kept up to date incrementally ---------------------------------
 
-    async def list(self, d: DbState) -> None:
-        """Bring the sorted stream listing up to date from the names stored since."""
+    async def _after(self, d: DbState, subject: str, seq: int) -> AsyncIterator[list[Msg]]:
+        """Pages of the messages on ``subject`` stored after sequence ``seq``."""
         while True:
             msgs = await self.conn.get_batch(
                 d.layout.stream_name,
-                {
-                    "seq": d.listed + 1,
-                    "batch": PAGE,
-                    "next_by_subj": d.layout.names,
-                    "min_last_seq": d.seen,
-                },
+                {"seq": seq + 1, "batch": PAGE, "next_by_subj": subject, "min_last_seq": d.seen},
             )
+            if not msgs:
+                return
+            yield msgs
+            seq = seq_of(msgs[-1])
+            d.observe(seq)
+            if pending_of(msgs[-1]) == 0:
+                return
+
+    async def list(self, d: DbState) -> None:
+        """Bring the sorted stream listing up to date from the names stored since."""
+        async for msgs in self._after(d, d.layout.names, d.listed):
             for msg in msgs:
                 name = msg.data.decode()
                 i = bisect.bisect_left(d.names, name)
                 if i == len(d.names) or d.names[i] != name:
                     d.names.insert(i, name)
                     bisect.insort(d.categories.setdefault(category_of(name), []), name)
-            if not msgs:
-                return
             d.listed = seq_of(msgs[-1])
-            d.observe(d.listed)
-            if pending_of(msgs[-1]) == 0:
-                return
 
     async def count(self, d: DbState) -> None:
         """Bring the statistics up to date from the entries stored since they were counted."""
         tally = d.tally
-        while True:
-            msgs = await self.conn.get_batch(
-                d.layout.stream_name,
-                {
-                    "seq": d.tallied + 1,
-                    "batch": PAGE,
-                    "next_by_subj": d.layout.entries,
-                    "min_last_seq": d.seen,
-                },
-            )
+        async for msgs in self._after(d, d.layout.entries, d.tallied):
             for msg in msgs:
                 e, _ = decode_entry(msg.data, seq_of(msg))
                 tally["events" if e.kind == EVENT else "restructures"] += 1
@@ -519,12 +511,7 @@ class Reader:
                     d.addresses.add(e.address)
                     d.sorted_addresses = None
                     tally["stored"] += e.size
-            if not msgs:
-                break
             d.tallied = seq_of(msgs[-1])
-            d.observe(d.tallied)
-            if pending_of(msgs[-1]) == 0:
-                break
         await self.list(d)
 
 
