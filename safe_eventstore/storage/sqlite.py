@@ -131,7 +131,25 @@ NO_VERSION_INDEX = """
 DROP INDEX IF EXISTS entries_stream_version;
 PRAGMA user_version = 4;
 """
-USER_VERSION = 4
+# Version 5: a stream's head is its last entry, flagged, instead of a row of its own. The
+# streams table keeps only names and categories (written once, when a stream is created);
+# each append flags its last entry and clears the flag of the entry it follows, which sits
+# on a page the append writes anyway: one page fewer in each append's commit to an existing
+# stream (docs/performance.md). The flag is the second record of where a stream ends, the
+# job the head row did: an entry removed from a stream's end leaves no flagged entry after
+# the chain's last (verify reports it).
+HEAD_FLAGS = """
+ALTER TABLE entries ADD COLUMN head INTEGER;
+UPDATE entries SET head = 1 WHERE position IN (SELECT last_position FROM streams);
+CREATE TABLE streams_v5 (name TEXT PRIMARY KEY, category TEXT NOT NULL) WITHOUT ROWID;
+INSERT INTO streams_v5 (name, category) SELECT name, category FROM streams;
+DROP TABLE streams;
+ALTER TABLE streams_v5 RENAME TO streams;
+CREATE INDEX streams_category ON streams (category, name);
+PRAGMA user_version = 5;
+"""
+USER_VERSION = 5
+_MIGRATIONS = (TAGS, PAYLOAD_IDS, NO_VERSION_INDEX, HEAD_FLAGS)
 
 _COLUMNS = (
     "e.stream, e.seq, e.version, e.position, e.kind, e.event_id, e.type, e.correlation_id, "
@@ -236,7 +254,8 @@ class _Pending:
     def __init__(self, position: int) -> None:
         self.position = self._written = position
         self.entries: list[tuple[Any, ...]] = []
-        self.heads: list[tuple[Any, ...]] = []
+        self.streams_new: list[tuple[str, str]] = []
+        self.flags_off: list[tuple[int]] = []
         self.tags: list[tuple[str, int]] = []
         self.blobs: dict[bytes, bytes] = {}
         self.checkpoints: dict[str, int] = {}
@@ -246,14 +265,16 @@ class _Pending:
         self,
         writes: list[Write],
         entries: list[tuple[Any, ...]],
-        heads: list[tuple[Any, ...]],
+        streams_new: list[tuple[str, str]],
+        flags_off: list[tuple[int]],
         tags: list[tuple[str, int]],
         blobs: dict[bytes, bytes],
         checkpoint: tuple[str, int] | None,
         position: int,
     ) -> None:
         self.entries += entries
-        self.heads += heads
+        self.streams_new += streams_new
+        self.flags_off += flags_off
         self.tags += tags
         self.blobs.update(blobs)
         if checkpoint is not None:
@@ -294,8 +315,8 @@ class _Pending:
             conn.executemany(
                 "INSERT INTO entries (position, stream, seq, version, kind, category, "
                 "event_id, type, correlation_id, causation_id, timestamp, metadata, tags, "
-                "address, codec, size, prev_hash, hash, payload) "
-                "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,"
+                "address, codec, size, prev_hash, hash, head, payload) "
+                "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,"
                 "(SELECT id FROM payloads WHERE address = ?14))",
                 self.entries,
             )
@@ -303,13 +324,14 @@ class _Pending:
                 conn.executemany(
                     "INSERT OR IGNORE INTO tags (tag, position) VALUES (?, ?)", self.tags
                 )
-            conn.executemany(
-                "INSERT INTO streams (name, category, last_seq, last_version, last_hash, "
-                "last_position) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
-                "last_seq = excluded.last_seq, last_version = excluded.last_version, "
-                "last_hash = excluded.last_hash, last_position = excluded.last_position",
-                self.heads,
-            )
+            if self.flags_off:
+                conn.executemany(
+                    "UPDATE entries SET head = NULL WHERE position = ?", self.flags_off
+                )
+            if self.streams_new:
+                conn.executemany(
+                    "INSERT INTO streams (name, category) VALUES (?, ?)", self.streams_new
+                )
         except sqlite3.Error as exc:
             raise _WriteFailed(exc) from exc
         self._written = self.position
@@ -318,7 +340,8 @@ class _Pending:
     def clear(self) -> None:
         """Forget the unwritten rows (after a rollback to before them)."""
         self.position = self._written
-        self.entries, self.heads, self.tags, self.blobs = [], [], [], {}
+        self.entries, self.tags, self.blobs = [], [], {}
+        self.streams_new, self.flags_off = [], []
         self.checkpoints, self.streams = {}, set()
 
 
@@ -421,7 +444,7 @@ class SqliteStorage(Storage):
         conn.execute("BEGIN IMMEDIATE")
         try:
             (version,) = conn.execute("PRAGMA user_version").fetchone()
-            for script in (TAGS, PAYLOAD_IDS, NO_VERSION_INDEX)[max(0, version - 1) :]:
+            for script in _MIGRATIONS[max(0, version - 1) :]:
                 for statement in script.split(";"):
                     if statement.strip():
                         conn.execute(statement)
@@ -451,7 +474,7 @@ class SqliteStorage(Storage):
             conn = sqlite3.connect(tmp, isolation_level=None)
             try:
                 conn.execute("PRAGMA journal_mode = WAL")
-                conn.executescript(SCHEMA + TAGS + PAYLOAD_IDS + NO_VERSION_INDEX)
+                conn.executescript(SCHEMA + "".join(_MIGRATIONS))
             finally:
                 conn.close()
             try:
@@ -617,37 +640,36 @@ class SqliteStorage(Storage):
             check_checkpoint(name, None if row is None else row[0], at)
         position = pending.position
         results: list[AppendResult] = []
-        rows = []
-        stream_heads = []
+        rows: list[tuple[Any, ...]] = []
+        streams_new: list[tuple[str, str]] = []
+        flags_off: list[tuple[int]] = []
         tags: list[tuple[str, int]] = []
         for w, plan in zip(writes, plans, strict=True):
             if isinstance(plan, AppendResult):
                 results.append(plan)
                 continue
             category = category_of(w.stream)
-            version = -1
+            head = heads[w.stream]
+            if head is None:
+                streams_new.append((w.stream, category))
+            else:
+                flags_off.append((head.position,))
             for e in plan:
                 position += 1
                 e.position = position
                 if e.kind == EVENT:
-                    version = e.version
                     tags.extend((tag, position) for tag in e.tags)
                 rows.append(
                     (
                         e.position, e.stream, e.seq, e.version, e.kind, category, e.event_id,
                         e.type, e.correlation_id, e.causation_id, e.timestamp, e.metadata,
                         msgspec.json.encode(e.tags) if e.tags else None, e.address, e.codec,
-                        e.size, e.prev_hash, e.hash,
+                        e.size, e.prev_hash, e.hash, None,
                     )
                 )  # fmt: skip
-            if version < 0:  # only restructure entries: the event version stays
-                head = heads[w.stream]
-                assert head is not None
-                version = head.version
-            last = plan[-1]
-            stream_heads.append((w.stream, category, last.seq, version, last.hash, last.position))
+            rows[-1] = (*rows[-1][:-1], 1)  # the stream's new head
             results.append(result_of(plan))
-        pending.add(writes, rows, stream_heads, tags, blobs, checkpoint, position)
+        pending.add(writes, rows, streams_new, flags_off, tags, blobs, checkpoint, position)
         return results
 
     def _ping(self, db: str) -> None:
@@ -669,8 +691,12 @@ class SqliteStorage(Storage):
 
     @staticmethod
     def _head(conn: sqlite3.Connection, stream: str) -> Head | None:
+        # The last flagged entry, walking back from the stream's end (its last entry, unless
+        # entries were removed), with the version of the last event up to it.
         row = conn.execute(
-            "SELECT last_seq, last_version, last_hash, last_position FROM streams WHERE name = ?",
+            "SELECT h.seq, (SELECT e.version FROM entries e WHERE e.stream = ?1 AND e.kind = 0 "
+            "AND e.seq <= h.seq ORDER BY e.seq DESC LIMIT 1), h.hash, h.position "
+            "FROM entries h WHERE h.stream = ?1 AND h.head = 1 ORDER BY h.seq DESC LIMIT 1",
             (stream,),
         ).fetchone()
         return Head(*row) if row else None
@@ -686,11 +712,11 @@ class SqliteStorage(Storage):
         # Along the (stream, seq) index, in which versions run in the same order as seqs.
         # Event v sits at seq v + (restructure entries before it): forwards, start at seq v
         # and pass over at most those; backwards, start at v + every restructure entry of
-        # the stream (its last seq minus its last version).
+        # the stream (counted along the partial index of restructure entries).
         if backwards:
             sql = (
-                f"{_SELECT_LIGHT} WHERE e.stream = ?1 AND e.seq <= ?2 + coalesce(("
-                "SELECT last_seq - last_version FROM streams WHERE name = ?1), 0) "
+                f"{_SELECT_LIGHT} WHERE e.stream = ?1 AND e.seq <= ?2 + ("
+                "SELECT count(*) FROM entries r WHERE r.stream = ?1 AND r.kind = 1) "
                 "AND e.kind = 0 AND e.version <= ?2 ORDER BY e.seq DESC LIMIT ?3"
             )
         else:

@@ -46,10 +46,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ses.Store]:
                 "FROM n, entries e WHERE e.position = 1",
                 (EVENTS - 1,),
             )
-            conn.execute(
-                "UPDATE streams SET last_seq = ?, last_version = ?, last_position = ? "
-                "WHERE name = 'Clock-1'",
-                (EVENTS - 1, EVENTS - 1, EVENTS),
+            conn.execute(  # the last copy is the stream's head
+                "UPDATE entries SET head = (position = ?) WHERE stream = 'Clock-1'", (EVENTS,)
             )
             conn.execute("COMMIT")
         finally:

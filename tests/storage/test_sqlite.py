@@ -54,6 +54,24 @@ def _raw_sqlite(directory: Path) -> Iterator[sqlite3.Connection]:
         yield conn
 
 
+# The layout of version 4: each stream's head in a row of the streams table.
+BACK_TO_VERSION_4 = """
+CREATE TABLE streams_v4 (
+    name TEXT PRIMARY KEY, category TEXT NOT NULL, last_seq INTEGER NOT NULL,
+    last_version INTEGER NOT NULL, last_hash BLOB NOT NULL, last_position INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO streams_v4 SELECT s.name, s.category, h.seq,
+    (SELECT max(e.version) FROM entries e WHERE e.stream = s.name AND e.kind = 0),
+    h.hash, h.position
+    FROM streams s JOIN entries h ON h.stream = s.name AND h.head = 1;
+DROP TABLE streams;
+ALTER TABLE streams_v4 RENAME TO streams;
+CREATE INDEX streams_category ON streams (category, name);
+ALTER TABLE entries DROP COLUMN head;
+PRAGMA user_version = 4;
+"""
+
+
 def _set_seq(conn: sqlite3.Connection, old: int, new: int) -> None:
     conn.execute("UPDATE entries SET seq = ? WHERE stream = 'Account-1' AND seq = ?", (new, old))
 
@@ -90,6 +108,15 @@ TAMPERING: dict[str, Callable[[sqlite3.Connection], object]] = {
     ),
     "two entries swapped": _swap_seqs,
 }
+
+
+def _delete_the_last_entry_of_the_database(conn: sqlite3.Connection) -> None:
+    # Account-1 gets the database's last entry, then loses it
+    conn.execute("UPDATE entries SET position = 7 WHERE stream = 'Account-1' AND seq = 4")
+    conn.execute("DELETE FROM entries WHERE position = (SELECT max(position) FROM entries)")
+
+
+TAMPERING["last entry of the database deleted"] = _delete_the_last_entry_of_the_database
 
 
 @pytest.mark.parametrize("tampering", sorted(TAMPERING))
@@ -164,6 +191,7 @@ def test_a_version_2_database_gains_payload_ids_and_reads_the_same(directory: Pa
     with ses.open(_url(directory)) as store:
         before = list(store.database("bank").read_all())
     with _raw_sqlite(directory) as conn:  # back to the layout of version 2
+        conn.executescript(BACK_TO_VERSION_4)
         conn.executescript("ALTER TABLE entries DROP COLUMN payload; PRAGMA user_version = 2;")
     with ses.open(_url(directory)) as store:
         db = store.database("bank")
@@ -193,6 +221,7 @@ def test_a_damaged_event_id_fails_its_read_with_an_integrity_error(directory: Pa
 def test_a_version_3_database_drops_the_version_index(directory: Path) -> None:
     _seed(directory)
     with _raw_sqlite(directory) as conn:  # back to the layout of version 3
+        conn.executescript(BACK_TO_VERSION_4)
         conn.executescript(
             "CREATE UNIQUE INDEX entries_stream_version ON entries (stream, version) "
             "WHERE kind = 0; PRAGMA user_version = 3;"
@@ -205,6 +234,41 @@ def test_a_version_3_database_drops_the_version_index(directory: Path) -> None:
         assert conn.execute("PRAGMA user_version").fetchone() == (USER_VERSION,)
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         assert "entries_stream_version" not in names
+
+
+def test_a_version_4_database_keeps_its_heads_as_flags(directory: Path) -> None:
+    _seed(directory)
+    with ses.open(_url(directory)) as store:
+        before = list(store.database("bank").read_all())
+    with _raw_sqlite(directory) as conn:
+        conn.executescript(BACK_TO_VERSION_4)
+        heads = conn.execute("SELECT name, last_seq, last_position FROM streams").fetchall()
+        assert sorted(heads) == [("Account-1", 4, 5), ("Account-2", 0, 6)]
+    with ses.open(_url(directory)) as store:
+        db = store.database("bank")
+        assert list(db.read_all()) == before
+        assert db.verify().ok
+        assert db.stream_version("Account-1") == 4
+        db.append("Account-1", [ses.NewEvent("Closed", {})], expected_version=4)
+        with pytest.raises(ses.WrongExpectedVersion):
+            db.append("Account-2", [ses.NewEvent("Closed", {})], expected_version=1)
+        assert db.verify().ok
+    with _raw_sqlite(directory) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (USER_VERSION,)
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(streams)")]
+        assert columns == ["name", "category"]
+        flagged = conn.execute("SELECT stream, seq FROM entries WHERE head = 1").fetchall()
+        assert sorted(flagged) == [("Account-1", 5), ("Account-2", 0)]
+
+
+def test_a_version_4_database_with_its_last_entry_removed_fails_verify(directory: Path) -> None:
+    _seed(directory)
+    with _raw_sqlite(directory) as conn:
+        conn.executescript(BACK_TO_VERSION_4)
+        conn.execute(f"DELETE FROM entries WHERE {_ENTRY_OF_ACCOUNT_1}", (4,))
+    with ses.open(_url(directory)) as store:
+        problems = store.database("bank").verify().problems
+        assert [(p.stream, p.seq) for p in problems] == [("Account-1", None)]
 
 
 def test_an_entry_pointing_at_another_payload_row_fails_its_read(directory: Path) -> None:

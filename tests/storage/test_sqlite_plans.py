@@ -23,6 +23,7 @@ def test_lookups_do_not_scan_the_stream(tmp_path: Path) -> None:
         conn.set_trace_callback(statements.append)
         db.append("Account-1", [ses.NewEvent("Deposited", event_id=uuid.uuid4())])
         assert len(db.read_stream("Account-1", limit=5)) == 5
+        assert len(db.read_stream("Account-1", backwards=True, limit=5)) == 5
         conn.set_trace_callback(None)
 
         def plan(fragment: str) -> str:
@@ -32,3 +33,7 @@ def test_lookups_do_not_scan_the_stream(tmp_path: Path) -> None:
         assert "entries_event_id" in plan("e.event_id IN")
         assert "entries_stream_seq" in plan("e.version >=")  # a stream read by version
         assert "entries_stream_restructures" in plan("e.kind = 1 AND e.stream")
+        head = plan("h.head = 1")  # the stream's head: from its end, along the seq index
+        assert "entries_stream_seq" in head and "SCAN" not in head
+        backwards = plan("r.kind = 1")  # restructures counted along their partial index
+        assert "entries_stream_restructures" in backwards and "SCAN" not in backwards
