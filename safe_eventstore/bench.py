@@ -65,6 +65,7 @@ class Sizes:
     read: int = 100_000  # W4, W5, W6: events in the stream read
     latency: int = 500  # W6: live events timed one by one
     raw_rows: int = 100_000  # raw sqlite3: rows in one transaction
+    pipelined: int = 10_000  # raw nats-py (the NATS rows): messages published pipelined
     rounds: int = 10  # write workloads are cut into this many interleaved rounds
     read_repeat: int = 3  # each read runs this often, interleaved; the fastest run counts
 

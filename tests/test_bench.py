@@ -1,15 +1,19 @@
-"""A smoke run of the benchmark harness: tiny sizes, the shape of its table and JSON only."""
+"""Smoke runs of the benchmark harness (SQLite rows, NATS rows): tiny sizes, the shape of its
+table and JSON, and its option errors only."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
+import nats
 import pytest
 from click.testing import CliRunner
 
-from safe_eventstore import bench
+from safe_eventstore import bench, bench_nats
 from safe_eventstore.cli import main
+from safe_eventstore.storage.nats.servers import NatsServer
 
 
 def test_quick_run_writes_rows_and_json(tmp_path: Path) -> None:
@@ -63,3 +67,64 @@ def test_bench_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     document = json.loads(out.read_text())
     assert document["sizes"]["read"] == 200
     assert {r["id"]: r["count"] for r in document["rows"]}["W4"] == 200
+
+
+# -- the NATS rows (a real nats-server: the harness's own, or the suite's) ---------------------
+
+
+def test_nats_rows_on_a_server_started_for_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    out = tmp_path / "nats.json"
+    result = CliRunner().invoke(
+        main, ["bench", "--nats", "--quick", "--out", str(out), "--dir", str(tmp_path)]
+    )
+    assert result.exit_code == 0, (result.output, result.exception)
+    for row in ("W1", "W2", "W3", "W4", "W5", "W6", "W6-live", "raw-1", "raw-pipe", "raw-get"):
+        assert f"\n{row} " in result.output
+    document = json.loads(out.read_text())
+    assert document["notes"] == {"backend": "nats", "replicas": 1}
+    by_id = {r["id"]: r for r in document["rows"]}
+    assert set(by_id["W1"]["ratios"]) == {"raw-1"}
+    assert set(by_id["W2"]["ratios"]) == {"W1", "raw-pipe"}
+    assert set(by_id["W4"]["ratios"]) == {"raw-get"}
+    assert by_id["W4"]["count"] == by_id["raw-get"]["count"] == bench_nats.QUICK.read
+    assert all(r["rate"] > 0 for r in document["rows"])
+    assert list(tmp_path.iterdir()) == [out]  # the server's directory was removed
+
+
+def test_nats_rows_on_existing_servers_leave_no_streams(nats_server: NatsServer) -> None:
+    rows = bench_nats.run(quick=True, url=nats_server.url, references=False)
+    assert {r.system for r in rows} == {"safe-eventstore"}
+    assert set({r.id: r for r in rows}["W2"].ratios) == {"W1"}
+
+    async def names() -> list[str]:
+        nc = await nats.connect(nats_server.url)
+        try:
+            return [i.config.name or "" for i in await nc.jetstream().streams_info()]
+        finally:
+            await nc.close()
+
+    assert not [n for n in asyncio.run(names()) if "bench" in n]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--cluster"], 2, "go with --nats"),
+        (["--nats", "--cluster", "--nats-url", "nats://h:1"], 2, "names existing ones"),
+        (["--nats", "--replicas", "3"], 2, "goes with --nats-url"),
+        (["--nats", "--nats-url", "http://h:1"], 2, "takes nats://"),
+        (["--nats", "--nats-url", "nats://127.0.0.1:9?timeout=1"], 1, "NATS did not answer"),
+    ],
+)
+def test_bad_nats_options_fail_in_one_line(
+    tmp_path: Path, args: list[str], code: int, message: str
+) -> None:
+    result = CliRunner().invoke(main, ["bench", "--quick", "--dir", str(tmp_path), *args])
+    assert result.exit_code == code, (result.output, result.exception)
+    assert isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    *progress, last = result.stderr.strip().splitlines()  # progress: the servers' line
+    assert last.startswith("error: ") and message in last and len(progress) <= 1, result.stderr

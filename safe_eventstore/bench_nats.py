@@ -1,15 +1,15 @@
-"""Benchmark: SAFE EventStore on NATS JetStream, side by side with raw nats-py.
+"""The benchmark harness's NATS rows: W1-W6 on a NATS JetStream store, beside raw nats-py.
 
-Starts its own ``nats-server`` (one server, or with ``--cluster`` three on loopback with 3
-replicas) unless ``--url`` names one, runs every workload interleaved with its references,
-and prints a table of rates and ratios. Only ratios from one run mean anything: absolute
-figures move with the machine and whatever else it is doing.
+``safe-eventstore bench --nats`` runs them (on a ``nats-server`` started for the run, three
+with ``--cluster``, or on the servers of ``--nats-url``); :func:`run` is the same from
+Python. Every workload is interleaved with its references, as in the SQLite rows, and only
+ratios from one run mean anything.
 
 =======  ========================================================================
 W1       single-event appends, one writer, expected versions
-W2       single-event appends, 16 writers (threads) on distinct streams
+W2       single-event appends, concurrent writers (threads) on distinct streams
 W3       appends of 100-event batches
-W4       ``read_stream`` of one long stream, decoded (``--read``, default 20,000)
+W4       ``read_stream`` of one long stream, decoded
 W5       ``read_all`` over the same events
 W6       subscription catch-up over the same events; live latency, append to delivery
 raw-1    nats-py: one publish at a time, with Nats-Expected-Last-Subject-Sequence
@@ -17,83 +17,63 @@ raw-pipe nats-py: pipelined publishes (publish_async, acknowledgements awaited t
 raw-get  nats-py: batched direct gets of the same number of messages, not decoded
 =======  ========================================================================
 
-Targets: W1 >= 0.7x raw-1; W2 >= 5x W1.
-
-::
-
-    python benchmarks/nats_bench.py                 # one server, replicas 1
-    python benchmarks/nats_bench.py --cluster       # 3 servers, replicas 3
-    python benchmarks/nats_bench.py --read 100000 --json out.json
+Targets (issue 4): W1 >= 0.7x raw-1; W2 >= 5x W1.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
-import platform
 import shutil
-import sys
 import tempfile
 import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import nats
 from nats.js.api import StorageType, StreamConfig
 
-from safe_eventstore.bench import (
+from ._exceptions import StoreUnavailable
+from .bench import (
     Row,
+    Sizes,
     Workloads,
     add_ratios,
     best_reads,
-    format_table,
     latency_rows,
     our_reads,
     timer,
+    write_json,
 )
-from safe_eventstore.storage.nats.servers import NatsCluster, NatsServer
+from .storage.nats.servers import NatsCluster, NatsServer
 
+__all__ = ["QUICK", "SIZES", "run"]
 
-@dataclass(frozen=True)
-class Sizes:
-    single: int = 2000  # W1, raw-1: appends by one writer
-    writers: int = 16  # W2: concurrent writers
-    concurrent: int = 8000  # W2: appends in all
-    batches: int = 100  # W3: batches appended
-    batch: int = 100  # W3: events per batch
-    pipelined: int = 10_000  # raw-pipe: messages
-    read: int = 20_000  # W4, W5, W6, raw-get: events read
-    latency: int = 300  # W6: live events timed one by one
-    rounds: int = 5  # write workloads are cut into this many interleaved rounds
-    read_repeat: int = 3  # each read runs this often; the fastest run counts
-
+SIZES = Sizes(batches=100, read=20_000, latency=300, rounds=5)
+"""The NATS rows' default sizes: a round trip per append makes W1-W3 slower than on SQLite,
+and reads go over the network."""
 
 QUICK = Sizes(
-    single=20, writers=4, concurrent=40, batches=2, batch=10, pipelined=100, read=300,
-    latency=5, rounds=1, read_repeat=1,
+    single=20, writers=4, concurrent=40, batches=2, batch=10, read=300, latency=5,
+    pipelined=100, rounds=1, read_repeat=1,
 )  # fmt: skip
+"""Tiny sizes for a smoke run."""
 
 
 def _data(i: int) -> dict[str, Any]:
     return {"account": "acc-1", "amount": i, "currency": "EUR"}
 
 
-class Ours(Workloads):
+class _Ours(Workloads):
     """The harness's W1-W6 workloads, on a NATS store."""
 
     fill_step = 100  # stays well inside the server's 1000-message atomic batch limit
     settle = 0.2  # the subscriber's ordered consumer needs a moment to be created
 
 
-class Raw:
+class _Raw:
     """Plain nats-py on its own asyncio loop, on a JetStream stream like ours."""
 
     def __init__(self, servers: list[str], replicas: int) -> None:
@@ -185,7 +165,7 @@ class Raw:
         self.loop.close()
 
 
-REFERENCES = {
+_REFERENCES = {
     "W1": ("raw-1",),
     "W2": ("W1", "raw-pipe"),
     "W3": ("raw-pipe",),
@@ -196,10 +176,91 @@ REFERENCES = {
 
 
 def run(
-    url: str, servers: list[str], replicas: int, s: Sizes, say: Callable[[str], None]
+    *,
+    sizes: Sizes | None = None,
+    quick: bool = False,
+    url: str | None = None,
+    replicas: int | None = None,
+    cluster: bool = False,
+    directory: str | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    references: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> list[Row]:
-    ours = Ours(url)
-    raw = Raw(servers, replicas)
+    """Run the NATS rows and their references; return the rows (and write them as JSON to
+    ``out`` when given).
+
+    With ``url`` (``nats://host:port[,host:port...]``, and any of the store's options, such
+    as ``?timeout=5``) the rows run on those servers, in
+    databases under a fresh name prefix, deleted afterwards; else on a ``nats-server``
+    started for the run in a temporary directory under ``directory`` (three, with 3
+    replicas, for ``cluster``). ``replicas`` defaults to 1 on one server and 3 on a cluster.
+    """
+    s = sizes or (QUICK if quick else SIZES)
+    say = progress or (lambda _: None)
+    options = ""  # the store's own options from ``url`` (timeout=...), kept
+    with ExitStack() as stack:
+        if url:
+            base, _, query = url.partition("?")
+            options = f"{query}&" if query else ""
+            replicas = replicas or 1
+        else:
+            work = tempfile.mkdtemp(prefix="safe-eventstore-bench-nats-", dir=directory)
+            stack.callback(shutil.rmtree, work, ignore_errors=True)
+            if cluster:
+                base = stack.enter_context(NatsCluster(work)).url
+                replicas = replicas or 3
+            else:
+                base = stack.enter_context(NatsServer(work)).url
+                replicas = replicas or 1
+        servers = [
+            h if h.startswith("nats://") else f"nats://{h}"
+            for h in base.removeprefix("nats://").split(",")
+        ]
+        prefix = f"bench{uuid.uuid4().hex[:6]}"
+        say(f"servers {base}, replicas {replicas}")
+        # on servers that outlive the run, its JetStream streams are deleted afterwards
+        drop = prefix if url else None
+        store_url = f"{base}?{options}prefix={prefix}&replicas={replicas}"
+        rows = _rows(store_url, servers, replicas, s, say,
+                     references, drop)  # fmt: skip
+    add_ratios(rows, _REFERENCES)
+    if out is not None:
+        write_json(rows, out, sizes=s, notes={"backend": "nats", "replicas": replicas})
+    return rows
+
+
+def _drop(servers: list[str], prefix: str) -> None:
+    """Delete the JetStream streams (key-value buckets and object stores are streams too)
+    whose names hold ``prefix``."""
+
+    async def drop() -> None:
+        nc = await nats.connect(servers, connect_timeout=5)
+        try:
+            js = nc.jetstream()
+            for info in await js.streams_info():
+                if prefix in (info.config.name or ""):
+                    await js.delete_stream(info.config.name or "")
+        finally:
+            await nc.close()
+
+    try:
+        asyncio.run(drop())
+    except Exception as exc:
+        raise StoreUnavailable(f"could not delete the run's streams ({prefix}*): {exc}") from exc
+
+
+def _rows(
+    url: str,
+    servers: list[str],
+    replicas: int,
+    s: Sizes,
+    say: Callable[[str], None],
+    references: bool,
+    drop: str | None,
+) -> list[Row]:
+    ours = _Ours(url)
+    raw = _Raw(servers, replicas) if references else None
     rows: list[Row] = []
     try:
         timings: dict[str, list[float]] = {}
@@ -214,10 +275,12 @@ def run(
         for r in range(s.rounds):
             say(f"writes, round {r + 1} of {s.rounds}")
             measure("W1", lambda: ours.single(single))
-            measure("raw-1", lambda: raw.single(single))
+            if raw:
+                measure("raw-1", lambda: raw.single(single))
             measure("W2", lambda: ours.concurrent(s.writers, each * s.writers))
             measure("W3", lambda: ours.batches(batches, s.batch))
-            measure("raw-pipe", lambda: raw.pipelined(pipelined))
+            if raw:
+                measure("raw-pipe", lambda: raw.pipelined(pipelined))
 
         def add(key: str, workload: str, system: str, what: str, count: int) -> None:
             seconds = sum(timings[key])
@@ -227,96 +290,37 @@ def run(
 
         add("W1", "W1", "safe-eventstore", "single-event appends, 1 writer", single * s.rounds)
         add(
-            "raw-1",
-            "W1",
-            "nats-py",
-            "publish + expected subject seq, 1 at a time",
-            single * s.rounds,
-        )
-        add(
             "W2", "W2", "safe-eventstore", f"single-event appends, {s.writers} writers",
             each * s.writers * s.rounds,
         )  # fmt: skip
         add(
-            "W3",
-            "W3",
-            "safe-eventstore",
-            f"{s.batch}-event batch appends",
+            "W3", "W3", "safe-eventstore", f"{s.batch}-event batch appends",
             batches * s.batch * s.rounds,
-        )
-        add("raw-pipe", "W3", "nats-py", "publish_async, pipelined", pipelined * s.rounds)
+        )  # fmt: skip
+        if raw:
+            add(
+                "raw-1", "W1", "nats-py", "publish + expected subject seq, 1 at a time",
+                single * s.rounds,
+            )  # fmt: skip
+            add("raw-pipe", "W3", "nats-py", "publish_async, pipelined", pipelined * s.rounds)
 
         say(f"reads: storing {s.read:,} events")
         ours.fill(s.read)
-        raw.fill(s.read)
         reads = our_reads(ours, s.read)
-        reads.append(
-            ("raw-get", "W4", "nats-py", "batched direct get, 1000 a request",
-             lambda: raw.read(s.read))
-        )  # fmt: skip
+        if raw:
+            raw.fill(s.read)
+            reads.append(
+                ("raw-get", "W4", "nats-py", "batched direct get, 1000 a request",
+                 lambda: raw.read(s.read))
+            )  # fmt: skip
         rows += best_reads(reads, s.read_repeat, say)
 
         say("W6: live latency")
         rows += latency_rows(ours.live_latency(s.latency))
     finally:
         ours.close()
-        raw.close()
-    add_ratios(rows, REFERENCES)
+        if raw:
+            raw.close()
+        if drop:
+            _drop(servers, drop)
     return rows
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", help="an existing NATS server or cluster (nats://host:port,...)")
-    parser.add_argument("--cluster", action="store_true", help="start 3 servers, replicas 3")
-    parser.add_argument("--replicas", type=int, help="replicas of the databases (with --url)")
-    parser.add_argument("--read", type=int, help="events read in W4-W6 (default 20,000)")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
-    parser.add_argument("--json", help="write the rows and the machine facts here")
-    args = parser.parse_args()
-    sizes = QUICK if args.quick else Sizes()
-    if args.read:
-        sizes = Sizes(**{**asdict(sizes), "read": args.read})
-    say = lambda m: print(f"... {m}", file=sys.stderr, flush=True)  # noqa: E731
-    with ExitStack() as stack:
-        if args.url:
-            base = args.url.split("?")[0]
-            replicas = args.replicas or 1
-        else:
-            work = tempfile.mkdtemp(prefix="nats-bench-")
-            stack.callback(shutil.rmtree, work, ignore_errors=True)
-            if args.cluster:
-                cluster = stack.enter_context(NatsCluster(work))
-                base, replicas = cluster.url, 3
-            else:
-                server = stack.enter_context(NatsServer(work))
-                base, replicas = server.url, 1
-        servers = [
-            h if h.startswith("nats://") else f"nats://{h}"
-            for h in base.removeprefix("nats://").split(",")
-        ]
-        prefix = f"bench{uuid.uuid4().hex[:6]}"
-        url = f"{base}?prefix={prefix}&replicas={replicas}"
-        say(f"servers {base}, replicas {replicas}")
-        rows = run(url, servers, replicas, sizes, say)
-    print(format_table(rows))
-    w1 = next(r for r in rows if r.id == "W1")
-    w2 = next(r for r in rows if r.id == "W2")
-    print(
-        f"\ntargets: W1 {w1.ratios.get('raw-1', 0):.2f}x raw-1 (want >= 0.70); "
-        f"W2 {w2.ratios.get('W1', 0):.2f}x W1 (want >= 5)"
-    )
-    if args.json:
-        facts = {
-            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "nproc": os.cpu_count(),
-            "python": platform.python_version(),
-            "replicas": replicas,
-            "sizes": asdict(sizes),
-        }
-        document = {"machine": facts, "rows": [asdict(r) for r in rows]}
-        Path(args.json).write_text(json.dumps(document, indent=2) + "\n")
-
-
-if __name__ == "__main__":
-    main()
