@@ -236,8 +236,9 @@ def test_no_server_at_the_address_is_store_unavailable() -> None:
     from safe_eventstore.storage.nats.servers import free_port
 
     started = time.monotonic()
-    with pytest.raises(ses.StoreUnavailable) as info:
-        ses.open(f"nats://127.0.0.1:{free_port()}?timeout=1")
+    port = free_port()
+    with pytest.raises(ses.StoreUnavailable, match=f"cannot connect to NATS at .*:{port}") as info:
+        ses.open(f"nats://127.0.0.1:{port}?timeout=1")
     _typed(info.value)
     assert time.monotonic() - started < 10
 

@@ -47,6 +47,7 @@ API = "$JS.API"
 _FLOW_BYTES = 8 * 1024 * 1024  # ask for an ack at least this often inside a large batch
 IDLE = 0.001  # seconds without a caller running the loop before the daemon runs it
 BUSY = 0.008  # at most this long between the daemon's looks while callers run the loop
+_FIRST_CONNECT_ATTEMPTS = 2  # retries of each server before the first connection fails
 
 
 class NoStream(StorageError):
@@ -127,6 +128,11 @@ class Connection:
                 self._connect(servers, connect_timeout, name),
                 timeout=connect_timeout * (len(servers) + 1) + 1,
             )
+        except StoreUnavailable as exc:
+            self.close()
+            raise StoreUnavailable(
+                f"cannot connect to NATS at {', '.join(servers)}: {exc}"
+            ) from None
         except BaseException:
             self.close()
             raise
@@ -329,12 +335,15 @@ class Connection:
             name=name,
             connect_timeout=max(1, round(connect_timeout)),
             allow_reconnect=True,
-            max_reconnect_attempts=-1,
+            # the first connection tries each server three times (a refused one fails in
+            # about half a second); once connected, the client reconnects without end
+            max_reconnect_attempts=_FIRST_CONNECT_ATTEMPTS,
             reconnect_time_wait=0.25,  # type: ignore[arg-type,unused-ignore]
             error_cb=quiet,
             disconnected_cb=disconnected,
             pending_size=64 * 1024 * 1024,
         )
+        nc.options["max_reconnect_attempts"] = -1
         self._inbox = nc.new_inbox()
         await nc.subscribe(
             f"{self._inbox}.*",
