@@ -230,8 +230,9 @@ class Database:
 
         ``expected_version`` is the stream's last version (an int), ``NO_STREAM``,
         ``STREAM_EXISTS`` or ``ANY``; a mismatch raises :class:`WrongExpectedVersion` and
-        writes nothing. Re-appending a batch whose event ids are all stored already returns
-        the original result.
+        writes nothing. Re-appending a batch with the event ids you gave it, all stored
+        already, returns the original result: give events ids to make a retry safe (ids
+        the store generated are not looked up).
         """
         return self.append_batch([StreamAppend(stream, events, expected_version)])[0]  # type: ignore[arg-type]
 
@@ -300,9 +301,9 @@ class Database:
         With ``condition``, the append fails with :class:`AppendConditionFailed`, writing
         nothing, when an event selected by ``condition.fail_if_events_match`` is stored
         after position ``condition.after``. The check and the write are one atomic step.
-        Re-appending a batch whose event ids are all stored already returns the original
-        result (the condition is not checked again). ``result.position`` is the position
-        of the batch's last event.
+        Re-appending a batch with the event ids you gave it, all stored already, returns
+        the original result (the condition is not checked again). ``result.position`` is
+        the position of the batch's last event.
 
         ::
 

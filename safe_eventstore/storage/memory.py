@@ -113,7 +113,7 @@ class MemoryStorage(Storage):
                 for e in plan:
                     e.position = len(d.entries) + 1
                     d.entries.append(e)
-                    if e.kind == EVENT:
+                    if e.kind == EVENT and not w.new_ids:  # no retry looks up a generated id
                         d.event_ids[(w.stream, e.event_id)] = e
                 entries = d.streams.get(w.stream)
                 if entries is None:

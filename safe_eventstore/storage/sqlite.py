@@ -148,8 +148,18 @@ ALTER TABLE streams_v5 RENAME TO streams;
 CREATE INDEX streams_category ON streams (category, name);
 PRAGMA user_version = 5;
 """
-USER_VERSION = 5
-_MIGRATIONS = (TAGS, PAYLOAD_IDS, NO_VERSION_INDEX, HEAD_FLAGS)
+# Version 6: only event ids that came from the caller are indexed. An id the store generated
+# (a fresh UUIDv7) cannot name an earlier append, so no retry looks it up; entries carrying
+# one are marked ``generated`` and left out of the index: one page fewer in each commit of
+# appends without caller ids (docs/performance.md). Entries stored before stay indexed.
+GENERATED_IDS = """
+ALTER TABLE entries ADD COLUMN generated INTEGER;
+CREATE INDEX entries_given_event_id ON entries (event_id) WHERE generated IS NULL;
+DROP INDEX IF EXISTS entries_event_id;
+PRAGMA user_version = 6;
+"""
+USER_VERSION = 6
+_MIGRATIONS = (TAGS, PAYLOAD_IDS, NO_VERSION_INDEX, HEAD_FLAGS, GENERATED_IDS)
 
 _COLUMNS = (
     "e.stream, e.seq, e.version, e.position, e.kind, e.event_id, e.type, e.correlation_id, "
@@ -315,9 +325,9 @@ class _Pending:
             conn.executemany(
                 "INSERT INTO entries (position, stream, seq, version, kind, category, "
                 "event_id, type, correlation_id, causation_id, timestamp, metadata, tags, "
-                "address, codec, size, prev_hash, hash, head, payload) "
+                "address, codec, size, prev_hash, hash, head, generated, payload) "
                 "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,"
-                "(SELECT id FROM payloads WHERE address = ?14))",
+                "?20, (SELECT id FROM payloads WHERE address = ?14))",
                 self.entries,
             )
             if self.tags:
@@ -619,7 +629,8 @@ class SqliteStorage(Storage):
                 existing = [
                     _entry(r)
                     for r in conn.execute(
-                        f"{_SELECT} WHERE e.event_id IN ({marks}) AND +e.stream = ? AND e.kind = 0",
+                        f"{_SELECT} WHERE e.event_id IN ({marks}) AND e.generated IS NULL "
+                        "AND +e.stream = ? AND e.kind = 0",
                         (*ids, w.stream),
                     )
                 ]
@@ -654,6 +665,7 @@ class SqliteStorage(Storage):
                 streams_new.append((w.stream, category))
             else:
                 flags_off.append((head.position,))
+            given = None if w.new_ids else True  # no retry looks up a generated id
             for e in plan:
                 position += 1
                 e.position = position
@@ -665,9 +677,11 @@ class SqliteStorage(Storage):
                         e.type, e.correlation_id, e.causation_id, e.timestamp, e.metadata,
                         msgspec.json.encode(e.tags) if e.tags else None, e.address, e.codec,
                         e.size, e.prev_hash, e.hash, None,
+                        None if given and e.kind == EVENT else 1,
                     )
                 )  # fmt: skip
-            rows[-1] = (*rows[-1][:-1], 1)  # the stream's new head
+            last = rows[-1]
+            rows[-1] = (*last[:18], 1, last[19])  # the stream's new head
             results.append(result_of(plan))
         pending.add(writes, rows, streams_new, flags_off, tags, blobs, checkpoint, position)
         return results

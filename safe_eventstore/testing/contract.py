@@ -573,6 +573,19 @@ def test_partial_retry_is_an_idempotency_conflict(db: ses.Database) -> None:
     assert _snapshot(db) == before
 
 
+def test_an_id_the_store_generated_is_not_a_retry_key(db: ses.Database) -> None:
+    # Retries are recognised by the ids the caller gave: an append without ids cannot be
+    # retried by id, and ids taken from a read and appended again make new events.
+    db.append("Order-1", [_new("Placed")])
+    placed = db.read_stream("Order-1")[0]
+    again = ses.NewEvent("Placed", placed.data, event_id=placed.event_id)
+    result = db.append("Order-1", [again], expected_version=0)
+    assert (result.first_version, result.last_version) == (1, 1)
+    assert [e.event_id for e in db.read_stream("Order-1")] == [placed.event_id] * 2
+    # given once, the id is a key from then on
+    assert db.append("Order-1", [again], expected_version=0) == result
+
+
 # -- typed events, plain data and bytes -------------------------------------------------------
 
 

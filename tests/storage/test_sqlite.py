@@ -54,8 +54,17 @@ def _raw_sqlite(directory: Path) -> Iterator[sqlite3.Connection]:
         yield conn
 
 
+# The layout of version 5: every event id in the event-id index.
+BACK_TO_VERSION_5 = """
+DROP INDEX entries_given_event_id;
+ALTER TABLE entries DROP COLUMN generated;
+CREATE INDEX entries_event_id ON entries (event_id);
+PRAGMA user_version = 5;
+"""
 # The layout of version 4: each stream's head in a row of the streams table.
-BACK_TO_VERSION_4 = """
+BACK_TO_VERSION_4 = (
+    BACK_TO_VERSION_5
+    + """
 CREATE TABLE streams_v4 (
     name TEXT PRIMARY KEY, category TEXT NOT NULL, last_seq INTEGER NOT NULL,
     last_version INTEGER NOT NULL, last_hash BLOB NOT NULL, last_position INTEGER NOT NULL
@@ -70,6 +79,7 @@ CREATE INDEX streams_category ON streams (category, name);
 ALTER TABLE entries DROP COLUMN head;
 PRAGMA user_version = 4;
 """
+)
 
 
 def _set_seq(conn: sqlite3.Connection, old: int, new: int) -> None:
@@ -259,6 +269,28 @@ def test_a_version_4_database_keeps_its_heads_as_flags(directory: Path) -> None:
         assert columns == ["name", "category"]
         flagged = conn.execute("SELECT stream, seq FROM entries WHERE head = 1").fetchall()
         assert sorted(flagged) == [("Account-1", 5), ("Account-2", 0)]
+
+
+def test_a_version_5_database_keeps_its_stored_ids_as_retry_keys(directory: Path) -> None:
+    _seed(directory)  # with ids the store generated
+    with ses.open(_url(directory)) as store:
+        first = store.database("bank").read_stream("Account-2")[0]
+    with _raw_sqlite(directory) as conn:
+        conn.executescript(BACK_TO_VERSION_5)
+    again = ses.NewEvent("Opened", {"owner": "bob"}, event_id=first.event_id)
+    with ses.open(_url(directory)) as store:
+        db = store.database("bank")
+        # stored before the upgrade, whose ids were generated is not known: all stay keys
+        assert db.append("Account-2", [again]).position == first.position
+        fresh = db.append("Account-2", [ses.NewEvent("Closed", {})])
+        closed = db.read_stream("Account-2")[-1]
+        repeat = db.append("Account-2", [ses.NewEvent("Closed", {}, event_id=closed.event_id)])
+        assert repeat.position > fresh.position  # a generated id stored since is no key
+        assert db.verify().ok
+    with _raw_sqlite(directory) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (USER_VERSION,)
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        assert "entries_given_event_id" in names and "entries_event_id" not in names
 
 
 def test_a_version_4_database_with_its_last_entry_removed_fails_verify(directory: Path) -> None:
