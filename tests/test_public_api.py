@@ -120,3 +120,25 @@ def test_the_async_api_mirrors_the_sync_one(
 
 def test_the_version_is_the_installed_one() -> None:
     assert ses.__version__ == importlib.metadata.version("safe-eventstore")
+
+
+@pytest.mark.parametrize(
+    "us",
+    [
+        0, 1, 999_999, 1_764_201_600_123_457, (1 << 32) * 1_000_000 - 1,
+        (1 << 32) * 1_000_000, 253_402_300_799_999_999, -1, -86_400_000_001,
+    ],
+)  # fmt: skip
+def test_timestamps_read_back_to_the_microsecond(us: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # reads take a fast path below 2**32 seconds and an exact sum elsewhere: both exact
+    from datetime import UTC, datetime, timedelta
+
+    from safe_eventstore import _database
+
+    monkeypatch.setattr(_database, "_now_us", lambda: us)
+    with ses.open("memory://") as store:
+        db = store.create_database("clock")
+        db.append("Clock-1", [ses.NewEvent("Ticked", {})])
+        (event,) = db.read_stream("Clock-1")
+    assert event.timestamp == datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
+    assert event.timestamp.tzinfo is UTC
