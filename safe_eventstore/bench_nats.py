@@ -190,8 +190,8 @@ def run(
     """Run the NATS rows and their references; return the rows (and write them as JSON to
     ``out`` when given).
 
-    With ``url`` (``nats://host:port[,host:port...]``, and any of the store's options, such
-    as ``?timeout=5``) the rows run on those servers, in
+    With ``url`` (``nats://host:port[,host:port...]``, with any of the store's options but
+    ``prefix`` and ``replicas``, such as ``?timeout=5``) the rows run on those servers, in
     databases under a fresh name prefix, deleted afterwards; else on a ``nats-server``
     started for the run in a temporary directory under ``directory`` (three, with 3
     replicas, for ``cluster``). ``replicas`` defaults to 1 on one server and 3 on a cluster.
@@ -222,8 +222,7 @@ def run(
         # on servers that outlive the run, its JetStream streams are deleted afterwards
         drop = prefix if url else None
         store_url = f"{base}?{options}prefix={prefix}&replicas={replicas}"
-        rows = _rows(store_url, servers, replicas, s, say,
-                     references, drop)  # fmt: skip
+        rows = _rows(store_url, servers, replicas, s, say, references, drop)
     add_ratios(rows, _REFERENCES)
     if out is not None:
         write_json(rows, out, sizes=s, notes={"backend": "nats", "replicas": replicas})
