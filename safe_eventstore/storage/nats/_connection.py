@@ -17,6 +17,7 @@ caller.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import functools
 import itertools
@@ -25,7 +26,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import nats
 import nats.errors
@@ -86,11 +87,49 @@ class _Replies:
 
 
 def _in_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
+    return asyncio._get_running_loop() is not None
+
+
+class _Signal:
+    """Wakes one waiting thread; a wake-up given while none waits is kept for the next
+    wait (like an event cleared by the wait that sees it), on a bare lock: cheaper than
+    :class:`threading.Event`, which takes a condition and a new lock per wait."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+
+    def set(self) -> None:
+        try:
+            self._lock.release()
+        except RuntimeError:
+            pass  # given already, not yet taken
+
+    def wait(self, timeout: float) -> None:
+        self._lock.acquire(timeout=timeout)
+
+
+class _Call(Generic[T]):
+    """A caller's coroutine handed to the loop while another thread runs it."""
+
+    __slots__ = ("cancelled", "coro", "driving", "loop", "task", "woken")
+
+    def __init__(self, coro: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop) -> None:
+        self.coro = coro
+        self.loop = loop
+        self.task: asyncio.Task[T] | None = None  # once the loop started it
+        self.woken = _Signal()  # the work is done, or the loop was let go to this caller
+        self.driving = False  # the caller took the loop over: the work's end stops it
+        self.cancelled = False
+
+    def finish(self, task: asyncio.Task[T]) -> None:
+        if not task.cancelled():
+            task.exception()  # retrieved: the caller raises it (or gave up)
+        if self.driving:
+            self.loop.stop()
+        self.woken.set()
 
 
 class Connection:
@@ -113,7 +152,9 @@ class Connection:
         self.followed = False
         self._released = time.monotonic()
         self._parked: asyncio.Event | None = None  # set to make the daemon let the loop go
-        self._waiting: list[threading.Event] = []  # callers waiting while another runs it
+        self._waiting: list[_Signal] = []  # callers waiting while another runs it
+        self._submitted: collections.deque[_Call[Any]] = collections.deque()
+        self._starting = False  # the loop is asked to start the calls submitted
         self._replies: dict[str, _Replies] = {}
         self._acks: dict[str, asyncio.Future[Msg]] = {}
         self._tokens = itertools.count(1)
@@ -140,40 +181,74 @@ class Connection:
             raise StoreClosed("the store is closed")
         deadline = None if timeout is None else time.monotonic() + timeout
         # a thread that runs an event loop of its own cannot run ours: it waits instead
-        drives = not _in_event_loop()
+        drives = asyncio._get_running_loop() is None
         if drives and self._driver.acquire(blocking=False):
             # the work stops the loop as it ends (run_until_complete would take one more
             # turn of the loop to notice that it has)
             task = self.loop.create_task(self._translated(coro, deadline, stop=True))
             return self._drive(lambda: self._until_done(task))
-        future = asyncio.run_coroutine_threadsafe(self._translated(coro, deadline), self.loop)
-        woken = threading.Event()  # our work is done, or the loop was let go to us
-        future.add_done_callback(lambda _: woken.set())
+        call: _Call[T] = _Call(self._translated(coro, deadline), self.loop)
         with self._changed:
-            self._waiting.append(woken)
+            self._waiting.append(call.woken)
+        self._submit(call)
         self._wake_loop()
         try:
             while True:
-                if future.done():
-                    return self._outcome(future)
+                if call.task is not None and call.task.done():
+                    return self._outcome(call.task)
                 if self._closed:
-                    future.cancel()
+                    self._cancel(call)
                     raise StoreClosed("the store is closed")
                 if drives and self._driver.acquire(blocking=False):  # let go before we were done
-                    work = asyncio.wrap_future(future, loop=self.loop)
-                    work.add_done_callback(self._stop)
-                    return self._drive(functools.partial(self._until_done, work))
+                    call.driving = True
+                    return self._drive(functools.partial(self._until_called, call))
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
-                    future.cancel()
+                    self._cancel(call)
                     raise StoreUnavailable(f"NATS did not answer within {timeout:.1f} s")
-                woken.wait(0.5 if left is None else min(left, 0.5))
-                woken.clear()
+                call.woken.wait(0.5 if left is None else min(left, 0.5))
         finally:
             with self._changed:
-                self._waiting.remove(woken)
+                self._waiting.remove(call.woken)
             if not self._driver.locked():
                 self._hand_over()  # we took no turn: let another waiter run the loop
+
+    def _submit(self, call: _Call[Any]) -> None:
+        """Hand ``call`` to the loop. Calls handed over while the loop has not yet started
+        the earlier ones are started together, for one wake-up of the loop (a write to its
+        socket pair)."""
+        self._submitted.append(call)
+        if not self._starting:
+            self._starting = True
+            try:
+                self.loop.call_soon_threadsafe(self._start_calls)
+            except RuntimeError:  # the loop is closed
+                self._starting = False
+
+    def _start_calls(self) -> None:
+        # cleared first: a call handed over from now on schedules another start
+        self._starting = False
+        while self._submitted:
+            call = self._submitted.popleft()
+            if call.cancelled:
+                call.coro.close()
+                call.woken.set()
+                continue
+            call.task = self.loop.create_task(call.coro)
+            call.task.add_done_callback(call.finish)
+
+    def _cancel(self, call: _Call[Any]) -> None:
+        """Give up ``call``: its work is cancelled on the loop, or never started."""
+        call.cancelled = True
+        try:
+            # on the loop: the call was started before it saw the flag, or it never will be
+            self.loop.call_soon_threadsafe(self._cancelled, call)
+        except RuntimeError:
+            pass  # the loop is closed: so is the work
+
+    def _cancelled(self, call: _Call[Any]) -> None:
+        if call.task is not None:
+            call.task.cancel()
 
     def _drive(self, work: Callable[[], T]) -> T:
         """Run the loop in this thread (the driver lock is held) with ``work``."""
@@ -194,6 +269,12 @@ class Connection:
             self.loop.run_forever()
         return future.result()
 
+    def _until_called(self, call: _Call[T]) -> T:
+        """Run the loop until ``call`` is done (taken over from the thread that ran it)."""
+        while call.task is None or not call.task.done():
+            self.loop.run_forever()
+        return self._outcome(call.task)
+
     def _stop(self, _: object = None) -> None:
         self.loop.stop()
 
@@ -206,11 +287,10 @@ class Connection:
                 if self._waiting:
                     self._waiting[0].set()
 
-    def _outcome(self, future: concurrent.futures.Future[T]) -> T:
-        try:
-            return future.result()
-        except concurrent.futures.CancelledError:
-            raise StoreClosed("the store is closed") from None
+    def _outcome(self, task: asyncio.Task[T]) -> T:
+        if task.cancelled():
+            raise StoreClosed("the store is closed")
+        return task.result()
 
     def _notify(self) -> None:
         with self._changed:
