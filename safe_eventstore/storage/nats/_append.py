@@ -49,7 +49,7 @@ import itertools
 import math
 import random
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -485,38 +485,52 @@ class Appender:
         for p in prepared:
             for a in p.blobs:
                 seen[a] = seen.get(a, 0) + 1
-        chained = [
-            p
-            for p in prepared
-            if chains
-            and len(p.entries) == 1
-            and not p.names
-            and not any(copy for _, _, _, copy in p.pointers)
-            and len(p.pointers) <= MAX_CHAIN_TAGS + 1
-            and p.checkpoint is None
-            and not p.checks
-            and all(seen[a] == 1 and len(p.request.blobs[a]) <= self.chunk for a in p.blobs)
-        ]
-        batched = [p for p in prepared if p not in chained]
-        if len(chained) == 1 and not batched:
-            try:
-                return [(await self._chain(d, chained[0]))[0]]
-            except Exception as exc:
-                return [exc]
-        work = [self._chain(d, p) for p in chained]
-        if batched:
-            work.append(self._batch(d, batched))
+        chained: list[Prepared] = []
+        batched: list[Prepared] = []
+        for p in prepared:
+            chain = (
+                chains
+                and len(p.entries) == 1
+                and not p.names
+                and not any(copy for _, _, _, copy in p.pointers)
+                and len(p.pointers) <= MAX_CHAIN_TAGS + 1
+                and p.checkpoint is None
+                and not p.checks
+                and all(seen[a] == 1 and len(p.request.blobs[a]) <= self.chunk for a in p.blobs)
+            )
+            (chained if chain else batched).append(p)
+        if not batched:
+            return await self._chains(d, chained)
+        work: list[Coroutine[Any, Any, list[Outcome]]] = [self._batch(d, batched)]
+        if chained:
+            work.append(self._chains(d, chained))
         done = await asyncio.gather(*work, return_exceptions=True)
         outcomes: dict[int, Outcome] = {}
-        for p, outcome in zip(chained, done, strict=False):
-            outcomes[id(p)] = outcome if isinstance(outcome, BaseException) else outcome[0]
-        if batched:
-            result = done[-1]
-            for k, p in enumerate(batched):
-                outcomes[id(p)] = result if isinstance(result, BaseException) else result[k]
+        for group, outcome in zip((batched, chained), done, strict=False):
+            for k, p in enumerate(group):
+                outcomes[id(p)] = outcome if isinstance(outcome, BaseException) else outcome[k]
         return [outcomes[id(p)] for p in prepared]
 
-    async def _chain(self, d: DbState, p: Prepared) -> list[list[AppendResult]]:
+    async def _chains(self, d: DbState, chained: list[Prepared]) -> list[Outcome]:
+        """Publish each append as a chain, all back to back; the outcome of each."""
+        chains = [self._chain_messages(d, p) for p in chained]
+        acks = await self.conn.publish_chains(chains)
+        outcomes: list[Outcome] = []
+        for p, msgs, ack in zip(chained, chains, acks, strict=True):
+            if isinstance(ack, ApiError):
+                outcomes.append(_failure(ack, alone=True, size=len(msgs)))
+            elif isinstance(ack, StoreUnavailable | NoStream | TimeoutError):
+                outcomes.append(_unknown([p], ack))
+            elif isinstance(ack, Exception):
+                outcomes.append(ack)
+            else:
+                position = int(ack["seq"])
+                d.observe(position)
+                d.known(p.blobs)
+                outcomes.append(self._done(d, p, position))
+        return outcomes
+
+    def _chain_messages(self, d: DbState, p: Prepared) -> list[Message]:
         msgs = [m for a in p.blobs for m in self._blob_messages(d, a, p.request.blobs[a])]
         entry_at = len(msgs) + len(p.pointers)
         for subject, _, headers, _ in p.pointers:  # here the entry comes after them
@@ -528,18 +542,9 @@ class Appender:
                 headers[AFTER] = previous
             previous = headers[MSG_ID] = f"{self.ids}{next(self.counter)}"
         del headers[MSG_ID]  # the entry, last, needs none
-        try:
-            ack = await self.conn.publish_chain(msgs)
-        except ApiError as exc:
-            raise _failure(exc, alone=True, size=len(msgs)) from None
-        except (StoreUnavailable, NoStream, TimeoutError) as exc:
-            raise _unknown([p], exc) from None
-        position = int(ack["seq"])
-        d.observe(position)
-        d.known(p.blobs)
-        return [self._done(d, p, position)]
+        return msgs
 
-    async def _batch(self, d: DbState, prepared: list[Prepared]) -> list[list[AppendResult]]:
+    async def _batch(self, d: DbState, prepared: list[Prepared]) -> list[Outcome]:
         """Entries first (so that a database's first entry is at position 1), then payload
         chunks, markers and checkpoints: all stored together, or none."""
         msgs: list[Message] = []
@@ -578,7 +583,7 @@ class Appender:
         d.observe(last)
         base = last - len(msgs) + 1
         d.known(blobs)
-        results = []
+        results: list[Outcome] = []
         first = base
         for p in prepared:
             if p.request.checkpoint is not None:

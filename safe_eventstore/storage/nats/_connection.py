@@ -68,6 +68,16 @@ def api_error(resp: dict[str, Any]) -> ApiError:
     return ApiError(int(err.get("err_code") or err.get("code") or 0), str(err.get("description")))
 
 
+def _acknowledged(msg: Msg) -> dict[str, Any]:
+    """A publish acknowledgement, or the error it reports."""
+    if msg.headers and msg.headers.get("Status") == "503":
+        raise NoStream("nothing answered on that subject")
+    resp: dict[str, Any] = json.loads(msg.data)
+    if "error" in resp:
+        raise api_error(resp)
+    return resp
+
+
 def _status_error(status: str, description: str) -> StorageError:
     message = f"NATS direct get: {status} {description}"
     if status in ("408", "412", "503"):  # timed out; a replica too far behind; no leader
@@ -552,18 +562,48 @@ class Connection:
 
     async def publish(self, subject: str, data: bytes, headers: dict[str, str]) -> dict[str, Any]:
         """One JetStream publish; the acknowledgement, or :class:`ApiError`."""
-        msg = await self.request(subject, data, headers)
-        resp: dict[str, Any] = json.loads(msg.data)
-        if "error" in resp:
-            raise api_error(resp)
-        return resp
+        return _acknowledged(await self.request(subject, data, headers))
 
-    async def publish_chain(self, msgs: list[tuple[str, bytes, dict[str, str]]]) -> dict[str, Any]:
-        """Publish ``msgs`` back to back; the acknowledgement of the last one only (each
-        message of a chain is refused unless the one before it was stored)."""
-        for subject, data, headers in msgs[:-1]:
-            await self.nc.publish(subject, data, headers=headers)
-        return await self.publish(*msgs[-1])
+    async def publish_chains(
+        self, chains: list[list[tuple[str, bytes, dict[str, str]]]]
+    ) -> list[dict[str, Any] | Exception]:
+        """Publish each chain's messages back to back, one chain after another; for each
+        chain, the acknowledgement of its last message (each message of a chain is refused
+        unless the one before it was stored), or the error it met. The acknowledgements are
+        awaited together, within one ``timeout``: a chain costs no task or timer of its own."""
+        outcomes: list[dict[str, Any] | Exception | None] = [None] * len(chains)
+        waiting: list[tuple[int, asyncio.Future[Msg]]] = []
+        tokens = []
+        try:
+            for k, msgs in enumerate(chains):
+                try:
+                    for subject, data, headers in msgs[:-1]:
+                        await self.nc.publish(subject, data, headers=headers)
+                    subject, data, headers = msgs[-1]
+                    token = str(next(self._tokens))
+                    future: asyncio.Future[Msg] = self.loop.create_future()
+                    self._acks[token] = future
+                    tokens.append(token)
+                    reply = f"{self._inbox}.{token}"
+                    await self.nc.publish(subject, data, reply=reply, headers=headers)
+                    waiting.append((k, future))
+                except Exception as exc:
+                    outcomes[k] = exc
+            try:
+                async with asyncio.timeout(self.timeout):
+                    for k, future in waiting:
+                        try:
+                            outcomes[k] = _acknowledged(await future)
+                        except (StorageError, ValueError) as exc:
+                            outcomes[k] = exc
+            except TimeoutError as exc:
+                for k, _ in waiting:
+                    if outcomes[k] is None:
+                        outcomes[k] = exc
+        finally:
+            for token in tokens:
+                self._acks.pop(token, None)
+        return [o if o is not None else AssertionError("no outcome") for o in outcomes]
 
     async def publish_batch(self, msgs: list[tuple[str, bytes, dict[str, str]]]) -> dict[str, Any]:
         """Publish ``msgs`` as one atomic batch (ADR-50): all are stored, or none."""
