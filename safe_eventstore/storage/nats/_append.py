@@ -163,18 +163,20 @@ class Appender:
         self.ids = secrets.token_hex(8) + "."
         self.counter = itertools.count()
 
-    async def append(
+    def request(
         self,
-        d: DbState,
         writes: list[Write],
         blobs: dict[bytes, bytes],
         checkpoint: tuple[str, int] | None,
         condition: AppendCondition | None = None,
-    ) -> list[AppendResult]:
-        loop = asyncio.get_running_loop()
+    ) -> Request:
+        """An append to commit; made in the caller's thread (its future is only created
+        there: it is settled and awaited on the loop)."""
+        return Request(writes, blobs, checkpoint, self.conn.loop.create_future(), condition)
+
+    async def append(self, d: DbState, request: Request) -> list[AppendResult]:
         if d.replicas is None:
             await self.reader.replicas(d)
-        request = Request(writes, blobs, checkpoint, loop.create_future(), condition)
         if d.committing:
             d.queue.append(request)
         else:
@@ -186,16 +188,29 @@ class Appender:
                 # whatever happened to this round, appends queued meanwhile get theirs
                 d.committing = False
                 if d.queue:
-                    d.committing = True
-                    d.committer = loop.create_task(self._rounds(d))
+                    self._commit_queued(d)
         try:
             results: list[AppendResult] = await request.future
             return results
         except Retry:
             pass
-        return await self._alone(d, request)
+        return await self.alone(d, request)
 
-    async def _alone(self, d: DbState, request: Request) -> list[AppendResult]:
+    def submit(self, d: DbState, request: Request) -> asyncio.Future[list[AppendResult]]:
+        """Queue an append for the database's committer, without a task of its own (for a
+        caller that waits while another thread runs the loop); its future. The database's
+        replication must be known. An outcome of :class:`Retry` means: retry it
+        :meth:`alone`."""
+        d.queue.append(request)
+        if not d.committing:
+            self._commit_queued(d)
+        return request.future
+
+    def _commit_queued(self, d: DbState) -> None:
+        d.committing = True
+        d.committer = asyncio.get_running_loop().create_task(self._rounds(d))
+
+    async def alone(self, d: DbState, request: Request) -> list[AppendResult]:
         """Retry one append on freshly read state until it is decided or time runs out."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout

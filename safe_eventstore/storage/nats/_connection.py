@@ -122,21 +122,39 @@ class _Signal:
 
 
 class _Call(Generic[T]):
-    """A caller's coroutine handed to the loop while another thread runs it."""
+    """A caller's work handed to the loop while another thread runs it."""
 
-    __slots__ = ("cancelled", "coro", "driving", "loop", "task", "woken")
+    __slots__ = ("cancelled", "coro", "driving", "future", "loop", "queued", "woken")
 
-    def __init__(self, coro: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop) -> None:
-        self.coro = coro
+    def __init__(
+        self,
+        coro: Coroutine[Any, Any, T] | None,
+        queued: Callable[[], asyncio.Future[T]] | None,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.coro = coro  # run as a task, or
+        self.queued = queued  # called on the loop: the future of the work
         self.loop = loop
-        self.task: asyncio.Task[T] | None = None  # once the loop started it
+        self.future: asyncio.Future[T] | None = None  # once the loop started the work
         self.woken = _Signal()  # the work is done, or the loop was let go to this caller
         self.driving = False  # the caller took the loop over: the work's end stops it
         self.cancelled = False
 
-    def finish(self, task: asyncio.Task[T]) -> None:
-        if not task.cancelled():
-            task.exception()  # retrieved: the caller raises it (or gave up)
+    def start(self) -> None:
+        if self.coro is not None:
+            self.future = self.loop.create_task(self.coro)
+        else:
+            assert self.queued is not None
+            try:
+                self.future = self.queued()
+            except Exception as exc:  # a bug of ours: the caller raises it
+                self.future = self.loop.create_future()
+                self.future.set_exception(exc)
+        self.future.add_done_callback(self.finish)
+
+    def finish(self, future: asyncio.Future[T]) -> None:
+        if not future.cancelled():
+            future.exception()  # retrieved: the caller raises it (or gave up)
         if self.driving:
             self.loop.stop()
         self.woken.set()
@@ -184,8 +202,19 @@ class Connection:
 
     # -- running coroutines from any thread -----------------------------------------------------
 
-    def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        """Run ``coro`` on the loop and return its result, translating every error."""
+    def call(
+        self,
+        coro: Coroutine[Any, Any, T],
+        timeout: float | None = None,
+        *,
+        queued: Callable[[], asyncio.Future[T]] | None = None,
+    ) -> T:
+        """Run ``coro`` on the loop and return its result, translating every error.
+
+        ``queued``, if given, does the same work without a task: called on the loop, it
+        hands the work to whatever already runs there and returns its future. A caller
+        that finds the loop taken uses it instead of ``coro`` (a task and its steps cost
+        the loop, which every caller waits for, more than the work's own future)."""
         if self._closed:
             coro.close()
             raise StoreClosed("the store is closed")
@@ -197,15 +226,19 @@ class Connection:
             # turn of the loop to notice that it has)
             task = self.loop.create_task(self._translated(coro, deadline, stop=True))
             return self._drive(lambda: self._until_done(task))
-        call: _Call[T] = _Call(self._translated(coro, deadline), self.loop)
+        if queued is not None:
+            coro.close()
+            call: _Call[T] = _Call(None, queued, self.loop)
+        else:
+            call = _Call(self._translated(coro, deadline), None, self.loop)
         with self._changed:
             self._waiting.append(call.woken)
         self._submit(call)
         self._wake_loop()
         try:
             while True:
-                if call.task is not None and call.task.done():
-                    return self._outcome(call.task)
+                if call.future is not None and call.future.done():
+                    return self._outcome(call)
                 if self._closed:
                     self._cancel(call)
                     raise StoreClosed("the store is closed")
@@ -241,11 +274,11 @@ class Connection:
         while self._submitted:
             call = self._submitted.popleft()
             if call.cancelled:
-                call.coro.close()
+                if call.coro is not None:
+                    call.coro.close()
                 call.woken.set()
                 continue
-            call.task = self.loop.create_task(call.coro)
-            call.task.add_done_callback(call.finish)
+            call.start()
 
     def _cancel(self, call: _Call[Any]) -> None:
         """Give up ``call``: its work is cancelled on the loop, or never started."""
@@ -257,8 +290,8 @@ class Connection:
             pass  # the loop is closed: so is the work
 
     def _cancelled(self, call: _Call[Any]) -> None:
-        if call.task is not None:
-            call.task.cancel()
+        if call.future is not None:
+            call.future.cancel()
 
     def _drive(self, work: Callable[[], T]) -> T:
         """Run the loop in this thread (the driver lock is held) with ``work``."""
@@ -281,9 +314,9 @@ class Connection:
 
     def _until_called(self, call: _Call[T]) -> T:
         """Run the loop until ``call`` is done (taken over from the thread that ran it)."""
-        while call.task is None or not call.task.done():
+        while call.future is None or not call.future.done():
             self.loop.run_forever()
-        return self._outcome(call.task)
+        return self._outcome(call)
 
     def _stop(self, _: object = None) -> None:
         self.loop.stop()
@@ -297,10 +330,20 @@ class Connection:
                 if self._waiting:
                     self._waiting[0].set()
 
-    def _outcome(self, task: asyncio.Task[T]) -> T:
-        if task.cancelled():
+    def _outcome(self, call: _Call[T]) -> T:
+        future = call.future
+        assert future is not None
+        if future.cancelled():
             raise StoreClosed("the store is closed")
-        return task.result()
+        exc = future.exception()
+        if exc is None or call.coro is not None:  # a task's errors are translated already
+            return future.result()
+        if self._closed:  # whatever closing did to the work under way
+            raise StoreClosed("the store is closed") from exc
+        translated = self._translate(exc) if isinstance(exc, Exception) else exc
+        if translated is exc:
+            raise exc
+        raise translated from exc
 
     def _notify(self) -> None:
         with self._changed:
