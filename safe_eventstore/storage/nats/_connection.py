@@ -3,8 +3,9 @@
 The storage contract is synchronous and thread-safe; nats-py is asyncio. The loop has no
 thread of its own: a caller runs it itself for as long as its call takes (the call stops
 the loop as it ends), so a call costs no hand-over between threads. Only one thread runs the
-loop at a time: a caller that finds it taken hands its coroutine to the loop and waits, and
-takes the loop over if it is let go before its coroutine is done. When no caller has run
+loop at a time: a caller that finds it taken hands its work to the loop (an append goes
+straight to the committer already running there, without a task) and waits on a lock, and
+takes the loop over if it is let go before its work is done. When no caller has run
 the loop for a millisecond, a daemon thread runs it, so that the connection answers the
 server's pings and delivers messages to subscriptions, and lets it go as soon as a caller
 asks for it. The daemon is not woken when a call ends: it looks every millisecond, and,
