@@ -49,7 +49,7 @@ import itertools
 import math
 import random
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,18 +163,20 @@ class Appender:
         self.ids = secrets.token_hex(8) + "."
         self.counter = itertools.count()
 
-    async def append(
+    def request(
         self,
-        d: DbState,
         writes: list[Write],
         blobs: dict[bytes, bytes],
         checkpoint: tuple[str, int] | None,
         condition: AppendCondition | None = None,
-    ) -> list[AppendResult]:
-        loop = asyncio.get_running_loop()
+    ) -> Request:
+        """An append to commit; made in the caller's thread (its future is only created
+        there: it is settled and awaited on the loop)."""
+        return Request(writes, blobs, checkpoint, self.conn.loop.create_future(), condition)
+
+    async def append(self, d: DbState, request: Request) -> list[AppendResult]:
         if d.replicas is None:
             await self.reader.replicas(d)
-        request = Request(writes, blobs, checkpoint, loop.create_future(), condition)
         if d.committing:
             d.queue.append(request)
         else:
@@ -186,16 +188,29 @@ class Appender:
                 # whatever happened to this round, appends queued meanwhile get theirs
                 d.committing = False
                 if d.queue:
-                    d.committing = True
-                    d.committer = loop.create_task(self._rounds(d))
+                    self._commit_queued(d)
         try:
             results: list[AppendResult] = await request.future
             return results
         except Retry:
             pass
-        return await self._alone(d, request)
+        return await self.alone(d, request)
 
-    async def _alone(self, d: DbState, request: Request) -> list[AppendResult]:
+    def submit(self, d: DbState, request: Request) -> asyncio.Future[list[AppendResult]]:
+        """Queue an append for the database's committer, without a task of its own (for a
+        caller that waits while another thread runs the loop); its future. The database's
+        replication must be known. An outcome of :class:`Retry` means: retry it
+        :meth:`alone`."""
+        d.queue.append(request)
+        if not d.committing:
+            self._commit_queued(d)
+        return request.future
+
+    def _commit_queued(self, d: DbState) -> None:
+        d.committing = True
+        d.committer = asyncio.get_running_loop().create_task(self._rounds(d))
+
+    async def alone(self, d: DbState, request: Request) -> list[AppendResult]:
         """Retry one append on freshly read state until it is decided or time runs out."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
@@ -485,38 +500,52 @@ class Appender:
         for p in prepared:
             for a in p.blobs:
                 seen[a] = seen.get(a, 0) + 1
-        chained = [
-            p
-            for p in prepared
-            if chains
-            and len(p.entries) == 1
-            and not p.names
-            and not any(copy for _, _, _, copy in p.pointers)
-            and len(p.pointers) <= MAX_CHAIN_TAGS + 1
-            and p.checkpoint is None
-            and not p.checks
-            and all(seen[a] == 1 and len(p.request.blobs[a]) <= self.chunk for a in p.blobs)
-        ]
-        batched = [p for p in prepared if p not in chained]
-        if len(chained) == 1 and not batched:
-            try:
-                return [(await self._chain(d, chained[0]))[0]]
-            except Exception as exc:
-                return [exc]
-        work = [self._chain(d, p) for p in chained]
-        if batched:
-            work.append(self._batch(d, batched))
+        chained: list[Prepared] = []
+        batched: list[Prepared] = []
+        for p in prepared:
+            chain = (
+                chains
+                and len(p.entries) == 1
+                and not p.names
+                and not any(copy for _, _, _, copy in p.pointers)
+                and len(p.pointers) <= MAX_CHAIN_TAGS + 1
+                and p.checkpoint is None
+                and not p.checks
+                and all(seen[a] == 1 and len(p.request.blobs[a]) <= self.chunk for a in p.blobs)
+            )
+            (chained if chain else batched).append(p)
+        if not batched:
+            return await self._chains(d, chained)
+        work: list[Coroutine[Any, Any, list[Outcome]]] = [self._batch(d, batched)]
+        if chained:
+            work.append(self._chains(d, chained))
         done = await asyncio.gather(*work, return_exceptions=True)
         outcomes: dict[int, Outcome] = {}
-        for p, outcome in zip(chained, done, strict=False):
-            outcomes[id(p)] = outcome if isinstance(outcome, BaseException) else outcome[0]
-        if batched:
-            result = done[-1]
-            for k, p in enumerate(batched):
-                outcomes[id(p)] = result if isinstance(result, BaseException) else result[k]
+        for group, outcome in zip((batched, chained), done, strict=False):
+            for k, p in enumerate(group):
+                outcomes[id(p)] = outcome if isinstance(outcome, BaseException) else outcome[k]
         return [outcomes[id(p)] for p in prepared]
 
-    async def _chain(self, d: DbState, p: Prepared) -> list[list[AppendResult]]:
+    async def _chains(self, d: DbState, chained: list[Prepared]) -> list[Outcome]:
+        """Publish each append as a chain, all back to back; the outcome of each."""
+        chains = [self._chain_messages(d, p) for p in chained]
+        acks = await self.conn.publish_chains(chains)
+        outcomes: list[Outcome] = []
+        for p, msgs, ack in zip(chained, chains, acks, strict=True):
+            if isinstance(ack, ApiError):
+                outcomes.append(_failure(ack, alone=True, size=len(msgs)))
+            elif isinstance(ack, StoreUnavailable | NoStream | TimeoutError):
+                outcomes.append(_unknown([p], ack))
+            elif isinstance(ack, Exception):
+                outcomes.append(ack)
+            else:
+                position = int(ack["seq"])
+                d.observe(position)
+                d.known(p.blobs)
+                outcomes.append(self._done(d, p, position))
+        return outcomes
+
+    def _chain_messages(self, d: DbState, p: Prepared) -> list[Message]:
         msgs = [m for a in p.blobs for m in self._blob_messages(d, a, p.request.blobs[a])]
         entry_at = len(msgs) + len(p.pointers)
         for subject, _, headers, _ in p.pointers:  # here the entry comes after them
@@ -528,18 +557,9 @@ class Appender:
                 headers[AFTER] = previous
             previous = headers[MSG_ID] = f"{self.ids}{next(self.counter)}"
         del headers[MSG_ID]  # the entry, last, needs none
-        try:
-            ack = await self.conn.publish_chain(msgs)
-        except ApiError as exc:
-            raise _failure(exc, alone=True, size=len(msgs)) from None
-        except (StoreUnavailable, NoStream, TimeoutError) as exc:
-            raise _unknown([p], exc) from None
-        position = int(ack["seq"])
-        d.observe(position)
-        d.known(p.blobs)
-        return [self._done(d, p, position)]
+        return msgs
 
-    async def _batch(self, d: DbState, prepared: list[Prepared]) -> list[list[AppendResult]]:
+    async def _batch(self, d: DbState, prepared: list[Prepared]) -> list[Outcome]:
         """Entries first (so that a database's first entry is at position 1), then payload
         chunks, markers and checkpoints: all stored together, or none."""
         msgs: list[Message] = []
@@ -578,7 +598,7 @@ class Appender:
         d.observe(last)
         base = last - len(msgs) + 1
         d.known(blobs)
-        results = []
+        results: list[Outcome] = []
         first = base
         for p in prepared:
             if p.request.checkpoint is not None:

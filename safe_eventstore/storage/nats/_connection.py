@@ -3,8 +3,9 @@
 The storage contract is synchronous and thread-safe; nats-py is asyncio. The loop has no
 thread of its own: a caller runs it itself for as long as its call takes (the call stops
 the loop as it ends), so a call costs no hand-over between threads. Only one thread runs the
-loop at a time: a caller that finds it taken hands its coroutine to the loop and waits, and
-takes the loop over if it is let go before its coroutine is done. When no caller has run
+loop at a time: a caller that finds it taken hands its work to the loop (an append goes
+straight to the committer already running there, without a task) and waits on a lock, and
+takes the loop over if it is let go before its work is done. When no caller has run
 the loop for a millisecond, a daemon thread runs it, so that the connection answers the
 server's pings and delivers messages to subscriptions, and lets it go as soon as a caller
 asks for it. The daemon is not woken when a call ends: it looks every millisecond, and,
@@ -17,6 +18,7 @@ caller.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import functools
 import itertools
@@ -25,7 +27,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import nats
 import nats.errors
@@ -68,6 +70,16 @@ def api_error(resp: dict[str, Any]) -> ApiError:
     return ApiError(int(err.get("err_code") or err.get("code") or 0), str(err.get("description")))
 
 
+def _acknowledged(msg: Msg) -> dict[str, Any]:
+    """A publish acknowledgement, or the error it reports."""
+    if msg.headers and msg.headers.get("Status") == "503":
+        raise NoStream("nothing answered on that subject")
+    resp: dict[str, Any] = json.loads(msg.data)
+    if "error" in resp:
+        raise api_error(resp)
+    return resp
+
+
 def _status_error(status: str, description: str) -> StorageError:
     message = f"NATS direct get: {status} {description}"
     if status in ("408", "412", "503"):  # timed out; a replica too far behind; no leader
@@ -87,11 +99,67 @@ class _Replies:
 
 
 def _in_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
+    return asyncio._get_running_loop() is not None
+
+
+class _Signal:
+    """Wakes one waiting thread; a wake-up given while none waits is kept for the next
+    wait (like an event cleared by the wait that sees it), on a bare lock: cheaper than
+    :class:`threading.Event`, which takes a condition and a new lock per wait."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+
+    def set(self) -> None:
+        try:
+            self._lock.release()
+        except RuntimeError:
+            pass  # given already, not yet taken
+
+    def wait(self, timeout: float) -> None:
+        self._lock.acquire(timeout=timeout)
+
+
+class _Call(Generic[T]):
+    """A caller's work handed to the loop while another thread runs it."""
+
+    __slots__ = ("cancelled", "coro", "driving", "future", "loop", "queued", "woken")
+
+    def __init__(
+        self,
+        coro: Coroutine[Any, Any, T] | None,
+        queued: Callable[[], asyncio.Future[T]] | None,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.coro = coro  # run as a task, or
+        self.queued = queued  # called on the loop: the future of the work
+        self.loop = loop
+        self.future: asyncio.Future[T] | None = None  # once the loop started the work
+        self.woken = _Signal()  # the work is done, or the loop was let go to this caller
+        self.driving = False  # the caller took the loop over: the work's end stops it
+        self.cancelled = False
+
+    def start(self) -> None:
+        if self.coro is not None:
+            self.future = self.loop.create_task(self.coro)
+        else:
+            assert self.queued is not None
+            try:
+                self.future = self.queued()
+            except Exception as exc:  # a bug of ours: the caller raises it
+                self.future = self.loop.create_future()
+                self.future.set_exception(exc)
+        self.future.add_done_callback(self.finish)
+
+    def finish(self, future: asyncio.Future[T]) -> None:
+        if not future.cancelled():
+            future.exception()  # retrieved: the caller raises it (or gave up)
+        if self.driving:
+            self.loop.stop()
+        self.woken.set()
 
 
 class Connection:
@@ -114,7 +182,9 @@ class Connection:
         self.followed = False
         self._released = time.monotonic()
         self._parked: asyncio.Event | None = None  # set to make the daemon let the loop go
-        self._waiting: list[threading.Event] = []  # callers waiting while another runs it
+        self._waiting: list[_Signal] = []  # callers waiting while another runs it
+        self._submitted: collections.deque[_Call[Any]] = collections.deque()
+        self._starting = False  # the loop is asked to start the calls submitted
         self._replies: dict[str, _Replies] = {}
         self._acks: dict[str, asyncio.Future[Msg]] = {}
         self._tokens = itertools.count(1)
@@ -139,47 +209,96 @@ class Connection:
 
     # -- running coroutines from any thread -----------------------------------------------------
 
-    def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        """Run ``coro`` on the loop and return its result, translating every error."""
+    def call(
+        self,
+        coro: Coroutine[Any, Any, T],
+        timeout: float | None = None,
+        *,
+        queued: Callable[[], asyncio.Future[T]] | None = None,
+    ) -> T:
+        """Run ``coro`` on the loop and return its result, translating every error.
+
+        ``queued``, if given, does the same work without a task: called on the loop, it
+        hands the work to whatever already runs there and returns its future. A caller
+        that finds the loop taken uses it instead of ``coro`` (a task and its steps cost
+        the loop, which every caller waits for, more than the work's own future)."""
         if self._closed:
             coro.close()
             raise StoreClosed("the store is closed")
         deadline = None if timeout is None else time.monotonic() + timeout
         # a thread that runs an event loop of its own cannot run ours: it waits instead
-        drives = not _in_event_loop()
+        drives = asyncio._get_running_loop() is None
         if drives and self._driver.acquire(blocking=False):
             # the work stops the loop as it ends (run_until_complete would take one more
             # turn of the loop to notice that it has)
             task = self.loop.create_task(self._translated(coro, deadline, stop=True))
             return self._drive(lambda: self._until_done(task))
-        future = asyncio.run_coroutine_threadsafe(self._translated(coro, deadline), self.loop)
-        woken = threading.Event()  # our work is done, or the loop was let go to us
-        future.add_done_callback(lambda _: woken.set())
+        if queued is not None:
+            coro.close()
+            call: _Call[T] = _Call(None, queued, self.loop)
+        else:
+            call = _Call(self._translated(coro, deadline), None, self.loop)
         with self._changed:
-            self._waiting.append(woken)
+            self._waiting.append(call.woken)
+        self._submit(call)
         self._wake_loop()
         try:
             while True:
-                if future.done():
-                    return self._outcome(future)
+                if call.future is not None and call.future.done():
+                    return self._outcome(call)
                 if self._closed:
-                    future.cancel()
+                    self._cancel(call)
                     raise StoreClosed("the store is closed")
                 if drives and self._driver.acquire(blocking=False):  # let go before we were done
-                    work = asyncio.wrap_future(future, loop=self.loop)
-                    work.add_done_callback(self._stop)
-                    return self._drive(functools.partial(self._until_done, work))
+                    call.driving = True
+                    return self._drive(functools.partial(self._until_called, call))
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
-                    future.cancel()
+                    self._cancel(call)
                     raise StoreUnavailable(f"NATS did not answer within {timeout:.1f} s")
-                woken.wait(0.5 if left is None else min(left, 0.5))
-                woken.clear()
+                call.woken.wait(0.5 if left is None else min(left, 0.5))
         finally:
             with self._changed:
-                self._waiting.remove(woken)
+                self._waiting.remove(call.woken)
             if not self._driver.locked():
                 self._hand_over()  # we took no turn: let another waiter run the loop
+
+    def _submit(self, call: _Call[Any]) -> None:
+        """Hand ``call`` to the loop. Calls handed over while the loop has not yet started
+        the earlier ones are started together, for one wake-up of the loop (a write to its
+        socket pair)."""
+        self._submitted.append(call)
+        if not self._starting:
+            self._starting = True
+            try:
+                self.loop.call_soon_threadsafe(self._start_calls)
+            except RuntimeError:  # the loop is closed
+                self._starting = False
+
+    def _start_calls(self) -> None:
+        # cleared first: a call handed over from now on schedules another start
+        self._starting = False
+        while self._submitted:
+            call = self._submitted.popleft()
+            if call.cancelled:
+                if call.coro is not None:
+                    call.coro.close()
+                call.woken.set()
+                continue
+            call.start()
+
+    def _cancel(self, call: _Call[Any]) -> None:
+        """Give up ``call``: its work is cancelled on the loop, or never started."""
+        call.cancelled = True
+        try:
+            # on the loop: the call was started before it saw the flag, or it never will be
+            self.loop.call_soon_threadsafe(self._cancelled, call)
+        except RuntimeError:
+            pass  # the loop is closed: so is the work
+
+    def _cancelled(self, call: _Call[Any]) -> None:
+        if call.future is not None:
+            call.future.cancel()
 
     def _drive(self, work: Callable[[], T]) -> T:
         """Run the loop in this thread (the driver lock is held) with ``work``."""
@@ -200,6 +319,12 @@ class Connection:
             self.loop.run_forever()
         return future.result()
 
+    def _until_called(self, call: _Call[T]) -> T:
+        """Run the loop until ``call`` is done (taken over from the thread that ran it)."""
+        while call.future is None or not call.future.done():
+            self.loop.run_forever()
+        return self._outcome(call)
+
     def _stop(self, _: object = None) -> None:
         self.loop.stop()
 
@@ -212,11 +337,20 @@ class Connection:
                 if self._waiting:
                     self._waiting[0].set()
 
-    def _outcome(self, future: concurrent.futures.Future[T]) -> T:
-        try:
+    def _outcome(self, call: _Call[T]) -> T:
+        future = call.future
+        assert future is not None
+        if future.cancelled():
+            raise StoreClosed("the store is closed")
+        exc = future.exception()
+        if exc is None or call.coro is not None:  # a task's errors are translated already
             return future.result()
-        except concurrent.futures.CancelledError:
-            raise StoreClosed("the store is closed") from None
+        if self._closed:  # whatever closing did to the work under way
+            raise StoreClosed("the store is closed") from exc
+        translated = self._translate(exc) if isinstance(exc, Exception) else exc
+        if translated is exc:
+            raise exc
+        raise translated from exc
 
     def _notify(self) -> None:
         with self._changed:
@@ -481,18 +615,48 @@ class Connection:
 
     async def publish(self, subject: str, data: bytes, headers: dict[str, str]) -> dict[str, Any]:
         """One JetStream publish; the acknowledgement, or :class:`ApiError`."""
-        msg = await self.request(subject, data, headers)
-        resp: dict[str, Any] = json.loads(msg.data)
-        if "error" in resp:
-            raise api_error(resp)
-        return resp
+        return _acknowledged(await self.request(subject, data, headers))
 
-    async def publish_chain(self, msgs: list[tuple[str, bytes, dict[str, str]]]) -> dict[str, Any]:
-        """Publish ``msgs`` back to back; the acknowledgement of the last one only (each
-        message of a chain is refused unless the one before it was stored)."""
-        for subject, data, headers in msgs[:-1]:
-            await self.nc.publish(subject, data, headers=headers)
-        return await self.publish(*msgs[-1])
+    async def publish_chains(
+        self, chains: list[list[tuple[str, bytes, dict[str, str]]]]
+    ) -> list[dict[str, Any] | Exception]:
+        """Publish each chain's messages back to back, one chain after another; for each
+        chain, the acknowledgement of its last message (each message of a chain is refused
+        unless the one before it was stored), or the error it met. The acknowledgements are
+        awaited together, within one ``timeout``: a chain costs no task or timer of its own."""
+        outcomes: list[dict[str, Any] | Exception | None] = [None] * len(chains)
+        waiting: list[tuple[int, asyncio.Future[Msg]]] = []
+        tokens = []
+        try:
+            for k, msgs in enumerate(chains):
+                try:
+                    for subject, data, headers in msgs[:-1]:
+                        await self.nc.publish(subject, data, headers=headers)
+                    subject, data, headers = msgs[-1]
+                    token = str(next(self._tokens))
+                    future: asyncio.Future[Msg] = self.loop.create_future()
+                    self._acks[token] = future
+                    tokens.append(token)
+                    reply = f"{self._inbox}.{token}"
+                    await self.nc.publish(subject, data, reply=reply, headers=headers)
+                    waiting.append((k, future))
+                except Exception as exc:
+                    outcomes[k] = exc
+            try:
+                async with asyncio.timeout(self.timeout):
+                    for k, future in waiting:
+                        try:
+                            outcomes[k] = _acknowledged(await future)
+                        except (StorageError, ValueError) as exc:
+                            outcomes[k] = exc
+            except TimeoutError as exc:
+                for k, _ in waiting:
+                    if outcomes[k] is None:
+                        outcomes[k] = exc
+        finally:
+            for token in tokens:
+                self._acks.pop(token, None)
+        return [o if o is not None else AssertionError("no outcome") for o in outcomes]
 
     async def publish_batch(self, msgs: list[tuple[str, bytes, dict[str, str]]]) -> dict[str, Any]:
         """Publish ``msgs`` as one atomic batch (ADR-50): all are stored, or none."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import bisect
+import functools
 import os
 import threading
 import time
@@ -16,7 +18,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from ..._exceptions import DatabaseExists, DatabaseNotFound, InvalidURL, StoreUnavailable
 from ..._model import AppendCondition, AppendResult, Query
 from ..base import RESTRUCTURE, Entry, Head, Storage, Write
-from ._append import Appender
+from ._append import Appender, Retry
 from ._connection import ApiError, Connection, NoStream
 from ._names import Layout, check_prefix
 from ._reads import Reader
@@ -102,11 +104,18 @@ class NatsStorage(Storage):
                 d = self._dbs.setdefault(name, DbState(Layout(self.prefix, name)))
         return d
 
-    def _run(self, db: str, work: Callable[[DbState], Coroutine[Any, Any, R]]) -> R:
-        """Run ``work`` on the event loop; no answer from the database's stream means it
-        does not exist, or that no quorum of its servers is up."""
+    def _run(
+        self,
+        db: str,
+        work: Callable[[DbState], Coroutine[Any, Any, R]],
+        queued: Callable[[], asyncio.Future[R]] | None = None,
+    ) -> R:
+        """Run ``work`` on the event loop (or ``queued``: see :meth:`Connection.call`); no
+        answer from the database's stream means it does not exist, or that no quorum of
+        its servers is up."""
         try:
-            return self._conn.call(work(self._db(db)))  # each request has its own timeout
+            # each request has its own timeout
+            return self._conn.call(work(self._db(db)), queued=queued)
         except NoStream:
             if not self._exists(db, fresh=True):
                 raise DatabaseNotFound(f"no database {db!r}") from None
@@ -198,9 +207,15 @@ class NatsStorage(Storage):
         checkpoint: tuple[str, int] | None = None,
         condition: AppendCondition | None = None,
     ) -> list[AppendResult]:
-        return self._run(
-            db, lambda d: self._appender.append(d, writes, blobs, checkpoint, condition)
-        )
+        d = self._db(db)
+        request = self._appender.request(writes, blobs, checkpoint, condition)
+        queued = None
+        if d.replicas is not None:
+            queued = functools.partial(self._appender.submit, d, request)
+        try:
+            return self._run(db, lambda d: self._appender.append(d, request), queued)
+        except Retry:  # its group commit failed: now alone, on fresh state
+            return self._run(db, lambda d: self._appender.alone(d, request))
 
     def head(self, db: str, stream: str) -> Head | None:
         return self._run(db, lambda d: self._reader.head(d, stream))
