@@ -94,6 +94,16 @@ def test_nats_rows_on_a_server_started_for_the_run(
     assert list(tmp_path.iterdir()) == [out]  # the server's directory was removed
 
 
+def test_nats_rows_on_a_cluster_started_for_the_run(tmp_path: Path) -> None:
+    out = tmp_path / "cluster.json"
+    rows = bench_nats.run(quick=True, cluster=True, directory=tmp_path, out=out)
+    assert {"W1", "W2", "W3", "W4", "W5", "W6", "raw-1", "raw-pipe", "raw-get"} <= {
+        r.id for r in rows
+    }
+    assert json.loads(out.read_text())["notes"] == {"backend": "nats", "replicas": 3}
+    assert list(tmp_path.iterdir()) == [out]  # the three servers' directories were removed
+
+
 def test_nats_rows_on_existing_servers_leave_no_streams(nats_server: NatsServer) -> None:
     rows = bench_nats.run(quick=True, url=nats_server.url, references=False)
     assert {r.system for r in rows} == {"safe-eventstore"}
