@@ -448,9 +448,7 @@ def _write_rows(
     # same conditions. A row's rate is its whole count over its summed time.
     timings: dict[str, list[float]] = {}
     rounds = s.rounds
-    single = max(1, s.single // rounds)
-    each = max(1, s.concurrent // s.writers // rounds)
-    batches = max(1, s.batches // rounds)
+    single, each, batches = per_round(s)
     bulk_rounds = {0, rounds // 2, rounds - 1}
 
     def measure(key: str, fn: Callable[[], float]) -> None:
@@ -472,20 +470,16 @@ def _write_rows(
         if raw and r in bulk_rounds:
             measure("raw-bulk", lambda: raw.bulk(s.raw_rows))
 
-    rows: list[Row] = []
+    rows = our_write_rows(timings, s)
 
     def add(
         key: str, workload: str, system: str, what: str, count: int, unit: str = "events/s"
     ) -> None:
-        seconds = sum(timings[key])
-        rows.append(Row(key, workload, system, what, count, seconds, count / seconds, unit))
+        rows.append(summed_row(timings, key, workload, system, what, count, unit))
 
     w1_count = single * rounds
     w2_count = each * s.writers * rounds
     w3_count = batches * s.batch * rounds
-    add("W1", "W1", "safe-eventstore", "single-event appends, 1 writer", w1_count)
-    add("W2", "W2", "safe-eventstore", f"single-event appends, {s.writers} writers", w2_count)
-    add("W3", "W3", "safe-eventstore", f"{s.batch}-event batch appends", w3_count)
     if es:
         add("W1-es", "W1", "eventsourcing", "insert_events, 1 event", w1_count)
         add(
@@ -504,6 +498,42 @@ def _write_rows(
             )
         )  # fmt: skip
     return rows
+
+
+def per_round(s: Sizes) -> tuple[int, int, int]:
+    """Per round of the write workloads: W1's appends, each W2 writer's, W3's batches."""
+    return (
+        max(1, s.single // s.rounds),
+        max(1, s.concurrent // s.writers // s.rounds),
+        max(1, s.batches // s.rounds),
+    )
+
+
+def summed_row(
+    timings: dict[str, list[float]],
+    key: str,
+    workload: str,
+    system: str,
+    what: str,
+    count: int,
+    unit: str = "events/s",
+) -> Row:
+    """A write row: its whole count over the summed time of its rounds."""
+    seconds = sum(timings[key])
+    return Row(key, workload, system, what, count, seconds, count / seconds, unit)
+
+
+def our_write_rows(timings: dict[str, list[float]], s: Sizes) -> list[Row]:
+    """W1-W3 from the timings of their rounds (the counts of :func:`per_round`)."""
+    single, each, batches = per_round(s)
+    return [
+        summed_row(timings, "W1", "W1", "safe-eventstore", "single-event appends, 1 writer",
+                   single * s.rounds),
+        summed_row(timings, "W2", "W2", "safe-eventstore",
+                   f"single-event appends, {s.writers} writers", each * s.writers * s.rounds),
+        summed_row(timings, "W3", "W3", "safe-eventstore", f"{s.batch}-event batch appends",
+                   batches * s.batch * s.rounds),
+    ]  # fmt: skip
 
 
 ReadWorkload = tuple[str, str, str, str, Callable[[], tuple[int, float]]]

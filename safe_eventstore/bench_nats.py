@@ -30,7 +30,6 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
-from typing import Any
 
 import nats
 from nats.js.api import StorageType, StreamConfig
@@ -40,10 +39,14 @@ from .bench import (
     Row,
     Sizes,
     Workloads,
+    _state,
     add_ratios,
     best_reads,
     latency_rows,
     our_reads,
+    our_write_rows,
+    per_round,
+    summed_row,
     timer,
     write_json,
 )
@@ -60,10 +63,6 @@ QUICK = Sizes(
     pipelined=100, rounds=1, read_repeat=1,
 )  # fmt: skip
 """Tiny sizes for a smoke run."""
-
-
-def _data(i: int) -> dict[str, Any]:
-    return {"account": "acc-1", "amount": i, "currency": "EUR"}
 
 
 class _Ours(Workloads):
@@ -98,7 +97,7 @@ class _Raw:
         async def run() -> None:
             last = 0
             for i in range(n):
-                payload = json.dumps(_data(i)).encode()
+                payload = _state(i)
                 headers = {"Nats-Expected-Last-Subject-Sequence": str(last)}
                 ack = await self.js.publish(subject, payload, headers=headers)
                 last = ack.seq
@@ -112,10 +111,7 @@ class _Raw:
         subject = f"{self.name}.pipe.{self.round}"
 
         async def run() -> None:
-            futures = [
-                await self.js.publish_async(subject, json.dumps(_data(i)).encode())
-                for i in range(n)
-            ]
+            futures = [await self.js.publish_async(subject, _state(i)) for i in range(n)]
             await asyncio.gather(*futures)
 
         with timer() as t:
@@ -125,8 +121,7 @@ class _Raw:
     def fill(self, n: int) -> None:
         async def run() -> None:
             futures = [
-                await self.js.publish_async(f"{self.name}.reads", json.dumps(_data(i)).encode())
-                for i in range(n)
+                await self.js.publish_async(f"{self.name}.reads", _state(i)) for i in range(n)
             ]
             await asyncio.gather(*futures)
 
@@ -263,9 +258,7 @@ def _rows(
     rows: list[Row] = []
     try:
         timings: dict[str, list[float]] = {}
-        single = max(1, s.single // s.rounds)
-        each = max(1, s.concurrent // s.writers // s.rounds)
-        batches = max(1, s.batches // s.rounds)
+        single, each, batches = per_round(s)
         pipelined = max(1, s.pipelined // s.rounds)
 
         def measure(key: str, fn: Callable[[], float]) -> None:
@@ -281,27 +274,14 @@ def _rows(
             if raw:
                 measure("raw-pipe", lambda: raw.pipelined(pipelined))
 
-        def add(key: str, workload: str, system: str, what: str, count: int) -> None:
-            seconds = sum(timings[key])
-            rows.append(
-                Row(key, workload, system, what, count, seconds, count / seconds, "events/s")
-            )
-
-        add("W1", "W1", "safe-eventstore", "single-event appends, 1 writer", single * s.rounds)
-        add(
-            "W2", "W2", "safe-eventstore", f"single-event appends, {s.writers} writers",
-            each * s.writers * s.rounds,
-        )  # fmt: skip
-        add(
-            "W3", "W3", "safe-eventstore", f"{s.batch}-event batch appends",
-            batches * s.batch * s.rounds,
-        )  # fmt: skip
+        rows += our_write_rows(timings, s)
         if raw:
-            add(
-                "raw-1", "W1", "nats-py", "publish + expected subject seq, 1 at a time",
-                single * s.rounds,
-            )  # fmt: skip
-            add("raw-pipe", "W3", "nats-py", "publish_async, pipelined", pipelined * s.rounds)
+            rows += [
+                summed_row(timings, "raw-1", "W1", "nats-py",
+                           "publish + expected subject seq, 1 at a time", single * s.rounds),
+                summed_row(timings, "raw-pipe", "W3", "nats-py", "publish_async, pipelined",
+                           pipelined * s.rounds),
+            ]  # fmt: skip
 
         say(f"reads: storing {s.read:,} events")
         ours.fill(s.read)

@@ -665,7 +665,8 @@ class SqliteStorage(Storage):
                 streams_new.append((w.stream, category))
             else:
                 flags_off.append((head.position,))
-            given = None if w.new_ids else True  # no retry looks up a generated id
+            given = not w.new_ids  # no retry looks up a generated id: left out of the index
+            last = plan[-1]  # the stream's new head
             for e in plan:
                 position += 1
                 e.position = position
@@ -676,12 +677,10 @@ class SqliteStorage(Storage):
                         e.position, e.stream, e.seq, e.version, e.kind, category, e.event_id,
                         e.type, e.correlation_id, e.causation_id, e.timestamp, e.metadata,
                         msgspec.json.encode(e.tags) if e.tags else None, e.address, e.codec,
-                        e.size, e.prev_hash, e.hash, None,
+                        e.size, e.prev_hash, e.hash, 1 if e is last else None,
                         None if given and e.kind == EVENT else 1,
                     )
                 )  # fmt: skip
-            last = rows[-1]
-            rows[-1] = (*last[:18], 1, last[19])  # the stream's new head
             results.append(result_of(plan))
         pending.add(writes, rows, streams_new, flags_off, tags, blobs, checkpoint, position)
         return results

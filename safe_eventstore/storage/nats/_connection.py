@@ -227,7 +227,7 @@ class Connection:
             raise StoreClosed("the store is closed")
         deadline = None if timeout is None else time.monotonic() + timeout
         # a thread that runs an event loop of its own cannot run ours: it waits instead
-        drives = asyncio._get_running_loop() is None
+        drives = not _in_event_loop()
         if drives and self._driver.acquire(blocking=False):
             # the work stops the loop as it ends (run_until_complete would take one more
             # turn of the loop to notice that it has)
