@@ -90,10 +90,12 @@ class Entry(msgspec.Struct, gc=False):
     tags: tuple[str, ...]
     address: bytes | None
     codec: str | None
-    size: int
-    prev_hash: bytes | None
-    hash: bytes
     payload: bytes | None = None
+    # Last, with defaults: what only verification reads (a read that decodes events leaves
+    # them out of its rows, which makes each row three columns shorter).
+    size: int = 0
+    prev_hash: bytes | None = None
+    hash: bytes = b""
 
     def chained_fields(self) -> tuple[Any, ...]:
         return chained_fields(self.prev_hash, self.stream, self.seq, self.version, self)
@@ -183,7 +185,7 @@ def plan_append(
         sealed.append(
             Entry(
                 stream, seq, v, 0, d.kind, d.event_id, d.type, d.correlation_id,
-                d.causation_id, d.timestamp, d.metadata, d.tags, d.address, d.codec,
+                d.causation_id, d.timestamp, d.metadata, d.tags, d.address, d.codec, None,
                 d.size, prev, h,
             )
         )  # fmt: skip

@@ -65,7 +65,7 @@ def decode_entry(data: bytes, position: int) -> tuple[Entry, int]:
         raise IntegrityError(f"the entry at position {position} cannot be decoded: {exc}") from None
     entry = Entry(
         r[1], r[2], r[3], position, r[4], r[5], r[6], r[7], r[8], r[9], r[10], tuple(r[11]),
-        r[12], r[13], r[14], r[15], r[16],
+        r[12], r[13], None, r[14], r[15], r[16],
     )  # fmt: skip
     return entry, r[17]
 
