@@ -366,6 +366,39 @@ class _Pending:
         self.checkpoints, self.streams = {}, set()
 
 
+class _Known:
+    """What one connection's last commit left in a database: the last position and the
+    heads of the streams it wrote or looked up, valid while ``PRAGMA data_version`` (which
+    changes when any *other* connection commits, and never for the connection's own
+    commits) still reads ``version``. Lets a writer that is the database's only one (a
+    single appender) skip the reads of the last position and of each stream's head."""
+
+    LIMIT = 10_000  # heads kept at most; beyond, forgotten together
+
+    def __init__(self) -> None:
+        self.version: int | None = None
+        self.position = 0
+        self.heads: dict[str, Head] = {}
+
+    def check(self, conn: sqlite3.Connection) -> tuple[int, bool]:
+        """The connection's data version, and whether what is known still holds (inside
+        the write transaction, so nothing can change it until the commit)."""
+        (version,) = conn.execute("PRAGMA data_version").fetchone()
+        if version != self.version:
+            self.forget()
+        return version, self.version is not None
+
+    def forget(self) -> None:
+        self.version = None
+        self.heads = {}
+
+    def committed(self, version: int, position: int, heads: dict[str, Head]) -> None:
+        if len(self.heads) + len(heads) > self.LIMIT:
+            self.heads = {}
+        self.heads.update(heads)
+        self.version, self.position = version, position
+
+
 class SqliteStorage(Storage):
     """Storage in a directory of SQLite files; safe for many threads and processes."""
 
@@ -450,7 +483,7 @@ class SqliteStorage(Storage):
     def _close_own(self) -> None:
         """Close the calling thread's connections."""
         conns: dict[str, sqlite3.Connection] = getattr(self._local, "conns", None) or {}
-        self._local.conns = {}
+        self._local.conns, self._local.known = {}, {}
         for conn in conns.values():
             try:
                 conn.close()
@@ -473,6 +506,16 @@ class SqliteStorage(Storage):
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    def _known(self, db: str) -> _Known:
+        """What the calling thread's connection to ``db`` knows from its last commit."""
+        known: dict[str, _Known] | None = getattr(self._local, "known", None)
+        if known is None:
+            known = self._local.known = {}
+        k = known.get(db)
+        if k is None:
+            k = known[db] = _Known()
+        return k
 
     @contextmanager
     def _write(self, db: str) -> Iterator[sqlite3.Connection]:
@@ -549,10 +592,11 @@ class SqliteStorage(Storage):
         """Store a batch of append requests in one transaction; each request gets its own
         result or error, and one request's error leaves the others' appends alone."""
         conn: sqlite3.Connection | None = None
+        known = self._known(db)
         try:
             conn = self._conn(db)
             try:
-                self._run_group(conn, batch, isolate=False)
+                self._run_group(conn, known, batch, isolate=False)
             except _WriteFailed as failed:
                 # A write failed although every check passed, and its statements held the
                 # rows of several requests: redo the batch with each request in a savepoint
@@ -561,8 +605,9 @@ class SqliteStorage(Storage):
                     conn.execute("ROLLBACK")
                 if len(batch) == 1:
                     raise failed.cause from None
-                self._run_group(conn, batch, isolate=True)
+                self._run_group(conn, known, batch, isolate=True)
         except Exception as exc:
+            known.forget()
             if conn is not None and conn.in_transaction:
                 conn.execute("ROLLBACK")
             error = _translated(exc)
@@ -570,6 +615,7 @@ class SqliteStorage(Storage):
                 request.result, request.error = None, error
             return
         except BaseException:
+            known.forget()
             if conn is not None and conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
@@ -578,7 +624,12 @@ class SqliteStorage(Storage):
             self._notifier.bump(db)
 
     def _run_group(
-        self, conn: sqlite3.Connection, batch: list[_AppendRequest], *, isolate: bool
+        self,
+        conn: sqlite3.Connection,
+        known: _Known,
+        batch: list[_AppendRequest],
+        *,
+        isolate: bool,
     ) -> None:
         """One transaction for the batch. Each request's checks only read, so a request
         that fails them has written nothing; its rows are written later, with those of
@@ -586,10 +637,24 @@ class SqliteStorage(Storage):
         stream or checkpoint with rows still unwritten first writes them, so it checks
         against what is stored (a request with an append condition, which may match any
         event, first writes all of them). With ``isolate``, each request is written at once
-        inside its own savepoint instead."""
+        inside its own savepoint instead. When no other connection has committed since this
+        one's last commit, the last position and the heads that commit left are taken from
+        ``known`` instead of read again."""
         conn.execute("BEGIN IMMEDIATE")
-        (position,) = conn.execute("SELECT coalesce(max(position), 0) FROM entries").fetchone()
+        version: int | None = None
+        valid = False
+        if isolate:  # a request rolled back to its savepoint would leave its heads behind
+            known.forget()
+        else:
+            version, valid = known.check(conn)
+        if valid:
+            position = known.position
+        else:
+            (position,) = conn.execute("SELECT coalesce(max(position), 0) FROM entries").fetchone()
         pending = _Pending(position)
+        # the heads this transaction looked up or moved, and those known from before it
+        heads: dict[str, Head] = {}
+        before = known.heads if valid else None
         for request in batch:
             request.result = request.error = None
         for request in batch:
@@ -599,7 +664,9 @@ class SqliteStorage(Storage):
             try:
                 if not isolate and pending.touches(writes, checkpoint, condition):
                     pending.write(conn)
-                request.result = self._plan(conn, pending, writes, blobs, checkpoint, condition)
+                request.result = self._plan(
+                    conn, pending, heads, before, writes, blobs, checkpoint, condition
+                )
                 if isolate:
                     pending.write(conn)
             except Exception as exc:
@@ -615,22 +682,35 @@ class SqliteStorage(Storage):
                 conn.execute("RELEASE append")
         pending.write(conn)
         conn.execute("COMMIT")
+        if version is not None:
+            known.committed(version, pending.position, heads)
 
     def _plan(
         self,
         conn: sqlite3.Connection,
         pending: _Pending,
+        heads: dict[str, Head],
+        before: dict[str, Head] | None,
         writes: list[Write],
         blobs: dict[bytes, bytes],
         checkpoint: tuple[str, int] | None,
         condition: AppendCondition | None = None,
     ) -> list[AppendResult]:
         """Check an append inside the open write transaction and add its rows to
-        ``pending``; raises (adding nothing) when a check fails."""
+        ``pending``; raises (adding nothing) when a check fails. A stream's head comes from
+        ``heads`` (this transaction's), else from ``before`` (known from an earlier commit),
+        else from the stream's entries; ``heads`` gains the heads this append moves."""
         plans: list[AppendResult | list[Entry]] = []
-        heads: dict[str, Head | None] = {}
+        found: dict[str, Head | None] = {}
         for w in writes:
-            head = heads[w.stream] = self._head(conn, w.stream)
+            head = heads.get(w.stream)
+            if head is None and before is not None:
+                head = before.get(w.stream)
+            if head is None:
+                head = self._head(conn, w.stream)
+                if head is not None:
+                    heads[w.stream] = head
+            found[w.stream] = head
             ids = [d.event_id for d in w.drafts if d.kind == EVENT]
             existing: list[Entry] = []
             if head is not None and ids and not w.new_ids:
@@ -666,12 +746,13 @@ class SqliteStorage(Storage):
         streams_new: list[tuple[str, str]] = []
         flags_off: list[tuple[int]] = []
         tags: list[tuple[str, int]] = []
+        moved: dict[str, Head] = {}
         for w, plan in zip(writes, plans, strict=True):
             if isinstance(plan, AppendResult):
                 results.append(plan)
                 continue
             category = category_of(w.stream)
-            head = heads[w.stream]
+            head = found[w.stream]
             if head is None:
                 streams_new.append((w.stream, category))
             else:
@@ -692,8 +773,14 @@ class SqliteStorage(Storage):
                         None if given and e.kind == EVENT else 1,
                     )
                 )  # fmt: skip
-            results.append(result_of(plan))
+            result = result_of(plan)
+            results.append(result)
+            version = result.last_version if any(e.kind == EVENT for e in plan) else None
+            if version is None:
+                version = head.version if head is not None else -1
+            moved[w.stream] = Head(last.seq, version, last.hash, last.position)
         pending.add(writes, rows, streams_new, flags_off, tags, blobs, checkpoint, position)
+        heads.update(moved)
         return results
 
     def _ping(self, db: str) -> None:

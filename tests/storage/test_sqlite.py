@@ -492,3 +492,43 @@ def test_another_store_handle_sees_appends_at_once(directory: Path) -> None:
             event = sub.get(timeout=30)
             appender.join()
         assert event is not None and event.type == "Deposited"
+
+
+def test_a_writer_sees_what_another_connection_committed_since_its_own_append(
+    directory: Path,
+) -> None:
+    # A writer takes the last position and the heads its own commit left, as long as no
+    # other connection has committed since; two handles alternating on one stream (and a
+    # third stream appended behind both) prove it notices when one has.
+    with ses.open(_url(directory)) as one, ses.open(_url(directory)) as two:
+        a = one.create_database("bank")
+        b = two.database("bank")
+        assert a.append("Account-1", [ses.NewEvent("Opened", {})]).position == 1
+        assert b.append("Account-1", [ses.NewEvent("Deposited", {})], expected_version=0) == (
+            ses.AppendResult(1, 1, 2)
+        )
+        with pytest.raises(ses.WrongExpectedVersion):
+            a.append("Account-1", [ses.NewEvent("Deposited", {})], expected_version=0)
+        assert a.append("Account-1", [ses.NewEvent("Deposited", {})], expected_version=1) == (
+            ses.AppendResult(2, 2, 3)
+        )
+        with _raw_sqlite(directory) as raw:  # behind both handles' backs
+            raw.execute("UPDATE entries SET head = NULL WHERE position = 3")
+            raw.execute("DELETE FROM entries WHERE position = 3")
+        result = a.append("Account-2", [ses.NewEvent("Opened", {})])
+        assert result.position == 3  # the position freed by the removal, not a cached 4
+        assert a.stream_version("Account-1") is None  # no flagged entry: the head is gone
+        assert not a.verify().ok
+        with pytest.raises(ses.WrongExpectedVersion):
+            a.append("Account-1", [ses.NewEvent("Deposited", {})], expected_version=2)
+
+
+def test_a_writer_keeps_a_stream_version_across_its_restructures(directory: Path) -> None:
+    with ses.open(_url(directory)) as store:
+        db = store.create_database("bank")
+        db.append("Account-1", [ses.NewEvent("Opened", {}), ses.NewEvent("Deposited", {})])
+        db.restructure("Account-1", 1, reason="entered twice")
+        result = db.append("Account-1", [ses.NewEvent("Deposited", {})], expected_version=1)
+        assert (result.first_version, result.position) == (2, 4)
+        assert [e.version for e in db.read_stream("Account-1")] == [0, 2]
+        assert db.verify().ok
