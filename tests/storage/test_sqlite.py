@@ -532,3 +532,24 @@ def test_a_writer_keeps_a_stream_version_across_its_restructures(directory: Path
         assert (result.first_version, result.position) == (2, 4)
         assert [e.version for e in db.read_stream("Account-1")] == [0, 2]
         assert db.verify().ok
+
+
+def test_an_entry_names_the_row_of_a_payload_stored_before(directory: Path) -> None:
+    # A payload already stored (by an earlier append, or earlier in the same batch) keeps
+    # its row, which the entry names.
+    with ses.open(_url(directory)) as store:
+        db = store.create_database("bank")
+        db.append("Account-1", [ses.NewEvent("Opened", {"n": 1})])
+        numbers = [2, 1, 2, 3, 1]
+        db.append("Account-2", [ses.NewEvent("Opened", {"n": n}) for n in numbers])
+        assert [e.data["n"] for e in db.read_all()] == [1, *numbers]
+        assert db.stats()["payloads"] == 3
+        assert db.verify().ok
+    with _raw_sqlite(directory) as raw:
+        rows = raw.execute(
+            "SELECT e.position, p.id, p.address = e.address FROM entries e "
+            "JOIN payloads p ON p.id = e.payload ORDER BY e.position"
+        ).fetchall()
+        assert all(same for _, _, same in rows)
+        ids = [pid for _, pid, _ in rows]
+        assert ids[0] == ids[2] == ids[5] and ids[1] == ids[3] and len(set(ids)) == 3
