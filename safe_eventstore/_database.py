@@ -207,7 +207,7 @@ class Database:
         size = len(payload) + len(metadata)
         if size > self._max_event_size:
             raise EventTooLarge(size, self._max_event_size)
-        tags = tuple(check_name(t, "tag") for t in event.tags)
+        tags = tuple(check_name(t, "tag") for t in event.tags) if event.tags else ()
         event_id = _uuid(event.event_id, "event_id") or _new_event_id()
         address = address_of(payload)
         blobs[address] = payload
@@ -277,7 +277,9 @@ class Database:
     def _write(
         self, stream: str, events: object, blobs: dict[bytes, bytes], expected: int
     ) -> Write:
-        if isinstance(events, NewEvent | str | bytes) or not isinstance(events, Iterable):
+        if type(events) is not list and (  # a list passes without the ABC check
+            isinstance(events, NewEvent | str | bytes) or not isinstance(events, Iterable)
+        ):
             raise InvalidEvent("events must be a list of events")
         drafts = []
         new_ids = True  # no event id came from the caller
