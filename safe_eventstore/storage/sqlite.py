@@ -373,7 +373,7 @@ class _Known:
     commits) still reads ``version``. Lets a writer that is the database's only one (a
     single appender) skip the reads of the last position and of each stream's head."""
 
-    LIMIT = 10_000  # heads kept at most; beyond, forgotten together
+    LIMIT = 1_000  # heads kept at most (per thread and database); beyond, forgotten together
 
     def __init__(self) -> None:
         self.version: int | None = None
