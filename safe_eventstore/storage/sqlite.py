@@ -661,6 +661,7 @@ class SqliteStorage(Storage):
             writes, blobs, checkpoint, condition = request.item
             if isolate:
                 conn.execute("SAVEPOINT append")
+                saved = dict(heads)  # a request rolled back takes the heads it moved with it
             try:
                 if not isolate and pending.touches(writes, checkpoint, condition):
                     pending.write(conn)
@@ -675,6 +676,8 @@ class SqliteStorage(Storage):
                 if isolate:
                     conn.execute("ROLLBACK TO append")
                     pending.clear()
+                    heads.clear()
+                    heads.update(saved)
                 elif isinstance(exc, _WriteFailed):
                     raise
                 request.result, request.error = None, _translated(exc)

@@ -285,6 +285,40 @@ def test_a_failed_write_fails_only_its_own_append(
     assert db.verify().ok
 
 
+def test_a_failed_write_leaves_no_head_for_the_next_append_to_its_stream(
+    store: ses.Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Redone append by append, a request whose write fails is rolled back to its savepoint;
+    # the next request to the same stream must not take the head the failed one would have
+    # left (it was never stored).
+    from safe_eventstore.storage import sqlite as backend
+
+    write = backend._Pending.write
+
+    def failing(self: backend._Pending, conn: sqlite3.Connection) -> None:
+        if any(row[7] == "Poison" for row in self.entries):  # row[7]: the event type
+            raise backend._WriteFailed(sqlite3.OperationalError("disk I/O error"))
+        write(self, conn)
+
+    monkeypatch.setattr(backend._Pending, "write", failing)
+    db = store.database("bank")
+
+    def poison() -> object:
+        return db.append("Account-1", [ses.NewEvent("Poison")])
+
+    calls = [
+        _append(db, "Account-0", ses.NO_STREAM),
+        poison,
+        _append(db, "Account-1", ses.NO_STREAM),
+    ]
+    results = _in_one_batch(store, calls)
+    assert isinstance(results[1], ses.StorageError)
+    assert results[2] == ses.AppendResult(0, 0, 2)
+    assert db.stream_version("Account-1") == 0
+    assert db.list_streams() == ["Account-0", "Account-1"]
+    assert db.verify().ok
+
+
 def test_idempotent_retry_of_a_generator_batch(store: ses.Store) -> None:
     db = store.database("bank")
     ids = [uuid.uuid4() for _ in range(3)]
