@@ -23,11 +23,13 @@ def test_quick_run_writes_rows_and_json(tmp_path: Path) -> None:
     ids = [r.id for r in rows]
     for expected in ("W1", "W2", "W3", "W4", "W5", "W6", "W6-live"):
         assert expected in ids
-    for reference in ("W1-es", "W2-es", "W3-es", "W4-es", "W5-es", "raw-1", "raw-bulk"):
+    for reference in ("W1-es", "W2-es", "W3-es", "W4-es", "W5-es", "raw-1", "raw-16", "raw-bulk"):
         assert reference in ids
     by_id = {r.id: r for r in rows}
     assert set(by_id["W1"].ratios) == {"W1-es", "raw-1"}
-    assert set(by_id["W2"].ratios) == {"W2-es", "W1"}
+    assert set(by_id["W2"].ratios) == {"W2-es", "W1", "raw-16"}
+    assert set(by_id["raw-16"].ratios) == {"raw-1"}  # the machine's ceiling for threads
+    assert by_id["raw-16"].count == by_id["W2"].count
     assert set(by_id["W3"].ratios) == {"W3-es", "raw-bulk"}
     assert set(by_id["W4"].ratios) == {"W4-es"}
     assert set(by_id["W5"].ratios) == {"W5-es"}
