@@ -27,6 +27,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -47,6 +48,7 @@ from .bench import (
     our_write_rows,
     per_round,
     summed_row,
+    threads,
     timer,
     write_json,
 )
@@ -106,6 +108,28 @@ class _Raw:
             self.loop.run_until_complete(run())
         return t[0]
 
+    def concurrent(self, writers: int, n: int) -> float:
+        """``raw-1`` from ``writers`` threads at once, one subject each, on the one
+        connection, its event loop running in a thread of its own: how threads use nats-py
+        when each waits for its publish's acknowledgement."""
+        self.round += 1
+        each, r = n // writers, self.round
+        runner = threading.Thread(target=self.loop.run_forever, daemon=True)
+        runner.start()
+
+        def work(k: int) -> None:
+            subject, last = f"{self.name}.threads.{r}.{k}", 0
+            for i in range(each):
+                headers = {"Nats-Expected-Last-Subject-Sequence": str(last)}
+                publish = self.js.publish(subject, _state(i), headers=headers)
+                last = asyncio.run_coroutine_threadsafe(publish, self.loop).result().seq
+
+        try:
+            return threads(writers, work)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            runner.join()
+
     def pipelined(self, n: int) -> float:
         self.round += 1
         subject = f"{self.name}.pipe.{self.round}"
@@ -162,7 +186,8 @@ class _Raw:
 
 _REFERENCES = {
     "W1": ("raw-1",),
-    "W2": ("W1", "raw-pipe"),
+    "W2": ("W1", "raw-pipe", "raw-16"),
+    "raw-16": ("raw-1",),
     "W3": ("raw-pipe",),
     "W4": ("raw-get",),
     "W5": ("raw-get",),
@@ -270,6 +295,8 @@ def _rows(
             if raw:
                 measure("raw-1", lambda: raw.single(single))
             measure("W2", lambda: ours.concurrent(s.writers, each * s.writers))
+            if raw:
+                measure("raw-16", lambda: raw.concurrent(s.writers, each * s.writers))
             measure("W3", lambda: ours.batches(batches, s.batch))
             if raw:
                 measure("raw-pipe", lambda: raw.pipelined(pipelined))
@@ -279,6 +306,9 @@ def _rows(
             rows += [
                 summed_row(timings, "raw-1", "W1", "nats-py",
                            "publish + expected subject seq, 1 at a time", single * s.rounds),
+                summed_row(timings, "raw-16", "W2", "nats-py",
+                           f"raw-1 from {s.writers} threads, one loop thread",
+                           each * s.writers * s.rounds),
                 summed_row(timings, "raw-pipe", "W3", "nats-py", "publish_async, pipelined",
                            pipelined * s.rounds),
             ]  # fmt: skip

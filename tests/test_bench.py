@@ -83,13 +83,26 @@ def test_nats_rows_on_a_server_started_for_the_run(
         main, ["bench", "--nats", "--quick", "--out", str(out), "--dir", str(tmp_path)]
     )
     assert result.exit_code == 0, (result.output, result.exception)
-    for row in ("W1", "W2", "W3", "W4", "W5", "W6", "W6-live", "raw-1", "raw-pipe", "raw-get"):
+    for row in (
+        "W1",
+        "W2",
+        "W3",
+        "W4",
+        "W5",
+        "W6",
+        "W6-live",
+        "raw-1",
+        "raw-16",
+        "raw-pipe",
+        "raw-get",
+    ):
         assert f"\n{row} " in result.output
     document = json.loads(out.read_text())
     assert document["notes"] == {"backend": "nats", "replicas": 1}
     by_id = {r["id"]: r for r in document["rows"]}
     assert set(by_id["W1"]["ratios"]) == {"raw-1"}
-    assert set(by_id["W2"]["ratios"]) == {"W1", "raw-pipe"}
+    assert set(by_id["W2"]["ratios"]) == {"W1", "raw-pipe", "raw-16"}
+    assert set(by_id["raw-16"]["ratios"]) == {"raw-1"}
     assert set(by_id["W4"]["ratios"]) == {"raw-get"}
     assert by_id["W4"]["count"] == by_id["raw-get"]["count"] == bench_nats.QUICK.read
     assert all(r["rate"] > 0 for r in document["rows"])
