@@ -13,6 +13,7 @@ W4       ``read_stream`` of one long stream, decoded
 W5       ``read_all`` over the same events
 W6       subscription catch-up over the same events; live latency, append to delivery
 raw-1    nats-py: one publish at a time, with Nats-Expected-Last-Subject-Sequence
+raw-16   raw-1 from 16 threads on the one connection, its loop in a thread of its own
 raw-pipe nats-py: pipelined publishes (publish_async, acknowledgements awaited together)
 raw-get  nats-py: batched direct gets of the same number of messages, not decoded
 =======  ========================================================================
