@@ -243,6 +243,56 @@ def test_no_server_at_the_address_is_store_unavailable() -> None:
     assert time.monotonic() - started < 10
 
 
+def _unserved_at_first(monkeypatch: pytest.MonkeyPatch, times: int | None) -> list[int]:
+    """Make a database's stream not answer its first ``times`` reads of the last position
+    (every one, for ``None``), as a replicated stream does right after it is created until
+    its servers serve it; the list counts the reads."""
+    from safe_eventstore.storage.nats._connection import NoStream
+    from safe_eventstore.storage.nats._reads import Reader
+
+    real = Reader.last_position
+    calls: list[int] = []
+
+    async def last_position(self: Reader, d: object) -> int:
+        calls.append(1)
+        if times is None or len(calls) <= times:
+            raise NoStream("no JetStream stream answered")
+        return await real(self, d)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Reader, "last_position", last_position)
+    return calls
+
+
+def test_a_new_database_is_served_when_create_database_returns(
+    nats_server: NatsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    try:
+        with ses.open(f"{nats_server.url}?prefix={prefix}") as store:
+            calls = _unserved_at_first(monkeypatch, 3)
+            db = store.create_database("bank")
+            assert len(calls) == 4  # it waited through three reads that found no server
+            monkeypatch.undo()
+            assert db.append("Account-1", [ses.NewEvent("Opened")]).position == 1
+    finally:
+        drop(nats_server.url, prefix)
+
+
+def test_a_new_database_no_server_serves_is_store_unavailable(
+    nats_server: NatsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    try:
+        with ses.open(f"{nats_server.url}?prefix={prefix}&timeout=0.5") as store:
+            _unserved_at_first(monkeypatch, None)
+            started = time.monotonic()
+            with pytest.raises(ses.StoreUnavailable, match=r"no server served it within 0\.5 s"):
+                store.create_database("bank")
+            assert time.monotonic() - started < 5
+    finally:
+        drop(nats_server.url, prefix)
+
+
 @pytest.mark.parametrize(
     "query",
     ["replicas=0", "replicas=6", "replicas=2.5", "replicas=three", "prefix=a.b", "prefix=",

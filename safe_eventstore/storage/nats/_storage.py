@@ -175,6 +175,27 @@ class NatsStorage(Storage):
             raise StoreUnavailable("the JetStream API did not answer (is JetStream on?)") from None
         self._db(name).replicas = self.replicas
         self._known.add(name)
+        self._await_ready(name)
+
+    def _await_ready(self, name: str) -> None:
+        """Return once the new database's stream answers reads. A replicated stream exists
+        before its servers serve it (its leader is elected, its replicas subscribe), and
+        until then nothing answers: a database is ready when ``create_database`` returns,
+        also on a cluster under load."""
+        d = self._db(name)
+        limit = self._conn.timeout
+        deadline = time.monotonic() + limit
+        while True:
+            try:
+                self._conn.call(self._reader.last_position(d))
+                return
+            except NoStream:
+                if time.monotonic() > deadline:
+                    raise StoreUnavailable(
+                        f"database {name!r} was created, but no server served it within "
+                        f"{limit:g} s (is a quorum of them up?)"
+                    ) from None
+                time.sleep(0.02)
 
     def list_databases(self) -> list[str]:
         try:
