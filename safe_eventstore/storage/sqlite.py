@@ -181,17 +181,9 @@ _LIGHT_COLUMNS = (
 _SELECT_LIGHT = f"SELECT {_LIGHT_COLUMNS} FROM entries e LEFT JOIN payloads p ON p.id = e.payload"
 
 
-def _entry(row: tuple[Any, ...]) -> Entry:
-    """An entry from a row of ``_COLUMNS`` or ``_LIGHT_COLUMNS`` (both in the order of its
-    fields; tags arrive as JSON, or NULL for none)."""
-    e = Entry(*row)
-    raw: Any = e.tags
-    e.tags = _tags_decoder.decode(raw) if raw else ()
-    return e
-
-
 def _entries(rows: Iterable[tuple[Any, ...]]) -> list[Entry]:
-    """The entries of rows, as :func:`_entry` makes them: built by ``starmap`` (a loop in
+    """The entries of rows of ``_COLUMNS`` or ``_LIGHT_COLUMNS`` (both in the order of
+    Entry's fields; tags arrive as JSON, or NULL for none): built by ``starmap`` (a loop in
     C), then their tags put right."""
     entries = list(starmap(Entry, rows))
     for e in entries:
@@ -720,23 +712,24 @@ class SqliteStorage(Storage):
                 marks = ",".join("?" * len(ids))
                 # "+e.stream" keeps the planner on the event id index: the stream's own
                 # indexes would scan the whole stream.
-                existing = [
-                    _entry(r)
-                    for r in conn.execute(
+                existing = _entries(
+                    conn.execute(
                         f"{_SELECT} WHERE e.event_id IN ({marks}) AND e.generated IS NULL "
                         "AND +e.stream = ? AND e.kind = 0",
                         (*ids, w.stream),
                     )
-                ]
+                )
             plans.append(plan_append(w.stream, head, w.expected, w.drafts, existing))
         if plans and all(isinstance(p, AppendResult) for p in plans):
             return [p for p in plans if isinstance(p, AppendResult)]
         if condition is not None:
             sql, args = _query_sql(condition.fail_if_events_match, (condition.after or 0) + 1)
-            row = conn.execute(
-                f"{_SELECT} WHERE e.position = (SELECT min(position) FROM ({sql}))", args
-            ).fetchone()
-            check_condition(condition, None if row is None else _entry(row))
+            match = _entries(
+                conn.execute(
+                    f"{_SELECT} WHERE e.position = (SELECT min(position) FROM ({sql}))", args
+                )
+            )
+            check_condition(condition, match[0] if match else None)
         if checkpoint is not None:
             name, at = checkpoint
             row = conn.execute(

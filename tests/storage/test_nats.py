@@ -263,34 +263,32 @@ def _unserved_at_first(monkeypatch: pytest.MonkeyPatch, times: int | None) -> li
     return calls
 
 
+@pytest.fixture
+def single_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """An empty store on the single server (``store_url`` without the cluster)."""
+    yield from fresh_store(request, "single")
+
+
 def test_a_new_database_is_served_when_create_database_returns(
-    nats_server: NatsServer, monkeypatch: pytest.MonkeyPatch
+    single_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    prefix = f"t{uuid.uuid4().hex[:10]}"
-    try:
-        with ses.open(f"{nats_server.url}?prefix={prefix}") as store:
-            calls = _unserved_at_first(monkeypatch, 3)
-            db = store.create_database("bank")
-            assert len(calls) == 4  # it waited through three reads that found no server
-            monkeypatch.undo()
-            assert db.append("Account-1", [ses.NewEvent("Opened")]).position == 1
-    finally:
-        drop(nats_server.url, prefix)
+    with ses.open(single_url) as store:
+        calls = _unserved_at_first(monkeypatch, 3)
+        db = store.create_database("bank")
+        assert len(calls) == 4  # it waited through three reads that found no server
+        monkeypatch.undo()
+        assert db.append("Account-1", [ses.NewEvent("Opened")]).position == 1
 
 
 def test_a_new_database_no_server_serves_is_store_unavailable(
-    nats_server: NatsServer, monkeypatch: pytest.MonkeyPatch
+    single_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    prefix = f"t{uuid.uuid4().hex[:10]}"
-    try:
-        with ses.open(f"{nats_server.url}?prefix={prefix}&timeout=0.5") as store:
-            _unserved_at_first(monkeypatch, None)
-            started = time.monotonic()
-            with pytest.raises(ses.StoreUnavailable, match=r"no server served it within 0\.5 s"):
-                store.create_database("bank")
-            assert time.monotonic() - started < 5
-    finally:
-        drop(nats_server.url, prefix)
+    with ses.open(f"{single_url}&timeout=0.5") as store:
+        _unserved_at_first(monkeypatch, None)
+        started = time.monotonic()
+        with pytest.raises(ses.StoreUnavailable, match=r"no server served it within 0\.5 s"):
+            store.create_database("bank")
+        assert time.monotonic() - started < 5
 
 
 @pytest.mark.parametrize(
