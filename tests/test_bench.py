@@ -4,7 +4,9 @@ table and JSON, and its option errors only."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sqlite3
 from pathlib import Path
 
 import nats
@@ -23,13 +25,16 @@ def test_quick_run_writes_rows_and_json(tmp_path: Path) -> None:
     ids = [r.id for r in rows]
     for expected in ("W1", "W2", "W3", "W4", "W5", "W6", "W6-live"):
         assert expected in ids
-    for reference in ("W1-es", "W2-es", "W3-es", "W4-es", "W5-es", "raw-1", "raw-16", "raw-bulk"):
+    references = ("W1-es", "W2-es", "W3-es", "W4-es", "W5-es", "raw-1", "raw-16", "raw-16q")
+    for reference in (*references, "raw-bulk"):
         assert reference in ids
     by_id = {r.id: r for r in rows}
     assert set(by_id["W1"].ratios) == {"W1-es", "raw-1"}
     assert set(by_id["W2"].ratios) == {"W2-es", "W1", "raw-16"}
-    assert set(by_id["raw-16"].ratios) == {"raw-1"}  # the machine's ceiling for threads
-    assert by_id["raw-16"].count == by_id["W2"].count
+    # the machine's ceiling for threads, with the store's group commit and without it
+    assert set(by_id["raw-16"].ratios) == {"raw-1", "W1"}
+    assert set(by_id["raw-16q"].ratios) == {"raw-1", "W1"}
+    assert by_id["raw-16"].count == by_id["raw-16q"].count == by_id["W2"].count
     assert set(by_id["W3"].ratios) == {"W3-es", "raw-bulk"}
     assert set(by_id["W4"].ratios) == {"W4-es"}
     assert set(by_id["W5"].ratios) == {"W5-es"}
@@ -49,6 +54,19 @@ def test_quick_run_writes_rows_and_json(tmp_path: Path) -> None:
     assert lines[0].startswith("| id")
     assert len(lines) == len(rows) + 2
     assert list(tmp_path.iterdir()) == [out]  # the stores were removed
+
+
+def test_the_raw_rows_of_sixteen_threads_are_all_stored(tmp_path: Path) -> None:
+    raw = bench._Raw(tmp_path)
+    try:
+        raw.concurrent(16, 160)
+        raw.queued(16, 160)
+    finally:
+        raw.close()
+    for name in ("raw-group.sqlite", "raw-queue.sqlite"):
+        with contextlib.closing(sqlite3.connect(tmp_path / name)) as conn:
+            rows = conn.execute("SELECT stream, count(*) FROM events GROUP BY stream").fetchall()
+        assert len(rows) == 16 and {count for _, count in rows} == {10}, name
 
 
 def test_run_without_references(tmp_path: Path) -> None:
