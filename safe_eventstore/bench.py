@@ -401,8 +401,7 @@ class _Raw:
         failures: list[BaseException] = []
 
         def commit() -> None:
-            conn = sqlite3.connect(self.queue_path, isolation_level=None)
-            conn.execute("PRAGMA synchronous = FULL")
+            conn: sqlite3.Connection | None = None
             done = False
             while not done:
                 batch, item = [], rows.get()
@@ -415,6 +414,9 @@ class _Raw:
                 done = item is None
                 if batch and not failures:
                     try:
+                        if conn is None:
+                            conn = sqlite3.connect(self.queue_path, isolation_level=None)
+                            conn.execute("PRAGMA synchronous = FULL")
                         conn.execute("BEGIN IMMEDIATE")
                         conn.executemany(
                             "INSERT INTO events VALUES (?, ?, ?, ?)", [row for row, _ in batch]
@@ -425,7 +427,8 @@ class _Raw:
                         failures.append(exc)
                 for _, wake in batch:
                     wake.release()
-            conn.close()
+            if conn is not None:
+                conn.close()
 
         committer = threading.Thread(target=commit)
         committer.start()

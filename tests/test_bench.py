@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import sqlite3
+import threading
 from pathlib import Path
 
 import nats
@@ -67,6 +68,25 @@ def test_the_raw_rows_of_sixteen_threads_are_all_stored(tmp_path: Path) -> None:
         with contextlib.closing(sqlite3.connect(tmp_path / name)) as conn:
             rows = conn.execute("SELECT stream, count(*) FROM events GROUP BY stream").fetchall()
         assert len(rows) == 16 and {count for _, count in rows} == {10}, name
+
+
+def test_a_failed_commit_of_raw_rows_wakes_every_thread_and_is_raised(tmp_path: Path) -> None:
+    raw = bench._Raw(tmp_path)
+    raw.queue_path = tmp_path / "no such directory" / "raw-queue.sqlite"
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            raw.queued(16, 160)
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(60)
+    raw.close()
+    assert not thread.is_alive()  # no writer left waiting for its commit
+    assert len(raised) == 1 and isinstance(raised[0], sqlite3.OperationalError)
 
 
 def test_run_without_references(tmp_path: Path) -> None:
