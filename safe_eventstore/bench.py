@@ -378,13 +378,20 @@ class _Raw:
         """W2's shape with nothing but a row per append: ``writers`` threads, one stream
         each, through the store's group commit (a transaction and an fsync per batch). The
         most threads get on this machine when an append costs no work of its own."""
+        return self._rows_from_threads(writers, n, self.group.submit)
+
+    def _rows_from_threads(
+        self, writers: int, n: int, submit: Callable[[tuple[Any, ...]], object]
+    ) -> float:
+        """``writers`` threads, one stream each, submitting ``n // writers`` rows each and
+        waiting on each; their wall time."""
         self.round += 1
         each, r = n // writers, self.round
 
         def work(k: int) -> None:
             stream = f"Writer-{r}-{k}"
             for i in range(each):
-                self.group.submit((stream, i, EVENT_TYPE, _state(i)))
+                submit((stream, i, EVENT_TYPE, _state(i)))
 
         return threads(writers, work)
 
@@ -393,8 +400,6 @@ class _Raw:
         each thread queues its row and sleeps on a lock of its own; one committing thread
         takes every queued row into one transaction and one fsync, then wakes their
         threads. What threads get on this machine whatever the group commit's design."""
-        self.round += 1
-        each, r = n // writers, self.round
         rows: queue.SimpleQueue[tuple[tuple[Any, ...], threading.Lock] | None]
         rows = queue.SimpleQueue()
         stored: list[int] = [0]
@@ -433,23 +438,21 @@ class _Raw:
         committer = threading.Thread(target=commit)
         committer.start()
 
-        def work(k: int) -> None:
-            stream = f"Writer-{r}-{k}"
-            for i in range(each):
-                wake = threading.Lock()
-                wake.acquire()
-                rows.put(((stream, i, EVENT_TYPE, _state(i)), wake))
-                wake.acquire()  # until committed
+        def submit(row: tuple[Any, ...]) -> None:
+            wake = threading.Lock()
+            wake.acquire()
+            rows.put((row, wake))
+            wake.acquire()  # until committed
 
         try:
-            seconds = threads(writers, work)
+            seconds = self._rows_from_threads(writers, n, submit)
         finally:
             rows.put(None)
             committer.join()
         if failures:
             raise failures[0]
-        if stored[0] != each * writers:
-            raise RuntimeError(f"raw-16q stored {stored[0]} rows of {each * writers}")
+        if stored[0] != n // writers * writers:
+            raise RuntimeError(f"raw-16q stored {stored[0]} rows of {n // writers * writers}")
         return seconds
 
     def _commit(self, batch: list[Request[tuple[Any, ...], bool]]) -> None:
