@@ -13,7 +13,6 @@ from ._codec import EventTypes, event_types
 from ._database import Database
 from ._exceptions import DatabaseNotFound, InvalidURL, StorageError, StoreClosed
 from ._names import check_database_name
-from .storage._factories import refuse_unknown
 from .storage.base import Storage
 
 __all__ = [
@@ -108,6 +107,12 @@ def _int_option(options: dict[str, Any], key: str, default: int) -> int:
     if number <= 0:
         raise InvalidURL(f"option {key} must be positive, not {value!r}")
     return number
+
+
+def _refuse_unknown(options: dict[str, Any]) -> None:
+    # the same check as the built-in factories' (the store never imports a backend's module)
+    if options:
+        raise InvalidURL(f"unknown store option(s): {', '.join(sorted(options))}")
 
 
 # The entry points pyproject.toml declares, for a source tree run without installing it (or
@@ -217,5 +222,5 @@ def open(url: str | None = None, **options: Any) -> Store:
     storage = open_storage(url, merged)
     if merged:
         storage.close()
-        refuse_unknown(merged)
+        _refuse_unknown(merged)
     return Store(storage, url=url.split("?", 1)[0], event_types=registry, max_event_size=max_size)
