@@ -186,3 +186,18 @@ def test_two_distributions_claiming_one_scheme_are_refused(install: Install) -> 
     install("other-backend", {"mytest": f"{__name__}:tiny_factory"})
     with pytest.raises(ses.InvalidURL, match="several installed backends claim mytest://"):
         ses.open("mytest://")
+
+
+def test_built_in_schemes_open_without_installed_metadata(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr("safe_eventstore._store.entry_points", lambda group: [])
+    _installed_backends.cache_clear()
+    try:
+        assert backend_schemes() == ["memory", "nats", "sqlite"]
+        with ses.open("memory://") as store:
+            assert type(store.storage) is MemoryStorage
+        with ses.open(str(tmp_path / "store")) as store:
+            assert isinstance(store.storage, SqliteStorage)
+    finally:
+        _installed_backends.cache_clear()
