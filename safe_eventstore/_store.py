@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
+import functools
 import os
+from importlib.metadata import EntryPoint, entry_points
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl
 
 from ._codec import EventTypes, event_types
 from ._database import Database
-from ._exceptions import DatabaseNotFound, InvalidURL, StoreClosed
+from ._exceptions import DatabaseNotFound, InvalidURL, StorageError, StoreClosed
 from ._names import check_database_name
 from .storage.base import Storage
 
-__all__ = ["DEFAULT_DIRECTORY", "DEFAULT_MAX_EVENT_SIZE", "Store", "open", "open_storage"]
+__all__ = [
+    "BACKENDS_GROUP",
+    "DEFAULT_DIRECTORY",
+    "DEFAULT_MAX_EVENT_SIZE",
+    "Store",
+    "backend_schemes",
+    "open",
+    "open_storage",
+]
 
 DEFAULT_DIRECTORY = "safe-eventstore-data"
 DEFAULT_MAX_EVENT_SIZE = 64 * 1024 * 1024
 URL_VARIABLE = "SAFE_EVENTSTORE_URL"
+BACKENDS_GROUP = "safe_eventstore.backends"
 
 
 class Store:
@@ -99,41 +110,92 @@ def _int_option(options: dict[str, Any], key: str, default: int) -> int:
 
 
 def _refuse_unknown(options: dict[str, Any]) -> None:
+    # the same check as the built-in factories' (the store never imports a backend's module)
     if options:
         raise InvalidURL(f"unknown store option(s): {', '.join(sorted(options))}")
 
 
+# The entry points pyproject.toml declares, for a source tree run without installing it (or
+# installed before they were declared); installed metadata always takes precedence.
+_BUILT_IN = {
+    "memory": "safe_eventstore.storage._factories:open_memory",
+    "sqlite": "safe_eventstore.storage._factories:open_sqlite",
+    "nats": "safe_eventstore.storage.nats:NatsStorage",
+}
+
+
+@functools.cache
+def _installed_backends() -> dict[str, list[EntryPoint]]:
+    found: dict[str, list[EntryPoint]] = {}
+    for entry in entry_points(group=BACKENDS_GROUP):
+        same = found.setdefault(entry.name.lower(), [])
+        if all(e.value != entry.value for e in same):
+            same.append(entry)
+    for name, value in _BUILT_IN.items():
+        found.setdefault(name, [EntryPoint(name, value, BACKENDS_GROUP)])
+    return found
+
+
+def backend_schemes() -> list[str]:
+    """The URL schemes of the installed backends (entry points ``safe_eventstore.backends``)."""
+    return sorted(_installed_backends())
+
+
+def _backend(scheme: str, url: str) -> EntryPoint:
+    entries = _installed_backends().get(scheme)
+    if entries is None:  # installed since the last look?
+        _installed_backends.cache_clear()
+        entries = _installed_backends().get(scheme)
+    if entries is None:
+        known = ", ".join(f"{s}://" for s in backend_schemes()) or "none"
+        raise InvalidURL(
+            f"unknown store URL scheme {scheme!r} in {url!r}: the installed backends are {known}"
+        )
+    if len(entries) > 1:
+        claims = "; ".join(f"{e.value} ({e.dist.name if e.dist else '?'})" for e in entries)
+        raise InvalidURL(f"several installed backends claim {scheme}://: {claims}")
+    return entries[0]
+
+
+def _load(entry: EntryPoint, scheme: str) -> Any:
+    try:
+        return entry.load()
+    except ImportError as exc:
+        raise InvalidURL(f"{_missing(entry, scheme)} ({exc})") from None
+    except Exception as exc:  # a broken backend: say which one
+        raise StorageError(f"the {scheme}:// backend ({entry.value}) fails to load: {exc}") from exc
+
+
+def _missing(entry: EntryPoint, scheme: str) -> str:
+    """What to install for a backend whose import failed: its distribution's extra named
+    after the scheme, when it declares one."""
+    if entry.dist is None:  # a built-in backend from a source tree
+        name, extras = "safe-eventstore", ["nats"]
+    else:
+        name, extras = entry.dist.name, entry.dist.metadata.get_all("Provides-Extra") or []
+    if scheme in extras:
+        return f"{scheme}:// needs the {scheme} extra: pip install '{name}[{scheme}]'"
+    return f"{scheme}:// needs a module that is not installed"
+
+
 def open_storage(url: str, options: dict[str, Any]) -> Storage:
-    """Make the storage a URL names, taking the options it understands out of ``options``."""
-    scheme, _, rest = url.partition("://")
-    if not _:
-        scheme, rest = "sqlite", url  # a plain path
+    """Make the storage a URL names, taking the options it understands out of ``options``.
+
+    The backend is the entry point of group ``safe_eventstore.backends`` named after the
+    URL's scheme (a plain path is ``sqlite://``). It names a factory called with the URL and
+    the options, or a :class:`Storage` class with a ``from_url(url, options)`` classmethod.
+    """
+    scheme, sep, _ = url.partition("://")
+    if not sep:
+        scheme, url = "sqlite", f"sqlite://{url}"  # a plain path
     scheme = scheme.lower()
-    if scheme == "memory":
-        from .storage.memory import MemoryStorage
-
-        _refuse_unknown(options)
-        return MemoryStorage()
-    if scheme == "sqlite":
-        from .storage.sqlite import SqliteStorage
-
-        path = unquote(rest.split("?", 1)[0])
-        if not path:
-            raise InvalidURL(f"{url!r} names no directory")
-        durability = str(options.pop("durability", "full"))
-        _refuse_unknown(options)  # before the directory is made: bad input creates nothing
-        return SqliteStorage(os.path.expanduser(path), durability=durability)
-    if scheme == "nats":
-        try:
-            from .storage.nats import NatsStorage  # type: ignore[import-not-found,unused-ignore]
-        except ImportError as exc:
-            raise InvalidURL(
-                f"nats:// needs the NATS extra: pip install 'safe-eventstore[nats]' ({exc})"
-            ) from None
-        return NatsStorage(url, options)  # type: ignore[no-any-return,unused-ignore]
-    raise InvalidURL(
-        f"unknown store URL scheme {scheme!r} in {url!r}: use sqlite://, memory:// or nats://"
-    )
+    factory = _load(_backend(scheme, url), scheme)
+    if isinstance(factory, type) and hasattr(factory, "from_url"):
+        factory = factory.from_url
+    storage = factory(url, options)
+    if not isinstance(storage, Storage):
+        raise StorageError(f"the {scheme}:// backend made {storage!r}, not a Storage")
+    return storage
 
 
 def open(url: str | None = None, **options: Any) -> Store:

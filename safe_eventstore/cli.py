@@ -798,7 +798,7 @@ def bench(
     progress = lambda message: err.print(message, style="dim")  # noqa: E731
     if nats:
         try:
-            from . import bench_nats as nats_harness
+            from .bench import nats_rows as nats_harness
         except ImportError as exc:
             raise click.ClickException(
                 f"the NATS rows need nats-py: pip install 'safe-eventstore[nats]' ({exc})"

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import nats
 import pytest
 
-from safe_eventstore.storage.nats.servers import NatsCluster, NatsServer
+from safe_eventstore.testing.nats_servers import NatsCluster, NatsServer
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import json
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -14,9 +16,11 @@ import nats
 import pytest
 from click.testing import CliRunner
 
-from safe_eventstore import bench, bench_nats
+from safe_eventstore import bench
+from safe_eventstore.bench import nats_rows
+from safe_eventstore.bench._sqlite_references import RawSqlite
 from safe_eventstore.cli import main
-from safe_eventstore.storage.nats.servers import NatsServer
+from safe_eventstore.testing.nats_servers import NatsServer
 
 
 def test_quick_run_writes_rows_and_json(tmp_path: Path) -> None:
@@ -58,7 +62,7 @@ def test_quick_run_writes_rows_and_json(tmp_path: Path) -> None:
 
 
 def test_the_raw_rows_of_sixteen_threads_are_all_stored(tmp_path: Path) -> None:
-    raw = bench._Raw(tmp_path)
+    raw = RawSqlite(tmp_path)
     try:
         raw.concurrent(16, 160)
         raw.queued(16, 160)
@@ -71,7 +75,7 @@ def test_the_raw_rows_of_sixteen_threads_are_all_stored(tmp_path: Path) -> None:
 
 
 def test_a_failed_commit_of_raw_rows_wakes_every_thread_and_is_raised(tmp_path: Path) -> None:
-    raw = bench._Raw(tmp_path)
+    raw = RawSqlite(tmp_path)
     raw.queue_path = tmp_path / "no such directory" / "raw-queue.sqlite"
     raised: list[BaseException] = []
 
@@ -142,14 +146,14 @@ def test_nats_rows_on_a_server_started_for_the_run(
     assert set(by_id["W2"]["ratios"]) == {"W1", "raw-pipe", "raw-16"}
     assert set(by_id["raw-16"]["ratios"]) == {"raw-1"}
     assert set(by_id["W4"]["ratios"]) == {"raw-get"}
-    assert by_id["W4"]["count"] == by_id["raw-get"]["count"] == bench_nats.QUICK.read
+    assert by_id["W4"]["count"] == by_id["raw-get"]["count"] == nats_rows.QUICK.read
     assert all(r["rate"] > 0 for r in document["rows"])
     assert list(tmp_path.iterdir()) == [out]  # the server's directory was removed
 
 
 def test_nats_rows_on_a_cluster_started_for_the_run(tmp_path: Path) -> None:
     out = tmp_path / "cluster.json"
-    rows = bench_nats.run(quick=True, cluster=True, directory=tmp_path, out=out)
+    rows = nats_rows.run(quick=True, cluster=True, directory=tmp_path, out=out)
     assert {"W1", "W2", "W3", "W4", "W5", "W6", "raw-1", "raw-pipe", "raw-get"} <= {
         r.id for r in rows
     }
@@ -158,7 +162,7 @@ def test_nats_rows_on_a_cluster_started_for_the_run(tmp_path: Path) -> None:
 
 
 def test_nats_rows_on_existing_servers_leave_no_streams(nats_server: NatsServer) -> None:
-    rows = bench_nats.run(quick=True, url=nats_server.url, references=False)
+    rows = nats_rows.run(quick=True, url=nats_server.url, references=False)
     assert {r.system for r in rows} == {"safe-eventstore"}
     assert set({r.id: r for r in rows}["W2"].ratios) == {"W1"}
 
@@ -191,3 +195,14 @@ def test_bad_nats_options_fail_in_one_line(
     assert "Traceback" not in result.output
     *progress, last = result.stderr.strip().splitlines()  # progress: the servers' line
     assert last.startswith("error: ") and message in last and len(progress) <= 1, result.stderr
+
+
+def test_the_harness_imports_nats_only_for_the_nats_rows() -> None:
+    code = (
+        "import sys, safe_eventstore, safe_eventstore.cli, safe_eventstore.bench\n"
+        "assert 'nats' not in sys.modules, 'nats imported'\n"
+        "assert 'safe_eventstore.testing.nats_servers' not in sys.modules\n"
+        "import safe_eventstore.bench.nats_rows\n"
+        "assert 'nats' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

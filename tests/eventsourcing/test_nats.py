@@ -29,7 +29,7 @@ from safe_eventstore.eventsourcing import (
     SafeProcessRecorder,
     SafeTrackingRecorder,
 )
-from safe_eventstore.storage.nats.servers import NatsServer
+from safe_eventstore.testing.nats_servers import NatsServer
 
 from ..conftest import drop
 from .stores import WithStore

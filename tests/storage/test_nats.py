@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 import safe_eventstore as ses
-from safe_eventstore.storage.nats.servers import NatsServer
 from safe_eventstore.testing.contract import *  # noqa: F403
 from safe_eventstore.testing.contract import _python
+from safe_eventstore.testing.nats_servers import NatsServer
 
 from ..conftest import drop, fresh_store
 
@@ -233,7 +233,7 @@ def _typed(exc: BaseException) -> None:
 
 
 def test_no_server_at_the_address_is_store_unavailable() -> None:
-    from safe_eventstore.storage.nats.servers import free_port
+    from safe_eventstore.testing.nats_servers import free_port
 
     started = time.monotonic()
     port = free_port()

@@ -24,7 +24,7 @@ import nats
 import pytest
 
 import safe_eventstore as ses
-from safe_eventstore.storage.nats.servers import NatsCluster, NatsServer
+from safe_eventstore.testing.nats_servers import NatsCluster, NatsServer
 
 RESUME_LIMIT = 20.0  # seconds from a kill to the first append acknowledged after it
 STREAMS = ("Fault-1", "Fault-2")

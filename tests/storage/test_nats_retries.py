@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import safe_eventstore as ses
-from safe_eventstore.storage.nats.servers import NatsServer
+from safe_eventstore.testing.nats_servers import NatsServer
 
 from ..conftest import drop
 

@@ -18,7 +18,7 @@ raw-pipe nats-py: pipelined publishes (publish_async, acknowledgements awaited t
 raw-get  nats-py: batched direct gets of the same number of messages, not decoded
 =======  ========================================================================
 
-Targets (issue 4): W1 >= 0.7x raw-1; W2 >= 5x W1.
+Targets: W1 >= 0.7x raw-1; W2 >= 5x W1.
 """
 
 from __future__ import annotations
@@ -36,24 +36,19 @@ from contextlib import ExitStack
 import nats
 from nats.js.api import StorageType, StreamConfig
 
-from ._exceptions import StoreUnavailable
-from .bench import (
+from .._exceptions import StoreUnavailable
+from ..testing.nats_servers import NatsCluster, NatsServer
+from ._rows import (
     Row,
-    Sizes,
-    Workloads,
-    _state,
     add_ratios,
     best_reads,
     latency_rows,
     our_reads,
     our_write_rows,
-    per_round,
     summed_row,
-    threads,
-    timer,
     write_json,
-)
-from .storage.nats.servers import NatsCluster, NatsServer
+)  # fmt: skip
+from ._workloads import Sizes, Workloads, per_round, state, threads, timer
 
 __all__ = ["QUICK", "SIZES", "run"]
 
@@ -100,7 +95,7 @@ class _Raw:
         async def run() -> None:
             last = 0
             for i in range(n):
-                payload = _state(i)
+                payload = state(i)
                 headers = {"Nats-Expected-Last-Subject-Sequence": str(last)}
                 ack = await self.js.publish(subject, payload, headers=headers)
                 last = ack.seq
@@ -122,7 +117,7 @@ class _Raw:
             subject, last = f"{self.name}.threads.{r}.{k}", 0
             for i in range(each):
                 headers = {"Nats-Expected-Last-Subject-Sequence": str(last)}
-                publish = self.js.publish(subject, _state(i), headers=headers)
+                publish = self.js.publish(subject, state(i), headers=headers)
                 last = asyncio.run_coroutine_threadsafe(publish, self.loop).result().seq
 
         try:
@@ -136,7 +131,7 @@ class _Raw:
         subject = f"{self.name}.pipe.{self.round}"
 
         async def run() -> None:
-            futures = [await self.js.publish_async(subject, _state(i)) for i in range(n)]
+            futures = [await self.js.publish_async(subject, state(i)) for i in range(n)]
             await asyncio.gather(*futures)
 
         with timer() as t:
@@ -146,7 +141,7 @@ class _Raw:
     def fill(self, n: int) -> None:
         async def run() -> None:
             futures = [
-                await self.js.publish_async(f"{self.name}.reads", _state(i)) for i in range(n)
+                await self.js.publish_async(f"{self.name}.reads", state(i)) for i in range(n)
             ]
             await asyncio.gather(*futures)
 

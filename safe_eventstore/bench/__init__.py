@@ -1,0 +1,49 @@
+"""The benchmark harness: SAFE EventStore side by side with references, in one run.
+
+Only the ``safe-eventstore bench`` command imports it; nothing at run time does. One
+:func:`run` measures every workload on this machine, in this process, interleaved with its
+references (the ``eventsourcing`` library's SQLite recorder and raw ``sqlite3``), and reports
+each of our rows with its ratio to its references. Only ratios from one run mean anything:
+absolute figures move with the disk and whatever else the machine is doing.
+
+=====  ==========================================================================
+W1     single-event appends, one writer, durable
+W2     single-event appends, concurrent writers (threads) on distinct streams
+W3     appends of 100-event batches
+W4     ``read_stream`` of one long stream, fully decoded events
+W5     ``read_all`` over the same events
+W6     subscription catch-up over the same events; live latency from append to
+       delivery (p50, p99)
+=====  ==========================================================================
+
+::
+
+    from safe_eventstore import bench
+
+    rows = bench.run(quick=True, out="bench.json")
+    print(bench.format_table(rows))
+
+The modules: :mod:`._workloads` (W1-W6 on a store of ours, sizes, timing),
+:mod:`._rows` (rows, ratios, table, JSON), :mod:`.sqlite_rows` (the SQLite run) with its
+references in :mod:`._sqlite_references`, and :mod:`.nats_rows` (the NATS run, beside raw
+nats-py; it imports ``nats``, so it is imported only when asked for).
+"""
+
+from __future__ import annotations
+
+from ._rows import COLUMNS, Row, format_table, table
+from ._workloads import QUICK, Sizes, Workloads, threads, timer
+from .sqlite_rows import run
+
+__all__ = [
+    "COLUMNS",
+    "QUICK",
+    "Row",
+    "Sizes",
+    "Workloads",
+    "format_table",
+    "run",
+    "table",
+    "threads",
+    "timer",
+]

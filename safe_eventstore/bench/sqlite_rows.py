@@ -1,0 +1,177 @@
+"""The SQLite rows: W1-W6 on an embedded SQLite store, interleaved with their references."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from ._rows import (
+    Row,
+    add_ratios,
+    best_reads,
+    latency_rows,
+    our_reads,
+    our_write_rows,
+    summed_row,
+    write_json,
+)  # fmt: skip
+from ._sqlite_references import EventSourcingRecorder, RawSqlite
+from ._workloads import QUICK, Sizes, Workloads, per_round
+
+__all__ = ["run"]
+
+
+def run(
+    *,
+    sizes: Sizes | None = None,
+    quick: bool = False,
+    directory: str | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    references: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> list[Row]:
+    """Run every workload and its references; return the rows, and write them with the
+    machine facts as JSON to ``out`` when given.
+
+    ``quick`` uses :data:`QUICK` sizes (a smoke run). The stores live in a temporary
+    directory under ``directory`` (default: the system's), removed afterwards.
+    ``references=False`` skips the eventsourcing and raw sqlite3 rows.
+    """
+    s = sizes or (QUICK if quick else Sizes())
+    say = progress or (lambda _: None)
+    try:
+        import eventsourcing.sqlite  # noqa: F401
+
+        have_es = references
+    except ImportError:
+        have_es = False
+    work = Path(tempfile.mkdtemp(prefix="safe-eventstore-bench-", dir=directory))
+    ours = Workloads(str(work / "safe-eventstore"))
+    es = EventSourcingRecorder(work, s.writers) if have_es else None
+    raw = RawSqlite(work) if references else None
+    try:
+        rows = _write_rows(s, ours, es, raw, say)
+        rows += _read_rows(s, ours, es, say)
+        say("W6: live latency")
+        rows += latency_rows(ours.live_latency(s.latency))
+    finally:
+        ours.close()
+        if es:
+            es.close()
+        if raw:
+            raw.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+    add_ratios(rows, _REFERENCES)
+    if out is not None:
+        write_json(rows, out, sizes=s, notes={"eventsourcing_synchronous": es and es.synchronous})
+    return rows
+
+
+def _write_rows(
+    s: Sizes,
+    ours: Workloads,
+    es: EventSourcingRecorder | None,
+    raw: RawSqlite | None,
+    say: Callable[[str], None],
+) -> list[Row]:
+    # Disk and CPU speed drift during a run (other processes), so each write workload is
+    # cut into rounds and the rounds of all systems are interleaved: every system meets the
+    # same conditions. A row's rate is its whole count over its summed time.
+    timings: dict[str, list[float]] = {}
+    rounds = s.rounds
+    single, each, batches = per_round(s)
+    bulk_rounds = {0, rounds // 2, rounds - 1}
+
+    def measure(key: str, fn: Callable[[], float]) -> None:
+        timings.setdefault(key, []).append(fn())
+
+    for r in range(rounds):
+        say(f"writes, round {r + 1} of {rounds}")
+        measure("W1", lambda: ours.single(single))
+        if es:
+            measure("W1-es", lambda: es.single(single))
+        if raw:
+            measure("raw-1", lambda: raw.single(single))
+        measure("W2", lambda: ours.concurrent(s.writers, each * s.writers))
+        if es:
+            measure("W2-es", lambda: es.concurrent(s.writers, each * s.writers))
+        if raw:
+            measure("raw-16", lambda: raw.concurrent(s.writers, each * s.writers))
+            measure("raw-16q", lambda: raw.queued(s.writers, each * s.writers))
+        measure("W3", lambda: ours.batches(batches, s.batch))
+        if es:
+            measure("W3-es", lambda: es.batches(batches, s.batch))
+        if raw and r in bulk_rounds:
+            measure("raw-bulk", lambda: raw.bulk(s.raw_rows))
+
+    rows = our_write_rows(timings, s)
+
+    def add(
+        key: str, workload: str, system: str, what: str, count: int, unit: str = "events/s"
+    ) -> None:
+        rows.append(summed_row(timings, key, workload, system, what, count, unit))
+
+    w1_count = single * rounds
+    w2_count = each * s.writers * rounds
+    w3_count = batches * s.batch * rounds
+    if es:
+        add("W1-es", "W1", "eventsourcing", "insert_events, 1 event", w1_count)
+        add(
+            "W2-es", "W2", "eventsourcing", f"insert_events, 1 event, {s.writers} threads", w2_count
+        )
+        add("W3-es", "W3", "eventsourcing", f"insert_events, {s.batch} events", w3_count)
+    if raw:
+        add("raw-1", "W1", "sqlite3", "one row per transaction", w1_count, "rows/s")
+        add(
+            "raw-16", "W2", "sqlite3", f"a row per append, {s.writers} threads, group commit",
+            w2_count, "rows/s",
+        )  # fmt: skip
+        add(
+            "raw-16q", "W2", "sqlite3",
+            f"a row per append, {s.writers} threads, one committing thread",
+            w2_count, "rows/s",
+        )  # fmt: skip
+        bulk = timings["raw-bulk"]
+        seconds = statistics.median(bulk)
+        rows.append(
+            Row(
+                "raw-bulk", "W3", "sqlite3", f"{s.raw_rows:,} rows in one transaction",
+                s.raw_rows, seconds, s.raw_rows / seconds, "rows/s",
+                notes={"runs": len(bulk), "rate_of": "median run"},
+            )
+        )  # fmt: skip
+    return rows
+
+
+def _read_rows(
+    s: Sizes, ours: Workloads, es: EventSourcingRecorder | None, say: Callable[[str], None]
+) -> list[Row]:
+    say(f"reads: storing {s.read:,} events")
+    ours.fill(s.read)
+    if es:
+        es.fill(s.read)
+    reads = our_reads(ours, s.read)
+    if es:
+        reads += [
+            ("W4-es", "W4", "eventsourcing", "select_events", es.read_stream),
+            ("W5-es", "W5", "eventsourcing", "select_notifications, 1000 a page", es.read_all),
+        ]
+    return best_reads(reads, s.read_repeat, say)
+
+
+_REFERENCES = {
+    "W1": ("W1-es", "raw-1"),
+    "W2": ("W2-es", "W1", "raw-16"),
+    # how far threads get on this machine when an append costs nothing but its row
+    "raw-16": ("raw-1", "W1"),
+    "raw-16q": ("raw-1", "W1"),  # the same without the store's group commit
+    "W3": ("W3-es", "raw-bulk"),
+    "W4": ("W4-es",),
+    "W5": ("W5-es",),
+    "W6": ("W5-es",),
+}
