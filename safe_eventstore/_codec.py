@@ -171,7 +171,7 @@ def _fields_of(obj: Any) -> dict[str, Any]:
     elif dataclasses.is_dataclass(cls):
         names = (f.name for f in dataclasses.fields(cls))
     else:
-        names = cls.model_fields  # type: ignore[attr-defined]
+        names = cls.model_fields
     return {name: getattr(obj, name) for name in names}
 
 
