@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import threading
-import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -175,12 +174,14 @@ def _fields_of(obj: Any) -> dict[str, Any]:
     return {name: getattr(obj, name) for name in names}
 
 
-_checkers: weakref.WeakKeyDictionary[type, Callable[[bytes], Any]] = weakref.WeakKeyDictionary()
+_checkers: dict[type, Callable[[bytes], Any]] = {}
 
 
 def _checker_for(cls: type) -> Callable[[bytes], Any]:
     checker = _checkers.get(cls)
     if checker is None:
+        if len(_checkers) >= 1024:  # bounded: a decoder keeps its class alive
+            _checkers.clear()
         checker = _checkers[cls] = _decoder_for(cls)
     return checker
 
@@ -223,13 +224,17 @@ class EventTypes:
             raise InvalidEvent(
                 f"{cls.__name__} is not a dataclass, msgspec Struct or pydantic model"
             )
+        try:
+            decoder = _checker_for(cls)
+        except TypeError as exc:  # a field whose type has no JSON form
+            raise InvalidEvent(f"{cls.__name__} cannot be read from JSON: {exc}") from None
         with self._lock:
             known = self._by_name.get(name)
             if known is not None and known is not cls:
                 raise InvalidName(f"event type {name!r} is already registered to {known!r}")
             self._by_name[name] = cls
             self._by_class[cls] = name
-            self._decoders[name] = _decoder_for(cls)
+            self._decoders[name] = decoder
         return cls
 
     def name_of(self, obj: object) -> str | None:

@@ -384,3 +384,13 @@ def test_whatever_is_accepted_reads_back_exactly(db: ses.Database, data: Any) ->
     except ses.InvalidEvent:
         return
     assert _same(data, event.data)
+
+
+def test_a_class_whose_fields_have_no_json_form_is_refused(registry: ses.EventTypes) -> None:
+    @dataclasses.dataclass
+    class Odd:
+        handle: object()  # type: ignore[valid-type]
+
+    with pytest.raises(ses.InvalidEvent, match="Odd cannot be read from JSON"):
+        registry.register(Odd, "Odd")
+    assert "Odd" not in registry
