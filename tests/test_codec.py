@@ -199,6 +199,8 @@ class Status(enum.Enum):
 class Rich:
     when: dt.datetime
     day: dt.date
+    hour: dt.time
+    wait: dt.timedelta
     price: Decimal
     ref: uuid.UUID
     ids: set[int]
@@ -216,6 +218,8 @@ def _rich(**changes: Any) -> Rich:
     base = Rich(
         when=dt.datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=dt.UTC),
         day=dt.date(2024, 5, 1),
+        hour=dt.time(12, 30, 0, 5),
+        wait=dt.timedelta(days=1, microseconds=5),
         price=Decimal("19.90"),
         ref=uuid.UUID(int=42),
         ids={3, 1, 2},
