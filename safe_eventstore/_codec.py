@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import msgspec
@@ -21,20 +21,26 @@ JSON = "json"
 BYTES = "bytes"
 CODECS = (JSON, BYTES)
 
-_json_encoder = msgspec.json.Encoder(
-    enc_hook=lambda obj: _to_builtins(obj),
-    decimal_format="number",
-)
+_json_encoder = msgspec.json.Encoder(enc_hook=lambda obj: _to_builtins(obj))
 _json_decoder = msgspec.json.Decoder()
 _hash_encoder = msgspec.msgpack.Encoder()
+
+MAX_DEPTH = 64
+"""How deeply plain JSON data may nest (containers within containers): the default limit of
+the strictest common JSON readers, so a payload stays readable in any language."""
+
+# the types plain JSON data reads back as, exactly: a subclass (an IntEnum, an OrderedDict)
+# would read back as its base
+_SCALARS = frozenset({str, int, bool, type(None)})
+_INF = float("inf")
+_ENCODE_ERRORS = (TypeError, NotImplementedError, OverflowError, ValueError, RecursionError)
 
 
 def _to_builtins(obj: Any) -> Any:
     dump = getattr(obj, "model_dump", None)  # pydantic v2 models
     if callable(dump):
-        return dump(mode="json")
-    if isinstance(obj, set | frozenset):
-        return sorted(obj)
+        # a field of the wrong type is reported by the validation that follows the encoding
+        return dump(mode="json", warnings=False)
     raise NotImplementedError(f"cannot serialise {type(obj).__name__} as JSON")
 
 
@@ -49,14 +55,149 @@ def entry_hash(fields: tuple[Any, ...]) -> bytes:
 
 
 def encode_json(value: Any, what: str = "data") -> bytes:
+    """Encode plain data or a typed event instance as JSON, refusing with :class:`InvalidEvent`
+    anything that would not read back equal: plain data must be made of ``dict`` (``str``
+    keys), ``list``, ``str``, ``int``, finite ``float``, ``bool`` and ``None``; a typed event
+    must read back through its class as the instance given."""
+    kind = type(value)
+    if kind is dict or kind is list:
+        _check_plain(value, what)
+    elif kind is float:
+        if not -_INF < value < _INF:
+            raise _refused(what, "$", value)
+    elif kind not in _SCALARS:
+        if _is_typed(kind):
+            return _encode_typed(value, what)
+        raise _refused(what, "$", value)
+    return _encode(value, what)
+
+
+def _encode(value: Any, what: str) -> bytes:
     try:
         return _json_encoder.encode(value)
-    except (TypeError, NotImplementedError, OverflowError, ValueError) as exc:
+    except _ENCODE_ERRORS as exc:
         raise InvalidEvent(f"event {what} is not JSON-serialisable: {exc}") from None
 
 
-# the decoder's own method, not a function around it: reads call it once per event
-decode_json: Callable[[bytes], Any] = _json_decoder.decode
+def _check_plain(value: dict[Any, Any] | list[Any], what: str) -> None:
+    # iterative, and bounded by MAX_DEPTH: a deep value is refused, never a RecursionError.
+    # The root is walked without a stack, so a flat payload (the usual event) allocates
+    # nothing here; a path is a linked (parent, key) pair, spelt out only in an error.
+    todo: list[tuple[Any, int, Any]] = []
+    node: Any = value
+    depth = 1
+    path: Any = None
+    while True:
+        is_dict = type(node) is dict
+        for key, item in node.items() if is_dict else enumerate(node):
+            if is_dict and type(key) is not str:
+                raise InvalidEvent(
+                    f"event {what} at {_spell(path)} has the key {key!r}, a "
+                    f"{type(key).__name__}: JSON object keys are strings, so it would read "
+                    "back as a str; convert the keys to str, or append a typed event whose "
+                    "field declares the key type"
+                )
+            kind = type(item)
+            if kind in _SCALARS:
+                continue
+            if kind is float:
+                if -_INF < item < _INF:
+                    continue
+            elif kind is dict or kind is list:
+                if depth < MAX_DEPTH:
+                    todo.append((item, depth + 1, (path, key)))
+                    continue
+                raise InvalidEvent(
+                    f"event {what} at {_spell((path, key))} nests deeper than {MAX_DEPTH} "
+                    "levels, more than JSON readers accept"
+                )
+            raise _refused(what, _spell((path, key)), item)
+        if not todo:
+            return
+        node, depth, path = todo.pop()
+
+
+def _spell(path: Any) -> str:
+    keys: list[Any] = []
+    while path is not None:
+        path, key = path
+        keys.append(key)
+    return "$" + "".join(f"[{k}]" if type(k) is int else f".{k}" for k in reversed(keys))
+
+
+def _refused(what: str, where: str, value: Any) -> InvalidEvent:
+    kind = type(value).__name__
+    if type(value) is float:
+        problem = f"{value!r} is not a JSON number (it would read back as null)"
+    else:
+        try:
+            back = type(decode_json(_json_encoder.encode(value))).__name__
+        except _ENCODE_ERRORS:
+            problem = f"a {kind} has no JSON form"
+        else:
+            problem = f"a {kind} would read back as {'null' if back == 'NoneType' else back}"
+    return InvalidEvent(
+        f"event {what} at {where}: {problem}; plain data is dict (str keys), list, str, int, "
+        "float, bool and None: convert the value, or append a typed event whose class "
+        "declares the field's type (datetime, Decimal, UUID, bytes, set, ...)"
+    )
+
+
+def _encode_typed(obj: Any, what: str) -> bytes:
+    """Encode a typed event instance, and check that its class reads it back as given: a field
+    of the wrong type is refused, fields msgspec encodes exactly (datetime, Decimal, UUID,
+    bytes, sets, enums, nested classes) round-trip through the class."""
+    cls = type(obj)
+    payload = _encode(obj, what)
+    try:
+        back = _checker_for(cls)(payload)
+    except (msgspec.ValidationError, ValueError, TypeError, RecursionError) as exc:
+        raise InvalidEvent(f"event {what} does not fit its class {cls.__name__}: {exc}") from None
+    given, read = _fields_of(obj), _fields_of(back)
+    if given != read:
+        name = next(name for name in given if given[name] != read.get(name))
+        raise InvalidEvent(
+            f"event {what}: field {name!r} of {cls.__name__} would read back as "
+            f"{read.get(name)!r}, not {given[name]!r}; give the field the type its class declares"
+        )
+    return payload
+
+
+def _fields_of(obj: Any) -> dict[str, Any]:
+    cls = type(obj)
+    if issubclass(cls, msgspec.Struct):
+        names: Iterable[str] = cls.__struct_fields__
+    elif dataclasses.is_dataclass(cls):
+        names = (f.name for f in dataclasses.fields(cls))
+    else:
+        names = cls.model_fields
+    return {name: getattr(obj, name) for name in names}
+
+
+_checkers: dict[type, Callable[[bytes], Any]] = {}
+
+
+def _checker_for(cls: type) -> Callable[[bytes], Any]:
+    checker = _checkers.get(cls)
+    if checker is None:
+        if len(_checkers) >= 1024:  # bounded: a decoder keeps its class alive
+            _checkers.clear()
+        checker = _checkers[cls] = _decoder_for(cls)
+    return checker
+
+
+def decode_json(payload: bytes) -> Any:
+    """Decode JSON as plain data; JSON nested too deeply for the decoder is refused with
+    :class:`InvalidEvent` (the decoder itself would raise ``RecursionError``)."""
+    try:
+        return _decode(payload)
+    except RecursionError:
+        raise InvalidEvent(
+            f"JSON nested too deeply to decode (writing refuses more than {MAX_DEPTH} levels)"
+        ) from None
+
+
+_decode = _json_decoder.decode
 
 
 class EventTypes:
@@ -83,13 +224,17 @@ class EventTypes:
             raise InvalidEvent(
                 f"{cls.__name__} is not a dataclass, msgspec Struct or pydantic model"
             )
+        try:
+            decoder = _checker_for(cls)
+        except TypeError as exc:  # a field whose type has no JSON form
+            raise InvalidEvent(f"{cls.__name__} cannot be read from JSON: {exc}") from None
         with self._lock:
             known = self._by_name.get(name)
             if known is not None and known is not cls:
                 raise InvalidName(f"event type {name!r} is already registered to {known!r}")
             self._by_name[name] = cls
             self._by_class[cls] = name
-            self._decoders[name] = _decoder_for(cls)
+            self._decoders[name] = decoder
         return cls
 
     def name_of(self, obj: object) -> str | None:
@@ -116,9 +261,9 @@ class EventTypes:
         if decoder is not None:
             try:
                 return decoder(payload)
-            except (msgspec.ValidationError, ValueError, TypeError):
+            except (msgspec.ValidationError, ValueError, TypeError, RecursionError):
                 pass  # stored data no longer fits the class: fall back to plain data
-        return _json_decoder.decode(payload)
+        return decode_json(payload)
 
     def __contains__(self, name: object) -> bool:
         return name in self._by_name
