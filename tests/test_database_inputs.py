@@ -104,7 +104,7 @@ def test_a_subscription_cannot_save_a_checkpoint_beyond_the_end(db: ses.Database
 def test_metadata_keys_starting_with_dollar_are_reserved(db: ses.Database, key: str) -> None:
     before = _snapshot(db)
     bad = ses.NewEvent("Deposited", {"amount": 1}, metadata={"user": "ann", key: 1})
-    with pytest.raises(ses.InvalidEvent, match="reserved|store's own use"):
+    with pytest.raises(ses.InvalidEvent, match="own use"):
         db.append("Account-1", [bad])
     with pytest.raises(ses.InvalidEvent):
         db.append_events([bad])
