@@ -56,8 +56,10 @@ class NewEvent(msgspec.Struct, frozen=True):
 
     def __post_init__(self) -> None:
         # One string is iterable too: taken as given it would become a tag per character.
-        if isinstance(self.tags, str | bytes | bytearray):
-            raise InvalidEvent(f"tags must be a list of tag names, not {self.tags!r}")
+        # (A tuple, the usual case, is let through first: this runs for every event.)
+        tags = self.tags
+        if type(tags) is not tuple and isinstance(tags, str | bytes | bytearray):
+            raise InvalidEvent(f"tags must be a list of tag names, not {tags!r}")
 
 
 class StreamAppend(msgspec.Struct, frozen=True):
