@@ -49,6 +49,7 @@ from ._model import (
     RecordedEvent,
     RecordedEvents,
     StreamAppend,
+    StreamsPage,
     VerifyReport,
 )
 from ._names import category_of
@@ -95,6 +96,7 @@ __all__ = [
     "StoreUnavailable",
     "StreamAppend",
     "StreamNotFound",
+    "StreamsPage",
     "Subscription",
     "VerifyReport",
     "WrongExpectedVersion",

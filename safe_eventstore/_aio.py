@@ -18,6 +18,7 @@ from ._model import (
     RecordedEvent,
     RecordedEvents,
     StreamAppend,
+    StreamsPage,
     VerifyReport,
 )
 from ._store import Store
@@ -138,6 +139,8 @@ class AsyncDatabase:
     ) -> AppendResult:
         return await _run(self.sync.restructure, stream, version, replacement, reason=reason)
 
+    # The read options (from_version, from_position, limit, types, backwards, raw, after)
+    # pass through to the sync reads, which check them.
     def read_stream(self, stream: str, **options: Any) -> AsyncRecordedEvents:
         return AsyncRecordedEvents(self.sync.read_stream(stream, **options))
 
@@ -159,7 +162,7 @@ class AsyncDatabase:
     async def list_categories(self) -> list[str]:
         return await _run(self.sync.list_categories)
 
-    async def list_streams(self, category: str | None = None, **options: Any) -> list[str]:
+    async def list_streams(self, category: str | None = None, **options: Any) -> StreamsPage:
         return await _run(self.sync.list_streams, category, **options)
 
     async def get_checkpoint(self, name: str) -> int | None:
@@ -167,6 +170,12 @@ class AsyncDatabase:
 
     async def save_checkpoint(self, name: str, position: int) -> None:
         await _run(self.sync.save_checkpoint, name, position)
+
+    async def list_checkpoints(self) -> dict[str, int]:
+        return await _run(self.sync.list_checkpoints)
+
+    async def delete_checkpoint(self, name: str) -> bool:
+        return await _run(self.sync.delete_checkpoint, name)
 
     def subscribe(self, *, idle_timeout: float | None = None, **options: Any) -> AsyncSubscription:
         return AsyncSubscription(self.sync.subscribe(**options), idle_timeout)

@@ -10,6 +10,8 @@ from typing import Any, overload
 
 import msgspec
 
+from ._exceptions import InvalidEvent
+
 __all__ = [
     "ANY",
     "NO_STREAM",
@@ -23,6 +25,7 @@ __all__ = [
     "RecordedEvent",
     "RecordedEvents",
     "StreamAppend",
+    "StreamsPage",
     "VerifyReport",
 ]
 
@@ -50,6 +53,13 @@ class NewEvent(msgspec.Struct, frozen=True):
     correlation_id: uuid.UUID | None = None
     causation_id: uuid.UUID | None = None
     tags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # One string is iterable too: taken as given it would become a tag per character.
+        # (A tuple, the usual case, is let through first: this runs for every event.)
+        tags = self.tags
+        if type(tags) is not tuple and isinstance(tags, str | bytes | bytearray):
+            raise InvalidEvent(f"tags must be a list of tag names, not {tags!r}")
 
 
 class StreamAppend(msgspec.Struct, frozen=True):
@@ -129,7 +139,7 @@ class RecordedEvent(msgspec.Struct, frozen=True):
     tags: tuple[str, ...] = ()
 
     # A msgspec Struct rather than a frozen dataclass: reads build one per event, and a
-    # Struct is built in C about ten times faster (docs/performance.md). It compares, hashes
+    # Struct is built in C, much faster (docs/performance.md). It compares, hashes
     # (when its data does), prints and pickles like the dataclass did; copy one with
     # ``msgspec.structs.replace``.
 
@@ -196,6 +206,21 @@ class RecordedEvents(Sequence[RecordedEvent]):
 
     def __repr__(self) -> str:
         return f"RecordedEvents({self._load()!r})"
+
+
+class StreamsPage(list[str]):
+    """A page of stream names from ``Database.list_streams``: a list of the names, and
+    ``next_after``, the ``after=`` that reads the next page, or ``None`` when no stream
+    follows this page."""
+
+    __slots__ = ("next_after",)
+
+    def __init__(self, names: Iterable[str] = (), next_after: str | None = None) -> None:
+        super().__init__(names)
+        self.next_after = next_after
+
+    def __repr__(self) -> str:
+        return f"StreamsPage({list(self)!r}, next_after={self.next_after!r})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,9 +133,9 @@ def test_timestamps_read_back_to_the_microsecond(us: int, monkeypatch: pytest.Mo
     # reads take a fast path below 2**32 seconds and an exact sum elsewhere: both exact
     from datetime import UTC, datetime, timedelta
 
-    from safe_eventstore import _database
+    from safe_eventstore import _writing
 
-    monkeypatch.setattr(_database, "_now_us", lambda: us)
+    monkeypatch.setattr(_writing, "_now_us", lambda: us)
     with ses.open("memory://") as store:
         db = store.create_database("clock")
         db.append("Clock-1", [ses.NewEvent("Ticked", {})])

@@ -1,0 +1,108 @@
+"""From stored entries to :class:`RecordedEvent`: checking each payload against its address,
+decoding it, and laying a restructure over the event it replaces or hides."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from hashlib import sha256
+
+import msgspec
+
+from ._codec import JSON, EventTypes, decode_json
+from ._exceptions import IntegrityError
+from ._model import RecordedEvent
+from .storage.base import RESTRUCTURE, Entry
+
+__all__ = ["HIDDEN", "Decoder", "Overrides"]
+
+HIDDEN = "$hidden"
+"""The type a restructure entry that hides an event reads with."""
+
+Overrides = dict[tuple[str, int], Entry]
+"""The restructure in force for each ``(stream, version)``: the latest one stored."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A timestamp read back: datetime.fromtimestamp of the seconds as a float is the faster way,
+# the exact sum _EPOCH + timedelta the slower (docs/performance.md). Below 2**32 s (the year
+# 2106) a double holds the seconds to within half a microsecond, and fromtimestamp rounds to
+# the nearest one, so both give the same datetime there; outside, the sum.
+_EXACT_US = (1 << 32) * 1_000_000
+_from_seconds = datetime.fromtimestamp
+
+_uuid_decoder = msgspec.msgpack.Decoder(uuid.UUID)
+
+
+def uuid_of(raw: bytes) -> uuid.UUID:
+    # A stored id is 16 bytes; msgspec builds a UUID from a MessagePack bin of 16 bytes in
+    # C, faster than uuid.UUID(bytes=...) with its argument checks (docs/performance.md).
+    try:
+        return _uuid_decoder.decode(b"\xc4\x10" + raw)
+    except msgspec.MsgspecError:
+        raise IntegrityError(f"a stored event id is not 16 bytes: {raw!r}") from None
+
+
+class Decoder:
+    """Turns entries into events with a database's registry of event types."""
+
+    def __init__(self, event_types: EventTypes) -> None:
+        self._types = event_types
+        self._decoders = event_types.decoders
+
+    def record(self, e: Entry, override: Entry | None = None) -> RecordedEvent:
+        """The event ``e`` reads as, with the content of ``override`` if given. Raises
+        :class:`IntegrityError` when a payload is missing or does not match its address."""
+        src = override if override is not None else e
+        payload = src.payload
+        address = src.address
+        if address is None:
+            payload = b""
+            data = None
+        else:
+            if payload is None or sha256(payload).digest() != address:
+                what = "missing" if payload is None else "does not match its address"
+                raise IntegrityError(f"{e.stream}@{e.version}: payload {what}")
+            assert src.type is not None and src.codec is not None
+            if src.codec == JSON and src.type not in self._decoders:
+                data = decode_json(payload)  # untyped: no registry call in between
+            else:
+                data = self._types.decode(src.type, src.codec, payload)
+        meta = src.metadata
+        corr = e.correlation_id
+        cause = e.causation_id
+        # positional: a Struct built from positions skips matching keywords (see the field
+        # order of RecordedEvent)
+        return RecordedEvent(
+            e.stream,
+            src.type if src.type is not None else HIDDEN,
+            data,
+            {} if meta == b"{}" else decode_json(meta),
+            uuid_of(e.event_id),
+            None if corr is None else uuid_of(corr),
+            None if cause is None else uuid_of(cause),
+            e.version,
+            e.position,
+            _from_seconds(ts / 1e6, UTC)
+            if 0 <= (ts := e.timestamp) < _EXACT_US
+            else _EPOCH + timedelta(0, 0, ts),  # (days, seconds, microseconds)
+            payload,
+            src.codec or "",
+            address.hex() if address else "",
+            "restructure" if e.kind == RESTRUCTURE else "event",
+            override is not None,
+            src.tags,
+        )
+
+    def apply(self, e: Entry, overrides: Overrides) -> RecordedEvent | None:
+        """The event ``e`` reads as under ``overrides``; ``None`` when it is hidden."""
+        override = overrides.get((e.stream, e.version))
+        if override is not None and override.address is None:
+            return None  # hidden
+        return self.record(e, override)
+
+    def applying(self, overrides: Overrides) -> Callable[[Entry], RecordedEvent | None]:
+        """How an entry reads: with no restructures stored, as itself (the fast path)."""
+        if not overrides:
+            return self.record
+        return lambda e: self.apply(e, overrides)

@@ -1,0 +1,152 @@
+"""Subscriptions: a database's events in position order, first those stored, then live ones
+as the storage wakes the reader."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+
+from ._checkpoints import Checkpoints
+from ._decoding import Overrides
+from ._exceptions import IntegrityError, InvalidInput
+from ._model import RecordedEvent
+from ._reading import PAGE, Reader
+from .storage.base import RESTRUCTURE, Entry
+
+__all__ = ["Subscription"]
+
+
+class Subscription:
+    """Delivers a database's events in position order: first those stored, then live ones.
+
+    Iterate it (blocking), or call :meth:`get` with a timeout. Close it (or leave its
+    ``with`` block) to stop; closing from another thread ends a blocked iteration. Damaged
+    data is reported in order: every intact event before it is delivered, then
+    :class:`IntegrityError` is raised (again on each later call, as delivery cannot pass it).
+    """
+
+    def __init__(
+        self,
+        reader: Reader,
+        checkpoints: Checkpoints,
+        stream: str | None,
+        category: str | None,
+        start: int,
+        checkpoint: str | None,
+        idle_timeout: float | None,
+        restructures: bool = False,
+    ) -> None:
+        self._reader = reader
+        self._checkpoints = checkpoints
+        self._restructures = restructures
+        self._stream = stream
+        self._category = category
+        self._next = max(start, 1)
+        self.checkpoint = checkpoint
+        self._idle = idle_timeout
+        self._buffer: deque[RecordedEvent] = deque()
+        self._overrides: Overrides | None = None
+        self._failure: IntegrityError | None = None
+        self._one_by_one = False  # after a page the storage could not read
+        self._closed = threading.Event()
+        self.position: int | None = None  # the last delivered event's position
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[RecordedEvent]:
+        return self
+
+    def __next__(self) -> RecordedEvent:
+        event = self.get(self._idle)
+        if event is None:
+            raise StopIteration
+        return event
+
+    def _page(self) -> list[Entry]:
+        reader = self._reader
+        size = 1 if self._one_by_one else PAGE
+        try:
+            return reader.storage.read_all(
+                reader.db, from_position=self._next, limit=size, stream=self._stream,
+                category=self._category, restructures=True,
+            )  # fmt: skip
+        except IntegrityError:
+            if self._one_by_one:
+                raise
+            self._one_by_one = True  # to reach the intact entries before the damaged one
+            return self._page()
+
+    def _fill(self) -> None:
+        if self._overrides is None:
+            self._overrides = self._reader.overrides()
+        # Read the horizon first: no entry at or below it can appear later (positions never
+        # arrive late), so a filtered subscription may skip past it when nothing matched.
+        horizon = self._reader.storage.last_position(self._reader.db)
+        page = self._page()
+        overrides = self._overrides
+        record, apply = self._reader.decoder.record, self._reader.decoder.apply
+        buffer = self._buffer
+        for e in page:
+            try:
+                if e.kind == RESTRUCTURE:
+                    overrides[(e.stream, e.version)] = e
+                    if self._restructures:
+                        buffer.append(record(e))
+                    continue
+                event = apply(e, overrides) if overrides else record(e)
+            except IntegrityError as failure:
+                self._failure = failure
+                self._next = e.position  # read it again next time: delivery cannot pass it
+                return
+            if event is not None:
+                buffer.append(event)
+        size = 1 if self._one_by_one else PAGE
+        if page:
+            self._next = page[-1].position + 1
+        if len(page) < size:
+            self._next = max(self._next, horizon + 1)
+
+    def get(self, timeout: float | None = None) -> RecordedEvent | None:
+        """The next event, waiting up to ``timeout`` seconds (forever when ``None``);
+        ``None`` when the time passes or the subscription is closed."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._buffer:
+            if self._closed.is_set():
+                return None
+            if self._failure is not None:
+                failure, self._failure = self._failure, None
+                raise failure
+            self._fill()
+            if self._buffer:
+                break
+            if self._failure is not None:
+                continue
+            remaining = 1.0 if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self._reader.storage.wait(self._reader.db, self._next - 1, min(remaining, 1.0))
+        event = self._buffer.popleft()
+        self.position = event.position
+        return event
+
+    def save_checkpoint(self, position: int | None = None) -> None:
+        """Store ``position`` (by default the last delivered one) under the checkpoint name."""
+        if self.checkpoint is None:
+            raise InvalidInput("this subscription was opened without a checkpoint name")
+        position = self.position if position is None else position
+        if position is None:
+            return
+        self._checkpoints.save(self.checkpoint, position)
+
+    def close(self) -> None:
+        self._closed.set()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()

@@ -1,0 +1,234 @@
+"""Writing to a database: events checked and encoded into drafts (payload, metadata, ids,
+timestamp), the expected versions checked, and the batch handed to the storage."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+from random import getrandbits
+from typing import Any
+
+from ._codec import BYTES, JSON, EventTypes, address_of, decode_json, encode_json
+from ._exceptions import EventNotFound, EventTooLarge, InvalidEvent, InvalidInput, StreamNotFound
+from ._inputs import EVENTS_STREAM, MAX_NUMBER, check_count, check_query
+from ._model import (
+    ANY,
+    NO_STREAM,
+    STREAM_EXISTS,
+    AppendCondition,
+    AppendResult,
+    NewEvent,
+    StreamAppend,
+)
+from ._names import check_name
+from .storage.base import EVENT, RESTRUCTURE, Draft, Storage, Write
+
+__all__ = ["Writer", "check_expected", "new_event_id"]
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+_ID_RANDOM = ((1 << 80) - 1) & ~(0xF << 76) & ~(0x3 << 62)  # 74 random bits
+_ID_MARKS = 0x7 << 76 | 0x2 << 62  # version 7, variant RFC 9562
+
+
+def new_event_id() -> bytes:
+    """A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits.
+
+    Time-ordered ids land at the end of the event id index, so an append touches a few of
+    its pages instead of one random page per event. The random bits come from the
+    ``random`` module (reseeded in a forked child), not ``os.urandom``: an id must be
+    unique, not secret, and a system call per event is a noticeable share of a batch
+    append (docs/performance.md).
+    """
+    ms = time.time_ns() // 1_000_000
+    return (ms << 80 | getrandbits(80) & _ID_RANDOM | _ID_MARKS).to_bytes(16, "big")
+
+
+def _uuid(value: object, what: str) -> bytes | None:
+    if value is None:
+        return None
+    if isinstance(value, uuid.UUID):
+        return value.bytes
+    if isinstance(value, str):
+        try:
+            return uuid.UUID(value).bytes
+        except ValueError:
+            pass
+    raise InvalidEvent(f"{what} must be a UUID, not {value!r}")
+
+
+def check_expected(expected: object) -> int:
+    if (
+        isinstance(expected, bool)
+        or not isinstance(expected, int)
+        or (expected < 0 and expected not in (NO_STREAM, ANY, STREAM_EXISTS))
+        or expected > MAX_NUMBER
+    ):
+        raise InvalidEvent(
+            f"expected_version must be a version from 0 to 2**63-1, NO_STREAM, ANY or "
+            f"STREAM_EXISTS, not {expected!r}"
+        )
+    return expected
+
+
+def _check_metadata(metadata: object) -> None:
+    if not isinstance(metadata, dict):
+        raise InvalidEvent(f"metadata must be a dict, not {type(metadata).__name__}")
+    for key in metadata:
+        if isinstance(key, str) and key.startswith("$"):
+            raise InvalidEvent(
+                f"metadata key {key!r}: keys starting with '$' are kept for the store's own use"
+            )
+
+
+def _check_tags(tags: object) -> tuple[str, ...]:
+    if not tags:
+        return ()
+    # NewEvent refuses one string already; this catches what bypassed its check.
+    if isinstance(tags, str | bytes | bytearray) or not isinstance(tags, Iterable):
+        raise InvalidEvent(f"tags must be a list of tag names, not {tags!r}")
+    return tuple(check_name(t, "tag") for t in tags)
+
+
+def _check_ids(writes: list[Write]) -> None:
+    ids = [d.event_id for w in writes for d in w.drafts]
+    if len(set(ids)) != len(ids):
+        raise InvalidEvent("a batch may not repeat an event id")
+
+
+class Writer:
+    """The writes of one database (``db``) of a ``storage``."""
+
+    def __init__(
+        self, storage: Storage, db: str, event_types: EventTypes, max_event_size: int
+    ) -> None:
+        self.storage = storage
+        self.db = db
+        self._types = event_types
+        self._max_event_size = max_event_size
+
+    def _encode(self, event: object) -> tuple[NewEvent, bytes, str]:
+        if not isinstance(event, NewEvent):
+            name = self._types.name_of(event)
+            if name is None:
+                raise InvalidEvent(
+                    f"cannot append {type(event).__name__}: give a NewEvent, a dataclass, "
+                    "a msgspec Struct or a pydantic model"
+                )
+            event = NewEvent(name, event)
+        check_name(event.type, "event type")
+        data = event.data
+        if isinstance(data, bytes | bytearray | memoryview):
+            return event, bytes(data), BYTES
+        return event, encode_json(data), JSON
+
+    def draft(self, event: object, blobs: dict[bytes, bytes], kind: int = EVENT) -> Draft:
+        """The draft of one event; its payload goes into ``blobs`` by address."""
+        event, payload, codec = self._encode(event)
+        if event.metadata is not None:
+            _check_metadata(event.metadata)
+        metadata = encode_json(event.metadata, "metadata") if event.metadata else b"{}"
+        size = len(payload) + len(metadata)
+        if size > self._max_event_size:
+            raise EventTooLarge(size, self._max_event_size)
+        tags = _check_tags(event.tags)
+        event_id = _uuid(event.event_id, "event_id") or new_event_id()
+        address = address_of(payload)
+        blobs[address] = payload
+        return Draft(
+            kind,
+            event_id,
+            event.type,
+            _uuid(event.correlation_id, "correlation_id"),
+            _uuid(event.causation_id, "causation_id"),
+            _now_us(),
+            metadata,
+            tags,
+            address,
+            codec,
+            len(payload),
+        )
+
+    def write(self, stream: str, events: object, blobs: dict[bytes, bytes], expected: int) -> Write:
+        """One stream's part of a batch."""
+        if type(events) is not list and (  # a list passes without the ABC check
+            isinstance(events, NewEvent | str | bytes) or not isinstance(events, Iterable)
+        ):
+            raise InvalidEvent("events must be a list of events")
+        drafts = []
+        new_ids = True  # no event id came from the caller
+        for e in events:
+            drafts.append(self.draft(e, blobs))
+            if isinstance(e, NewEvent) and e.event_id is not None:
+                new_ids = False
+        if not drafts:
+            raise InvalidEvent(f"stream {stream!r}: a batch needs at least one event")
+        return Write(stream, drafts, expected, new_ids)
+
+    def append_batch(
+        self, appends: Iterable[StreamAppend], checkpoint: tuple[str, int] | None
+    ) -> list[AppendResult]:
+        blobs: dict[bytes, bytes] = {}
+        writes: list[Write] = []
+        for a in appends:
+            if not isinstance(a, StreamAppend):
+                raise InvalidEvent(f"append_batch takes StreamAppend items, not {a!r}")
+            check_name(a.stream)
+            expected = check_expected(a.expected_version)
+            writes.append(self.write(a.stream, a.events, blobs, expected))
+        if not writes and checkpoint is None:
+            raise InvalidEvent("a batch needs at least one event")
+        if len({w.stream for w in writes}) != len(writes):
+            raise InvalidEvent("a batch may name each stream once")
+        _check_ids(writes)
+        if checkpoint is not None:
+            name, position = checkpoint
+            check_name(name, "checkpoint")
+            check_count(position, "checkpoint position")
+        return self.storage.append(self.db, writes, blobs, checkpoint=checkpoint)
+
+    def append_events(
+        self, events: Iterable[NewEvent | Any], condition: AppendCondition | None
+    ) -> AppendResult:
+        if condition is not None:
+            if not isinstance(condition, AppendCondition):
+                raise InvalidInput(f"condition must be an AppendCondition, not {condition!r}")
+            check_count(condition.after, "condition.after")
+            condition = AppendCondition(
+                check_query(condition.fail_if_events_match), condition.after
+            )
+        blobs: dict[bytes, bytes] = {}
+        write = self.write(EVENTS_STREAM, events, blobs, ANY)
+        _check_ids([write])
+        return self.storage.append(self.db, [write], blobs, condition=condition)[0]
+
+    def restructure(
+        self, stream: str, version: int, replacement: NewEvent | Any | None, reason: str
+    ) -> AppendResult:
+        check_name(stream)
+        if isinstance(version, bool) or not isinstance(version, int) or version > MAX_NUMBER:
+            raise InvalidEvent(f"version must be an int up to 2**63-1, not {version!r}")
+        if not isinstance(reason, str) or not reason.strip():
+            raise InvalidEvent("a restructure needs a reason")
+        head = self.storage.head(self.db, stream)
+        if head is None:
+            raise StreamNotFound(f"no stream {stream!r} in database {self.db!r}")
+        if not 0 <= version <= head.version:
+            raise EventNotFound(f"stream {stream!r} has no version {version}")
+        blobs: dict[bytes, bytes] = {}
+        marker = {"$restructure": {"reason": reason}}
+        if replacement is None:
+            draft = Draft(
+                RESTRUCTURE, new_event_id(), None, None, None, _now_us(), encode_json(marker),
+                (), None, None, 0,
+            )  # fmt: skip
+        else:
+            draft = self.draft(replacement, blobs, RESTRUCTURE)
+            draft.metadata = encode_json({**decode_json(draft.metadata), **marker})
+        draft.target = version
+        write = Write(stream, [draft], STREAM_EXISTS)
+        return self.storage.append(self.db, [write], blobs)[0]
