@@ -91,7 +91,7 @@ def _class_section(name: str, cls: type) -> list[str]:
         return out
     for member, value in _own_members(cls):
         if isinstance(value, property):
-            head = f"{name}.{member}  (property)"
+            head = f"{name}.{member}  # a property"
         else:
             head = _signature(f"{name}.{member}", value)
         doc = _member_doc(cls, member, value)
