@@ -78,6 +78,7 @@ def test_db_create_and_list(url: str) -> None:
 
 
 def test_db_list_of_an_empty_store_says_so(url: str) -> None:
+    ses.open(url).close()
     result = ok("db", "list", "--store", url)
     assert result.stdout == ""
     assert "no databases" in result.stderr
@@ -242,9 +243,15 @@ def test_read_raw_shows_restructure_entries(db_url: str) -> None:
     assert [json.loads(line)["kind"] for line in lines] == ["event", "restructure"]
 
 
-def test_read_of_a_missing_stream_is_empty(db_url: str) -> None:
-    result = ok("read", "Nothing-1", "--store", db_url)
-    assert result.stdout == "" and "no events" in result.stderr
+def test_read_of_a_missing_stream_is_an_error_not_an_empty_result(db_url: str) -> None:
+    line = fails(1, "read", "Nothing-1", "--store", db_url)
+    assert "stream 'Nothing-1' does not exist" in line
+    ok("append", "A-1", "T", "{}", "--store", db_url)
+    empty = ok("read", "A-1", "--from-version", "5", "--store", db_url)
+    assert empty.stdout == "" and "no events in stream A-1 from version 5" in empty.stderr
+    nothing = ok("read", "A-1", "--limit", "0", "--store", db_url)
+    assert nothing.stdout == "" and nothing.stderr == ""
+    assert "does not exist" in fails(1, "read", "Nothing-1", "--limit", "0", "--store", db_url)
 
 
 def test_streams_lists_filters_and_pages(db_url: str) -> None:
