@@ -3,70 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
 import safe_eventstore as ses
-from safe_eventstore.cli import main
 
-
-@pytest.fixture(autouse=True)
-def plain_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "SAFE_EVENTSTORE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("COLUMNS", "200")  # rich tables do not wrap cells in the assertions
-
-
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite://{tmp_path}/store"
-
-
-@pytest.fixture
-def db_url(url: str) -> str:
-    """A store whose ``default`` database exists."""
-    with ses.open(url) as store:
-        store.create_database("default")
-    return url
-
-
-@contextmanager
-def database(url: str, name: str = "default") -> Iterator[ses.Database]:
-    with ses.open(url) as store:
-        yield store.database(name)
-
-
-def run(*args: str, input: str | None = None) -> Result:
-    return CliRunner().invoke(main, list(args), input=input)
-
-
-def ok(*args: str, input: str | None = None) -> Result:
-    result = run(*args, input=input)
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result
-
-
-def fails(code: int, *args: str) -> str:
-    """Runs a command that must fail cleanly; returns its one error line."""
-    result = run(*args)
-    assert result.exit_code == code, (result.output, result.exception)
-    assert isinstance(result.exception, SystemExit)
-    assert "Traceback" not in result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
-
+from .support import database, fails, module, ok, process_env, run
 
 # -- databases and errors -----------------------------------------------------------------
 
@@ -368,17 +316,6 @@ def test_demo_twice_makes_a_fresh_database_each_time(url: str) -> None:
 
 
 # -- as a real process --------------------------------------------------------------------
-
-
-def module(*args: str) -> list[str]:
-    return [sys.executable, "-m", "safe_eventstore", *args]
-
-
-def process_env() -> dict[str, str]:
-    env = dict(os.environ)
-    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "SAFE_EVENTSTORE_URL"):
-        env.pop(name, None)
-    return env
 
 
 def test_module_runs_the_demo_twice(url: str, tmp_path: Path) -> None:
