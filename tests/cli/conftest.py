@@ -8,10 +8,12 @@ import pytest
 
 import safe_eventstore as ses
 
+from .support import ENVIRONMENT
+
 
 @pytest.fixture(autouse=True)
 def plain_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "SAFE_EVENTSTORE_URL"):
+    for name in ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COLUMNS", "200")  # rich tables do not wrap cells in the assertions
 

@@ -12,6 +12,15 @@ from click.testing import CliRunner, Result
 import safe_eventstore as ses
 from safe_eventstore.cli import main
 
+#: variables of the user's shell that would change what the tool prints or where it looks
+ENVIRONMENT = (
+    "FORCE_COLOR",
+    "TTY_COMPATIBLE",
+    "TTY_INTERACTIVE",
+    "SAFE_EVENTSTORE_URL",
+    "SAFE_EVENTSTORE_DATABASE",
+)
+
 
 @contextmanager
 def database(url: str, name: str = "default") -> Iterator[ses.Database]:
@@ -29,9 +38,9 @@ def ok(*args: str, input: str | None = None) -> Result:
     return result
 
 
-def fails(code: int, *args: str) -> str:
+def fails(code: int, *args: str, input: str | None = None) -> str:
     """Runs a command that must fail cleanly; returns its one error line."""
-    result = run(*args)
+    result = run(*args, input=input)
     assert result.exit_code == code, (result.output, result.exception)
     assert isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
@@ -46,6 +55,6 @@ def module(*args: str) -> list[str]:
 
 def process_env() -> dict[str, str]:
     env = dict(os.environ)
-    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "SAFE_EVENTSTORE_URL"):
+    for name in ENVIRONMENT:
         env.pop(name, None)
     return env
