@@ -25,9 +25,9 @@ def test_db_create_and_list(url: str) -> None:
     assert ok("db", "list", "--store", url).stdout.split() == ["audit", "bank"]
 
 
-def test_db_list_of_an_empty_store_says_so(url: str) -> None:
-    ses.open(url).close()
-    result = ok("db", "list", "--store", url)
+def test_db_list_of_an_empty_store_says_so(tmp_path: Path) -> None:
+    (tmp_path / "store").mkdir()
+    result = ok("db", "list", "--store", f"sqlite://{tmp_path}/store")
     assert result.stdout == ""
     assert "no databases" in result.stderr
 
