@@ -92,6 +92,23 @@ def _write(db: ses.Database, out: TextIO, live: bool) -> int:
     return written
 
 
+def _write_file(db: ses.Database, file: str) -> int:
+    """Writes beside FILE, then renames: a failed export leaves no half file behind."""
+    partial = f"{file}.partial"
+    try:
+        out = open(partial, "w", encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {file}: {exc.strerror}") from None
+    try:
+        with out:
+            written = _write(db, out, live=True)
+        os.replace(partial, file)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    return written
+
+
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True), default="-")
 @store_option
@@ -108,14 +125,7 @@ def export(file: str, url: str | None, db_name: str | None) -> None:
         if file == "-":
             written = _write(db, sys.stdout, live=not stdout().is_terminal)
         else:
-            partial = f"{file}.partial"
-            try:
-                with open(partial, "w", encoding="utf-8") as out:
-                    written = _write(db, out, live=True)
-                os.replace(partial, file)
-            finally:
-                if os.path.exists(partial):
-                    os.remove(partial)
+            written = _write_file(db, file)
         name = db.name
     where = "" if file == "-" else f" to {file}"
     stderr().print(

@@ -48,7 +48,13 @@ def _matching(
 
 
 def _show(
-    events: Iterable[ses.RecordedEvent], *, what: str, total: int, raw: bool, as_json: bool
+    events: Iterable[ses.RecordedEvent],
+    *,
+    what: str,
+    total: int,
+    raw: bool,
+    as_json: bool,
+    several: bool = False,
 ) -> None:
     shown = 0
     if as_json:
@@ -68,7 +74,7 @@ def _show(
                 advance(1)
         shown = len(loaded)
         if loaded:
-            stdout().print(events_table(loaded, raw=raw))
+            stdout().print(events_table(loaded, raw=raw, several=several))
     if not shown:
         stderr().print(f"no events in {escape(what)}", style="dim")
 
@@ -197,6 +203,7 @@ def _read_whole(
         total=db.last_position(),
         raw=False,
         as_json=as_json,
+        several=True,
     )
 
 

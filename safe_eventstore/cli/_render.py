@@ -130,11 +130,15 @@ def _user_metadata(event: ses.RecordedEvent) -> dict[str, Any]:
 
 
 def events_table(
-    events: Sequence[ses.RecordedEvent], *, raw: bool, show_time: bool = True
+    events: Sequence[ses.RecordedEvent],
+    *,
+    raw: bool,
+    show_time: bool = True,
+    several: bool = False,
 ) -> Table:
+    """A table of events; with ``several`` (streams), a stream column."""
     notes = [_note(e) for e in events]
     metadata = [_user_metadata(e) for e in events]
-    several = len({e.stream for e in events}) > 1
     t = Table(box=None, header_style="bold", pad_edge=False)
     if raw:
         t.add_column("entry", no_wrap=True)

@@ -244,3 +244,12 @@ def test_errors_of_a_newcomer_are_one_line(db_url: str, tmp_path: Path) -> None:
     for code, args in cases:
         fails(code, *args, "--store", db_url)
     assert os.listdir(tmp_path) == ["store"]
+
+
+def test_progress_shows_on_a_terminal_only(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    ok("append", "A-1", "T", "{}", "--store", db_url)
+    assert ok("verify", "--store", db_url).stderr == ""
+    assert ok("read", "A-1", "--store", db_url).stderr == ""
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich: treat the output as a terminal
+    assert "verifying database default" in ok("verify", "--store", db_url).stderr
+    assert "reading stream A-1" in ok("read", "A-1", "--store", db_url).stderr
