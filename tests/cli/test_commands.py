@@ -3,70 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
 import safe_eventstore as ses
-from safe_eventstore.cli import main
 
-
-@pytest.fixture(autouse=True)
-def plain_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "SAFE_EVENTSTORE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("COLUMNS", "200")  # rich tables do not wrap cells in the assertions
-
-
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite://{tmp_path}/store"
-
-
-@pytest.fixture
-def db_url(url: str) -> str:
-    """A store whose ``default`` database exists."""
-    with ses.open(url) as store:
-        store.create_database("default")
-    return url
-
-
-@contextmanager
-def database(url: str, name: str = "default") -> Iterator[ses.Database]:
-    with ses.open(url) as store:
-        yield store.database(name)
-
-
-def run(*args: str, input: str | None = None) -> Result:
-    return CliRunner().invoke(main, list(args), input=input)
-
-
-def ok(*args: str, input: str | None = None) -> Result:
-    result = run(*args, input=input)
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result
-
-
-def fails(code: int, *args: str) -> str:
-    """Runs a command that must fail cleanly; returns its one error line."""
-    result = run(*args)
-    assert result.exit_code == code, (result.output, result.exception)
-    assert isinstance(result.exception, SystemExit)
-    assert "Traceback" not in result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
-
+from .support import database, fails, module, ok, process_env, run
 
 # -- databases and errors -----------------------------------------------------------------
 
@@ -77,8 +25,9 @@ def test_db_create_and_list(url: str) -> None:
     assert ok("db", "list", "--store", url).stdout.split() == ["audit", "bank"]
 
 
-def test_db_list_of_an_empty_store_says_so(url: str) -> None:
-    result = ok("db", "list", "--store", url)
+def test_db_list_of_an_empty_store_says_so(tmp_path: Path) -> None:
+    (tmp_path / "store").mkdir()
+    result = ok("db", "list", "--store", f"sqlite://{tmp_path}/store")
     assert result.stdout == ""
     assert "no databases" in result.stderr
 
@@ -242,9 +191,15 @@ def test_read_raw_shows_restructure_entries(db_url: str) -> None:
     assert [json.loads(line)["kind"] for line in lines] == ["event", "restructure"]
 
 
-def test_read_of_a_missing_stream_is_empty(db_url: str) -> None:
-    result = ok("read", "Nothing-1", "--store", db_url)
-    assert result.stdout == "" and "no events" in result.stderr
+def test_read_of_a_missing_stream_is_an_error_not_an_empty_result(db_url: str) -> None:
+    line = fails(1, "read", "Nothing-1", "--store", db_url)
+    assert "stream 'Nothing-1' does not exist" in line
+    ok("append", "A-1", "T", "{}", "--store", db_url)
+    empty = ok("read", "A-1", "--from-version", "5", "--store", db_url)
+    assert empty.stdout == "" and "no events in stream A-1 from version 5" in empty.stderr
+    nothing = ok("read", "A-1", "--limit", "0", "--store", db_url)
+    assert nothing.stdout == "" and nothing.stderr == ""
+    assert "does not exist" in fails(1, "read", "Nothing-1", "--limit", "0", "--store", db_url)
 
 
 def test_streams_lists_filters_and_pages(db_url: str) -> None:
@@ -361,17 +316,6 @@ def test_demo_twice_makes_a_fresh_database_each_time(url: str) -> None:
 
 
 # -- as a real process --------------------------------------------------------------------
-
-
-def module(*args: str) -> list[str]:
-    return [sys.executable, "-m", "safe_eventstore", *args]
-
-
-def process_env() -> dict[str, str]:
-    env = dict(os.environ)
-    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "SAFE_EVENTSTORE_URL"):
-        env.pop(name, None)
-    return env
 
 
 def test_module_runs_the_demo_twice(url: str, tmp_path: Path) -> None:
