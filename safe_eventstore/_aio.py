@@ -4,7 +4,9 @@ blocks. The protocol logic is the sync one; nothing here decides anything."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
+from datetime import datetime
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
@@ -135,9 +137,19 @@ class AsyncDatabase:
         return await _run(self.sync.append_events, list(events), condition=condition)
 
     async def restructure(
-        self, stream: str, version: int, replacement: NewEvent | Any | None = None, *, reason: str
+        self,
+        stream: str,
+        version: int,
+        replacement: NewEvent | Any | None = None,
+        *,
+        reason: str,
+        event_id: uuid.UUID | str | None = None,
+        timestamp: datetime | None = None,
     ) -> AppendResult:
-        return await _run(self.sync.restructure, stream, version, replacement, reason=reason)
+        return await _run(
+            self.sync.restructure, stream, version, replacement, reason=reason,
+            event_id=event_id, timestamp=timestamp,
+        )  # fmt: skip
 
     # The read options (from_version, from_position, limit, types, backwards, raw, after)
     # pass through to the sync reads, which check them.

@@ -5,7 +5,9 @@ worker threads."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from ._checkpoints import Checkpoints
@@ -127,13 +129,17 @@ class Database:
         replacement: NewEvent | Any | None = None,
         *,
         reason: str,
+        event_id: uuid.UUID | str | None = None,
+        timestamp: datetime | None = None,
     ) -> AppendResult:
         """Replace (or, with no replacement, hide) an event in all reads from now on.
 
         The original stays in the stream's raw history (``read_stream(..., raw=True)``); a
-        later restructure of the same version wins.
+        later restructure of the same version wins. ``event_id`` and ``timestamp`` set the
+        hiding entry's own (an import restoring a backup gives them; a replacement carries
+        its own in its ``NewEvent``).
         """
-        return self._writer.restructure(stream, version, replacement, reason)
+        return self._writer.restructure(stream, version, replacement, reason, event_id, timestamp)
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -44,6 +44,10 @@ class NewEvent(msgspec.Struct, frozen=True):
     or ``bytes``, which are stored as given::
 
         ses.NewEvent("Deposited", {"amount": 100}, metadata={"user": "ann"})
+
+    ``timestamp`` is left out in the usual case: the store records the time of the append.
+    Give one (a timezone-aware ``datetime``, kept to the microsecond) only to carry over
+    when an event happened, as an import restoring a backup does.
     """
 
     type: str
@@ -53,6 +57,7 @@ class NewEvent(msgspec.Struct, frozen=True):
     correlation_id: uuid.UUID | None = None
     causation_id: uuid.UUID | None = None
     tags: tuple[str, ...] = ()
+    timestamp: datetime | None = None
 
     def __post_init__(self) -> None:
         # One string is iterable too: taken as given it would become a tag per character.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from random import getrandbits
 from typing import Any
 
@@ -29,6 +30,19 @@ __all__ = ["Writer", "check_expected", "new_event_id"]
 
 def _now_us() -> int:
     return time.time_ns() // 1000
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _timestamp_us(value: object) -> int:
+    """Microseconds since the Unix epoch: of a given timestamp, else of now."""
+    if value is None:
+        return _now_us()
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise InvalidEvent(f"timestamp must be a timezone-aware datetime, not {value!r}")
+    return (value - _EPOCH) // _MICROSECOND
 
 
 _ID_RANDOM = ((1 << 80) - 1) & ~(0xF << 76) & ~(0x3 << 62)  # 74 random bits
@@ -145,7 +159,7 @@ class Writer:
             event.type,
             _uuid(event.correlation_id, "correlation_id"),
             _uuid(event.causation_id, "causation_id"),
-            _now_us(),
+            _timestamp_us(event.timestamp),
             metadata,
             tags,
             address,
@@ -207,7 +221,13 @@ class Writer:
         return self.storage.append(self.db, [write], blobs, condition=condition)[0]
 
     def restructure(
-        self, stream: str, version: int, replacement: NewEvent | Any | None, reason: str
+        self,
+        stream: str,
+        version: int,
+        replacement: NewEvent | Any | None,
+        reason: str,
+        event_id: object = None,
+        timestamp: object = None,
     ) -> AppendResult:
         check_name(stream)
         if isinstance(version, bool) or not isinstance(version, int) or version > MAX_NUMBER:
@@ -219,12 +239,16 @@ class Writer:
             raise StreamNotFound(f"no stream {stream!r} in database {self.db!r}")
         if not 0 <= version <= head.version:
             raise EventNotFound(f"stream {stream!r} has no version {version}")
+        if replacement is not None and (event_id is not None or timestamp is not None):
+            raise InvalidEvent("a replacement carries its own event_id and timestamp")
         blobs: dict[bytes, bytes] = {}
         marker = {"$restructure": {"reason": reason}}
         if replacement is None:
             draft = Draft(
-                RESTRUCTURE, new_event_id(), None, None, None, _now_us(), encode_json(marker),
-                (), None, None, 0,
+                RESTRUCTURE,
+                _uuid(event_id, "event_id") or new_event_id(),
+                None, None, None, _timestamp_us(timestamp),
+                encode_json(marker), (), None, None, 0,
             )  # fmt: skip
         else:
             draft = self.draft(replacement, blobs, RESTRUCTURE)

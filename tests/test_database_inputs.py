@@ -4,7 +4,9 @@ as tags."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -157,3 +159,37 @@ def test_one_string_as_a_type_filter_is_refused(db: ses.Database, types: Any) ->
 def test_list_streams_refuses_an_after_that_is_not_a_name(db: ses.Database) -> None:
     with pytest.raises(ses.InvalidInput, match="after"):
         db.list_streams(after=3)  # type: ignore[arg-type]
+
+
+def test_a_given_timestamp_is_kept_to_the_microsecond(db: ses.Database) -> None:
+    when = datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=2)))
+    db.append("Account-1", [ses.NewEvent("Deposited", {"amount": 1}, timestamp=when)])
+    stored = list(db.read_stream("Account-1"))[-1]
+    assert stored.timestamp == when and stored.timestamp.tzinfo == UTC
+
+
+@pytest.mark.parametrize("when", [datetime(2024, 1, 1), "2024-01-01T00:00:00Z", 1700000000])
+def test_a_timestamp_must_be_a_timezone_aware_datetime(db: ses.Database, when: Any) -> None:
+    before = _snapshot(db)
+    with pytest.raises(ses.InvalidEvent, match="timezone-aware datetime"):
+        db.append("Account-1", [ses.NewEvent("Deposited", {"amount": 1}, timestamp=when)])
+    assert _snapshot(db) == before
+
+
+def test_a_hiding_restructure_takes_the_id_and_time_it_is_given(db: ses.Database) -> None:
+    entry_id = uuid.uuid4()
+    when = datetime(2020, 5, 17, 8, 0, tzinfo=UTC)
+    db.restructure("Account-1", 0, reason="mistake", event_id=entry_id, timestamp=when)
+    marker = list(db.read_stream("Account-1", raw=True))[-1]
+    assert (marker.kind, marker.event_id, marker.timestamp) == ("restructure", entry_id, when)
+    assert db.verify().ok
+
+
+def test_a_replacement_carries_its_own_id_and_time(db: ses.Database) -> None:
+    before = _snapshot(db)
+    with pytest.raises(ses.InvalidEvent, match="carries its own"):
+        db.restructure(
+            "Account-1", 0, ses.NewEvent("Opened", {"owner": "bob"}), reason="typo",
+            event_id=uuid.uuid4(),
+        )  # fmt: skip
+    assert _snapshot(db) == before

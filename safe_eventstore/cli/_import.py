@@ -8,6 +8,7 @@ import json
 import os
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import IO, Any
 
 import click
@@ -53,6 +54,7 @@ class Line:
     event: ses.NewEvent | None  # None: a restructure that hides
     expected: int | None = None
     restructure: tuple[int, str, int | None] | None = None  # version, reason, seq
+    hiding: tuple[uuid.UUID | None, datetime | None] = (None, None)  # a hiding entry's own
 
 
 def _uuid(obj: dict[str, Any], key: str, number: int) -> uuid.UUID | None:
@@ -63,6 +65,22 @@ def _uuid(obj: dict[str, Any], key: str, number: int) -> uuid.UUID | None:
         return uuid.UUID(str(value))
     except ValueError:
         raise BadLine(f"line {number}: {key} {value!r} is not a UUID") from None
+
+
+def _timestamp(obj: dict[str, Any], number: int) -> datetime | None:
+    value = obj.get("timestamp")
+    if value is None:
+        return None
+    try:
+        stamp = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        stamp = None
+    if stamp is None or stamp.utcoffset() is None:
+        raise BadLine(
+            f"line {number}: timestamp {value!r} is not an ISO 8601 time with its zone "
+            "(such as 2026-01-31T12:00:00.000001Z)"
+        )
+    return stamp
 
 
 def _data(obj: dict[str, Any], number: int) -> Any:
@@ -112,7 +130,8 @@ def parse_line(number: int, raw: bytes) -> Line:
         restructure = _restructure_of(obj, metadata or {}, number)
         metadata = {k: v for k, v in (metadata or {}).items() if k != "$restructure"} or None
         if obj.get("hidden"):
-            return Line(number, stream, None, restructure=restructure)
+            hiding = (_uuid(obj, "event_id", number), _timestamp(obj, number))
+            return Line(number, stream, None, restructure=restructure, hiding=hiding)
     kind_name = obj.get("type")
     if not isinstance(kind_name, str):
         raise BadLine(f'line {number}: an event needs a "type"')
@@ -130,6 +149,7 @@ def parse_line(number: int, raw: bytes) -> Line:
         correlation_id=_uuid(obj, "correlation_id", number),
         causation_id=_uuid(obj, "causation_id", number),
         tags=tuple(tags),
+        timestamp=_timestamp(obj, number),
     )
     return Line(number, stream, event, expected, restructure)
 
@@ -240,7 +260,11 @@ class Importer:
                 self.skipped += 1  # stored by an earlier run
                 return
             with lock_notice(self.db):
-                self.db.restructure(line.stream, version, line.event, reason=reason)
+                event_id, timestamp = line.hiding
+                self.db.restructure(
+                    line.stream, version, line.event, reason=reason, event_id=event_id,
+                    timestamp=timestamp,
+                )  # fmt: skip
         except ses.SafeEventStoreError as exc:
             raise self._failed(exc, line.number, line.number) from None
         self.stored += 1
@@ -280,7 +304,7 @@ def import_events(
     """Store the events of FILE (default: stdin), one JSON object per line.
 
     Each line needs "stream", "type" and "data"; "metadata", "event_id", "correlation_id",
-    "causation_id", "tags" and "expected_version" are optional. The lines of a batch are
+    "causation_id", "tags", "timestamp" and "expected_version" are optional. The lines of a batch are
     stored together or not at all. Lines with event ids are stored once: importing the same
     file again stores nothing new, so an interrupted import can simply be run again. The
     output of `export` imports as it was exported.
