@@ -121,8 +121,11 @@ def open_storage(url: str, options: dict[str, Any]) -> Storage:
         if not path:
             raise InvalidURL(f"{url!r} names no directory")
         durability = str(options.pop("durability", "full"))
+        lock_timeout = options.pop("lock_timeout", 60.0)
         _refuse_unknown(options)  # before the directory is made: bad input creates nothing
-        return SqliteStorage(os.path.expanduser(path), durability=durability)
+        return SqliteStorage(
+            os.path.expanduser(path), durability=durability, lock_timeout=lock_timeout
+        )
     if scheme == "nats":
         try:
             from .storage.nats import NatsStorage  # type: ignore[import-not-found,unused-ignore]
@@ -142,7 +145,8 @@ def open(url: str | None = None, **options: Any) -> Store:
     With no URL: the one in ``$SAFE_EVENTSTORE_URL``, else an embedded SQLite store in
     ``./safe-eventstore-data``. URLs: ``sqlite:///abs/dir`` (or a plain path),
     ``memory://``, ``nats://host:port``. Options (keywords or URL query): ``durability``
-    (``"full"``, the default, or ``"relaxed"``), ``max_event_size`` in bytes.
+    (``"full"``, the default, or ``"relaxed"``), ``lock_timeout`` (SQLite: seconds a write
+    waits for another process's lock, default 60), ``max_event_size`` in bytes.
 
     ::
 

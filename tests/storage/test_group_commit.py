@@ -164,7 +164,7 @@ def test_a_failed_transaction_fails_every_append_in_it(store: ses.Store) -> None
     db = store.database("bank")
     storage = store.storage
     assert isinstance(storage, SqliteStorage)
-    storage._busy_ms = 50  # the new threads' connections give up on the lock quickly
+    storage.lock_timeout = storage._slice = 0.05  # new connections give up on the lock quickly
     lock = sqlite3.connect(storage._path("bank"), isolation_level=None)
     lock.execute("BEGIN IMMEDIATE")  # another writer holds SQLite's lock
     try:

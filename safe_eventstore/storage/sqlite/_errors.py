@@ -7,9 +7,9 @@ import sqlite3
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-from ..._exceptions import StorageError, StoreReadOnly, StoreUnavailable
+from ..._exceptions import StorageError, StoreLocked, StoreReadOnly
 
-__all__ = ["WriteFailed", "translate", "translated"]
+__all__ = ["WriteFailed", "is_busy", "translate", "translated"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -23,6 +23,12 @@ class WriteFailed(Exception):
         self.cause = cause
 
 
+def is_busy(exc: sqlite3.Error) -> bool:
+    """Whether SQLite gave up waiting for another connection's lock."""
+    text = str(exc)
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
 def translated(exc: Exception) -> Exception:
     """The store's exception for a driver error (caused by it); others pass through."""
     if isinstance(exc, WriteFailed):
@@ -31,8 +37,8 @@ def translated(exc: Exception) -> Exception:
         return exc
     error: StorageError
     text = str(exc)
-    if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
-        error = StoreUnavailable(f"SQLite: {exc} (another writer held the lock)")
+    if is_busy(exc):
+        error = StoreLocked(f"SQLite: {exc} (another process held the lock)")
     elif "readonly" in text or "read-only" in text:
         error = StoreReadOnly(f"SQLite: {exc} (no permission to write, or a read-only file system)")
     else:

@@ -1,9 +1,13 @@
-"""The SQLite storage: a directory of database files, one connection per thread and file."""
+"""The SQLite storage: a directory of database files, one connection per thread and file.
+
+Writes take each file's write lock (``BEGIN IMMEDIATE``). A write that finds it held by
+another process waits up to ``lock_timeout`` seconds, then raises :class:`StoreLocked`;
+after the first second of waiting it calls :attr:`Storage.on_lock_wait`, if set.
+"""
 
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sqlite3
 import threading
@@ -13,23 +17,58 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..._exceptions import DatabaseExists, DatabaseNotFound, InvalidURL, StorageError, StoreClosed
+from ..._exceptions import (
+    DatabaseExists,
+    DatabaseNotFound,
+    InvalidURL,
+    StorageError,
+    StoreClosed,
+    StoreLocked,
+)
 from ..._model import AppendCondition, AppendResult, Query
 from ..base import Entry, Head, Storage, Write
 from ..group_commit import GroupCommit
 from . import _reads
 from ._append import AppendItem, AppendRequest, Known, run_group
-from ._errors import WriteFailed, translate, translated
+from ._directory import Directory, fsync_dir, read_only_error
+from ._errors import WriteFailed, is_busy, translate, translated
 from ._notify import Notifier
-from ._schema import FORMAT, MARKER, PING, SUFFIX, create, migrate
+from ._schema import PING, SUFFIX, create, migrate
 
 __all__ = ["SqliteStorage"]
 
 MAX_INT = 2**63 - 1  # SQLite's largest integer: positions and versions beyond it match nothing
 
 
+WAIT_NOTICE = 1.0  # seconds a write waits for a lock before on_lock_wait is called
+
+
+def _seconds(value: object, name: str) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidURL(f"option {name} must be a number of seconds, not {value!r}") from None
+    if isinstance(value, bool) or not 0 < number <= 86_400:
+        raise InvalidURL(f"option {name} must be from 0 to 86400 seconds, not {value!r}")
+    return number
+
+
 class SqliteStorage(Storage):
-    """Storage in a directory of SQLite files; safe for many threads and processes."""
+    """Storage in a directory of SQLite files; safe for many threads and processes.
+
+    Options (URL query or keywords of :func:`safe_eventstore.open`):
+
+    ``durability``
+        ``full`` (the default: every acknowledged append survives a power cut) or
+        ``relaxed`` (it survives a crash of the process)
+    ``lock_timeout``
+        seconds a write waits for another process's write lock before it raises
+        :class:`StoreLocked` (default 60)
+
+    Opening a store creates nothing: the directory and its marker are made by the first
+    write. A directory this process may not write to is opened read-only (see
+    ``_directory``).
+    """
 
     shared_across_processes = True
 
@@ -38,51 +77,44 @@ class SqliteStorage(Storage):
         directory: str | os.PathLike[str],
         *,
         durability: str = "full",
-        busy_timeout: float = 60.0,
+        lock_timeout: float | str = 60.0,
     ) -> None:
         if durability not in ("full", "relaxed"):
             raise InvalidURL(f"durability must be 'full' or 'relaxed', not {durability!r}")
         self.directory = Path(directory).absolute()
         self.durability = durability
-        self._busy_ms = int(busy_timeout * 1000)
+        self.lock_timeout = _seconds(lock_timeout, "lock_timeout")
+        # SQLite waits in slices (its busy timeout), so that a write can say that it waits
+        self._slice = min(self.lock_timeout, WAIT_NOTICE)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._closed = False
         self._ping_fds: dict[str, int] = {}
         self._groups: dict[str, GroupCommit[AppendItem, list[AppendResult]]] = {}
         self._notifier: Notifier | None = None
-        self._open_directory()
-
-    def _open_directory(self) -> None:
-        marker = self.directory / MARKER
-        try:
-            if marker.exists():
-                info = json.loads(marker.read_text())
-                if info.get("format") != FORMAT:
-                    raise InvalidURL(
-                        f"{self.directory}: unknown store format {info.get('format')!r}"
-                    )
-                return
-            if self.directory.exists() and any(self.directory.iterdir()):
-                raise InvalidURL(
-                    f"{self.directory} is not empty and is not a SAFE EventStore directory"
-                )
-            self.directory.mkdir(parents=True, exist_ok=True)
-            tmp = self.directory / f".{MARKER}.{uuid.uuid4().hex}"
-            tmp.write_text(json.dumps({"format": FORMAT, "kind": "safe-eventstore/sqlite"}) + "\n")
-            os.replace(tmp, marker)
-        except (OSError, ValueError) as exc:
-            if isinstance(exc, InvalidURL):
-                raise
-            raise StorageError(f"cannot open store directory {self.directory}: {exc}") from exc
+        self._read_only: set[str] = set()  # databases this process may only read
+        self._dir = Directory(self.directory)
 
     def _path(self, db: str) -> Path:
         return self.directory / f"{db}{SUFFIX}"
 
     def _configure(self, conn: sqlite3.Connection) -> None:
-        conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+        conn.execute(f"PRAGMA busy_timeout = {int(self._slice * 1000)}")
         conn.execute("PRAGMA synchronous = " + ("FULL" if self.durability == "full" else "NORMAL"))
         conn.execute("PRAGMA cache_size = -32000")
+
+    def _uri(self, db: str) -> tuple[str, bool]:
+        """How to open a database's file: read-write, or read-only when this process may
+        not write to it (immutable when, besides, no write-ahead log is there: SQLite
+        cannot read a WAL-mode file otherwise without creating its shared-memory file,
+        and in a directory it cannot write to no one else can change the file either)."""
+        path = self._path(db)
+        uri = path.as_uri()
+        if self._dir.writable() and os.access(path, os.W_OK):
+            return f"{uri}?mode=rw", False
+        if self._dir.writable() or os.path.exists(f"{path}-wal"):
+            return f"{uri}?mode=ro", True
+        return f"{uri}?mode=ro&immutable=1", True
 
     def _conn(self, db: str) -> sqlite3.Connection:
         if self._closed:
@@ -93,21 +125,63 @@ class SqliteStorage(Storage):
             conns = self._local.conns = {}
         conn = conns.get(db)
         if conn is None:
-            path = self._path(db)
+            uri, read_only = self._uri(db)
             try:
                 conn = sqlite3.connect(
-                    f"{path.as_uri()}?mode=rw",
+                    uri,
                     uri=True,
                     isolation_level=None,
                     check_same_thread=False,
-                    timeout=self._busy_ms / 1000,
+                    timeout=self._slice,
                 )
             except sqlite3.OperationalError:
                 raise DatabaseNotFound(f"no database {db!r}") from None
-            self._configure(conn)
-            migrate(conn, _begin)
+            if read_only:
+                with self._lock:
+                    self._read_only.add(db)
+            try:
+                self._configure(conn)
+                migrate(conn, functools.partial(self._begin, db=db))
+            except BaseException:
+                conn.close()
+                raise
             conns[db] = conn
         return conn
+
+    def _begin(self, conn: sqlite3.Connection, db: str) -> None:
+        """Open a write transaction on ``db``'s connection: take the file's write lock,
+        waiting up to ``lock_timeout`` for another process to release it."""
+        if db in self._read_only:
+            raise read_only_error(self._path(db))
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc):
+                raise
+        self._wait_for_lock(conn, db)
+
+    def _wait_for_lock(self, conn: sqlite3.Connection, db: str) -> None:
+        """The slow path of :meth:`_begin`: the first slice has passed, the lock is held."""
+        rest = self.lock_timeout - self._slice
+        path = self._path(db)
+        if rest > 0:
+            notice = self.on_lock_wait
+            if notice is not None:
+                notice(f"waiting for the write lock on {path}, which another process holds")
+            conn.execute(f"PRAGMA busy_timeout = {int(rest * 1000)}")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not is_busy(exc):
+                    raise
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {int(self._slice * 1000)}")
+        raise StoreLocked(
+            f"{path}: another process held the write lock for more than "
+            f"{self.lock_timeout:g} s (the store's lock_timeout option)"
+        )
 
     def _close_own(self) -> None:
         """Close the calling thread's connections."""
@@ -132,7 +206,7 @@ class SqliteStorage(Storage):
     @contextmanager
     def _write(self, db: str) -> Iterator[sqlite3.Connection]:
         conn = self._conn(db)
-        _begin(conn)
+        self._begin(conn, db)
         try:
             yield conn
         except BaseException:
@@ -145,6 +219,9 @@ class SqliteStorage(Storage):
         final = self._path(name)
         if final.exists():
             raise DatabaseExists(f"database {name!r} exists")
+        self._dir.ensure()
+        if not self._dir.writable():
+            raise read_only_error(self.directory, "create a database in")
         tmp = self.directory / f".{name}.{uuid.uuid4().hex}.tmp"
         try:
             conn = sqlite3.connect(tmp, isolation_level=None)
@@ -156,13 +233,15 @@ class SqliteStorage(Storage):
                 os.link(tmp, final)  # atomic: exactly one of two racing creators wins
             except FileExistsError:
                 raise DatabaseExists(f"database {name!r} exists") from None
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         except OSError as exc:
             raise StorageError(f"cannot create database {name!r}: {exc}") from exc
         finally:
             tmp.unlink(missing_ok=True)
 
     def list_databases(self) -> list[str]:
+        if not self.directory.exists():
+            return []  # a store not written to yet
         try:
             return sorted(
                 p.name[: -len(SUFFIX)]
@@ -209,7 +288,8 @@ class SqliteStorage(Storage):
         try:
             conn = self._conn(db)
             try:
-                run_group(conn, known, batch, isolate=False, begin=_begin)
+                begin = functools.partial(self._begin, db=db)
+                run_group(conn, known, batch, isolate=False, begin=begin)
             except WriteFailed as failed:
                 # A write failed although every check passed, and its statements held the
                 # rows of several requests: redo the batch with each request in a savepoint
@@ -218,7 +298,7 @@ class SqliteStorage(Storage):
                     conn.execute("ROLLBACK")
                 if len(batch) == 1:
                     raise failed.cause from None
-                run_group(conn, known, batch, isolate=True, begin=_begin)
+                run_group(conn, known, batch, isolate=True, begin=begin)
         except Exception as exc:
             known.forget()
             if conn is not None and conn.in_transaction:
@@ -383,6 +463,8 @@ class SqliteStorage(Storage):
     # -- waiting, statistics, closing ---------------------------------------------------------
 
     def wait(self, db: str, position: int, timeout: float) -> bool:
+        if self.last_position(db) > position:  # also: no database, no directory to watch
+            return True
         notifier = self._notifier
         if notifier is None:
             with self._lock:
@@ -417,15 +499,3 @@ class SqliteStorage(Storage):
         # sqlite3 module (a segmentation fault, not an exception). The other threads close
         # theirs on their next call, which raises StoreClosed, or when they end.
         self._close_own()
-
-
-def _begin(conn: sqlite3.Connection) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
