@@ -21,12 +21,13 @@ The messages go to the server in one of two ways:
   appends that wait while another batch is in flight are committed together in the next one
   (group commit), since a batch costs about the same whatever its size;
 * a chain, for an append of a single entry to a single-replica database, where the server
-  stages every atomic batch in files of its own (slow for one entry: docs/nats-mapping.md). Each message of a
-  chain carries a ``Nats-Msg-Id`` and expects the one before it to be the stream's last
-  message (``Nats-Expected-Last-Msg-Id``), so the entry, last, is stored only right after
-  its payload, marker and tags. A chain that breaks leaves at most a payload no entry refers
-  to (invisible, and reused by the next append of the same bytes) or a marker or tag whose
-  entry is missing (which their readers check for); its entry is never stored alone.
+  stages every atomic batch in files of its own (slow for one entry: docs/nats-mapping.md).
+  Each message of a chain carries a ``Nats-Msg-Id`` and expects the one before it to be
+  the stream's last message (``Nats-Expected-Last-Msg-Id``), so the entry, last, is stored
+  only right after its payload, marker and tags. A chain that breaks leaves at most a
+  payload no entry refers to (invisible, and reused by the next append of the same bytes) or
+  a marker or tag whose entry is missing (which their readers check for); its entry is
+  never stored alone.
 
 A process remembers the heads, payloads and checkpoints it has seen and seals appends on
 them without reading first. When the server refuses an append, or a remembered head makes
