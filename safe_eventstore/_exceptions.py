@@ -22,7 +22,9 @@ backends translate their drivers' errors (``sqlite3``, ``nats``) into it::
     ├── IntegrityError                      stored bytes do not match their hash
     ├── StoreClosed                         the store or subscription was closed
     └── StorageError                        the backend failed (disk, lock timeout, I/O)
-        └── StoreUnavailable                the backend cannot be reached in time
+        ├── StoreUnavailable                the backend cannot be reached in time
+        │   └── StoreLocked                 another process held a lock past the timeout
+        └── StoreReadOnly                   a write to a store opened read-only
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ __all__ = [
     "SafeEventStoreError",
     "StorageError",
     "StoreClosed",
+    "StoreLocked",
+    "StoreReadOnly",
     "StoreUnavailable",
     "StreamNotFound",
     "WrongExpectedVersion",
@@ -146,6 +150,16 @@ class StorageError(SafeEventStoreError):
 
 class StoreUnavailable(StorageError):
     """The storage backend could not be reached or did not answer in time."""
+
+
+class StoreLocked(StoreUnavailable):
+    """A write waited longer than the store's ``lock_timeout`` for a lock another process
+    held (SQLite: the database file's write lock)."""
+
+
+class StoreReadOnly(StorageError):
+    """A write to a store (or database file) that this process may only read: no write
+    permission, or a read-only file system. Reads work; the message names the path."""
 
 
 def _describe(expected: int) -> str:

@@ -204,7 +204,8 @@ def open(url: str | None = None, **options: Any) -> Store:
     With no URL: the one in ``$SAFE_EVENTSTORE_URL``, else an embedded SQLite store in
     ``./safe-eventstore-data``. URLs: ``sqlite:///abs/dir`` (or a plain path),
     ``memory://``, ``nats://host:port``. Options (keywords or URL query): ``durability``
-    (``"full"``, the default, or ``"relaxed"``), ``max_event_size`` in bytes.
+    (``"full"``, the default, or ``"relaxed"``), ``lock_timeout`` (SQLite: seconds a write
+    waits for another process's lock, default 60), ``max_event_size`` in bytes.
 
     ::
 

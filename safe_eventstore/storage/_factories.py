@@ -35,12 +35,16 @@ def open_memory(url: str, options: dict[str, Any]) -> Storage:
 
 def open_sqlite(url: str, options: dict[str, Any]) -> Storage:
     """``sqlite://DIR`` (``sqlite:///abs/dir``): the embedded store in a directory; the
-    ``durability`` option is ``"full"`` (the default) or ``"relaxed"``."""
+    ``durability`` option is ``"full"`` (the default) or ``"relaxed"``; ``lock_timeout``
+    is how many seconds a write waits for another process's lock (60 by default)."""
     from .sqlite import SqliteStorage
 
     path = unquote(url.partition("://")[2].split("?", 1)[0])
     if not path:
         raise InvalidURL(f"{url!r} names no directory")
     durability = str(options.pop("durability", "full"))
+    lock_timeout = options.pop("lock_timeout", 60.0)
     refuse_unknown(options)  # before the directory is made: bad input creates nothing
-    return SqliteStorage(os.path.expanduser(path), durability=durability)
+    return SqliteStorage(
+        os.path.expanduser(path), durability=durability, lock_timeout=lock_timeout
+    )

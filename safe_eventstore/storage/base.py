@@ -3,13 +3,25 @@
 Backends store entries and payload blobs and keep order; they know nothing of event
 classes, codecs or restructure semantics. The few rules that must run inside a backend's
 atomic step (the expected-version check, idempotent retries, sealing the hash chain) live
-here once, as :func:`plan_append`, and each backend calls it inside its own transaction.
+here once, as :func:`plan_append`.
+
+The whole append sequence lives here too, as :func:`run_append`: it drives a backend's
+:class:`Transaction` (the primitives of one atomic step: a stream's head, the stored entries
+of some event ids, the first event a query selects, a stored checkpoint, storing entries)
+through the heads, :func:`plan_append`, the idempotent-retry short cut, the append condition,
+the checkpoint and the results. A backend supplies only its atomic step (a lock, a write
+transaction) and those primitives. So do the helpers that backends filtering in Python
+share: :func:`page_after` (listing pages), :func:`read_all_filter` and :func:`take` (the
+selection of ``read_all``) and :func:`statistics` (the mapping ``stats`` returns).
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from abc import ABC, abstractmethod
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar, cast
 
 import msgspec
 
@@ -21,6 +33,7 @@ from .._exceptions import (
     WrongExpectedVersion,
 )
 from .._model import ANY, NO_STREAM, STREAM_EXISTS, AppendCondition, AppendResult, Query
+from .._names import category_of
 
 __all__ = [
     "EVENT",
@@ -29,12 +42,22 @@ __all__ = [
     "Entry",
     "Head",
     "Storage",
+    "Transaction",
     "Write",
     "check_checkpoint",
     "check_condition",
     "matches",
+    "page_after",
     "plan_append",
+    "read_all_filter",
+    "result_of",
+    "retried",
+    "run_append",
+    "statistics",
+    "take",
 ]
+
+T = TypeVar("T")
 
 EVENT = 0
 RESTRUCTURE = 1
@@ -224,6 +247,143 @@ def result_of(entries: list[Entry]) -> AppendResult:
     return AppendResult(events[0].version, events[-1].version, entries[-1].position)
 
 
+def retried(plans: list[AppendResult | list[Entry]]) -> list[AppendResult] | None:
+    """The original results when every write of an append is an idempotent retry (then
+    nothing is stored, and the condition and checkpoint are left alone); else ``None``."""
+    if plans and all(isinstance(p, AppendResult) for p in plans):
+        return [p for p in plans if isinstance(p, AppendResult)]
+    return None
+
+
+class Transaction(ABC):
+    """The primitives of one backend's atomic append step, driven by :func:`run_append`.
+
+    Every method runs inside the step (under the backend's lock or write transaction), so
+    what the reads return cannot change before the stores are done.
+    """
+
+    @abstractmethod
+    def head(self, stream: str) -> Head | None:
+        """The stream's head, or ``None`` when it has no entries."""
+
+    @abstractmethod
+    def existing(self, stream: str, event_ids: list[bytes]) -> list[Entry]:
+        """The stream's stored event entries whose event ids are among ``event_ids``."""
+
+    @abstractmethod
+    def first_match(self, query: Query, from_position: int) -> Entry | None:
+        """The first event entry at ``from_position`` or later that ``query`` selects."""
+
+    @abstractmethod
+    def checkpoint(self, name: str) -> int | None:
+        """The stored checkpoint's position, ``None`` when there is none."""
+
+    @abstractmethod
+    def store(self, write: Write, entries: list[Entry], head: Head | None) -> None:
+        """Give ``entries`` (sealed on ``head``) the next positions, in order, and store them."""
+
+    @abstractmethod
+    def finish(self, blobs: dict[bytes, bytes], checkpoint: tuple[str, int] | None) -> None:
+        """Store the append's payloads (those not stored yet) and its checkpoint; called
+        once per append that stores anything, after every :meth:`store`."""
+
+
+def run_append(
+    tx: Transaction,
+    writes: list[Write],
+    blobs: dict[bytes, bytes],
+    checkpoint: tuple[str, int] | None,
+    condition: AppendCondition | None,
+) -> list[AppendResult]:
+    """The append sequence of :meth:`Storage.append`, run inside a backend's atomic step:
+    each write's head and repeated event ids, :func:`plan_append`, the idempotent-retry
+    short cut, the condition, the checkpoint, then the stores and the results. Raises
+    (having stored nothing) when a check fails."""
+    heads: list[Head | None] = []
+    plans: list[AppendResult | list[Entry]] = []
+    for w in writes:
+        head = tx.head(w.stream)
+        existing: list[Entry] = []
+        if head is not None and not w.new_ids:  # no retry looks up a generated id
+            ids = [d.event_id for d in w.drafts if d.kind == EVENT]
+            if ids:
+                existing = tx.existing(w.stream, ids)
+        heads.append(head)
+        plans.append(plan_append(w.stream, head, w.expected, w.drafts, existing))
+    done = retried(plans)
+    if done is not None:
+        return done
+    if condition is not None:
+        match = tx.first_match(condition.fail_if_events_match, (condition.after or 0) + 1)
+        check_condition(condition, match)
+    if checkpoint is not None:
+        check_checkpoint(checkpoint[0], tx.checkpoint(checkpoint[0]), checkpoint[1])
+    results: list[AppendResult] = []
+    for w, head, plan in zip(writes, heads, plans, strict=True):
+        if isinstance(plan, AppendResult):
+            results.append(plan)
+        else:
+            tx.store(w, plan, head)
+            results.append(result_of(plan))
+    tx.finish(blobs, checkpoint)
+    return results
+
+
+def page_after(items: Sequence[T], after: T | None, limit: int) -> list[T]:
+    """Up to ``limit`` of the sorted ``items`` that come after ``after`` (from the first
+    when it is ``None``): one page of a listing."""
+    start = bisect.bisect_right(cast("Sequence[Any]", items), after) if after is not None else 0
+    return list(items[start : start + limit])
+
+
+def read_all_filter(
+    *,
+    stream: str | None = None,
+    category: str | None = None,
+    types: tuple[str, ...] | None = None,
+    restructures: bool = False,
+) -> Callable[[Entry], bool]:
+    """Whether an entry is one that :meth:`Storage.read_all` selects with these options
+    (for backends that filter in Python; SQL backends translate them instead)."""
+    wanted = None if types is None else frozenset(types)
+
+    def keep(e: Entry) -> bool:
+        if stream is not None and e.stream != stream:
+            return False
+        if category is not None and category_of(e.stream) != category:
+            return False
+        if e.kind != EVENT:
+            return restructures
+        return wanted is None or e.type in wanted
+
+    return keep
+
+
+def take(entries: Iterable[Entry], keep: Callable[[Entry], bool], limit: int) -> list[Entry]:
+    """The first ``limit`` of ``entries`` that ``keep`` selects."""
+    return list(itertools.islice(filter(keep, entries), max(limit, 0)))
+
+
+def statistics(
+    *,
+    events: int,
+    streams: int,
+    restructures: int,
+    payloads: int,
+    logical_payload_bytes: int,
+    stored_payload_bytes: int,
+) -> dict[str, int]:
+    """The mapping :meth:`Storage.stats` returns."""
+    return {
+        "events": int(events),
+        "streams": int(streams),
+        "restructures": int(restructures),
+        "payloads": int(payloads),
+        "logical_payload_bytes": int(logical_payload_bytes),
+        "stored_payload_bytes": int(stored_payload_bytes),
+    }
+
+
 class Storage(ABC):
     """One store's storage: databases of entries, payload blobs and checkpoints.
 
@@ -233,6 +393,11 @@ class Storage(ABC):
 
     #: whether other processes may open the same store at once (a file, a server)
     shared_across_processes: bool = False
+    #: called with a description of what is waited for (naming the file or server) when a
+    #: write has waited about a second for a lock another process holds; the write goes on
+    #: waiting (up to the backend's lock timeout). Set it to tell a user why nothing
+    #: happens; backends without such locks never call it.
+    on_lock_wait: Callable[[str], None] | None = None
 
     @abstractmethod
     def create_database(self, name: str) -> None: ...
@@ -295,11 +460,13 @@ class Storage(ABC):
         category: str | None = None,
         types: tuple[str, ...] | None = None,
         restructures: bool = False,
+        backwards: bool = False,
     ) -> list[Entry]:
-        """Up to ``limit`` entries at ``from_position`` or later, in position order.
+        """Up to ``limit`` entries at ``from_position`` or later, in position order; with
+        ``backwards``, at ``from_position`` or earlier, in descending position order.
 
         Event entries only, unless ``restructures`` asks for restructure entries too
-        (``types`` then filters events only).
+        (``types`` then filters events only). :func:`read_all_filter` is the selection.
         """
 
     @abstractmethod
@@ -332,6 +499,15 @@ class Storage(ABC):
 
     @abstractmethod
     def save_checkpoint(self, db: str, name: str, position: int) -> None: ...
+
+    @abstractmethod
+    def list_checkpoints(self, db: str) -> dict[str, int]:
+        """Every stored checkpoint: its name and position, in name order."""
+
+    @abstractmethod
+    def delete_checkpoint(self, db: str, name: str) -> bool:
+        """Forget a checkpoint (its subscriber then starts from the beginning); whether
+        there was one. A checkpoint saved later with an append starts afresh."""
 
     @abstractmethod
     def wait(self, db: str, position: int, timeout: float) -> bool:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import bisect
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 
 from msgspec.structs import replace
 
@@ -17,12 +19,14 @@ from .base import (
     Entry,
     Head,
     Storage,
+    Transaction,
     Write,
-    check_checkpoint,
-    check_condition,
     matches,
-    plan_append,
-    result_of,
+    page_after,
+    read_all_filter,
+    run_append,
+    statistics,
+    take,
 )
 
 __all__ = ["MemoryStorage"]
@@ -36,6 +40,60 @@ class _Database:
     blobs: dict[bytes, bytes] = field(default_factory=dict)
     checkpoints: dict[str, int] = field(default_factory=dict)
     event_ids: dict[tuple[str, bytes], Entry] = field(default_factory=dict)
+
+
+class _Transaction(Transaction):
+    """An append's primitives on one database, under the storage's lock."""
+
+    def __init__(self, d: _Database) -> None:
+        self.d = d
+
+    def head(self, stream: str) -> Head | None:
+        return _head(self.d.streams.get(stream))
+
+    def existing(self, stream: str, event_ids: list[bytes]) -> list[Entry]:
+        index = self.d.event_ids
+        return [e for i in event_ids if (e := index.get((stream, i))) is not None]
+
+    def first_match(self, query: Query, from_position: int) -> Entry | None:
+        found = _query(self.d, query, from_position, 1)
+        return found[0] if found else None
+
+    def checkpoint(self, name: str) -> int | None:
+        return self.d.checkpoints.get(name)
+
+    def store(self, write: Write, entries: list[Entry], head: Head | None) -> None:
+        d = self.d
+        for e in entries:
+            e.position = len(d.entries) + 1
+            d.entries.append(e)
+            if e.kind == EVENT and not write.new_ids:  # no retry looks up a generated id
+                d.event_ids[(write.stream, e.event_id)] = e
+        stream = d.streams.get(write.stream)
+        if stream is None:
+            stream = d.streams[write.stream] = []
+            bisect.insort(d.categories.setdefault(category_of(write.stream), []), write.stream)
+        stream.extend(entries)
+
+    def finish(self, blobs: dict[bytes, bytes], checkpoint: tuple[str, int] | None) -> None:
+        for address, data in blobs.items():
+            self.d.blobs.setdefault(address, data)
+        if checkpoint is not None:
+            self.d.checkpoints[checkpoint[0]] = checkpoint[1]
+
+
+def _head(entries: list[Entry] | None) -> Head | None:
+    if not entries:
+        return None
+    last = entries[-1]
+    version = next(e.version for e in reversed(entries) if e.kind == EVENT)
+    return Head(last.seq, version, last.hash, last.position)
+
+
+def _query(d: _Database, query: Query, from_position: int, limit: int) -> list[Entry]:
+    return take(
+        islice(d.entries, max(from_position - 1, 0), None), lambda e: matches(e, query), limit
+    )
 
 
 class MemoryStorage(Storage):
@@ -81,60 +139,13 @@ class MemoryStorage(Storage):
         condition: AppendCondition | None = None,
     ) -> list[AppendResult]:
         with self._lock:
-            d = self._db(db)
-            plans = []
-            for w in writes:
-                existing = [
-                    e
-                    for x in w.drafts
-                    if x.kind == EVENT
-                    and (e := d.event_ids.get((w.stream, x.event_id))) is not None
-                ]
-                head = self._head(d.streams.get(w.stream))
-                plans.append(plan_append(w.stream, head, w.expected, w.drafts, existing))
-            fresh = [p for p in plans if not isinstance(p, AppendResult)]
-            if plans and not fresh:
-                return [p for p in plans if isinstance(p, AppendResult)]
-            if condition is not None:
-                found = self._query(
-                    d, condition.fail_if_events_match, (condition.after or 0) + 1, 1
-                )
-                check_condition(condition, found[0] if found else None)
-            if checkpoint is not None:
-                check_checkpoint(checkpoint[0], d.checkpoints.get(checkpoint[0]), checkpoint[1])
-                d.checkpoints[checkpoint[0]] = checkpoint[1]
-            for address, data in blobs.items():
-                d.blobs.setdefault(address, data)
-            results = []
-            for w, plan in zip(writes, plans, strict=True):
-                if isinstance(plan, AppendResult):
-                    results.append(plan)
-                    continue
-                for e in plan:
-                    e.position = len(d.entries) + 1
-                    d.entries.append(e)
-                    if e.kind == EVENT and not w.new_ids:  # no retry looks up a generated id
-                        d.event_ids[(w.stream, e.event_id)] = e
-                entries = d.streams.get(w.stream)
-                if entries is None:
-                    entries = d.streams[w.stream] = []
-                    bisect.insort(d.categories.setdefault(category_of(w.stream), []), w.stream)
-                entries.extend(plan)
-                results.append(result_of(plan))
+            results = run_append(_Transaction(self._db(db)), writes, blobs, checkpoint, condition)
             self._changed.notify_all()
             return results
 
-    @staticmethod
-    def _head(entries: list[Entry] | None) -> Head | None:
-        if not entries:
-            return None
-        last = entries[-1]
-        version = next(e.version for e in reversed(entries) if e.kind == EVENT)
-        return Head(last.seq, version, last.hash, last.position)
-
     def head(self, db: str, stream: str) -> Head | None:
         with self._lock:
-            return self._head(self._db(db).streams.get(stream))
+            return _head(self._db(db).streams.get(stream))
 
     def _with_payload(self, d: _Database, e: Entry) -> Entry:
         payload = d.blobs.get(e.address) if e.address is not None else None
@@ -168,40 +179,23 @@ class MemoryStorage(Storage):
         category: str | None = None,
         types: tuple[str, ...] | None = None,
         restructures: bool = False,
+        backwards: bool = False,
     ) -> list[Entry]:
+        keep = read_all_filter(
+            stream=stream, category=category, types=types, restructures=restructures
+        )
         with self._lock:
             d = self._db(db)
-            out: list[Entry] = []
-            for e in d.entries[max(from_position - 1, 0) :]:
-                if len(out) >= limit:
-                    break
-                if stream is not None and e.stream != stream:
-                    continue
-                if category is not None and category_of(e.stream) != category:
-                    continue
-                if e.kind == RESTRUCTURE:
-                    if restructures:
-                        out.append(self._with_payload(d, e))
-                    continue
-                if types is not None and e.type not in types:
-                    continue
-                out.append(self._with_payload(d, e))
-            return out
-
-    @staticmethod
-    def _query(d: _Database, query: Query, from_position: int, limit: int) -> list[Entry]:
-        out: list[Entry] = []
-        for e in d.entries[max(from_position - 1, 0) :]:
-            if len(out) >= limit:
-                break
-            if matches(e, query):
-                out.append(e)
-        return out
+            if backwards:
+                chosen: Iterable[Entry] = reversed(d.entries[: max(from_position, 0)])
+            else:
+                chosen = islice(d.entries, max(from_position - 1, 0), None)
+            return [self._with_payload(d, e) for e in take(chosen, keep, limit)]
 
     def read_query(self, db: str, query: Query, *, from_position: int, limit: int) -> list[Entry]:
         with self._lock:
             d = self._db(db)
-            return [self._with_payload(d, e) for e in self._query(d, query, from_position, limit)]
+            return [self._with_payload(d, e) for e in _query(d, query, from_position, limit)]
 
     def restructures(self, db: str, stream: str | None = None) -> list[Entry]:
         with self._lock:
@@ -223,15 +217,12 @@ class MemoryStorage(Storage):
         with self._lock:
             d = self._db(db)
             names = d.categories.get(category, []) if category is not None else sorted(d.streams)
-            start = bisect.bisect_right(names, after) if after is not None else 0
-            return names[start : start + limit]
+            return page_after(names, after, limit)
 
     def read_blobs(self, db: str, *, after: bytes | None, limit: int) -> list[tuple[bytes, bytes]]:
         with self._lock:
             d = self._db(db)
-            keys = sorted(d.blobs)
-            start = bisect.bisect_right(keys, after) if after is not None else 0
-            return [(k, d.blobs[k]) for k in keys[start : start + limit]]
+            return [(k, d.blobs[k]) for k in page_after(sorted(d.blobs), after, limit)]
 
     def get_checkpoint(self, db: str, name: str) -> int | None:
         with self._lock:
@@ -240,6 +231,14 @@ class MemoryStorage(Storage):
     def save_checkpoint(self, db: str, name: str, position: int) -> None:
         with self._lock:
             self._db(db).checkpoints[name] = position
+
+    def list_checkpoints(self, db: str) -> dict[str, int]:
+        with self._lock:
+            return dict(sorted(self._db(db).checkpoints.items()))
+
+    def delete_checkpoint(self, db: str, name: str) -> bool:
+        with self._lock:
+            return self._db(db).checkpoints.pop(name, None) is not None
 
     def wait(self, db: str, position: int, timeout: float) -> bool:
         with self._lock:
@@ -254,14 +253,14 @@ class MemoryStorage(Storage):
         with self._lock:
             d = self._db(db)
             events = [e for e in d.entries if e.kind == EVENT]
-            return {
-                "events": len(events),
-                "streams": len(d.streams),
-                "restructures": len(d.entries) - len(events),
-                "payloads": len(d.blobs),
-                "logical_payload_bytes": sum(e.size for e in d.entries),
-                "stored_payload_bytes": sum(len(b) for b in d.blobs.values()),
-            }
+            return statistics(
+                events=len(events),
+                streams=len(d.streams),
+                restructures=len(d.entries) - len(events),
+                payloads=len(d.blobs),
+                logical_payload_bytes=sum(e.size for e in d.entries),
+                stored_payload_bytes=sum(len(b) for b in d.blobs.values()),
+            )
 
     def close(self) -> None:
         with self._lock:

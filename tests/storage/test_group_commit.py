@@ -164,7 +164,7 @@ def test_a_failed_transaction_fails_every_append_in_it(store: ses.Store) -> None
     db = store.database("bank")
     storage = store.storage
     assert isinstance(storage, SqliteStorage)
-    storage._busy_ms = 50  # the new threads' connections give up on the lock quickly
+    storage.lock_timeout = storage._slice = 0.05  # new connections give up on the lock quickly
     lock = sqlite3.connect(storage._path("bank"), isolation_level=None)
     lock.execute("BEGIN IMMEDIATE")  # another writer holds SQLite's lock
     try:
@@ -261,16 +261,16 @@ def test_an_interrupted_leader_fails_its_batch_but_not_the_queue() -> None:
 def test_a_failed_write_fails_only_its_own_append(
     store: ses.Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from safe_eventstore.storage import sqlite as backend
+    from safe_eventstore.storage.sqlite import _append as backend
 
-    write = backend._Pending.write
+    write = backend.Pending.write
 
-    def failing(self: backend._Pending, conn: sqlite3.Connection) -> None:
+    def failing(self: backend.Pending, conn: sqlite3.Connection) -> None:
         if "Poison-1" in self.streams:
-            raise backend._WriteFailed(sqlite3.OperationalError("disk I/O error"))
+            raise backend.WriteFailed(sqlite3.OperationalError("disk I/O error"))
         write(self, conn)
 
-    monkeypatch.setattr(backend._Pending, "write", failing)
+    monkeypatch.setattr(backend.Pending, "write", failing)
     db = store.database("bank")
     calls = [_append(db, f"Account-{i}", ses.NO_STREAM) for i in range(3)]
     calls.insert(2, _append(db, "Poison-1", ses.NO_STREAM))
@@ -291,16 +291,16 @@ def test_a_failed_write_leaves_no_head_for_the_next_append_to_its_stream(
     # Redone append by append, a request whose write fails is rolled back to its savepoint;
     # the next request to the same stream must not take the head the failed one would have
     # left (it was never stored).
-    from safe_eventstore.storage import sqlite as backend
+    from safe_eventstore.storage.sqlite import _append as backend
 
-    write = backend._Pending.write
+    write = backend.Pending.write
 
-    def failing(self: backend._Pending, conn: sqlite3.Connection) -> None:
+    def failing(self: backend.Pending, conn: sqlite3.Connection) -> None:
         if any(row[7] == "Poison" for row in self.entries):  # row[7]: the event type
-            raise backend._WriteFailed(sqlite3.OperationalError("disk I/O error"))
+            raise backend.WriteFailed(sqlite3.OperationalError("disk I/O error"))
         write(self, conn)
 
-    monkeypatch.setattr(backend._Pending, "write", failing)
+    monkeypatch.setattr(backend.Pending, "write", failing)
     db = store.database("bank")
 
     def poison() -> object:

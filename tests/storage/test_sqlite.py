@@ -353,7 +353,7 @@ def test_a_damaged_database_file_raises_storage_error(
 
 def test_a_lock_held_too_long_raises_store_unavailable(directory: Path) -> None:
     _seed(directory)
-    store = ses.Store(SqliteStorage(directory, busy_timeout=0.2), url=_url(directory))
+    store = ses.Store(SqliteStorage(directory, lock_timeout=0.2), url=_url(directory))
     try:
         db = store.database("bank")
         with _raw_sqlite(directory) as blocker:

@@ -21,12 +21,13 @@ The messages go to the server in one of two ways:
   appends that wait while another batch is in flight are committed together in the next one
   (group commit), since a batch costs about the same whatever its size;
 * a chain, for an append of a single entry to a single-replica database, where the server
-  stages every atomic batch in files of its own (milliseconds per batch). Each message of a
-  chain carries a ``Nats-Msg-Id`` and expects the one before it to be the stream's last
-  message (``Nats-Expected-Last-Msg-Id``), so the entry, last, is stored only right after
-  its payload, marker and tags. A chain that breaks leaves at most a payload no entry refers
-  to (invisible, and reused by the next append of the same bytes) or a marker or tag whose
-  entry is missing (which their readers check for); its entry is never stored alone.
+  stages every atomic batch in files of its own (slow for one entry: docs/nats-mapping.md).
+  Each message of a chain carries a ``Nats-Msg-Id`` and expects the one before it to be
+  the stream's last message (``Nats-Expected-Last-Msg-Id``), so the entry, last, is stored
+  only right after its payload, marker and tags. A chain that breaks leaves at most a
+  payload no entry refers to (invisible, and reused by the next append of the same bytes) or
+  a marker or tag whose entry is missing (which their readers check for); its entry is
+  never stored alone.
 
 A process remembers the heads, payloads and checkpoints it has seen and seals appends on
 them without reading first. When the server refuses an append, or a remembered head makes
@@ -40,6 +41,20 @@ original result is returned and nothing is written. An attempt stored only after
 read expects the very head the retry reads (nothing was appended to the stream in between),
 so the server stores one of the two and refuses the other. So an append is stored once,
 marker or not.
+
+Why this module does not run :func:`~safe_eventstore.storage.base.run_append`, which drives
+the atomic step of the memory and SQLite backends: here no step holds a lock while the checks
+run. The checks that decide an append are made twice: first here, on heads and checkpoints
+this process remembers (reading only what it does not know), to seal the entries and to
+refuse early; then by the server, as headers expecting the sequences those checks saw, when
+it stores the messages. Positions come from the server's acknowledgement, after the checks,
+and a refused or unanswered attempt is decided again on fresh reads (:meth:`Appender.alone`).
+What the sequence shares with the other backends is what decides an append: the planning and
+sealing (:func:`~safe_eventstore.storage.base.plan_append`), the idempotent-retry short cut
+(:func:`~safe_eventstore.storage.base.retried`), the condition and checkpoint rules
+(:func:`~safe_eventstore.storage.base.check_condition`,
+:func:`~safe_eventstore.storage.base.check_checkpoint`) and the results
+(:func:`~safe_eventstore.storage.base.result_of`).
 """
 
 from __future__ import annotations
@@ -72,8 +87,10 @@ from ..base import (
     check_condition,
     plan_append,
     result_of,
+    retried,
 )
 from ._connection import ApiError, NoStream
+from ._names import name_header
 from ._reads import MAX_CHAIN_TAGS, Reader, condition_filters
 from ._records import CHUNKS, encode_copy, encode_entry, split_payload
 from ._state import DbState, Request
@@ -359,8 +376,9 @@ class Appender:
             if isinstance(plans[-1], list):
                 at = head.position if head is not None else 0
                 r.since[w.stream] = min(at, r.since.get(w.stream, at))
-        if plans and all(isinstance(p, AppendResult) for p in plans):
-            return [p for p in plans if isinstance(p, AppendResult)]
+        done = retried(plans)
+        if done is not None:
+            return done
         p = Prepared(r, plans, heads)
         if r.condition is not None:
             try:
@@ -411,18 +429,18 @@ class Appender:
             known = None if fresh else d.checkpoints.get(name)
             value, seq = known if known is not None else await self.reader.checkpoint(d, name)
             try:
-                check_checkpoint(name, value if seq else None, position)
+                check_checkpoint(name, value, position)
             except CheckpointConflict:
                 if not fresh:
                     raise Retry("a remembered checkpoint is out of date", wait=False) from None
                 if r.unsure:  # perhaps its own earlier attempt moved the checkpoint
-                    if not r.writes and seq and value == position:
+                    if not r.writes and value == position:
                         return []  # the checkpoint alone, and it is where this append put it
                     found = await self._found_again(d, r)
                     if found is not None:
                         return found
                 raise
-            headers = {"Nats-Rollup": "sub", EXPECT: str(seq)}
+            headers = {"Nats-Rollup": "sub", EXPECT: str(seq), **name_header(name)}
             p.checkpoint = (layout.checkpoint(name), str(position).encode(), headers)
         return p
 

@@ -11,7 +11,8 @@ which captures the subjects ``ses.bank.>``:
 ``ses.bank.b.<address>.<chunk>``       a payload, in chunks of one message
 ``ses.bank.g.<tag>.<type>``            a tag of an event (for append conditions)
 ``ses.bank.k.<n>``                     carries an append condition's check
-``ses.bank.c.<checkpoint>``            a checkpoint (rolled up: the last is kept)
+``ses.bank.c.<checkpoint>``            a checkpoint (rolled up: the last is kept; empty
+                                       when it was deleted); its name in a header
 =====================================  =====================================================
 
 A stream's entries share one subject, so the server finds a stream's last entry, and checks
@@ -27,11 +28,12 @@ import re
 from ..._exceptions import InvalidURL
 from ..._names import category_of
 
-__all__ = ["Layout", "check_prefix", "token"]
+__all__ = ["CHECKPOINT_NAME", "Layout", "check_prefix", "name_header", "named", "token"]
 
 _PREFIX = re.compile(r"[A-Za-z0-9-]{1,32}")
 _RAW = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 MAX_TOKEN = 120
+CHECKPOINT_NAME = "Ses-Checkpoint"  # header: the checkpoint's name, UTF-8 in hex
 
 
 def check_prefix(prefix: object) -> str:
@@ -59,6 +61,23 @@ def token(name: str) -> str:
     if len(escaped) <= MAX_TOKEN:
         return escaped
     return "~h" + hashlib.sha256(name.encode()).hexdigest()[:40]
+
+
+def name_header(name: str) -> dict[str, str]:
+    """The header that names a checkpoint in its messages (a subject token may be a hash)."""
+    return {CHECKPOINT_NAME: name.encode().hex()}
+
+
+def named(subject: str, headers: dict[str, str] | None) -> str:
+    """The name of the checkpoint stored on ``subject``: from its header, else (a message
+    stored without one) from the subject's last token, unescaped."""
+    hexed = (headers or {}).get(CHECKPOINT_NAME)
+    if hexed:
+        return bytes.fromhex(hexed).decode()
+    last = subject.rsplit(".", 1)[-1]
+    return re.sub(
+        r"(?:~[0-9a-f]{2})+", lambda m: bytes.fromhex(m[0].replace("~", "")).decode(), last
+    )
 
 
 class Layout:
@@ -89,6 +108,10 @@ class Layout:
     @property
     def names(self) -> str:
         return f"{self.base}.n.>"
+
+    @property
+    def checkpoints(self) -> str:
+        return f"{self.base}.c.*"
 
     def scope(self, *, stream: str | None, category: str | None) -> str:
         """The entries of one stream, of one category, or of all."""

@@ -22,9 +22,9 @@ from nats.aio.msg import Msg
 from ..._exceptions import StorageError
 from ..._model import Query
 from ..._names import category_of
-from ..base import EVENT, Entry, Head, Write, matches
+from ..base import EVENT, Entry, Head, Write, matches, page_after
 from ._connection import ApiError, Connection, NoStream, TooMany
-from ._names import Layout
+from ._names import Layout, named
 from ._records import CHUNKS, decode_copy, decode_entry
 from ._state import DbState, pending_of, seq_of, subject_of
 
@@ -190,17 +190,26 @@ class Reader:
         msgs = await self.multi(d, [d.layout.blob(a, 0) for a in addresses])
         return {bytes.fromhex(subject_of(m).split(".")[-2]) for m in msgs}
 
-    async def checkpoint(self, d: DbState, name: str) -> tuple[int, int]:
-        """A checkpoint's value and the sequence of the message holding it; (0, 0) if none."""
+    async def checkpoint(self, d: DbState, name: str) -> tuple[int | None, int]:
+        """A checkpoint's value (``None`` when there is none) and the sequence of the
+        message holding it (0 when there is no message: never stored)."""
         msg = await self.conn.get_last(d.layout.stream_name, d.layout.checkpoint(name), d.seen)
         if msg is None:
             d.checkpoints.pop(name, None)
-            return (0, 0)
+            return (None, 0)
         seq = seq_of(msg)
         d.observe(seq)
-        value = (int(msg.data), seq)
+        value = (int(msg.data) if msg.data else None, seq)  # empty: deleted
         d.checkpoints[name] = value
         return value
+
+    async def checkpoints(self, d: DbState) -> dict[str, int]:
+        """Every stored checkpoint, by name (rolled up: one message per checkpoint)."""
+        found: dict[str, int] = {}
+        for msg in await self.history(d, d.layout.checkpoints):
+            if msg.data:
+                found[named(subject_of(msg), msg.headers)] = int(msg.data)
+        return dict(sorted(found.items()))
 
     async def multi(self, d: DbState, subjects: list[str]) -> list[Msg]:
         """The last message of each subject (where there is one), in no particular order."""
@@ -367,6 +376,55 @@ class Reader:
         await self.attach(d, entries)
         return entries
 
+    async def read_back(
+        self, d: DbState, scope: str, top: int, limit: int, keep: Callable[[Entry], bool]
+    ) -> list[Entry]:
+        """Entries on ``scope`` at position ``top`` or below that ``keep`` selects, in
+        descending position order, with their payloads. The server reads forwards only:
+        windows below ``top`` are read in turn, each twice as wide as the one before, so
+        that a sparse scope takes few requests and a dense one little more than it needs."""
+        if limit <= 0 or top < 1:
+            return []
+        high = min(top, await self.last_position(d))
+        span = max(limit, 64)
+        out: list[Entry] = []
+        while high >= 1 and len(out) < limit:
+            low = max(1, high - span + 1)
+            window = await self._window(d, scope, low, high, keep)
+            window.reverse()
+            out += window[: limit - len(out)]
+            high, span = low - 1, span * 2
+        await self.attach(d, out)
+        return out
+
+    async def _window(
+        self, d: DbState, scope: str, low: int, high: int, keep: Callable[[Entry], bool]
+    ) -> list[Entry]:
+        """The entries on ``scope`` from position ``low`` to ``high`` that ``keep`` selects."""
+        out: list[Entry] = []
+        start = low
+        while start <= high:
+            msgs = await self.conn.get_batch(
+                d.layout.stream_name,
+                {
+                    "seq": start,
+                    "batch": min(PAGE, high - start + 1),
+                    "next_by_subj": scope,
+                    "min_last_seq": d.seen,
+                },
+            )
+            for msg in msgs:
+                position = seq_of(msg)
+                if position > high:
+                    return out
+                entry, _ = decode_entry(msg.data, position)
+                if keep(entry):
+                    out.append(entry)
+            if not msgs or pending_of(msgs[-1]) == 0:
+                break
+            start = seq_of(msgs[-1]) + 1
+        return out
+
     async def restructures(self, d: DbState, stream: str | None) -> list[Entry]:
         """Every restructure entry (of one stream, or all), from their copies."""
         subject = d.layout.restructures if stream is None else d.layout.restructures_of(stream)
@@ -465,9 +523,7 @@ class Reader:
         await self.count(d)
         if d.sorted_addresses is None:
             d.sorted_addresses = sorted(d.addresses)
-        addresses = d.sorted_addresses
-        start = bisect.bisect_right(addresses, after) if after is not None else 0
-        chosen = addresses[start : start + limit]
+        chosen = page_after(d.sorted_addresses, after, limit)
         payloads = await self.payloads(d, chosen)
         return [(a, payloads[a]) for a in chosen if a in payloads]
 

@@ -73,7 +73,8 @@ class DbState:
     seen: int = 0  # the highest stream sequence observed: reads ask for at least this much
     heads: OrderedDict[str, Head] = field(default_factory=OrderedDict)
     blobs: set[bytes] = field(default_factory=set)  # payload addresses known to be stored
-    checkpoints: dict[str, tuple[int, int]] = field(default_factory=dict)  # -> (value, seq)
+    # -> (value, seq); value None: deleted (seq 0: never stored)
+    checkpoints: dict[str, tuple[int | None, int]] = field(default_factory=dict)
     cursors: OrderedDict[tuple[str, str, int], int] = field(default_factory=OrderedDict)
     names: list[str] = field(default_factory=list)  # every stream, sorted
     categories: dict[str, list[str]] = field(default_factory=dict)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import bisect
 import functools
 import os
 import threading
@@ -17,10 +16,11 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from ..._exceptions import DatabaseExists, DatabaseNotFound, InvalidURL, StoreUnavailable
 from ..._model import AppendCondition, AppendResult, Query
-from ..base import RESTRUCTURE, Entry, Head, Storage, Write
-from ._append import Appender, Retry
+from ..base import Entry, Head, Storage, Write, page_after, read_all_filter, statistics
+from ._append import CONFLICTS, Appender, Retry
+from ._append import EXPECT as EXPECT_SEQ
 from ._connection import ApiError, Connection, NoStream
-from ._names import Layout, check_prefix
+from ._names import Layout, check_prefix, name_header
 from ._reads import Reader
 from ._state import DbState, Watcher, seq_of
 
@@ -261,16 +261,15 @@ class NatsStorage(Storage):
         category: str | None = None,
         types: tuple[str, ...] | None = None,
         restructures: bool = False,
+        backwards: bool = False,
     ) -> list[Entry]:
-        wanted = None if types is None else set(types)
-
-        def keep(e: Entry) -> bool:
-            if e.kind == RESTRUCTURE:
-                return restructures
-            return wanted is None or e.type in wanted
+        # the subject scope selects the stream or category; the filter, kinds and types
+        keep = read_all_filter(types=types, restructures=restructures)
 
         def work(d: DbState) -> Coroutine[Any, Any, list[Entry]]:
             scope = d.layout.scope(stream=stream, category=category)
+            if backwards:
+                return self._reader.read_back(d, scope, from_position, limit, keep)
             return self._reader.read(d, scope, max(from_position, 1), limit, keep)
 
         return self._run(db, work)
@@ -297,8 +296,7 @@ class NatsStorage(Storage):
         d = self._db(db)
         self._run(db, self._reader.list)
         names = d.categories.get(category, []) if category is not None else d.names
-        start = bisect.bisect_right(names, after) if after is not None else 0
-        return names[start : start + limit]
+        return page_after(names, after, limit)
 
     def read_blobs(self, db: str, *, after: bytes | None, limit: int) -> list[tuple[bytes, bytes]]:
         return self._run(db, lambda d: self._reader.read_blobs(d, after, limit))
@@ -306,29 +304,55 @@ class NatsStorage(Storage):
     def stats(self, db: str) -> dict[str, int]:
         d = self._db(db)
         self._run(db, self._reader.count)
-        return {
-            "events": d.tally["events"],
-            "streams": len(d.names),
-            "restructures": d.tally["restructures"],
-            "payloads": len(d.addresses),
-            "logical_payload_bytes": d.tally["logical"],
-            "stored_payload_bytes": d.tally["stored"],
-        }
+        return statistics(
+            events=d.tally["events"],
+            streams=len(d.names),
+            restructures=d.tally["restructures"],
+            payloads=len(d.addresses),
+            logical_payload_bytes=d.tally["logical"],
+            stored_payload_bytes=d.tally["stored"],
+        )
 
     def get_checkpoint(self, db: str, name: str) -> int | None:
-        value, seq = self._run(db, lambda d: self._reader.checkpoint(d, name))
-        return value if seq else None
+        value, _ = self._run(db, lambda d: self._reader.checkpoint(d, name))
+        return value
 
     def save_checkpoint(self, db: str, name: str, position: int) -> None:
         async def save(d: DbState) -> None:
+            headers = {"Nats-Rollup": "sub", **name_header(name)}
             ack = await self._conn.publish(
-                d.layout.checkpoint(name), str(position).encode(), {"Nats-Rollup": "sub"}
+                d.layout.checkpoint(name), str(position).encode(), headers
             )
             seq = int(ack["seq"])
             d.observe(seq)
             d.checkpoints[name] = (position, seq)
 
         self._run(db, save)
+
+    def list_checkpoints(self, db: str) -> dict[str, int]:
+        return self._run(db, self._reader.checkpoints)
+
+    def delete_checkpoint(self, db: str, name: str) -> bool:
+        async def delete(d: DbState) -> bool:
+            # An empty message in its place (the stream denies deletes): expected to follow
+            # the value read, so that of two racing deletes only one reports one deleted.
+            while True:
+                value, seq = await self._reader.checkpoint(d, name)
+                if value is None:
+                    return False
+                headers = {"Nats-Rollup": "sub", EXPECT_SEQ: str(seq), **name_header(name)}
+                try:
+                    ack = await self._conn.publish(d.layout.checkpoint(name), b"", headers)
+                except ApiError as exc:
+                    if exc.code in CONFLICTS:
+                        continue
+                    raise
+                seq = int(ack["seq"])
+                d.observe(seq)
+                d.checkpoints[name] = (None, seq)
+                return True
+
+        return self._run(db, delete)
 
     # -- waiting for appends ----------------------------------------------------------------------
 

@@ -1,0 +1,330 @@
+"""The append path: checks inside the write transaction, rows written in bulk, and caches.
+
+Concurrent appends to one database reach :func:`run_group` together (see group_commit.py)
+and share one ``BEGIN IMMEDIATE`` transaction. Each append runs the sequence of
+:func:`~safe_eventstore.storage.base.run_append` on a :class:`_Transaction`, whose checks
+only read; the rows of the appends that pass them collect in a :class:`Pending` and are
+written together, one statement per table. What the connection's last commit left (the
+last position, stream heads) is kept in a :class:`Known` and reused while no other
+connection has committed, so a lone writer reads neither again.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from ..._model import AppendCondition, AppendResult, Query
+from ..._names import category_of
+from ..base import EVENT, Entry, Head, Transaction, Write, run_append
+from ..group_commit import Request
+from . import _reads
+from ._errors import WriteFailed, translated
+
+__all__ = ["AppendItem", "AppendRequest", "Known", "Pending", "run_group"]
+
+AppendItem = tuple[list[Write], dict[bytes, bytes], tuple[str, int] | None, AppendCondition | None]
+AppendRequest = Request[AppendItem, list[AppendResult]]
+
+
+class Pending:
+    """Rows of checked appends not yet written, and the position the next entry follows."""
+
+    def __init__(self, position: int) -> None:
+        self.position = self._written = position
+        self.entries: list[tuple[Any, ...]] = []
+        self.streams_new: list[tuple[str, str]] = []
+        self.flags_off: list[tuple[int]] = []
+        self.tags: list[tuple[str, int]] = []
+        self.blobs: dict[bytes, bytes] = {}
+        self.checkpoints: dict[str, int] = {}
+        self.streams: set[str] = set()
+
+    def add(
+        self,
+        writes: list[Write],
+        entries: list[tuple[Any, ...]],
+        streams_new: list[tuple[str, str]],
+        flags_off: list[tuple[int]],
+        tags: list[tuple[str, int]],
+        blobs: dict[bytes, bytes],
+        checkpoint: tuple[str, int] | None,
+        position: int,
+    ) -> None:
+        self.entries += entries
+        self.streams_new += streams_new
+        self.flags_off += flags_off
+        self.tags += tags
+        self.blobs.update(blobs)
+        if checkpoint is not None:
+            self.checkpoints[checkpoint[0]] = checkpoint[1]
+        self.streams.update(w.stream for w in writes)
+        self.position = position
+
+    def touches(
+        self,
+        writes: list[Write],
+        checkpoint: tuple[str, int] | None,
+        condition: AppendCondition | None,
+    ) -> bool:
+        """Whether an append's checks would read rows that are still unwritten."""
+        if not self.entries and not self.checkpoints:
+            return False
+        return (
+            condition is not None
+            or (checkpoint is not None and checkpoint[0] in self.checkpoints)
+            or any(w.stream in self.streams for w in writes)
+        )
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        if not self.entries and not self.checkpoints:
+            return
+        try:
+            if self.checkpoints:
+                conn.executemany(
+                    "INSERT INTO checkpoints (name, position) VALUES (?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+                    self.checkpoints.items(),
+                )
+            if self.blobs:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO payloads (address, data) VALUES (?, ?)",
+                    self.blobs.items(),
+                )
+            conn.executemany(
+                "INSERT INTO entries (position, stream, seq, version, kind, category, "
+                "event_id, type, correlation_id, causation_id, timestamp, metadata, tags, "
+                "address, codec, size, prev_hash, hash, head, generated, payload) "
+                "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,"
+                "?20, (SELECT id FROM payloads WHERE address = ?14))",
+                self.entries,
+            )
+            if self.tags:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO tags (tag, position) VALUES (?, ?)", self.tags
+                )
+            if self.flags_off:
+                conn.executemany(
+                    "UPDATE entries SET head = NULL WHERE position = ?", self.flags_off
+                )
+            if self.streams_new:
+                conn.executemany(
+                    "INSERT INTO streams (name, category) VALUES (?, ?)", self.streams_new
+                )
+        except sqlite3.Error as exc:
+            raise WriteFailed(exc) from exc
+        self._written = self.position
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget the unwritten rows (after a rollback to before them)."""
+        self.position = self._written
+        self.entries, self.tags, self.blobs = [], [], {}
+        self.streams_new, self.flags_off = [], []
+        self.checkpoints, self.streams = {}, set()
+
+
+class Known:
+    """What one connection's last commit left in a database: the last position and the
+    heads of the streams it wrote or looked up, valid while ``PRAGMA data_version`` (which
+    changes when any *other* connection commits, and never for the connection's own
+    commits) still reads ``version``. Lets a writer that is the database's only one (a
+    single appender) skip the reads of the last position and of each stream's head."""
+
+    LIMIT = 1_000  # heads kept at most (per thread and database); beyond, forgotten together
+
+    def __init__(self) -> None:
+        self.version: int | None = None
+        self.position = 0
+        self.heads: dict[str, Head] = {}
+
+    def check(self, conn: sqlite3.Connection) -> tuple[int, bool]:
+        """The connection's data version, and whether what is known still holds (inside
+        the write transaction, so nothing can change it until the commit)."""
+        (version,) = conn.execute("PRAGMA data_version").fetchone()
+        if version != self.version:
+            self.forget()
+        return version, self.version is not None
+
+    def forget(self) -> None:
+        self.version = None
+        self.heads = {}
+
+    def committed(self, version: int, position: int, heads: dict[str, Head]) -> None:
+        if len(self.heads) + len(heads) > self.LIMIT:
+            self.heads = {}
+        self.heads.update(heads)
+        self.version, self.position = version, position
+
+
+class _Transaction(Transaction):
+    """One append's primitives inside the group's write transaction. A stream's head comes
+    from ``heads`` (this transaction's), else from ``before`` (known from an earlier
+    commit), else from the stream's entries; the rows of the entries it stores go to
+    ``pending`` when the append is finished, and ``heads`` gains the heads it moved."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        pending: Pending,
+        heads: dict[str, Head],
+        before: dict[str, Head] | None,
+    ) -> None:
+        self.conn = conn
+        self.pending = pending
+        self.heads = heads
+        self.before = before
+        self.begin()
+
+    def begin(self) -> None:
+        """Start the next append of the group."""
+        self.position = self.pending.position
+        self.rows: list[tuple[Any, ...]] = []
+        self.streams_new: list[tuple[str, str]] = []
+        self.flags_off: list[tuple[int]] = []
+        self.tags: list[tuple[str, int]] = []
+        self.writes: list[Write] = []
+        self.moved: dict[str, Head] = {}
+
+    def head(self, stream: str) -> Head | None:
+        head = self.heads.get(stream)
+        if head is None and self.before is not None:
+            head = self.before.get(stream)
+        if head is None:
+            head = _reads.head(self.conn, stream)
+            if head is not None:
+                self.heads[stream] = head
+        return head
+
+    def existing(self, stream: str, event_ids: list[bytes]) -> list[Entry]:
+        marks = ",".join("?" * len(event_ids))
+        # "+e.stream" keeps the planner on the event id index: the stream's own indexes
+        # would scan the whole stream.
+        return _reads.entries(
+            self.conn.execute(
+                f"{_reads.SELECT} WHERE e.event_id IN ({marks}) AND e.generated IS NULL "
+                "AND +e.stream = ? AND e.kind = 0",
+                (*event_ids, stream),
+            )
+        )
+
+    def first_match(self, query: Query, from_position: int) -> Entry | None:
+        sql, args = _reads.query_sql(query, from_position)
+        match = _reads.entries(
+            self.conn.execute(
+                f"{_reads.SELECT} WHERE e.position = (SELECT min(position) FROM ({sql}))", args
+            )
+        )
+        return match[0] if match else None
+
+    def checkpoint(self, name: str) -> int | None:
+        row = self.conn.execute(
+            "SELECT position FROM checkpoints WHERE name = ?", (name,)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def store(self, write: Write, entries: list[Entry], head: Head | None) -> None:
+        category = category_of(write.stream)
+        if head is None:
+            self.streams_new.append((write.stream, category))
+            version = -1
+        else:
+            self.flags_off.append((head.position,))
+            version = head.version
+        given = not write.new_ids  # no retry looks up a generated id: left out of the index
+        last = entries[-1]  # the stream's new head
+        position = self.position
+        rows, tags = self.rows, self.tags
+        for e in entries:
+            position += 1
+            e.position = position
+            if e.kind == EVENT:
+                tags.extend((tag, position) for tag in e.tags)
+                version = e.version
+            rows.append(
+                (
+                    e.position, e.stream, e.seq, e.version, e.kind, category, e.event_id,
+                    e.type, e.correlation_id, e.causation_id, e.timestamp, e.metadata,
+                    msgspec.json.encode(e.tags) if e.tags else None, e.address, e.codec,
+                    e.size, e.prev_hash, e.hash, 1 if e is last else None,
+                    None if given and e.kind == EVENT else 1,
+                )
+            )  # fmt: skip
+        self.position = position
+        self.writes.append(write)
+        self.moved[write.stream] = Head(last.seq, version, last.hash, last.position)
+
+    def finish(self, blobs: dict[bytes, bytes], checkpoint: tuple[str, int] | None) -> None:
+        self.pending.add(
+            self.writes, self.rows, self.streams_new, self.flags_off, self.tags, blobs,
+            checkpoint, self.position,
+        )  # fmt: skip
+        self.heads.update(self.moved)
+
+
+def run_group(
+    conn: sqlite3.Connection,
+    known: Known,
+    batch: list[AppendRequest],
+    *,
+    isolate: bool,
+    begin: Callable[[sqlite3.Connection], None],
+) -> None:
+    """One transaction (opened by ``begin``) for the batch. Each request's checks only
+    read, so a request that fails them has written nothing; its rows are written later,
+    with those of the requests around it, in one statement per table. A request that
+    touches a stream or checkpoint with rows still unwritten first writes them, so it
+    checks against what is stored (a request with an append condition, which may match any
+    event, first writes all of them). With ``isolate``, each request is written at once
+    inside its own savepoint instead. When no other connection has committed since this
+    one's last commit, the last position and the heads that commit left are taken from
+    ``known`` instead of read again."""
+    begin(conn)
+    version: int | None = None
+    valid = False
+    if isolate:  # a request rolled back to its savepoint would leave its heads behind
+        known.forget()
+    else:
+        version, valid = known.check(conn)
+    if valid:
+        position = known.position
+    else:
+        (position,) = conn.execute("SELECT coalesce(max(position), 0) FROM entries").fetchone()
+    pending = Pending(position)
+    # the heads this transaction looked up or moved, and those known from before it
+    heads: dict[str, Head] = {}
+    tx = _Transaction(conn, pending, heads, known.heads if valid else None)
+    for request in batch:
+        request.result = request.error = None
+    for request in batch:
+        writes, blobs, checkpoint, condition = request.item
+        if isolate:
+            conn.execute("SAVEPOINT append")
+            saved = dict(heads)  # a request rolled back takes the heads it moved with it
+        try:
+            if not isolate and pending.touches(writes, checkpoint, condition):
+                pending.write(conn)
+            tx.begin()
+            request.result = run_append(tx, writes, blobs, checkpoint, condition)
+            if isolate:
+                pending.write(conn)
+        except Exception as exc:
+            if not conn.in_transaction:
+                raise  # SQLite rolled the whole transaction back
+            if isolate:
+                conn.execute("ROLLBACK TO append")
+                pending.clear()
+                heads.clear()
+                heads.update(saved)
+            elif isinstance(exc, WriteFailed):
+                raise
+            request.result, request.error = None, translated(exc)
+        if isolate:
+            conn.execute("RELEASE append")
+    pending.write(conn)
+    conn.execute("COMMIT")
+    if version is not None:
+        known.committed(version, pending.position, heads)

@@ -1,0 +1,149 @@
+"""The layout of a store directory and of each database file: the schema and its migrations.
+
+A database file records its schema version in ``PRAGMA user_version``; a connection that
+finds an older one runs the migrations it lacks, in one write transaction, when it opens
+the file. See docs/storage-format.md (and docs/performance.md for what each change saved).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+__all__ = ["FORMAT", "MARKER", "PING", "SCHEMA", "SUFFIX", "USER_VERSION", "create", "migrate"]
+
+FORMAT = 1
+MARKER = "safe-eventstore.json"
+SUFFIX = ".sqlite3"
+PING = ".sqlite3-ping"
+
+SCHEMA = """
+CREATE TABLE entries (
+    position INTEGER PRIMARY KEY,
+    stream TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    kind INTEGER NOT NULL,
+    category TEXT NOT NULL,
+    event_id BLOB NOT NULL,
+    type TEXT,
+    correlation_id BLOB,
+    causation_id BLOB,
+    timestamp INTEGER NOT NULL,
+    metadata BLOB NOT NULL,
+    tags TEXT,
+    address BLOB,
+    codec TEXT,
+    size INTEGER NOT NULL,
+    prev_hash BLOB,
+    hash BLOB NOT NULL
+);
+CREATE UNIQUE INDEX entries_stream_seq ON entries (stream, seq);
+CREATE INDEX entries_category ON entries (category, position);
+CREATE INDEX entries_event_id ON entries (event_id);
+CREATE INDEX entries_restructures ON entries (position) WHERE kind = 1;
+CREATE INDEX entries_stream_restructures ON entries (stream, position) WHERE kind = 1;
+CREATE TABLE streams (
+    name TEXT PRIMARY KEY,
+    category TEXT NOT NULL,
+    last_seq INTEGER NOT NULL,
+    last_version INTEGER NOT NULL,
+    last_hash BLOB NOT NULL,
+    last_position INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX streams_category ON streams (category, name);
+CREATE TABLE payloads (
+    id INTEGER PRIMARY KEY,
+    address BLOB NOT NULL UNIQUE,
+    data BLOB NOT NULL
+);
+CREATE TABLE checkpoints (
+    name TEXT PRIMARY KEY,
+    position INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+# Version 2: the tags of event entries, indexed for queries by tag.
+TAGS = """
+CREATE TABLE IF NOT EXISTS tags (
+    tag TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (tag, position)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO tags (tag, position)
+    SELECT j.value, e.position FROM entries e, json_each(e.tags) j
+    WHERE e.tags IS NOT NULL AND e.kind = 0;
+PRAGMA user_version = 2;
+"""
+# Version 3: each entry also names its payload's row, so reads join payloads on the row id
+# (one lookup of an integer key) instead of on the 32-byte address (an index of random
+# keys, then the row): less work per event read (docs/performance.md). The address stays
+# the entry's reference in the hash chain and is what reads check the payload against.
+PAYLOAD_IDS = """
+ALTER TABLE entries ADD COLUMN payload INTEGER;
+UPDATE entries SET payload = (SELECT p.id FROM payloads p WHERE p.address = entries.address)
+    WHERE address IS NOT NULL;
+PRAGMA user_version = 3;
+"""
+# Version 4: no index on (stream, version). Reading a stream by version rides the
+# (stream, seq) index instead, since an event's seq is its version plus the number of
+# restructure entries before it; one index fewer is one page fewer in each append's commit
+# (docs/performance.md). Versions stay unique: the append's checks
+# decide them inside the write transaction, and verify checks their order.
+NO_VERSION_INDEX = """
+DROP INDEX IF EXISTS entries_stream_version;
+PRAGMA user_version = 4;
+"""
+# Version 5: a stream's head is its last entry, flagged, instead of a row of its own. The
+# streams table keeps only names and categories (written once, when a stream is created);
+# each append flags its last entry and clears the flag of the entry it follows, which sits
+# on a page the append writes anyway: one page fewer in each append's commit to an existing
+# stream (docs/performance.md). The flag is the second record of where a stream ends, the
+# job the head row did: an entry removed from a stream's end leaves no flagged entry after
+# the chain's last (verify reports it).
+HEAD_FLAGS = """
+ALTER TABLE entries ADD COLUMN head INTEGER;
+UPDATE entries SET head = 1 WHERE position IN (SELECT last_position FROM streams);
+CREATE TABLE streams_v5 (name TEXT PRIMARY KEY, category TEXT NOT NULL) WITHOUT ROWID;
+INSERT INTO streams_v5 (name, category) SELECT name, category FROM streams;
+DROP TABLE streams;
+ALTER TABLE streams_v5 RENAME TO streams;
+CREATE INDEX streams_category ON streams (category, name);
+PRAGMA user_version = 5;
+"""
+# Version 6: only event ids that came from the caller are indexed. An id the store generated
+# (a fresh UUIDv7) cannot name an earlier append, so no retry looks it up; entries carrying
+# one are marked ``generated`` and left out of the index: one page fewer in each commit of
+# appends without caller ids (docs/performance.md). Entries stored before stay indexed.
+GENERATED_IDS = """
+ALTER TABLE entries ADD COLUMN generated INTEGER;
+CREATE INDEX entries_given_event_id ON entries (event_id) WHERE generated IS NULL;
+DROP INDEX IF EXISTS entries_event_id;
+PRAGMA user_version = 6;
+"""
+USER_VERSION = 6
+MIGRATIONS = (TAGS, PAYLOAD_IDS, NO_VERSION_INDEX, HEAD_FLAGS, GENERATED_IDS)
+
+
+def create(conn: sqlite3.Connection) -> None:
+    """Lay out a new, empty database file at the current schema version."""
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.executescript(SCHEMA + "".join(MIGRATIONS))
+
+
+def migrate(conn: sqlite3.Connection, begin: Callable[[sqlite3.Connection], None]) -> None:
+    """Bring a database file opened by an older version up to :data:`USER_VERSION`, in one
+    write transaction opened by ``begin``."""
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if version >= USER_VERSION:
+        return
+    begin(conn)
+    try:
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        for script in MIGRATIONS[max(0, version - 1) :]:
+            for statement in script.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
