@@ -304,10 +304,10 @@ def import_events(
     """Store the events of FILE (default: stdin), one JSON object per line.
 
     Each line needs "stream", "type" and "data"; "metadata", "event_id", "correlation_id",
-    "causation_id", "tags", "timestamp" and "expected_version" are optional. The lines of a batch are
-    stored together or not at all. Lines with event ids are stored once: importing the same
-    file again stores nothing new, so an interrupted import can simply be run again. The
-    output of `export` imports as it was exported.
+    "causation_id", "tags", "timestamp" and "expected_version" are optional. The lines of a
+    batch are stored together or not at all. Lines with event ids are stored once: importing
+    the same file again stores nothing new, so an interrupted import can simply be run again.
+    The output of `export` imports as it was exported.
     """
     name = database_name(db_name)
     with open_store(url, lock_timeout=lock_timeout) as store:

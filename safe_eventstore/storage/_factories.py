@@ -45,6 +45,4 @@ def open_sqlite(url: str, options: dict[str, Any]) -> Storage:
     durability = str(options.pop("durability", "full"))
     lock_timeout = options.pop("lock_timeout", 60.0)
     refuse_unknown(options)  # before the directory is made: bad input creates nothing
-    return SqliteStorage(
-        os.path.expanduser(path), durability=durability, lock_timeout=lock_timeout
-    )
+    return SqliteStorage(os.path.expanduser(path), durability=durability, lock_timeout=lock_timeout)

@@ -157,7 +157,7 @@ with ses.open(f"sqlite://{path}") as store:
     db = store.database("bank")
     print("read_stream", [e.type for e in db.read_stream("Account-1")])
     print("read_all", [e.type for e in db.read_all()])
-    print("streams", db.list_streams())
+    print("streams", list(db.list_streams()))
     print("events", db.stats()["events"])
     print("verify", db.verify().ok)
     with db.subscribe(idle_timeout=0.05) as sub:
