@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ._exceptions import InvalidInput
 from ._inputs import check_count
 from ._names import check_name
@@ -36,16 +34,7 @@ class Checkpoints:
         self.storage.save_checkpoint(self.db, name, position)
 
     def all(self) -> dict[str, int]:
-        return dict(self._storage_call("list_checkpoints")(self.db))
+        return self.storage.list_checkpoints(self.db)
 
     def delete(self, name: str) -> bool:
-        delete = self._storage_call("delete_checkpoint")
-        return bool(delete(self.db, check_name(name, "checkpoint")))
-
-    def _storage_call(self, method: str) -> Any:
-        # TEMPORARY, until list_checkpoints and delete_checkpoint join the storage contract:
-        # then call them directly and delete this.
-        call = getattr(self.storage, method, None)
-        if call is None:
-            raise NotImplementedError(f"{type(self.storage).__name__} has no {method}")
-        return call
+        return self.storage.delete_checkpoint(self.db, check_name(name, "checkpoint"))

@@ -3,13 +3,10 @@ them, and the events they read as."""
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from msgspec.structs import replace
 
-from . import _read_back
 from ._decoding import Decoder, Overrides
 from ._exceptions import IntegrityError
 from ._inputs import MAX_NUMBER
@@ -65,14 +62,6 @@ def paged(
         at = advance(page[-1])
 
 
-def _reads_backwards(storage: Storage) -> bool:
-    """Whether the storage's ``read_all`` takes ``backwards`` (every backend will)."""
-    try:
-        return "backwards" in inspect.signature(storage.read_all).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 class Reader:
     """The reads of one database (``db``) of a ``storage``, decoded by ``decoder``."""
 
@@ -80,7 +69,6 @@ class Reader:
         self.storage = storage
         self.db = db
         self.decoder = decoder
-        self._backwards = _reads_backwards(storage)
 
     def overrides(self, stream: str | None = None) -> Overrides:
         """The restructures in force, of one stream or of the whole database."""
@@ -177,16 +165,7 @@ class Reader:
 
     def _fetch_backwards(self, category: str | None, types: tuple[str, ...] | None) -> Fetch:
         storage, db = self.storage, self.db
-        if not self._backwards:
-            # TEMPORARY, until every backend's read_all takes ``backwards``: delete this
-            # branch, _reads_backwards and the _read_back module then.
-            return lambda at, size: _read_back.read_all_backwards(
-                storage, db, from_position=at, limit=size, category=category, types=types
-            )
-        # Typed loosely so this reads the same before and after ``backwards`` joins the
-        # storage contract's signature.
-        read_all: Any = storage.read_all
-        return lambda at, size: read_all(
+        return lambda at, size: storage.read_all(
             db, from_position=at, limit=size, category=category, types=types, backwards=True
         )
 

@@ -192,24 +192,6 @@ def test_list_streams_through_the_async_api(db: ses.Database) -> None:
 # -- listing and resetting checkpoints ---------------------------------------------------------
 
 
-def _lists_checkpoints(db: ses.Database) -> None:
-    # Until every backend lists and deletes checkpoints, a backend without them is skipped.
-    if not hasattr(db._storage, "list_checkpoints"):
-        pytest.skip(f"{type(db._storage).__name__} has no list_checkpoints yet")
-
-
-class _ListsCheckpoints(MemoryStorage):
-    """A backend that lists and deletes checkpoints (as every backend will)."""
-
-    def list_checkpoints(self, db: str) -> dict[str, int]:
-        with self._lock:
-            return dict(self._db(db).checkpoints)
-
-    def delete_checkpoint(self, db: str, name: str) -> bool:
-        with self._lock:
-            return self._db(db).checkpoints.pop(name, None) is not None
-
-
 def _check_listing_and_reset(db: ses.Database) -> None:
     db.append("Account-1", [ses.NewEvent("Opened"), ses.NewEvent("Deposited")])
     assert db.list_checkpoints() == {}
@@ -227,27 +209,11 @@ def _check_listing_and_reset(db: ses.Database) -> None:
 
 
 def test_checkpoints_are_listed_and_reset(db: ses.Database) -> None:
-    _lists_checkpoints(db)
     _check_listing_and_reset(db)
 
 
-def test_the_database_lists_and_resets_checkpoints_through_its_backend() -> None:
-    _check_listing_and_reset(_database(_ListsCheckpoints()))
-
-
-def test_without_the_backend_listing_checkpoints_is_not_implemented() -> None:
-    storage = MemoryStorage()
-    if hasattr(storage, "list_checkpoints"):
-        pytest.skip("the memory backend lists checkpoints")
-    db = _database(storage)
-    with pytest.raises(NotImplementedError):
-        db.list_checkpoints()
-    with pytest.raises(NotImplementedError):
-        db.delete_checkpoint("printer")
-
-
 def test_checkpoints_through_the_async_api() -> None:
-    db = _database(_ListsCheckpoints())
+    db = _database(MemoryStorage())
     db.append("Account-1", [ses.NewEvent("Opened")])
 
     async def main() -> None:

@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import safe_eventstore as ses
-
 from .support import process_env
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
@@ -28,8 +26,6 @@ def test_every_command_has_an_example() -> None:
 
 def test_the_examples_run(tmp_path: Path) -> None:
     script = "\n".join(shell_blocks())
-    if not hasattr(ses.Database, "list_checkpoints"):  # comes with the database layer's work
-        script = "\n".join(line for line in script.splitlines() if "checkpoints" not in line)
     bin_dir = Path(sys.executable).parent
     env = process_env() | {"PATH": f"{bin_dir}:{process_env().get('PATH', '')}"}
     done = subprocess.run(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import uuid
 
@@ -13,15 +12,6 @@ import safe_eventstore as ses
 from .support import database, fails, ok
 
 CORRELATION = "7d1d8a6c-5b0f-4c43-9a39-0d7d3e1c2b11"
-
-needs_backwards = pytest.mark.skipif(
-    "backwards" not in inspect.signature(ses.Database.read_all).parameters,
-    reason="read_all(backwards=True) is not in this version of the database layer yet",
-)
-needs_checkpoint_listing = pytest.mark.skipif(
-    not hasattr(ses.Database, "list_checkpoints"),
-    reason="Database.list_checkpoints and delete_checkpoint are not in this version yet",
-)
 
 
 @pytest.fixture
@@ -78,7 +68,6 @@ def test_read_a_stream_backwards(filled: str) -> None:
     assert positions("read", "Account-1", "--backwards", "--store", filled) == [4, 1]
 
 
-@needs_backwards
 def test_read_all_and_a_category_backwards(filled: str) -> None:
     assert positions("read-all", "--backwards", "--store", filled) == [4, 3, 2, 1]
     assert positions("read", "--category", "Account", "--backwards", "--store", filled) == [
@@ -119,7 +108,6 @@ def test_restructure_reads_the_replacement_from_stdin(filled: str) -> None:
         assert db.read_stream("Account-1")[0].data == {"owner": "anne"}
 
 
-@needs_checkpoint_listing
 def test_checkpoints_list_and_reset(filled: str) -> None:
     with database(filled) as db:
         db.save_checkpoint("printer", 3)
@@ -140,7 +128,6 @@ def test_checkpoints_list_and_reset(filled: str) -> None:
                                               "--store", filled)  # fmt: skip
 
 
-@needs_checkpoint_listing
 def test_checkpoints_list_of_none(db_url: str) -> None:
     result = ok("checkpoints", "list", "--store", db_url)
     assert result.stdout == "" and "no checkpoints" in result.stderr

@@ -203,17 +203,7 @@ def test_a_quick_write_says_nothing_of_locks(db_url: str) -> None:
     assert ok("append", "A-1", "T", "{}", "--store", db_url).stderr == ""
 
 
-def _lock_timeout_supported(tmp_path: Path) -> bool:
-    try:
-        ses.open(f"sqlite://{tmp_path}/probe", lock_timeout=1).close()
-    except ses.InvalidURL:
-        return False
-    return True
-
-
 def test_lock_timeout_gives_up_with_a_typed_error(db_url: str, tmp_path: Path) -> None:
-    if not _lock_timeout_supported(tmp_path):
-        pytest.skip("the store has no lock_timeout option yet")
     with write_lock_held(tmp_path / "store" / "default.sqlite3", 3.0):
         result = run("append", "A-1", "T", "{}", "--lock-timeout", "0.2", "--store", db_url)
     assert result.exit_code == 1, result.output
