@@ -105,12 +105,14 @@ class AsyncSubscription:
 
     @property
     def position(self) -> int | None:
+        """The position of the last event delivered, ``None`` before the first."""
         return self._sub.position
 
     async def save_checkpoint(self, position: int | None = None) -> None:
         await _run(self._sub.save_checkpoint, position)
 
     def close(self) -> None:
+        """Stop the subscription; iteration ends."""
         self._sub.close()
 
 
@@ -218,12 +220,14 @@ class AsyncStore:
         return AsyncDatabase(await _run(self.sync.create_database, name))
 
     async def list_databases(self) -> list[str]:
+        """The names of the store's databases, sorted."""
         return await _run(self.sync.list_databases)
 
     async def database(self, name: str) -> AsyncDatabase:
         return AsyncDatabase(await _run(self.sync.database, name))
 
     async def close(self) -> None:
+        """Close the store and its connections."""
         await _run(self.sync.close)
 
 

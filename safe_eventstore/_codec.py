@@ -219,6 +219,9 @@ class EventTypes:
         self._lock = threading.Lock()
 
     def register(self, cls: type[T], name: str | None = None) -> type[T]:
+        """Register ``cls`` under ``name`` (default: the class name); returns ``cls``, so it
+        works as a decorator. A name already registered to another class is refused
+        (``InvalidName``), and so is a class whose fields have no JSON form (``InvalidEvent``)."""
         name = check_name(name or cls.__name__, "event type")
         if not _is_typed(cls):
             raise InvalidEvent(
@@ -247,6 +250,7 @@ class EventTypes:
         return name
 
     def get(self, name: str) -> type | None:
+        """The class registered under ``name``, or ``None``."""
         return self._by_name.get(name)
 
     @property
@@ -255,6 +259,8 @@ class EventTypes:
         return self._decoders
 
     def decode(self, type_name: str, codec: str, payload: bytes) -> Any:
+        """A stored payload as its event's data: an instance of the registered class, else
+        plain data (or ``bytes`` for the bytes codec)."""
         if codec == BYTES:
             return payload
         decoder = self._decoders.get(type_name)

@@ -84,6 +84,7 @@ class QueryItem:
     tags: tuple[str, ...] = ()
 
     def matches(self, type: str | None, tags: Iterable[str]) -> bool:
+        """Whether an event of this type with these tags is selected."""
         if self.types and type not in self.types:
             return False
         return not self.tags or set(self.tags).issubset(tags)
@@ -103,6 +104,7 @@ class Query:
     items: Sequence[QueryItem] = ()
 
     def matches(self, type: str | None, tags: Iterable[str]) -> bool:
+        """Whether an event of this type with these tags is selected by any item."""
         if not self.items:
             return True
         tags = tuple(tags)
@@ -150,6 +152,7 @@ class RecordedEvent(msgspec.Struct, frozen=True):
 
     @property
     def category(self) -> str:
+        """The stream's category: its name before the first ``-``."""
         return self.stream.split("-", 1)[0]
 
 
@@ -176,6 +179,7 @@ class RecordedEvents(Sequence[RecordedEvent]):
 
     @classmethod
     def of(cls, items: Iterable[RecordedEvent]) -> RecordedEvents:
+        """Events already in hand, as a ``RecordedEvents``."""
         events = cls(lambda: iter(()))
         events._items = list(items)
         return events

@@ -70,6 +70,7 @@ class Store:
         return self.database(name)
 
     def list_databases(self) -> list[str]:
+        """The names of the store's databases, sorted."""
         self._check_open()
         return self.storage.list_databases()
 
@@ -87,6 +88,7 @@ class Store:
         return self.event_types.register(cls, name)
 
     def close(self) -> None:
+        """Close the store and its connections; a closed store raises ``StoreClosed``."""
         if not self._closed:
             self._closed = True
             self.storage.close()

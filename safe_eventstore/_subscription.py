@@ -145,8 +145,10 @@ class Subscription:
         self._checkpoints.save(self.checkpoint, position)
 
     def close(self) -> None:
+        """Stop the subscription; iteration ends."""
         self._closed.set()
 
     @property
     def closed(self) -> bool:
+        """Whether the subscription is closed."""
         return self._closed.is_set()

@@ -21,3 +21,13 @@ def test_every_public_name_has_a_section() -> None:
     page = (ROOT / "docs" / "api.md").read_text()
     sections = set(re.findall(r"^### `([^`]+)`$", page, flags=re.M))
     assert sections == set(ses.__all__)
+
+
+def test_every_public_name_and_method_is_documented() -> None:
+    page = (ROOT / "docs" / "api.md").read_text()
+    undocumented = [
+        block.splitlines()[0]
+        for block in re.split(r"^#{3,4} ", page, flags=re.M)[1:]
+        if not block.split("```")[-1].strip()
+    ]
+    assert undocumented == []
