@@ -67,14 +67,16 @@ def _show(
                 if live:
                     advance(1)
     else:
-        loaded = []
-        with progress(f"reading {what}", total) as advance:
-            for event in events:
-                loaded.append(event)
-                advance(1)
+        loaded: list[ses.RecordedEvent] = []
+        try:
+            with progress(f"reading {what}", total) as advance:
+                for event in events:
+                    loaded.append(event)
+                    advance(1)
+        finally:  # events read before a failure (a damaged payload) are shown, then the error
+            if loaded:
+                stdout().print(events_table(loaded, raw=raw, several=several))
         shown = len(loaded)
-        if loaded:
-            stdout().print(events_table(loaded, raw=raw, several=several))
     if not shown:
         stderr().print(f"no events in {escape(what)}", style="dim")
 

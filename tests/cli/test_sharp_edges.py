@@ -3,6 +3,7 @@ commands in the wrong directory, global options, a held lock."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -243,3 +244,29 @@ def test_progress_shows_on_a_terminal_only(db_url: str, monkeypatch: pytest.Monk
     monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich: treat the output as a terminal
     assert "verifying database default" in ok("verify", "--store", db_url).stderr
     assert "reading stream A-1" in ok("read", "A-1", "--store", db_url).stderr
+
+
+def _damage_last_payload(url: str) -> None:
+    path = Path(url.removeprefix("sqlite://")) / "default.sqlite3"
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute(
+            "UPDATE payloads SET data = CAST('{\"amount\": 9}' AS BLOB) "
+            "WHERE id = (SELECT max(id) FROM payloads)"
+        )
+
+
+@pytest.mark.parametrize(
+    "command", [["read", "A-1"], ["read", "A-1", "--json"], ["read-all"], ["tail"]]
+)
+def test_a_damaged_payload_comes_after_the_intact_events(db_url: str, command: list[str]) -> None:
+    with database(db_url) as db:
+        for amount in (1, 2, 3):
+            db.append("A-1", [ses.NewEvent("Deposited", {"amount": amount})])
+    _damage_last_payload(db_url)
+    result = run(*command, "--store", db_url)
+    assert result.exit_code == 1, result.output
+    assert '"amount":1' in result.stdout and '"amount":2' in result.stdout
+    assert '"amount":9' not in result.stdout
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: A-1@2: payload does not match its address"
+    )
