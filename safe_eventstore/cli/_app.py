@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar, TypeVar
@@ -28,7 +27,6 @@ __all__ = [
     "ExpectedVersion",
     "database_name",
     "db_option",
-    "lock_notice",
     "lock_timeout_option",
     "main",
     "open_database",
@@ -43,7 +41,6 @@ DEFAULT_DIRECTORY = "safe-eventstore-data"
 URL_VARIABLE = "SAFE_EVENTSTORE_URL"
 DATABASE_VARIABLE = "SAFE_EVENTSTORE_DATABASE"
 INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
-LOCK_NOTICE_AFTER = 1.0  # seconds a write may wait before the tool says it is waiting
 
 # Versions, positions and limits: the stores keep 64-bit integers, so a larger number is a
 # usage error here rather than an overflow deep inside a backend.
@@ -211,7 +208,13 @@ def open_store(
         options["lock_timeout"] = lock_timeout
     # A registry of its own: the tool shows stored data as plain JSON, whatever classes the
     # importing process may have registered.
-    return ses.open(resolved, event_types=ses.EventTypes(), **options)
+    store = ses.open(resolved, event_types=ses.EventTypes(), **options)
+    store.storage.on_lock_wait = _say_waiting  # any write, after a second of waiting
+    return store
+
+
+def _say_waiting(message: str) -> None:
+    stderr().print(f"{escape(message)} ...", style="dim")
 
 
 @contextmanager
@@ -224,25 +227,6 @@ def open_database(
 ) -> Iterator[ses.Database]:
     with open_store(url, reading=reading, lock_timeout=lock_timeout) as store:
         yield store.database(database_name(name))
-
-
-@contextmanager
-def lock_notice(db: ses.Database | ses.Store) -> Iterator[None]:
-    """Says on stderr, once, when a write has waited a second (for another writer's lock)."""
-    where = db.url if isinstance(db, ses.Store) else f"database {db.name}"
-
-    def say() -> None:
-        stderr().print(
-            f"waiting for a lock on {escape(where)} (another writer holds it) ...", style="dim"
-        )
-
-    timer = threading.Timer(LOCK_NOTICE_AFTER, say)
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
 
 
 def parse_json(text: str, param: str) -> Any:

@@ -21,7 +21,6 @@ from ._app import (
     ExpectedVersion,
     database_name,
     db_option,
-    lock_notice,
     lock_timeout_option,
     main,
     open_store,
@@ -235,13 +234,12 @@ class Importer:
         if not lines:
             return
         try:
-            with lock_notice(self.db):
-                try:
-                    results = self._append(lines)
-                except ses.IdempotencyConflict:
-                    # Part of the batch was stored by an earlier run cut in other batches:
-                    # one line at a time, each stored or found stored.
-                    results = [r for line in lines for r in self._append([line])]
+            try:
+                results = self._append(lines)
+            except ses.IdempotencyConflict:
+                # Part of the batch was stored by an earlier run cut in other batches:
+                # one line at a time, each stored or found stored.
+                results = [r for line in lines for r in self._append([line])]
         except ses.SafeEventStoreError as exc:
             raise self._failed(exc, lines[0].number, lines[-1].number) from None
         self.batches += 1
@@ -259,12 +257,11 @@ class Importer:
             if seq is not None and len(self.db.read_stream(line.stream, raw=True)) > seq:
                 self.skipped += 1  # stored by an earlier run
                 return
-            with lock_notice(self.db):
-                event_id, timestamp = line.hiding
-                self.db.restructure(
-                    line.stream, version, line.event, reason=reason, event_id=event_id,
-                    timestamp=timestamp,
-                )  # fmt: skip
+            event_id, timestamp = line.hiding
+            self.db.restructure(
+                line.stream, version, line.event, reason=reason, event_id=event_id,
+                timestamp=timestamp,
+            )  # fmt: skip
         except ses.SafeEventStoreError as exc:
             raise self._failed(exc, line.number, line.number) from None
         self.stored += 1

@@ -13,7 +13,6 @@ from ._app import (
     COUNT,
     ExpectedVersion,
     db_option,
-    lock_notice,
     lock_timeout_option,
     main,
     open_database,
@@ -59,7 +58,7 @@ def append(
     payload = parse_json(data, "JSON")
     meta = None if metadata is None else parse_json(metadata, "--metadata")
     event = ses.NewEvent(event_type, payload, metadata=meta, event_id=event_id)
-    with open_database(url, db_name, lock_timeout=lock_timeout) as db, lock_notice(db):
+    with open_database(url, db_name, lock_timeout=lock_timeout) as db:
         result = db.append(stream, [event], expected_version=expected_version)
     stdout().print(
         f"appended to [cyan]{escape(stream)}[/]: first version {result.first_version}, "
@@ -104,7 +103,7 @@ def restructure(
         replacement = ses.NewEvent(event_type, parse_json(data, "JSON"), metadata=meta)
     elif metadata is not None:
         raise click.UsageError("--metadata goes with a replacement, not with --hide")
-    with open_database(url, db_name, lock_timeout=lock_timeout) as db, lock_notice(db):
+    with open_database(url, db_name, lock_timeout=lock_timeout) as db:
         result = db.restructure(stream, version, replacement, reason=reason)
     verb = "hid" if replacement is None else "replaced"
     stdout().print(

@@ -196,7 +196,7 @@ def write_lock_held(path: Path, seconds: float) -> Iterator[None]:
 def test_a_write_waiting_for_a_lock_says_so(db_url: str, tmp_path: Path) -> None:
     with write_lock_held(tmp_path / "store" / "default.sqlite3", 2.0):
         result = ok("append", "A-1", "T", "{}", "--store", db_url)
-    assert "waiting for a lock on database default" in result.stderr
+    assert "waiting for the write lock on" in result.stderr
     assert "first version 0" in result.stdout
 
 
