@@ -102,7 +102,7 @@ def _module(root: Path, name: str) -> Path:
         ("safe_eventstore._store", "from .storage import memory", "only through the entry"),
         ("safe_eventstore._database", "from . import testing", "never imports the test"),
         ("safe_eventstore.eventsourcing", "from .. import bench", "bench command"),
-        ("safe_eventstore.cli", "from .storage import base", "public API only"),
+        ("safe_eventstore.cli", "from safe_eventstore.storage import base", "public API only"),
     ],
 )
 def test_a_broken_rule_is_reported(tmp_path: Path, importer: str, line: str, broken: str) -> None:
