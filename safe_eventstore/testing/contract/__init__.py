@@ -37,12 +37,13 @@ shared, and use ``store`` for every client when it is not. No test skips for any
 reason. The suite needs ``pytest`` and ``hypothesis``; it closes every store and
 subscription it opens, so it runs cleanly under ``filterwarnings = error``.
 
-The tests live in modules by topic (appends, reads, payloads, restructures, verification,
-subscriptions, bad input and errors, concurrency and crashes, dynamic consistency boundaries,
-the asyncio API, the store against a model); the fixtures and the helpers the topics share are
-in ``_fixtures``. This package re-exports every test and both fixtures, which is what the star
-import above takes. Importing it registers those modules for pytest's assertion rewriting, so a
-failing contract test shows the values it compared, as a test of your own would.
+The tests live in modules by topic (appends, reads, backwards reads, checkpoints, payloads,
+restructures, verification, subscriptions, bad input, errors, concurrency and crashes, dynamic
+consistency boundaries, the asyncio API, the store against a model); the fixtures and the
+helpers the topics share are in ``_fixtures``. This package re-exports every test and both
+fixtures, which is what the star import above takes. Importing it registers those modules for
+pytest's assertion rewriting, so a failing contract test shows the values it compared, as a
+test of your own would.
 """
 
 from __future__ import annotations
@@ -68,6 +69,24 @@ from ._async import (
     test_async_api,
     test_async_subscription,
     test_the_async_api_reads_and_appends_events,
+)
+from ._backwards import (
+    test_backwards_from_position_means_at_or_below,
+    test_backwards_reads_apply_restructures,
+    test_backwards_through_the_async_api,
+    test_read_all_backwards_from_a_position,
+    test_read_all_backwards_gives_payloads_and_restructures,
+    test_read_all_backwards_is_read_all_reversed,
+    test_read_all_backwards_keeps_the_filters,
+    test_read_all_backwards_over_many_pages,
+    test_read_category_backwards_with_a_type_filter,
+)
+from ._checkpoints import (
+    test_a_deleted_checkpoint_starts_afresh,
+    test_checkpoint_listing_needs_the_database,
+    test_checkpoints_are_listed_and_reset,
+    test_checkpoints_through_the_async_api,
+    test_list_and_delete_checkpoints,
 )
 from ._concurrency import (
     test_acknowledged_appends_survive_a_killed_writer,
@@ -106,6 +125,22 @@ from ._errors import (
 )
 from ._fixtures import _python as _python  # for backend tests that start child processes
 from ._fixtures import db, store
+from ._inputs import (
+    test_a_checkpoint_beyond_the_last_position_is_refused,
+    test_a_given_timestamp_is_kept_to_the_microsecond,
+    test_a_hiding_restructure_takes_the_id_and_time_it_is_given,
+    test_a_replacement_carries_its_own_id_and_time,
+    test_a_subscription_cannot_save_a_checkpoint_beyond_the_end,
+    test_a_timestamp_must_be_a_timezone_aware_datetime,
+    test_dollar_inside_metadata_values_and_nested_keys_is_data,
+    test_list_streams_refuses_an_after_that_is_not_a_name,
+    test_metadata_keys_starting_with_dollar_are_reserved,
+    test_numbers_beyond_64_bits_are_refused_before_the_storage,
+    test_one_string_as_a_type_filter_is_refused,
+    test_one_string_as_tags_is_refused_by_append,
+    test_tags_given_as_a_list_are_still_taken,
+    test_the_largest_numbers_read_as_nothing,
+)
 from ._model import test_store_matches_model
 from ._payloads import (
     test_a_16_mib_event_is_stored_and_read_back,
@@ -118,10 +153,13 @@ from ._payloads import (
     test_unserialisable_data_is_refused_before_writing,
 )
 from ._reads import (
+    test_an_empty_page_still_says_whether_more_follow,
     test_databases_are_isolated,
     test_event_fields_round_trip,
     test_from_position_is_inclusive,
     test_list_streams_pages_in_sorted_order,
+    test_list_streams_says_whether_more_streams_follow,
+    test_list_streams_through_the_async_api,
     test_positions_strictly_increase_across_streams,
     test_read_all_filters_by_type,
     test_read_stream_window,
@@ -162,34 +200,49 @@ __all__ = [
     "store",
     "test_a_16_mib_event_is_stored_and_read_back",
     "test_a_bad_event_fails_the_whole_batch",
+    "test_a_checkpoint_beyond_the_last_position_is_refused",
     "test_a_checkpoint_moves_forward_alone",
     "test_a_checkpoint_takes_precedence_over_from_position",
     "test_a_closed_store_refuses_work",
     "test_a_condition_is_checked_against_events_of_other_clients",
     "test_a_condition_sees_stream_events",
     "test_a_conditional_append_never_passes_an_event_committed_beside_it",
+    "test_a_deleted_checkpoint_starts_afresh",
+    "test_a_given_timestamp_is_kept_to_the_microsecond",
+    "test_a_hiding_restructure_takes_the_id_and_time_it_is_given",
     "test_a_live_event_arrives_before_the_idle_timeout",
     "test_a_matching_event_after_the_position_fails_the_append",
+    "test_a_replacement_carries_its_own_id_and_time",
     "test_a_restarted_subscriber_process_resumes_after_its_checkpoint",
+    "test_a_subscription_cannot_save_a_checkpoint_beyond_the_end",
     "test_a_subscription_may_deliver_restructure_entries",
+    "test_a_timestamp_must_be_a_timezone_aware_datetime",
     "test_acknowledged_appends_survive_a_killed_writer",
     "test_an_append_in_another_process_wakes_a_subscriber",
     "test_an_empty_batch_is_refused",
+    "test_an_empty_page_still_says_whether_more_follow",
     "test_an_event_over_the_limit_is_refused",
     "test_an_id_the_store_generated_is_not_a_retry_key",
     "test_an_idle_subscriber_does_not_spin",
     "test_async_api",
     "test_async_subscription",
+    "test_backwards_from_position_means_at_or_below",
+    "test_backwards_reads_apply_restructures",
+    "test_backwards_through_the_async_api",
     "test_bad_queries_and_conditions_are_rejected",
     "test_bytes_pass_through",
     "test_category_subscription_keeps_to_its_category",
+    "test_checkpoint_listing_needs_the_database",
     "test_checkpoint_resume_after_reopening_the_store",
     "test_checkpoint_stored_with_a_batch_only_moves_forward",
+    "test_checkpoints_are_listed_and_reset",
+    "test_checkpoints_through_the_async_api",
     "test_closing_a_subscription_ends_a_blocked_iteration",
     "test_closing_the_store_stops_a_blocked_subscriber",
     "test_conditional_append_retries_are_idempotent",
     "test_database_exists_and_database_not_found",
     "test_databases_are_isolated",
+    "test_dollar_inside_metadata_values_and_nested_keys_is_data",
     "test_event_fields_round_trip",
     "test_events_at_or_before_the_position_do_not_fail_it",
     "test_events_without_a_stream_are_chained_and_verified",
@@ -202,8 +255,16 @@ __all__ = [
     "test_invalid_database_names_are_refused",
     "test_invalid_expected_version_is_refused",
     "test_invalid_stream_names_are_refused",
+    "test_list_and_delete_checkpoints",
     "test_list_streams_pages_in_sorted_order",
+    "test_list_streams_refuses_an_after_that_is_not_a_name",
+    "test_list_streams_says_whether_more_streams_follow",
+    "test_list_streams_through_the_async_api",
+    "test_metadata_keys_starting_with_dollar_are_reserved",
     "test_multi_stream_batch_is_atomic",
+    "test_numbers_beyond_64_bits_are_refused_before_the_storage",
+    "test_one_string_as_a_type_filter_is_refused",
+    "test_one_string_as_tags_is_refused_by_append",
     "test_partial_retry_is_an_idempotency_conflict",
     "test_positions_strictly_increase_across_streams",
     "test_queries_select_by_type_and_tag",
@@ -212,7 +273,13 @@ __all__ = [
     "test_racing_processes_keep_versions_contiguous",
     "test_racing_threads_keep_versions_contiguous",
     "test_raw_read_keeps_originals_and_shows_restructures",
+    "test_read_all_backwards_from_a_position",
+    "test_read_all_backwards_gives_payloads_and_restructures",
+    "test_read_all_backwards_is_read_all_reversed",
+    "test_read_all_backwards_keeps_the_filters",
+    "test_read_all_backwards_over_many_pages",
     "test_read_all_filters_by_type",
+    "test_read_category_backwards_with_a_type_filter",
     "test_read_stream_window",
     "test_readers_never_see_part_of_a_batch",
     "test_reads_by_tag_page_through_many_events",
@@ -230,12 +297,14 @@ __all__ = [
     "test_store_matches_model",
     "test_subscription_catches_up_then_goes_live",
     "test_tags_are_stored_and_read_back",
+    "test_tags_given_as_a_list_are_still_taken",
     "test_the_appended_events_may_match_their_own_condition",
     "test_the_async_api_reads_and_appends_events",
     "test_the_backend_wakes_a_waiting_reader",
     "test_the_category_is_the_part_before_the_first_dash",
     "test_the_default_limit_is_64_mib",
     "test_the_idle_timeout_ends_iteration",
+    "test_the_largest_numbers_read_as_nothing",
     "test_the_latest_restructure_of_a_version_wins",
     "test_the_reserved_stream_can_be_read_not_written",
     "test_unregistered_type_reads_as_plain_data",

@@ -138,3 +138,15 @@ def _in_new_subscription(db: ses.Database, count: int, **scope: Any) -> list[ses
 def _query(*items: tuple[list[str], list[str]]) -> ses.Query:
     """A query from ``(types, tags)`` pairs, one per item."""
     return ses.Query([ses.QueryItem(tuple(types), tuple(tags)) for types, tags in items])
+
+
+def _fill(db: ses.Database) -> ses.Database:
+    """Account-1 v0-v2 and Order-1 v0-v1 interleaved, a restructure, then Account-2 v0."""
+    db.append("Account-1", [ses.NewEvent("Opened")])
+    db.append("Order-1", [ses.NewEvent("Placed")])
+    db.append("Account-1", [ses.NewEvent("Deposited", {"n": 1})])
+    db.append("Order-1", [ses.NewEvent("Shipped")])
+    db.append("Account-1", [ses.NewEvent("Deposited", {"n": 2})])
+    db.restructure("Account-1", 1, None, reason="a duplicate")
+    db.append("Account-2", [ses.NewEvent("Opened")])
+    return db

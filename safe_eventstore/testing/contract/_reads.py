@@ -1,7 +1,9 @@
-"""Versions, positions and reads: ``read_stream``, ``read_all``, categories, paging."""
+"""Versions, positions and reads: ``read_stream``, ``read_all``, categories, paging of events
+and of stream names."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import uuid
@@ -178,3 +180,43 @@ def test_list_streams_pages_in_sorted_order(db: ses.Database) -> None:
     assert all(len(page) == 2 for page in pages[:-1])
     assert db.list_streams("Order") == ["Order-1", "Order-2"]
     assert db.list_streams("Account", after="Account-04", limit=10) == ["Account-05", "Account-06"]
+
+
+def test_list_streams_says_whether_more_streams_follow(db: ses.Database) -> None:
+    names = [f"Account-{i:02}" for i in range(7)]
+    for name in names:
+        db.append(name, [ses.NewEvent("Opened")])
+    page = db.list_streams(limit=3)
+    assert isinstance(page, ses.StreamsPage)
+    assert page == names[:3] and len(page) == 3 and list(page) == names[:3]
+    assert page.next_after == "Account-02"
+    seen = list(page)
+    while page.next_after is not None:
+        page = db.list_streams(after=page.next_after, limit=3)
+        seen.extend(page)
+    assert seen == names
+    assert page == ["Account-06"]
+    exact = db.list_streams(limit=7)
+    assert exact == names and exact.next_after is None
+    assert db.list_streams(limit=100).next_after is None
+    assert db.list_streams("Nothing").next_after is None
+
+
+def test_an_empty_page_still_says_whether_more_follow(db: ses.Database) -> None:
+    assert db.list_streams(limit=0).next_after is None
+    db.append("Account-1", [ses.NewEvent("Opened")])
+    empty = db.list_streams(limit=0)
+    assert empty == [] and empty.next_after == ""
+    assert db.list_streams(after=empty.next_after) == ["Account-1"]
+    assert db.list_streams(after="Account-0", limit=0).next_after == "Account-0"
+
+
+def test_list_streams_through_the_async_api(db: ses.Database) -> None:
+    for name in ("A-1", "A-2", "A-3"):
+        db.append(name, [ses.NewEvent("Opened")])
+
+    async def main() -> None:
+        page = await ses.AsyncDatabase(db).list_streams(limit=2)
+        assert page == ["A-1", "A-2"] and page.next_after == "A-2"
+
+    asyncio.run(main())
