@@ -79,36 +79,9 @@ def _write_rows(
     raw: RawSqlite | None,
     say: Callable[[str], None],
 ) -> list[Row]:
-    # Disk and CPU speed drift during a run (other processes), so each write workload is
-    # cut into rounds and the rounds of all systems are interleaved: every system meets the
-    # same conditions. A row's rate is its whole count over its summed time.
-    timings: dict[str, list[float]] = {}
-    rounds = s.rounds
     single, each, batches = per_round(s)
-    bulk_rounds = {0, rounds // 2, rounds - 1}
-
-    def measure(key: str, fn: Callable[[], float]) -> None:
-        timings.setdefault(key, []).append(fn())
-
-    for r in range(rounds):
-        say(f"writes, round {r + 1} of {rounds}")
-        measure("W1", lambda: ours.single(single))
-        if es:
-            measure("W1-es", lambda: es.single(single))
-        if raw:
-            measure("raw-1", lambda: raw.single(single))
-        measure("W2", lambda: ours.concurrent(s.writers, each * s.writers))
-        if es:
-            measure("W2-es", lambda: es.concurrent(s.writers, each * s.writers))
-        if raw:
-            measure("raw-16", lambda: raw.concurrent(s.writers, each * s.writers))
-            measure("raw-16q", lambda: raw.queued(s.writers, each * s.writers))
-        measure("W3", lambda: ours.batches(batches, s.batch))
-        if es:
-            measure("W3-es", lambda: es.batches(batches, s.batch))
-        if raw and r in bulk_rounds:
-            measure("raw-bulk", lambda: raw.bulk(s.raw_rows))
-
+    timings = _timed_rounds(s, ours, es, raw, say, single, each, batches)
+    rounds = s.rounds
     rows = our_write_rows(timings, s)
 
     def add(
@@ -146,6 +119,48 @@ def _write_rows(
             )
         )  # fmt: skip
     return rows
+
+
+def _timed_rounds(
+    s: Sizes,
+    ours: Workloads,
+    es: EventSourcingRecorder | None,
+    raw: RawSqlite | None,
+    say: Callable[[str], None],
+    single: int,
+    each: int,
+    batches: int,
+) -> dict[str, list[float]]:
+    """The time of each round of each write workload, by row key."""
+    # Disk and CPU speed drift during a run (other processes), so each write workload is
+    # cut into rounds and the rounds of all systems are interleaved: every system meets the
+    # same conditions. A row's rate is its whole count over its summed time.
+    timings: dict[str, list[float]] = {}
+    rounds = s.rounds
+    bulk_rounds = {0, rounds // 2, rounds - 1}
+
+    def measure(key: str, fn: Callable[[], float]) -> None:
+        timings.setdefault(key, []).append(fn())
+
+    for r in range(rounds):
+        say(f"writes, round {r + 1} of {rounds}")
+        measure("W1", lambda: ours.single(single))
+        if es:
+            measure("W1-es", lambda: es.single(single))
+        if raw:
+            measure("raw-1", lambda: raw.single(single))
+        measure("W2", lambda: ours.concurrent(s.writers, each * s.writers))
+        if es:
+            measure("W2-es", lambda: es.concurrent(s.writers, each * s.writers))
+        if raw:
+            measure("raw-16", lambda: raw.concurrent(s.writers, each * s.writers))
+            measure("raw-16q", lambda: raw.queued(s.writers, each * s.writers))
+        measure("W3", lambda: ours.batches(batches, s.batch))
+        if es:
+            measure("W3-es", lambda: es.batches(batches, s.batch))
+        if raw and r in bulk_rounds:
+            measure("raw-bulk", lambda: raw.bulk(s.raw_rows))
+    return timings
 
 
 def _read_rows(

@@ -53,16 +53,7 @@ def bench(
     """
     from .. import bench as harness
 
-    if (cluster or nats_url or replicas) and not nats:
-        raise click.UsageError("--cluster, --nats-url and --replicas go with --nats")
-    if cluster and nats_url:
-        raise click.UsageError("--cluster starts its own servers; --nats-url names existing ones")
-    if replicas and not nats_url:
-        raise click.UsageError("--replicas goes with --nats-url (a started cluster uses 3)")
-    if nats_url and not nats_url.startswith("nats://"):
-        raise click.UsageError(
-            f"--nats-url takes nats://host:port[,host:port...], not {nats_url!r}"
-        )
+    _check_nats_options(nats, cluster, nats_url, replicas)
     err = stderr()
     progress = lambda message: err.print(message, style="dim")  # noqa: E731
     if nats:
@@ -99,10 +90,30 @@ def bench(
             references=not no_references,
             progress=progress,
         )
+    _print_table(harness.COLUMNS, harness.table(rows), out)
+
+
+def _check_nats_options(
+    nats: bool, cluster: bool, nats_url: str | None, replicas: int | None
+) -> None:
+    """A usage error for NATS options that do not go together."""
+    if (cluster or nats_url or replicas) and not nats:
+        raise click.UsageError("--cluster, --nats-url and --replicas go with --nats")
+    if cluster and nats_url:
+        raise click.UsageError("--cluster starts its own servers; --nats-url names existing ones")
+    if replicas and not nats_url:
+        raise click.UsageError("--replicas goes with --nats-url (a started cluster uses 3)")
+    if nats_url and not nats_url.startswith("nats://"):
+        raise click.UsageError(
+            f"--nats-url takes nats://host:port[,host:port...], not {nats_url!r}"
+        )
+
+
+def _print_table(columns: tuple[str, ...], lines: list[tuple[str, ...]], out: str | None) -> None:
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in harness.COLUMNS:
+    for column in columns:
         table.add_column(column, justify="right" if column in ("count", "rate") else "left")
-    for line in harness.table(rows):
+    for line in lines:
         table.add_row(*line)
     stdout().print(table)
     if out is not None:

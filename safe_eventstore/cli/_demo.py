@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import click
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -65,11 +66,6 @@ def demo(url: str | None) -> None:
     """
     out = stdout(wide=False)
     started = time.perf_counter()
-
-    def section(title: str) -> None:
-        out.print()
-        out.rule(Text(title, style="bold"), align="left")
-
     with open_store(url) as store:
         db = _fresh_database(store, "demo")
         out.print(
@@ -81,103 +77,130 @@ def demo(url: str | None) -> None:
             soft_wrap=True,
         )
 
-        section("1. Append: one atomic batch per account")
-        appended = Table(box=None, header_style="bold", pad_edge=False)
-        for column in ("stream", "events", "versions", "last position"):
-            appended.add_column(column)
-        for stream, events in _ACCOUNTS:
-            batch = [ses.NewEvent(kind, data) for kind, data in events]
-            result = db.append(stream, batch, expected_version=ses.NO_STREAM)
-            appended.add_row(
-                stream,
-                ", ".join(kind for kind, _ in events),
-                f"{result.first_version}-{result.last_version}",
-                str(result.position),
-            )
-        out.print(appended)
-        out.print(
-            'Deposited {"amount":100} was appended to three streams; its payload is '
-            "content-addressed, so it is stored once.",
-            style="dim",
-        )
+        _section(out, "1. Append: one atomic batch per account")
+        _append_accounts(out, db)
 
-        section("2. Optimistic concurrency")
+        _section(out, "2. Optimistic concurrency")
         try:
             db.append("Account-1", [ses.NewEvent("Withdrawn", {"amount": 1})], expected_version=0)
         except ses.WrongExpectedVersion as exc:
             out.print(f"a writer that last saw version 0 is refused: {exc}", soft_wrap=True)
 
-        section("3. Restructure: correct a mistake without rewriting history")
-        reason = "typo: 5000 for 50"
-        db.restructure("Account-2", 2, ses.NewEvent("Deposited", {"amount": 50}), reason=reason)
-        out.print("read_stream('Account-2'), restructures applied:")
-        out.print(events_table(list(db.read_stream("Account-2")), raw=False, show_time=False))
-        out.print("read_stream('Account-2', raw=True), the history as stored:")
-        out.print(
-            events_table(list(db.read_stream("Account-2", raw=True)), raw=True, show_time=False)
-        )
+        _section(out, "3. Restructure: correct a mistake without rewriting history")
+        _restructure(out, db)
 
-        section("4. Subscription with a checkpoint")
-        balances: dict[str, int] = {}
-        with db.subscribe(category="Account", checkpoint="balances", idle_timeout=0) as sub:
-            caught_up = 0
-            for event in sub:
-                _apply_balance(balances, event)
-                caught_up += 1
-            sub.save_checkpoint()
-        out.print(
-            f"caught up on {caught_up} events, saved checkpoint 'balances' at position "
-            f"{db.get_checkpoint('balances')}:"
-        )
-        out.print(_balances_table(balances))
-        failures: list[BaseException] = []
+        _section(out, "4. Subscription with a checkpoint")
+        _subscribe(out, db)
 
-        def append_later() -> None:
-            time.sleep(0.05)
-            try:
-                db.append("Account-3", [ses.NewEvent("Withdrawn", {"amount": 40})])
-            except BaseException as exc:
-                failures.append(exc)
+        _section(out, "5. Verify the hash chains and payload addresses")
+        _verify(out, db)
 
-        with db.subscribe(category="Account", checkpoint="balances") as sub:
-            writer = threading.Thread(target=append_later)
-            writer.start()
-            live = sub.get(timeout=10)
-            writer.join()
-            if failures:
-                raise failures[0]
-            if live is None:
-                raise click.ClickException("the subscription did not deliver the new event")
-            _apply_balance(balances, live)
-            sub.save_checkpoint()
-        out.print(
-            Text.assemble(
-                "resumed after the checkpoint; delivered live: ",
-                (f"{live.stream}@{live.version} {live.type} {data_text(live)}", "cyan"),
-                f" at position {live.position}; Account-3 now holds {balances['Account-3']}",
-            ),
-            soft_wrap=True,
-        )
-
-        section("5. Verify the hash chains and payload addresses")
-        report = db.verify()
-        verified = summary(report)
-        if not report.ok:
-            raise click.ClickException("verify found: " + "; ".join(map(str, report.problems)))
-        out.print(Text(f"ok: {verified} verified", style="green"))
-
-        section("6. Statistics")
+        _section(out, "6. Statistics")
         out.print(stats_table(db.stats()))
 
-        elapsed = time.perf_counter() - started
-        out.print()
-        if store.url.startswith("memory:"):
-            out.print(f"done in {elapsed:.2f} s (a memory:// store ends with the process).")
-        else:
-            given = url or click.get_current_context().find_root().params.get("url")
-            store_flag = "" if not given else f" --store {given}"
-            out.print(
-                f"done in {elapsed:.2f} s. Look around: "
-                f"safe-eventstore read Account-2 --raw --db {db.name}{store_flag}",
-                soft_wrap=True,
-            )
+        _done(out, store, db, url, started)
+
+
+def _section(out: Console, title: str) -> None:
+    out.print()
+    out.rule(Text(title, style="bold"), align="left")
+
+
+def _append_accounts(out: Console, db: ses.Database) -> None:
+    appended = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("stream", "events", "versions", "last position"):
+        appended.add_column(column)
+    for stream, events in _ACCOUNTS:
+        batch = [ses.NewEvent(kind, data) for kind, data in events]
+        result = db.append(stream, batch, expected_version=ses.NO_STREAM)
+        appended.add_row(
+            stream,
+            ", ".join(kind for kind, _ in events),
+            f"{result.first_version}-{result.last_version}",
+            str(result.position),
+        )
+    out.print(appended)
+    out.print(
+        'Deposited {"amount":100} was appended to three streams; its payload is '
+        "content-addressed, so it is stored once.",
+        style="dim",
+    )
+
+
+def _restructure(out: Console, db: ses.Database) -> None:
+    reason = "typo: 5000 for 50"
+    db.restructure("Account-2", 2, ses.NewEvent("Deposited", {"amount": 50}), reason=reason)
+    out.print("read_stream('Account-2'), restructures applied:")
+    out.print(events_table(list(db.read_stream("Account-2")), raw=False, show_time=False))
+    out.print("read_stream('Account-2', raw=True), the history as stored:")
+    out.print(events_table(list(db.read_stream("Account-2", raw=True)), raw=True, show_time=False))
+
+
+def _subscribe(out: Console, db: ses.Database) -> None:
+    """Catch up from the start and save a checkpoint; then resume after it and get an event
+    appended meanwhile, live."""
+    balances: dict[str, int] = {}
+    with db.subscribe(category="Account", checkpoint="balances", idle_timeout=0) as sub:
+        caught_up = 0
+        for event in sub:
+            _apply_balance(balances, event)
+            caught_up += 1
+        sub.save_checkpoint()
+    out.print(
+        f"caught up on {caught_up} events, saved checkpoint 'balances' at position "
+        f"{db.get_checkpoint('balances')}:"
+    )
+    out.print(_balances_table(balances))
+    failures: list[BaseException] = []
+
+    def append_later() -> None:
+        time.sleep(0.05)
+        try:
+            db.append("Account-3", [ses.NewEvent("Withdrawn", {"amount": 40})])
+        except BaseException as exc:
+            failures.append(exc)
+
+    with db.subscribe(category="Account", checkpoint="balances") as sub:
+        writer = threading.Thread(target=append_later)
+        writer.start()
+        live = sub.get(timeout=10)
+        writer.join()
+        if failures:
+            raise failures[0]
+        if live is None:
+            raise click.ClickException("the subscription did not deliver the new event")
+        _apply_balance(balances, live)
+        sub.save_checkpoint()
+    out.print(
+        Text.assemble(
+            "resumed after the checkpoint; delivered live: ",
+            (f"{live.stream}@{live.version} {live.type} {data_text(live)}", "cyan"),
+            f" at position {live.position}; Account-3 now holds {balances['Account-3']}",
+        ),
+        soft_wrap=True,
+    )
+
+
+def _verify(out: Console, db: ses.Database) -> None:
+    report = db.verify()
+    verified = summary(report)
+    if not report.ok:
+        raise click.ClickException("verify found: " + "; ".join(map(str, report.problems)))
+    out.print(Text(f"ok: {verified} verified", style="green"))
+
+
+def _done(
+    out: Console, store: ses.Store, db: ses.Database, url: str | None, started: float
+) -> None:
+    elapsed = time.perf_counter() - started
+    out.print()
+    if store.url.startswith("memory:"):
+        out.print(f"done in {elapsed:.2f} s (a memory:// store ends with the process).")
+    else:
+        given = url or click.get_current_context().find_root().params.get("url")
+        store_flag = "" if not given else f" --store {given}"
+        out.print(
+            f"done in {elapsed:.2f} s. Look around: "
+            f"safe-eventstore read Account-2 --raw --db {db.name}{store_flag}",
+            soft_wrap=True,
+        )

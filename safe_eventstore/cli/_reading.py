@@ -138,19 +138,7 @@ def read(
     as does `read-all`; --category C every stream of category C. A stream that does not exist
     is an error; an existing stream with no events left to show says "no events" on stderr.
     """
-    if stream is None and category is None:
-        raise click.UsageError("name a STREAM, '$all', or a --category")
-    if stream is not None and category is not None:
-        raise click.UsageError("read a STREAM or a --category, not both")
-    whole = category is not None or stream == ALL
-    if whole and (raw or from_version is not None):
-        raise click.UsageError(
-            "--raw and --from-version read one stream; with $all or --category use --from-position"
-        )
-    if not whole and from_position is not None:
-        raise click.UsageError("--from-position goes with $all or --category; use --from-version")
-    if raw and backwards:
-        raise click.UsageError("--raw reads the history in stored order; drop --backwards")
+    whole = _reads_whole(stream, category, from_version, from_position, raw, backwards)
     with open_database(url, db_name, reading=True) as db:
         if whole:
             _read_whole(db, category, from_position, limit, backwards, types, correlation_id,
@@ -180,6 +168,32 @@ def read(
             raw=raw,
             as_json=as_json,
         )
+
+
+def _reads_whole(
+    stream: str | None,
+    category: str | None,
+    from_version: int | None,
+    from_position: int | None,
+    raw: bool,
+    backwards: bool,
+) -> bool:
+    """Whether ``read`` reads every stream (``$all``) or a category rather than one stream;
+    a usage error for options that do not go together."""
+    if stream is None and category is None:
+        raise click.UsageError("name a STREAM, '$all', or a --category")
+    if stream is not None and category is not None:
+        raise click.UsageError("read a STREAM or a --category, not both")
+    whole = category is not None or stream == ALL
+    if whole and (raw or from_version is not None):
+        raise click.UsageError(
+            "--raw and --from-version read one stream; with $all or --category use --from-position"
+        )
+    if not whole and from_position is not None:
+        raise click.UsageError("--from-position goes with $all or --category; use --from-version")
+    if raw and backwards:
+        raise click.UsageError("--raw reads the history in stored order; drop --backwards")
+    return whole
 
 
 def _read_whole(

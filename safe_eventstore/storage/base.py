@@ -5,14 +5,15 @@ classes, codecs or restructure semantics. The few rules that must run inside a b
 atomic step (the expected-version check, idempotent retries, sealing the hash chain) live
 here once, as :func:`plan_append`.
 
-The whole append sequence lives here too, as :func:`run_append`: it drives a backend's
-:class:`Transaction` (the primitives of one atomic step: a stream's head, the stored entries
-of some event ids, the first event a query selects, a stored checkpoint, storing entries)
-through the heads, :func:`plan_append`, the idempotent-retry short cut, the append condition,
-the checkpoint and the results. A backend supplies only its atomic step (a lock, a write
-transaction) and those primitives. So do the helpers that backends filtering in Python
-share: :func:`page_after` (listing pages), :func:`read_all_filter` and :func:`take` (the
-selection of ``read_all``) and :func:`statistics` (the mapping ``stats`` returns).
+The whole append sequence is part of the contract too, as :func:`run_append` (written in
+:mod:`._sequence`, re-exported here): it drives a backend's :class:`Transaction` (the
+primitives of one atomic step: a stream's head, the stored entries of some event ids, the
+first event a query selects, a stored checkpoint, storing entries) through the heads,
+:func:`plan_append`, the idempotent-retry short cut, the append condition, the checkpoint
+and the results. A backend supplies only its atomic step (a lock, a write transaction) and
+those primitives. So do the helpers that backends filtering in Python share:
+:func:`page_after` (listing pages), :func:`read_all_filter` and :func:`take` (the selection
+of ``read_all``) and :func:`statistics` (the mapping ``stats`` returns).
 """
 
 from __future__ import annotations
@@ -255,80 +256,6 @@ def retried(plans: list[AppendResult | list[Entry]]) -> list[AppendResult] | Non
     return None
 
 
-class Transaction(ABC):
-    """The primitives of one backend's atomic append step, driven by :func:`run_append`.
-
-    Every method runs inside the step (under the backend's lock or write transaction), so
-    what the reads return cannot change before the stores are done.
-    """
-
-    @abstractmethod
-    def head(self, stream: str) -> Head | None:
-        """The stream's head, or ``None`` when it has no entries."""
-
-    @abstractmethod
-    def existing(self, stream: str, event_ids: list[bytes]) -> list[Entry]:
-        """The stream's stored event entries whose event ids are among ``event_ids``."""
-
-    @abstractmethod
-    def first_match(self, query: Query, from_position: int) -> Entry | None:
-        """The first event entry at ``from_position`` or later that ``query`` selects."""
-
-    @abstractmethod
-    def checkpoint(self, name: str) -> int | None:
-        """The stored checkpoint's position, ``None`` when there is none."""
-
-    @abstractmethod
-    def store(self, write: Write, entries: list[Entry], head: Head | None) -> None:
-        """Give ``entries`` (sealed on ``head``) the next positions, in order, and store them."""
-
-    @abstractmethod
-    def finish(self, blobs: dict[bytes, bytes], checkpoint: tuple[str, int] | None) -> None:
-        """Store the append's payloads (those not stored yet) and its checkpoint; called
-        once per append that stores anything, after every :meth:`store`."""
-
-
-def run_append(
-    tx: Transaction,
-    writes: list[Write],
-    blobs: dict[bytes, bytes],
-    checkpoint: tuple[str, int] | None,
-    condition: AppendCondition | None,
-) -> list[AppendResult]:
-    """The append sequence of :meth:`Storage.append`, run inside a backend's atomic step:
-    each write's head and repeated event ids, :func:`plan_append`, the idempotent-retry
-    short cut, the condition, the checkpoint, then the stores and the results. Raises
-    (having stored nothing) when a check fails."""
-    heads: list[Head | None] = []
-    plans: list[AppendResult | list[Entry]] = []
-    for w in writes:
-        head = tx.head(w.stream)
-        existing: list[Entry] = []
-        if head is not None and not w.new_ids:  # no retry looks up a generated id
-            ids = [d.event_id for d in w.drafts if d.kind == EVENT]
-            if ids:
-                existing = tx.existing(w.stream, ids)
-        heads.append(head)
-        plans.append(plan_append(w.stream, head, w.expected, w.drafts, existing))
-    done = retried(plans)
-    if done is not None:
-        return done
-    if condition is not None:
-        match = tx.first_match(condition.fail_if_events_match, (condition.after or 0) + 1)
-        check_condition(condition, match)
-    if checkpoint is not None:
-        check_checkpoint(checkpoint[0], tx.checkpoint(checkpoint[0]), checkpoint[1])
-    results: list[AppendResult] = []
-    for w, head, plan in zip(writes, heads, plans, strict=True):
-        if isinstance(plan, AppendResult):
-            results.append(plan)
-        else:
-            tx.store(w, plan, head)
-            results.append(result_of(plan))
-    tx.finish(blobs, checkpoint)
-    return results
-
-
 def page_after(items: Sequence[T], after: T | None, limit: int) -> list[T]:
     """Up to ``limit`` of the sorted ``items`` that come after ``after`` (from the first
     when it is ``None``): one page of a listing."""
@@ -521,3 +448,7 @@ class Storage(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+
+# the append sequence builds on the definitions above: imported last, and re-exported
+from ._sequence import Transaction, run_append  # noqa: E402

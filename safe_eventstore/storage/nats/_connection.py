@@ -1,90 +1,30 @@
-"""One NATS connection and the asyncio event loop that drives it.
+"""One NATS connection: connecting, requests and their replies, the JetStream API, publishing.
 
-The storage contract is synchronous and thread-safe; nats-py is asyncio. The loop has no
-thread of its own: a caller runs it itself for as long as its call takes (the call stops
-the loop as it ends), so a call costs no hand-over between threads. Only one thread runs the
-loop at a time: a caller that finds it taken hands its work to the loop (an append goes
-straight to the committer already running there, without a task) and waits on a lock, and
-takes the loop over if it is let go before its work is done. When no caller has run
-the loop for a millisecond, a daemon thread runs it, so that the connection answers the
-server's pings and delivers messages to subscriptions, and lets it go as soon as a caller
-asks for it. The daemon is not woken when a call ends: it looks every millisecond, and,
-while callers keep the loop busy and no subscription waits for deliveries, less and less
-often (up to every 8 ms), since each look takes the interpreter's lock from the callers.
-Every nats-py error is translated into the store's exception tree before it reaches a
-caller.
+The event loop that drives it, and the threads that run that loop, are :mod:`._loop`'s; the
+errors, and the translation of nats-py's into the store's tree, are :mod:`._errors`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
-import concurrent.futures
-import functools
 import itertools
 import json
 import secrets
-import threading
-import time
-from collections.abc import Callable, Coroutine
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import nats
-import nats.errors
-import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from ..._exceptions import (
-    SafeEventStoreError,
-    StorageError,
-    StoreClosed,
-    StoreUnavailable,
-)
+from ..._exceptions import StorageError, StoreUnavailable
+from ._errors import ApiError, NoStream, TooMany, acknowledged, api_error, status_error
+from ._loop import LoopDriver
 
 __all__ = ["ApiError", "Connection", "NoStream", "TooMany", "api_error"]
 
-T = TypeVar("T")
 API = "$JS.API"
 _FLOW_BYTES = 8 * 1024 * 1024  # ask for an ack at least this often inside a large batch
-IDLE = 0.001  # seconds without a caller running the loop before the daemon runs it
-BUSY = 0.008  # at most this long between the daemon's looks while callers run the loop
 _FIRST_CONNECT_ATTEMPTS = 2  # retries of each server before the first connection fails
-
-
-class NoStream(StorageError):
-    """No JetStream stream answered: the database does not exist, or has no leader now."""
-
-
-class ApiError(StorageError):
-    """The JetStream API or a publish acknowledgement reported an error."""
-
-    def __init__(self, code: int, description: str) -> None:
-        super().__init__(f"NATS JetStream: {description} (error {code})")
-        self.code = code
-        self.description = description
-
-
-def api_error(resp: dict[str, Any]) -> ApiError:
-    err = resp.get("error") or {}
-    return ApiError(int(err.get("err_code") or err.get("code") or 0), str(err.get("description")))
-
-
-def _acknowledged(msg: Msg) -> dict[str, Any]:
-    """A publish acknowledgement, or the error it reports."""
-    if msg.headers and msg.headers.get("Status") == "503":
-        raise NoStream("nothing answered on that subject")
-    resp: dict[str, Any] = json.loads(msg.data)
-    if "error" in resp:
-        raise api_error(resp)
-    return resp
-
-
-def _status_error(status: str, description: str) -> StorageError:
-    message = f"NATS direct get: {status} {description}"
-    if status in ("408", "412", "503"):  # timed out; a replica too far behind; no leader
-        return StoreUnavailable(message)
-    return StorageError(message)
 
 
 class _Replies:
@@ -98,71 +38,7 @@ class _Replies:
         self.done: asyncio.Future[None] = loop.create_future()
 
 
-def _in_event_loop() -> bool:
-    return asyncio._get_running_loop() is not None
-
-
-class _Signal:
-    """Wakes one waiting thread; a wake-up given while none waits is kept for the next
-    wait (like an event cleared by the wait that sees it), on a bare lock: cheaper than
-    :class:`threading.Event`, which takes a condition and a new lock per wait."""
-
-    __slots__ = ("_lock",)
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._lock.acquire()
-
-    def set(self) -> None:
-        try:
-            self._lock.release()
-        except RuntimeError:
-            pass  # given already, not yet taken
-
-    def wait(self, timeout: float) -> None:
-        self._lock.acquire(timeout=timeout)
-
-
-class _Call(Generic[T]):
-    """A caller's work handed to the loop while another thread runs it."""
-
-    __slots__ = ("cancelled", "coro", "driving", "future", "loop", "queued", "woken")
-
-    def __init__(
-        self,
-        coro: Coroutine[Any, Any, T] | None,
-        queued: Callable[[], asyncio.Future[T]] | None,
-        loop: asyncio.AbstractEventLoop,
-    ) -> None:
-        self.coro = coro  # run as a task, or
-        self.queued = queued  # called on the loop: the future of the work
-        self.loop = loop
-        self.future: asyncio.Future[T] | None = None  # once the loop started the work
-        self.woken = _Signal()  # the work is done, or the loop was let go to this caller
-        self.driving = False  # the caller took the loop over: the work's end stops it
-        self.cancelled = False
-
-    def start(self) -> None:
-        if self.coro is not None:
-            self.future = self.loop.create_task(self.coro)
-        else:
-            assert self.queued is not None
-            try:
-                self.future = self.queued()
-            except Exception as exc:  # a bug of ours: the caller raises it
-                self.future = self.loop.create_future()
-                self.future.set_exception(exc)
-        self.future.add_done_callback(self.finish)
-
-    def finish(self, future: asyncio.Future[T]) -> None:
-        if not future.cancelled():
-            future.exception()  # retrieved: the caller raises it (or gave up)
-        if self.driving:
-            self.loop.stop()
-        self.woken.set()
-
-
-class Connection:
+class Connection(LoopDriver):
     """A NATS connection owned by one store; every method is safe to call from any thread."""
 
     def __init__(
@@ -173,26 +49,11 @@ class Connection:
         connect_timeout: float,
         name: str = "safe-eventstore",
     ) -> None:
-        self.timeout = timeout
-        self._closed = False
-        self.loop = asyncio.new_event_loop()
-        self._driver = threading.Lock()  # held by the thread running the loop
-        self._changed = threading.Condition()  # the loop was let go, or a call finished
-        # a subscription follows a stream: the daemon runs the loop soon after each call
-        self.followed = False
-        self._released = time.monotonic()
-        self._parked: asyncio.Event | None = None  # set to make the daemon let the loop go
-        self._waiting: list[_Signal] = []  # callers waiting while another runs it
-        self._submitted: collections.deque[_Call[Any]] = collections.deque()
-        self._starting = False  # the loop is asked to start the calls submitted
         self._replies: dict[str, _Replies] = {}
         self._acks: dict[str, asyncio.Future[Msg]] = {}
         self._tokens = itertools.count(1)
         self._inbox = ""
-        self._thread = threading.Thread(
-            target=self._idle_driver, name="safe-eventstore-nats", daemon=True
-        )
-        self._thread.start()
+        super().__init__(timeout)
         try:
             self.nc: Client = self.call(
                 self._connect(servers, connect_timeout, name),
@@ -206,246 +67,6 @@ class Connection:
         except BaseException:
             self.close()
             raise
-
-    # -- running coroutines from any thread -----------------------------------------------------
-
-    def call(
-        self,
-        coro: Coroutine[Any, Any, T],
-        timeout: float | None = None,
-        *,
-        queued: Callable[[], asyncio.Future[T]] | None = None,
-    ) -> T:
-        """Run ``coro`` on the loop and return its result, translating every error.
-
-        ``queued``, if given, does the same work without a task: called on the loop, it
-        hands the work to whatever already runs there and returns its future. A caller
-        that finds the loop taken uses it instead of ``coro`` (a task and its steps cost
-        the loop, which every caller waits for, more than the work's own future)."""
-        if self._closed:
-            coro.close()
-            raise StoreClosed("the store is closed")
-        deadline = None if timeout is None else time.monotonic() + timeout
-        # a thread that runs an event loop of its own cannot run ours: it waits instead
-        drives = not _in_event_loop()
-        if drives and self._driver.acquire(blocking=False):
-            # the work stops the loop as it ends (run_until_complete would take one more
-            # turn of the loop to notice that it has)
-            task = self.loop.create_task(self._translated(coro, deadline, stop=True))
-            return self._drive(lambda: self._until_done(task))
-        if queued is not None:
-            coro.close()
-            call: _Call[T] = _Call(None, queued, self.loop)
-        else:
-            call = _Call(self._translated(coro, deadline), None, self.loop)
-        with self._changed:
-            self._waiting.append(call.woken)
-        self._submit(call)
-        self._wake_loop()
-        try:
-            while True:
-                if call.future is not None and call.future.done():
-                    return self._outcome(call)
-                if self._closed:
-                    self._cancel(call)
-                    raise StoreClosed("the store is closed")
-                if drives and self._driver.acquire(blocking=False):  # let go before we were done
-                    call.driving = True
-                    return self._drive(functools.partial(self._until_called, call))
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    self._cancel(call)
-                    raise StoreUnavailable(f"NATS did not answer within {timeout:.1f} s")
-                call.woken.wait(0.5 if left is None else min(left, 0.5))
-        finally:
-            with self._changed:
-                self._waiting.remove(call.woken)
-            if not self._driver.locked():
-                self._hand_over()  # we took no turn: let another waiter run the loop
-
-    def _submit(self, call: _Call[Any]) -> None:
-        """Hand ``call`` to the loop. Calls handed over while the loop has not yet started
-        the earlier ones are started together, for one wake-up of the loop (a write to its
-        socket pair)."""
-        self._submitted.append(call)
-        if not self._starting:
-            self._starting = True
-            try:
-                self.loop.call_soon_threadsafe(self._start_calls)
-            except RuntimeError:  # the loop is closed
-                self._starting = False
-
-    def _start_calls(self) -> None:
-        # cleared first: a call handed over from now on schedules another start
-        self._starting = False
-        while self._submitted:
-            call = self._submitted.popleft()
-            if call.cancelled:
-                if call.coro is not None:
-                    call.coro.close()
-                call.woken.set()
-                continue
-            call.start()
-
-    def _cancel(self, call: _Call[Any]) -> None:
-        """Give up ``call``: its work is cancelled on the loop, or never started."""
-        call.cancelled = True
-        try:
-            # on the loop: the call was started before it saw the flag, or it never will be
-            self.loop.call_soon_threadsafe(self._cancelled, call)
-        except RuntimeError:
-            pass  # the loop is closed: so is the work
-
-    def _cancelled(self, call: _Call[Any]) -> None:
-        if call.future is not None:
-            call.future.cancel()
-
-    def _drive(self, work: Callable[[], T]) -> T:
-        """Run the loop in this thread (the driver lock is held) with ``work``."""
-        try:
-            try:
-                return work()
-            except (asyncio.CancelledError, concurrent.futures.CancelledError):
-                raise StoreClosed("the store is closed") from None
-        finally:
-            self._released = time.monotonic()
-            self._driver.release()
-            self._hand_over()
-
-    def _until_done(self, future: asyncio.Future[T]) -> T:
-        """Run the loop until ``future`` is done, which stops it (so does the end of any
-        work started with ``stop``: a caller's left behind by an interrupt)."""
-        while not future.done():
-            self.loop.run_forever()
-        return future.result()
-
-    def _until_called(self, call: _Call[T]) -> T:
-        """Run the loop until ``call`` is done (taken over from the thread that ran it)."""
-        while call.future is None or not call.future.done():
-            self.loop.run_forever()
-        return self._outcome(call)
-
-    def _stop(self, _: object = None) -> None:
-        self.loop.stop()
-
-    def _hand_over(self) -> None:
-        """Wake one thread waiting for its work to be done, to run the loop next. (The
-        daemon is not woken: it looks every ``IDLE`` seconds, so that a caller making one
-        call after another does not wake it once per call.)"""
-        if self._waiting:
-            with self._changed:
-                if self._waiting:
-                    self._waiting[0].set()
-
-    def _outcome(self, call: _Call[T]) -> T:
-        future = call.future
-        assert future is not None
-        if future.cancelled():
-            raise StoreClosed("the store is closed")
-        exc = future.exception()
-        if exc is None or call.coro is not None:  # a task's errors are translated already
-            return future.result()
-        if self._closed:  # whatever closing did to the work under way
-            raise StoreClosed("the store is closed") from exc
-        translated = self._translate(exc) if isinstance(exc, Exception) else exc
-        if translated is exc:
-            raise exc
-        raise translated from exc
-
-    def _notify(self) -> None:
-        with self._changed:
-            self._changed.notify_all()
-
-    def _wake_loop(self) -> None:
-        """Make the daemon let the loop go, if it runs it."""
-        parked = self._parked
-        if parked is not None:
-            self.loop.call_soon_threadsafe(parked.set)
-
-    def _idle_driver(self) -> None:
-        """Run the loop whenever no caller has for a moment: pings, subscriptions. Once
-        the store is closed, close the connection and the loop."""
-        try:
-            self._drive_when_idle()
-        finally:
-            self._shutdown()
-
-    def _drive_when_idle(self) -> None:
-        pause = IDLE
-        while not self._closed:
-            with self._changed:
-                while not self._closed:
-                    if self._driver.locked():
-                        # callers keep the loop busy: look less and less often (each look
-                        # takes the interpreter's lock from them), up to BUSY, unless a
-                        # subscription's deliveries would wait for the loop that long
-                        self._changed.wait(pause)
-                        pause = min(pause * 2, IDLE if self.followed else BUSY)
-                        continue
-                    quiet = time.monotonic() - self._released
-                    if quiet >= IDLE:
-                        break
-                    self._changed.wait(IDLE - quiet)
-            if self._closed or not self._driver.acquire(blocking=False):
-                continue
-            pause = IDLE
-            try:
-                self._parked = asyncio.Event()
-                self.loop.run_until_complete(self._parked.wait())
-            except Exception:
-                pass  # the loop is closing
-            finally:
-                self._parked = None
-                self._released = time.monotonic()
-                self._driver.release()
-                self._hand_over()
-
-    async def _translated(
-        self, coro: Coroutine[Any, Any, T], deadline: float | None, *, stop: bool = False
-    ) -> T:
-        try:
-            if deadline is None:
-                return await coro
-            async with asyncio.timeout_at(deadline):  # the loop's clock is time.monotonic
-                return await coro
-        except asyncio.CancelledError:
-            raise  # the caller gave up, or the store is closing: call() says which
-        except Exception as exc:
-            if self._closed:  # whatever closing did to the work under way
-                raise StoreClosed("the store is closed") from exc
-            translated = self._translate(exc)
-            if translated is exc:
-                raise
-            raise translated from exc
-        finally:
-            if stop:
-                self._stop()
-
-    @staticmethod
-    def _translate(exc: Exception) -> Exception:
-        try:
-            raise exc
-        except SafeEventStoreError:
-            return exc
-        except (nats.errors.TimeoutError, TimeoutError):
-            return StoreUnavailable("NATS did not answer in time")
-        except nats.errors.NoRespondersError:
-            return NoStream("no JetStream stream answered")
-        except (
-            nats.errors.NoServersError,
-            nats.errors.ConnectionClosedError,
-            nats.errors.ConnectionReconnectingError,
-            nats.errors.StaleConnectionError,
-            nats.errors.OutboundBufferLimitError,
-            ConnectionError,
-        ):
-            return StoreUnavailable(f"NATS is unreachable: {exc!r}")
-        except nats.js.errors.APIError as api:
-            return ApiError(api.err_code or api.code or 0, str(api.description))
-        except (nats.errors.Error, OSError):
-            return StorageError(f"NATS: {exc!r}")
-        except Exception:
-            return exc  # not a driver error: a bug of ours, or a caller's, as it is
 
     # -- connecting and closing -----------------------------------------------------------------
 
@@ -487,44 +108,12 @@ class Connection:
         )
         return nc
 
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._wake_loop()
-        self._notify()
-        if _in_event_loop():
-            return  # the daemon thread closes the connection: this thread may not wait
-        self._shutdown()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(5)
-
-    def _shutdown(self) -> None:
-        """Close the connection and the loop, once the thread running it lets it go."""
-        if not self._driver.acquire(timeout=max(self.timeout, 5)):
-            return  # a caller still runs the loop: leave it to the process's end
+    def _close_client(self) -> None:
         try:
-            if not self.loop.is_closed():
-                try:
-                    if getattr(self, "nc", None) is not None:
-                        self.loop.run_until_complete(asyncio.wait_for(self.nc.close(), 5))
-                except Exception:
-                    pass  # closing is best effort
-                tasks = asyncio.all_tasks(self.loop)
-                for task in tasks:
-                    task.cancel()
-                if tasks:
-                    left = asyncio.gather(*tasks, return_exceptions=True)
-                    left.add_done_callback(self._stop)
-                    self._until_done(left)
-                self.loop.close()
-        finally:
-            self._driver.release()
-            self._notify()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
+            if getattr(self, "nc", None) is not None:
+                self.loop.run_until_complete(asyncio.wait_for(self.nc.close(), 5))
+        except Exception:
+            pass  # closing is best effort
 
     # -- the JetStream API ----------------------------------------------------------------------
 
@@ -566,7 +155,7 @@ class Connection:
             return msg
         if status == "404":
             return None
-        raise _status_error(status, str(headers.get("Description", "")))
+        raise status_error(status, str(headers.get("Description", "")))
 
     async def get_batch(self, stream: str, req: dict[str, Any]) -> list[Msg]:
         """The messages a batched direct get returns (``next_by_subj`` or ``multi_last``)."""
@@ -590,7 +179,7 @@ class Connection:
             raise NoStream("no JetStream stream answered")
         if status == "413":
             raise TooMany(description)
-        raise _status_error(status, description)
+        raise status_error(status, description)
 
     async def _on_reply(self, msg: Msg) -> None:
         token = msg.subject.rpartition(".")[2]
@@ -615,7 +204,7 @@ class Connection:
 
     async def publish(self, subject: str, data: bytes, headers: dict[str, str]) -> dict[str, Any]:
         """One JetStream publish; the acknowledgement, or :class:`ApiError`."""
-        return _acknowledged(await self.request(subject, data, headers))
+        return acknowledged(await self.request(subject, data, headers))
 
     async def publish_chains(
         self, chains: list[list[tuple[str, bytes, dict[str, str]]]]
@@ -646,7 +235,7 @@ class Connection:
                 async with asyncio.timeout(self.timeout):
                     for k, future in waiting:
                         try:
-                            outcomes[k] = _acknowledged(await future)
+                            outcomes[k] = acknowledged(await future)
                         except (StorageError, ValueError) as exc:
                             outcomes[k] = exc
             except TimeoutError as exc:
@@ -681,7 +270,3 @@ class Connection:
             else:
                 await self.nc.publish(subject, data, headers=headers)
         raise AssertionError("an empty batch")
-
-
-class TooMany(StorageError):
-    """A batched direct get asked for more results than the server gives at once."""

@@ -265,6 +265,25 @@ class _Transaction(Transaction):
         self.heads.update(self.moved)
 
 
+def _undo(
+    conn: sqlite3.Connection,
+    pending: Pending,
+    heads: dict[str, Head],
+    saved: dict[str, Head] | None,
+    exc: Exception,
+) -> None:
+    """After a request failed inside the group's transaction: roll an isolated request back
+    to its savepoint, with the heads it moved (``saved``: those from before it); without
+    ``isolate``, a failed write of the pending rows fails the whole group (raised again)."""
+    if saved is not None:
+        conn.execute("ROLLBACK TO append")
+        pending.clear()
+        heads.clear()
+        heads.update(saved)
+    elif isinstance(exc, WriteFailed):
+        raise exc
+
+
 def run_group(
     conn: sqlite3.Connection,
     known: Known,
@@ -314,13 +333,7 @@ def run_group(
         except Exception as exc:
             if not conn.in_transaction:
                 raise  # SQLite rolled the whole transaction back
-            if isolate:
-                conn.execute("ROLLBACK TO append")
-                pending.clear()
-                heads.clear()
-                heads.update(saved)
-            elif isinstance(exc, WriteFailed):
-                raise
+            _undo(conn, pending, heads, saved if isolate else None, exc)
             request.result, request.error = None, translated(exc)
         if isolate:
             conn.execute("RELEASE append")
