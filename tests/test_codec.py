@@ -373,7 +373,7 @@ _anything = st.recursive(
     ),
     max_leaves=20,
 )
-# metadata keys starting with "$" are the store's own, refused (tests/test_database_inputs.py)
+# metadata keys starting with "$" are the store's own and refused (the contract's _inputs.py)
 _metadata_keys = st.text().filter(lambda key: not key.startswith("$"))
 _settings = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

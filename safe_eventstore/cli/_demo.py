@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
@@ -17,6 +18,8 @@ from ._app import main, open_store, store_option
 from ._render import data_text, events_table, stats_table, stdout, summary
 
 __all__ = ["demo"]
+
+RULE_WIDTH = 80  # the section rules of the tour, on a terminal or in a pipe
 
 _ACCOUNTS: list[tuple[str, list[tuple[str, dict[str, Any]]]]] = [
     ("Account-1", [("Opened", {"owner": "ann"}), ("Deposited", {"amount": 100}),
@@ -64,7 +67,7 @@ def demo(url: str | None) -> None:
     restructure, reads a stream, runs a subscription that resumes from a checkpoint, then
     verifies the hash chains and prints statistics.
     """
-    out = stdout(wide=False)
+    out = stdout()
     started = time.perf_counter()
     with open_store(url) as store:
         db = _fresh_database(store, "demo")
@@ -103,7 +106,8 @@ def demo(url: str | None) -> None:
 
 def _section(out: Console, title: str) -> None:
     out.print()
-    out.rule(Text(title, style="bold"), align="left")
+    # Piped output is never wrapped, so the rule gets a width of its own.
+    out.print(Rule(Text(title, style="bold"), align="left"), width=min(out.width, RULE_WIDTH))
 
 
 def _append_accounts(out: Console, db: ses.Database) -> None:
