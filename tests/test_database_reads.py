@@ -16,23 +16,7 @@ import pytest
 import safe_eventstore as ses
 from safe_eventstore.storage.base import Entry
 from safe_eventstore.storage.memory import MemoryStorage
-
-
-def _positions(events: Iterable[ses.RecordedEvent]) -> list[int]:
-    return [e.position for e in events]
-
-
-def _mixed(db: ses.Database, count: int) -> None:
-    """``count`` events over three categories, in batches, in an interleaved order."""
-    names = ["Account-1", "Order-1", "Account-2", "Customer-1"]
-    for start in range(0, count, 50):
-        stream = names[(start // 50) % len(names)]
-        kinds = ["Opened", "Deposited", "Withdrawn"]
-        db.append(
-            stream,
-            [ses.NewEvent(kinds[i % 3], {"i": i}) for i in range(start, min(start + 50, count))],
-        )
-
+from safe_eventstore.testing.contract._backwards import _mixed, _positions
 
 # -- backwards -----------------------------------------------------------------------------
 
