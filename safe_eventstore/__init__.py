@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from ._aio import AsyncDatabase, AsyncRecordedEvents, AsyncStore, AsyncSubscription, open_async
-from ._codec import EventTypes, event_type, event_types
+from ._codec import EventTypes, event_type, event_types, upcaster
 from ._database import Database, Subscription
 from ._exceptions import (
     AppendConditionFailed,
@@ -36,6 +36,7 @@ from ._exceptions import (
     StoreReadOnly,
     StoreUnavailable,
     StreamNotFound,
+    UpcastError,
     WrongExpectedVersion,
 )
 from ._model import (
@@ -102,6 +103,7 @@ __all__ = [
     "StreamNotFound",
     "StreamsPage",
     "Subscription",
+    "UpcastError",
     "VerifyReport",
     "WrongExpectedVersion",
     "category_of",
@@ -109,4 +111,5 @@ __all__ = [
     "event_types",
     "open",
     "open_async",
+    "upcaster",
 ]

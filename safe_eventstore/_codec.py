@@ -10,12 +10,27 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from ._exceptions import InvalidEvent, InvalidName
+from ._exceptions import InvalidEvent, InvalidName, UpcastError
 from ._names import check_name
 
-__all__ = ["EventTypes", "address_of", "entry_hash", "event_type", "event_types"]
+__all__ = [
+    "SCHEMA_KEY",
+    "EventTypes",
+    "Upcaster",
+    "address_of",
+    "entry_hash",
+    "event_type",
+    "event_types",
+    "upcaster",
+]
 
 T = TypeVar("T")
+
+Upcaster = Callable[[Any], Any]
+"""Turns an event's data of one schema version into the data of the next version."""
+
+SCHEMA_KEY = "$schema"
+"""The reserved metadata key holding an event's schema version; absent means version 1."""
 
 JSON = "json"
 BYTES = "bytes"
@@ -210,19 +225,38 @@ class EventTypes:
         @dataclass
         class Deposited:
             amount: int
+
+    A type's shape may change: register the new class with ``version=2`` and an upcaster
+    turning version-1 data into version-2 data; reads then upgrade stored events of the old
+    shape, and the stored bytes stay as they are (docs/upcasting.md)::
+
+        @ses.event_type("Deposited", version=2)
+        @dataclass
+        class Deposited:
+            amount: int
+            currency: str
+
+        @ses.upcaster("Deposited", 1)
+        def add_currency(data: dict) -> dict:
+            return {**data, "currency": "EUR"}
     """
 
     def __init__(self) -> None:
         self._by_name: dict[str, type] = {}
         self._by_class: dict[type, str] = {}
         self._decoders: dict[str, Callable[[bytes], Any]] = {}
+        self._versions: dict[str, int] = {}  # of the registered classes
+        self._upcasters: dict[tuple[str, int], Upcaster] = {}
+        self._current: dict[str, int] = {}  # only the types whose current version is above 1
         self._lock = threading.Lock()
 
-    def register(self, cls: type[T], name: str | None = None) -> type[T]:
-        """Register ``cls`` under ``name`` (default: the class name); returns ``cls``, so it
-        works as a decorator. A name already registered to another class is refused
-        (``InvalidName``), and so is a class whose fields have no JSON form (``InvalidEvent``)."""
+    def register(self, cls: type[T], name: str | None = None, *, version: int = 1) -> type[T]:
+        """Register ``cls`` under ``name`` (default: the class name) as schema ``version`` of
+        the type; returns ``cls``, so it works as a decorator. A name already registered to
+        another class, or to this class at another version, is refused (``InvalidName``), and
+        so is a class whose fields have no JSON form (``InvalidEvent``)."""
         name = check_name(name or cls.__name__, "event type")
+        _check_version(version, "version")
         if not _is_typed(cls):
             raise InvalidEvent(
                 f"{cls.__name__} is not a dataclass, msgspec Struct or pydantic model"
@@ -235,10 +269,88 @@ class EventTypes:
             known = self._by_name.get(name)
             if known is not None and known is not cls:
                 raise InvalidName(f"event type {name!r} is already registered to {known!r}")
+            if known is not None and self._versions[name] != version:
+                raise InvalidName(
+                    f"event type {name!r} is already registered at version "
+                    f"{self._versions[name]}, not {version}"
+                )
             self._by_name[name] = cls
             self._by_class[cls] = name
             self._decoders[name] = decoder
+            self._versions[name] = version
+            self._settle(name)
         return cls
+
+    def upcaster(self, type_name: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+        """Decorator registering ``fn(data) -> data``, which turns the data of ``type_name``
+        at schema version ``from_version`` into the data of version ``from_version + 1``.
+        Reads chain upcasters (1 -> 2 -> 3 ...) up to the version the type's class is
+        registered at (without a class: as far as the upcasters go). A second upcaster for
+        the same type and version is refused (``InvalidEvent``)."""
+        name = check_name(type_name, "event type")
+        _check_version(from_version, "from_version")
+
+        def register(fn: Upcaster) -> Upcaster:
+            if not callable(fn):
+                raise InvalidEvent(f"an upcaster must be callable, not {fn!r}")
+            with self._lock:
+                if (name, from_version) in self._upcasters:
+                    raise InvalidEvent(
+                        f"event type {name!r} already has an upcaster from version {from_version}"
+                    )
+                self._upcasters[(name, from_version)] = fn
+                self._settle(name)
+            return fn
+
+        return register
+
+    def _settle(self, name: str) -> None:
+        version = self._versions.get(name)
+        if version is None:
+            version = 1 + max(v for n, v in self._upcasters if n == name)
+        if version > 1:
+            self._current[name] = version
+        else:
+            self._current.pop(name, None)
+
+    def version_of(self, type_name: str) -> int:
+        """The current schema version of ``type_name``: the one new events are recorded at
+        (1 for a type that never changed shape)."""
+        return self._current.get(type_name, 1)
+
+    @property
+    def current_versions(self) -> dict[str, int]:
+        """The current schema version of each type above version 1 (live)."""
+        return self._current
+
+    def upcast(self, type_name: str, data: Any, version: int) -> Any:
+        """``data`` of ``type_name`` stored at schema ``version``, brought to the current
+        version: an instance of the registered class, else plain data. Raises
+        :class:`UpcastError` when an upcaster is missing or fails, or the result does not fit
+        the class."""
+        target = self._current.get(type_name, 1)
+        stored = step = version
+        while step < target:
+            upcaster = self._upcasters.get((type_name, step))
+            if upcaster is None:
+                raise UpcastError(type_name, stored, f"no upcaster from version {step}")
+            try:
+                data = upcaster(data)
+            except Exception as exc:
+                raise UpcastError(
+                    type_name, stored, f"the upcaster from version {step} raised {exc!r}"
+                ) from exc
+            step += 1
+        decoder = self._decoders.get(type_name)
+        if decoder is None:
+            return data
+        try:
+            return decoder(_json_encoder.encode(data))
+        except (*_ENCODE_ERRORS, msgspec.ValidationError) as exc:
+            cls = self._by_name[type_name].__name__
+            raise UpcastError(
+                type_name, stored, f"the data upcast to version {target} does not fit {cls}: {exc}"
+            ) from None
 
     def name_of(self, obj: object) -> str | None:
         """The type name of a typed event instance, registering its class if it is new."""
@@ -260,7 +372,7 @@ class EventTypes:
 
     def decode(self, type_name: str, codec: str, payload: bytes) -> Any:
         """A stored payload as its event's data: an instance of the registered class, else
-        plain data (or ``bytes`` for the bytes codec)."""
+        plain data (or ``bytes`` for the bytes codec). No upcasting: see :meth:`upcast`."""
         if codec == BYTES:
             return payload
         decoder = self._decoders.get(type_name)
@@ -273,6 +385,11 @@ class EventTypes:
 
     def __contains__(self, name: object) -> bool:
         return name in self._by_name
+
+
+def _check_version(version: object, what: str) -> None:
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version < 2**31:
+        raise InvalidEvent(f"{what} must be a whole number from 1, not {version!r}")
 
 
 def _is_typed(cls: type) -> bool:
@@ -294,10 +411,17 @@ event_types = EventTypes()
 """The default registry, used by stores that are not given one."""
 
 
-def event_type(name: str | None = None) -> Callable[[type[T]], type[T]]:
-    """Class decorator registering a typed event in the default registry."""
+def event_type(name: str | None = None, *, version: int = 1) -> Callable[[type[T]], type[T]]:
+    """Class decorator registering a typed event in the default registry, as schema
+    ``version`` of its type (see :meth:`EventTypes.register`)."""
 
     def register(cls: type[T]) -> type[T]:
-        return event_types.register(cls, name)
+        return event_types.register(cls, name, version=version)
 
     return register
+
+
+def upcaster(type_name: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+    """Decorator registering an upcaster in the default registry (see
+    :meth:`EventTypes.upcaster`)."""
+    return event_types.upcaster(type_name, from_version)

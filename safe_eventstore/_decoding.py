@@ -7,11 +7,12 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from hashlib import sha256
+from typing import Any
 
 import msgspec
 
-from ._codec import JSON, EventTypes, decode_json
-from ._exceptions import IntegrityError
+from ._codec import JSON, SCHEMA_KEY, EventTypes, decode_json
+from ._exceptions import IntegrityError, UpcastError
 from ._model import RecordedEvent
 from .storage.base import RESTRUCTURE, Entry
 
@@ -49,6 +50,7 @@ class Decoder:
     def __init__(self, event_types: EventTypes) -> None:
         self._types = event_types
         self._decoders = event_types.decoders
+        self._current = event_types.current_versions
 
     def record(self, e: Entry, override: Entry | None = None) -> RecordedEvent:
         """The event ``e`` reads as, with the content of ``override`` if given. Raises
@@ -56,6 +58,8 @@ class Decoder:
         src = override if override is not None else e
         payload = src.payload
         address = src.address
+        meta = src.metadata
+        metadata = {} if meta == b"{}" else decode_json(meta)
         if address is None:
             payload = b""
             data = None
@@ -64,11 +68,14 @@ class Decoder:
                 what = "missing" if payload is None else "does not match its address"
                 raise IntegrityError(f"{e.stream}@{e.version}: payload {what}")
             assert src.type is not None and src.codec is not None
-            if src.codec == JSON and src.type not in self._decoders:
+            if src.codec != JSON:
+                data = self._types.decode(src.type, src.codec, payload)
+            elif src.type in self._current:
+                data, metadata = self._upcast(e, src.type, payload, metadata)
+            elif src.type not in self._decoders:
                 data = decode_json(payload)  # untyped: no registry call in between
             else:
-                data = self._types.decode(src.type, src.codec, payload)
-        meta = src.metadata
+                data = self._types.decode(src.type, JSON, payload)
         corr = e.correlation_id
         cause = e.causation_id
         # positional: a Struct built from positions skips matching keywords (see the field
@@ -77,7 +84,7 @@ class Decoder:
             e.stream,
             src.type if src.type is not None else HIDDEN,
             data,
-            {} if meta == b"{}" else decode_json(meta),
+            metadata,
             uuid_of(e.event_id),
             None if corr is None else uuid_of(corr),
             None if cause is None else uuid_of(cause),
@@ -93,6 +100,29 @@ class Decoder:
             override is not None,
             src.tags,
         )
+
+    def _upcast(
+        self, e: Entry, name: str, payload: bytes, metadata: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any]]:
+        """The data of an event whose type has changed shape, at the current version, and
+        its metadata, whose schema version then says that version."""
+        stored = metadata.get(SCHEMA_KEY, 1)
+        current = self._current.get(name, 1)
+        if type(stored) is not int or stored >= current:
+            # current, or written by a newer schema than this process knows: as it is
+            return self._types.decode(name, JSON, payload), metadata
+        try:
+            data = self._types.upcast(name, decode_json(payload), stored)
+        except UpcastError as exc:
+            raise UpcastError(
+                name,
+                stored,
+                exc.problem,
+                stream=e.stream,
+                version=e.version,
+                position=e.position,
+            ) from exc.__cause__
+        return data, {**metadata, SCHEMA_KEY: current}
 
     def apply(self, e: Entry, overrides: Overrides) -> RecordedEvent | None:
         """The event ``e`` reads as under ``overrides``; ``None`` when it is hidden."""

@@ -20,6 +20,7 @@ backends translate their drivers' errors (``sqlite3``, ``nats``) into it::
     │   ├── StreamNotFound
     │   └── EventNotFound
     ├── IntegrityError                      stored bytes do not match their hash
+    ├── UpcastError                         a stored event cannot be brought to its current shape
     ├── StoreClosed                         the store or subscription was closed
     └── StorageError                        the backend failed (disk, lock timeout, I/O)
         ├── StoreUnavailable                the backend cannot be reached in time
@@ -51,6 +52,7 @@ __all__ = [
     "StoreReadOnly",
     "StoreUnavailable",
     "StreamNotFound",
+    "UpcastError",
     "WrongExpectedVersion",
 ]
 
@@ -138,6 +140,38 @@ class EventNotFound(NotFound):
 
 class IntegrityError(SafeEventStoreError):
     """Stored bytes do not match the hash that addresses or chains them."""
+
+
+class UpcastError(SafeEventStoreError):
+    """A stored event of an older schema version could not be upcast on reading: an upcaster
+    is missing from the chain, one raised, or the result does not fit the registered class.
+
+    ``type`` and ``stored_version`` name the event type and the schema version it was stored
+    at; ``stream``, ``version`` and ``position`` say where it is (``None`` when the upcast
+    was asked for outside a read).
+    """
+
+    def __init__(
+        self,
+        type: str,
+        stored_version: int,
+        problem: str,
+        *,
+        stream: str | None = None,
+        version: int | None = None,
+        position: int | None = None,
+    ) -> None:
+        where = "" if stream is None else f" at {stream}@{version} (position {position})"
+        super().__init__(
+            f"cannot upcast event type {type!r} stored at schema version {stored_version}"
+            f"{where}: {problem}"
+        )
+        self.type = type
+        self.stored_version = stored_version
+        self.problem = problem
+        self.stream = stream
+        self.version = version
+        self.position = position
 
 
 class StoreClosed(SafeEventStoreError):

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from random import getrandbits
 from typing import Any
 
-from ._codec import BYTES, JSON, EventTypes, address_of, decode_json, encode_json
+from ._codec import BYTES, JSON, SCHEMA_KEY, EventTypes, address_of, decode_json, encode_json
 from ._exceptions import EventNotFound, EventTooLarge, InvalidEvent, InvalidInput, StreamNotFound
 from ._inputs import EVENTS_STREAM, MAX_NUMBER, check_count, check_query
 from ._model import (
@@ -93,9 +93,17 @@ def _check_metadata(metadata: object) -> None:
     if not isinstance(metadata, dict):
         raise InvalidEvent(f"metadata must be a dict, not {type(metadata).__name__}")
     for key in metadata:
-        if isinstance(key, str) and key.startswith("$"):
+        if key == SCHEMA_KEY:
+            version = metadata[key]
+            if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+                raise InvalidEvent(
+                    f"metadata {SCHEMA_KEY!r} is the event's schema version, a whole number "
+                    f"from 1, not {version!r}"
+                )
+        elif isinstance(key, str) and key.startswith("$"):
             raise InvalidEvent(
-                f"metadata key {key!r}: keys starting with '$' are kept for the store's own use"
+                f"metadata key {key!r}: keys starting with '$' are kept for the store's own use "
+                f"(of them, only {SCHEMA_KEY!r} may be given)"
             )
 
 
@@ -123,6 +131,7 @@ class Writer:
         self.storage = storage
         self.db = db
         self._types = event_types
+        self._current = event_types.current_versions
         self._max_event_size = max_event_size
 
     def _encode(self, event: object) -> tuple[NewEvent, bytes, str]:
@@ -143,9 +152,12 @@ class Writer:
     def draft(self, event: object, blobs: dict[bytes, bytes], kind: int = EVENT) -> Draft:
         """The draft of one event; its payload goes into ``blobs`` by address."""
         event, payload, codec = self._encode(event)
-        if event.metadata is not None:
-            _check_metadata(event.metadata)
-        metadata = encode_json(event.metadata, "metadata") if event.metadata else b"{}"
+        meta = event.metadata
+        if meta is not None:
+            _check_metadata(meta)
+        if codec == JSON and (event.type in self._current or (meta and SCHEMA_KEY in meta)):
+            meta = self._versioned(event.type, meta)
+        metadata = encode_json(meta, "metadata") if meta else b"{}"
         size = len(payload) + len(metadata)
         if size > self._max_event_size:
             raise EventTooLarge(size, self._max_event_size)
@@ -166,6 +178,15 @@ class Writer:
             codec,
             len(payload),
         )
+
+    def _versioned(self, type: str, meta: dict[str, Any] | None) -> dict[str, Any]:
+        """The metadata recording the event's schema version: the one given, else the
+        type's current one; version 1 is recorded by leaving the key out."""
+        meta = dict(meta or {})
+        version = meta.pop(SCHEMA_KEY, None) or self._current.get(type, 1)
+        if version > 1:
+            meta[SCHEMA_KEY] = version
+        return meta
 
     def write(self, stream: str, events: object, blobs: dict[bytes, bytes], expected: int) -> Write:
         """One stream's part of a batch."""
