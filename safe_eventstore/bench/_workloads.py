@@ -37,11 +37,18 @@ class Sizes:
     pipelined: int = 10_000  # raw nats-py (the NATS rows): messages published pipelined
     rounds: int = 10  # write workloads are cut into this many interleaved rounds
     read_repeat: int = 5  # each read runs this often, interleaved; the fastest run counts
+    commands: int = 5000  # C1-C3: commands
+    aggregates: int = 100  # C2, C3: existing aggregates the commands go to
+    history: int = 50  # C2, C3: events of each existing aggregate
+    long: int = 10_000  # C4: events of the aggregate loaded
+    snapshot_every: int = 1000  # C4: events between snapshots
+    loads: int = 20  # C4: loads timed
 
 
 QUICK = Sizes(
     single=20, writers=4, concurrent=40, batches=3, batch=10, read=300, latency=5,
-    raw_rows=1000, rounds=1, read_repeat=1,
+    raw_rows=1000, rounds=1, read_repeat=1, commands=20, aggregates=4, history=5, long=50,
+    snapshot_every=10, loads=2,
 )  # fmt: skip
 """Tiny sizes for a smoke run: checks the harness, measures nothing worth reading."""
 

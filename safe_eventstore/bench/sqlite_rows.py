@@ -21,6 +21,8 @@ from ._rows import (
 )  # fmt: skip
 from ._sqlite_references import EventSourcingRecorder, RawSqlite
 from ._workloads import QUICK, Sizes, Workloads, per_round
+from .cqrs_rows import REFERENCES as COMMAND_REFERENCES
+from .cqrs_rows import command_rows
 
 __all__ = ["run"]
 
@@ -58,6 +60,8 @@ def run(
         rows += _read_rows(s, ours, es, say)
         say("W6: live latency")
         rows += latency_rows(ours.live_latency(s.latency))
+        commands, command_notes = command_rows(work, s, references, say)
+        rows += commands
     finally:
         ours.close()
         if es:
@@ -66,9 +70,10 @@ def run(
             raw.close()
         shutil.rmtree(work, ignore_errors=True)
 
-    add_ratios(rows, _REFERENCES)
+    add_ratios(rows, {**_REFERENCES, **COMMAND_REFERENCES})
     if out is not None:
-        write_json(rows, out, sizes=s, notes={"eventsourcing_synchronous": es and es.synchronous})
+        notes = {"eventsourcing_synchronous": es and es.synchronous, **command_notes}
+        write_json(rows, out, sizes=s, notes=notes)
     return rows
 
 

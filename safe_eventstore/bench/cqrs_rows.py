@@ -1,0 +1,117 @@
+"""The C rows: commands through the application toolkit (``safe_eventstore.cqrs``) beside the
+``eventsourcing`` library's ``Application``, both on SQLite with durable commits.
+
+=========  ==============================================================================
+C1         commands on distinct new aggregates: create, save
+C2         commands on existing aggregates: load, decide, save (no cache)
+C3         C2 with the repository's cache of loaded aggregates
+C4         loads of one long aggregate with snapshots; C4-full the same without snapshots
+=========  ==============================================================================
+
+The rows of one system run in rounds interleaved with the other's, as the W rows do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ._rows import ReadWorkload, Row, best_reads, summed_row
+from ._workloads import Sizes
+
+__all__ = ["REFERENCES", "TARGETS", "command_rows"]
+
+REFERENCES = {
+    "C1": ("C1-es",),
+    "C2": ("C2-es",),
+    "C3": ("C2", "C3-es"),
+    "C4": ("C4-full", "C4-es"),
+    "C4-full": ("C4-full-es",),
+    "C4-es": ("C4-full-es",),
+}
+"""The rows each C row is compared with; the first is the one its target is set against."""
+
+TARGETS = {"C1": 1.0, "C2": 1.0, "C3": 3.0, "C4": 20.0}
+"""The ratio each row should reach to its first reference."""
+
+
+def command_rows(
+    work: Path, s: Sizes, references: bool, say: Callable[[str], None]
+) -> tuple[list[Row], dict[str, Any]]:
+    """The C rows measured in ``work`` (ours, and the library's when ``references`` and it
+    is installed), with notes for the JSON."""
+    systems: list[tuple[str, str, Any]] = []
+    if references:
+        try:
+            from ._es_application import EsApplications
+        except ImportError:
+            pass
+        else:
+            systems.append(("-es", "eventsourcing", EsApplications(work)))
+    try:
+        rows = _measure(s, systems, say)
+    finally:
+        for _, _, system in systems:
+            system.close()
+    notes = {f"durability{suffix}": system.durability for suffix, _, system in systems}
+    for row in rows:
+        if row.id in TARGETS:
+            row.notes["target"] = f">= {TARGETS[row.id]:g}x {REFERENCES[row.id][0]}"
+    return rows, notes
+
+
+def _measure(
+    s: Sizes, systems: list[tuple[str, str, Any]], say: Callable[[str], None]
+) -> list[Row]:
+    timings: dict[str, list[float]] = {}
+    apps: dict[str, Any] = {}
+    ids: dict[str, Any] = {}
+    say(f"C2, C3: storing {s.aggregates} aggregates of {s.history} events, twice per system")
+    for suffix, _, system in systems:
+        apps["C1" + suffix] = system.app("c1")
+        for key, cache in (("C2", False), ("C3", True)):
+            apps[key + suffix] = app = system.app(key.lower(), cache=cache)
+            ids[key + suffix] = system.fill(app, s.aggregates, s.history)
+    each = max(1, s.commands // s.rounds)
+    for r in range(s.rounds):
+        say(f"commands, round {r + 1} of {s.rounds}")
+        for suffix, _, system in systems:
+            timings.setdefault("C1" + suffix, []).append(system.create(apps["C1" + suffix], each))
+            for key in ("C2" + suffix, "C3" + suffix):
+                timings.setdefault(key, []).append(system.commands(apps[key], ids[key], each))
+    rows = []
+    count = each * s.rounds
+    for suffix, name, _ in systems:
+        for key, what in (
+            ("C1", "commands on new aggregates: create, save"),
+            ("C2", f"commands on {s.aggregates} aggregates: load, decide, save"),
+            ("C3", "the same, with the cache of loaded aggregates"),
+        ):
+            rows.append(summed_row(timings, key + suffix, key, name, what, count, "commands/s"))
+    return rows + _load_rows(s, systems, say)
+
+
+def _load_rows(
+    s: Sizes, systems: list[tuple[str, str, Any]], say: Callable[[str], None]
+) -> list[Row]:
+    say(f"C4: storing an aggregate of {s.long:,} events, twice per system")
+    loads: list[ReadWorkload] = []
+    for suffix, name, system in systems:
+        for key, snapshots in (("C4", s.snapshot_every), ("C4-full", None)):
+            app = system.app(key.lower(), snapshots=snapshots)
+            aggregate = system.fill_long(app, s.long, s.snapshot_every)
+            what = f"load of a {s.long:,}-event aggregate, " + (
+                f"snapshots every {s.snapshot_every:,}" if snapshots else "no snapshots"
+            )
+
+            def timed(
+                app: Any = app, aggregate: Any = aggregate, system: Any = system
+            ) -> tuple[int, float]:
+                return s.loads, system.load(app, aggregate, s.loads)
+
+            loads.append((key + suffix, "C4", name, what, timed))
+    rows = best_reads(loads, s.read_repeat, say)
+    for row in rows:
+        row.unit = "loads/s"
+    return rows
