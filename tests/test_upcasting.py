@@ -319,3 +319,24 @@ def test_a_chain_applies_each_step_once_in_order(
     assert [e.payload for e in read] == [
         msgspec.json.encode({"value": x, "trail": []}) for x in values
     ]
+
+
+def test_export_and_import_keep_the_schema_versions(tmp_path: Path) -> None:
+    from .cli.support import ok
+
+    url = f"sqlite://{tmp_path / 'store'}"
+    with ses.open(url, event_types=_registry()) as store:
+        _fill(store.create_database("source"))
+    backup = tmp_path / "backup.jsonl"
+    ok("export", str(backup), "--db", "source", "--store", url)
+    ok("import", str(backup), "--create", "--db", "copy", "--store", url)
+    with ses.open(url, event_types=_registry()) as store:
+        assert [e.data for e in store.database("copy").read_stream("Account-1")] == EXPECTED
+
+        def stored(name: str) -> list[tuple[bytes, dict[str, Any]]]:
+            plain = ses.Database(
+                store.storage, name, event_types=ses.EventTypes(), max_event_size=1 << 20
+            )
+            return [(e.payload, e.metadata) for e in plain.read_stream("Account-1")]
+
+        assert stored("copy") == stored("source")
