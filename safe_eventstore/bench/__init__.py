@@ -14,7 +14,13 @@ W4     ``read_stream`` of one long stream, fully decoded events
 W5     ``read_all`` over the same events
 W6     subscription catch-up over the same events; live latency from append to
        delivery (p50, p99)
+C1     commands on new aggregates (create, save) through ``safe_eventstore.cqrs``
+C2     commands on existing aggregates (load, decide, save), no cache
+C3     C2 with the repository's cache
+C4     loads of a long aggregate with snapshots; C4-full without
 =====  ==========================================================================
+
+The C rows are compared with the ``eventsourcing`` library's ``Application`` (rows ``-es``).
 
 ::
 
@@ -25,7 +31,8 @@ W6     subscription catch-up over the same events; live latency from append to
 
 The modules: :mod:`._workloads` (W1-W6 on a store of ours, sizes, timing),
 :mod:`._rows` (rows, ratios, table, JSON), :mod:`.sqlite_rows` (the SQLite run) with its
-references in :mod:`._sqlite_references`, and :mod:`.nats_rows` (the NATS run, beside raw
+references in :mod:`._sqlite_references`, :mod:`.cqrs_rows` (the C rows) with the library's
+applications in :mod:`._es_application`, and :mod:`.nats_rows` (the NATS run, beside raw
 nats-py; it imports ``nats``, so it is imported only when asked for).
 """
 
