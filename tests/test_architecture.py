@@ -103,6 +103,9 @@ def _module(root: Path, name: str) -> Path:
         ("safe_eventstore._database", "from . import testing", "never imports the test"),
         ("safe_eventstore.eventsourcing", "from .. import bench", "bench command"),
         ("safe_eventstore.cli", "from safe_eventstore.storage import base", "public API only"),
+        ("safe_eventstore.cqrs", "from safe_eventstore import _model", "public API only"),
+        ("safe_eventstore.cqrs._router", "from ..storage import memory", "public API only"),
+        ("safe_eventstore._database", "from . import cqrs", "layer"),
     ],
 )
 def test_a_broken_rule_is_reported(tmp_path: Path, importer: str, line: str, broken: str) -> None:
