@@ -48,11 +48,26 @@ def test_quick_run_writes_rows_and_json(tmp_path: Path) -> None:
     assert by_id["W6"].count == bench.QUICK.read
     assert all(r.rate > 0 for r in rows)
     assert {"p50_ms", "p99_ms"} <= set(by_id["W6-live"].notes)
+    # the command rows, each beside its reference, with its target
+    assert set(by_id["C1"].ratios) == {"C1-es"}
+    assert set(by_id["C2"].ratios) == {"C2-es"}
+    assert set(by_id["C3"].ratios) == {"C2", "C3-es"}
+    assert set(by_id["C4"].ratios) == {"C4-full", "C4-es"}
+    assert set(by_id["C4-full"].ratios) == {"C4-full-es"}
+    assert by_id["C1"].count == by_id["C1-es"].count == bench.QUICK.commands
+    assert by_id["C4"].count == by_id["C4-full-es"].count == bench.QUICK.loads
+    targets = {r.id: r.notes["target"] for r in rows if "target" in r.notes}
+    assert targets == {
+        "C1": ">= 1.0x C1-es", "C2": ">= 1.0x C2-es", "C3": ">= 3.0x C2", "C4": ">= 20.0x C4-full"
+    }  # fmt: skip
 
     document = json.loads(out.read_text())
     assert {"machine", "sizes", "rows"} <= set(document)
     assert {"date", "nproc", "python", "sqlite"} <= set(document["machine"])
     assert [r["id"] for r in document["rows"]] == ids
+    c3 = next(r for r in document["rows"] if r["id"] == "C3")
+    assert set(c3["ratios"]) == {"C2", "C3-es"} and c3["notes"]["target"] == ">= 3.0x C2"
+    assert document["notes"]["durability-es"] == "synchronous = FULL"
 
     text = bench.format_table(rows)
     lines = text.splitlines()

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ._cqrs_applications import CqrsApplications
 from ._rows import ReadWorkload, Row, best_reads, summed_row
 from ._workloads import Sizes
 
@@ -41,7 +42,7 @@ def command_rows(
 ) -> tuple[list[Row], dict[str, Any]]:
     """The C rows measured in ``work`` (ours, and the library's when ``references`` and it
     is installed), with notes for the JSON."""
-    systems: list[tuple[str, str, Any]] = []
+    systems: list[tuple[str, str, Any]] = [("", "safe-eventstore", CqrsApplications(work))]
     if references:
         try:
             from ._es_application import EsApplications
@@ -57,7 +58,7 @@ def command_rows(
     notes = {f"durability{suffix}": system.durability for suffix, _, system in systems}
     for row in rows:
         if row.id in TARGETS:
-            row.notes["target"] = f">= {TARGETS[row.id]:g}x {REFERENCES[row.id][0]}"
+            row.notes["target"] = f">= {TARGETS[row.id]:.1f}x {REFERENCES[row.id][0]}"
     return rows, notes
 
 
