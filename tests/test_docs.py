@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+APPLICATIONS = sorted(p.parent.name for p in (ROOT / "examples").glob("*/__main__.py"))
 
 
 def python_blocks() -> list[str]:
@@ -21,6 +22,7 @@ def python_blocks() -> list[str]:
 
 def run_python(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "SAFE_EVENTSTORE_URL"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return subprocess.run(
         [sys.executable, *args], capture_output=True, text=True, timeout=120, cwd=cwd, env=env
     )
@@ -56,5 +58,41 @@ def test_example_runs(example: Path, tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == [], "examples leave nothing behind"
 
 
+# what each application example must say it did
+APPLICATION_OUTPUT = {
+    "bank": [
+        "Bob's deposit sent twice: replayed=True, stored once",
+        "one atomic save of Account-ann, Account-bob",
+        "refused, neither account changed",
+        "Ann: balance 180 at version 2",
+        "Bob: balance 170 at version 2",
+        """Dora's deposit as stored: {"amount":70}, as read: """
+        "Deposited(amount=70, currency='EUR')",
+        "Dora: balance 50",
+    ],
+    "notebook": [
+        "refused: a note has at most 100 characters, not 101",
+        "NoteBook-groceries at version 1: ['milk', 'bread, the dark one']",
+    ],
+}
+
+
+@pytest.mark.parametrize("name", APPLICATIONS)
+def test_application_example_runs_as_a_module(name: str, tmp_path: Path) -> None:
+    done = run_python(["-m", f"examples.{name}"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    for line in APPLICATION_OUTPUT[name]:
+        assert line in done.stdout
+    assert list(tmp_path.iterdir()) == [], "examples leave nothing behind"
+
+
+def test_readme_application_runs(tmp_path: Path) -> None:
+    [block] = [b for b in python_blocks() if "cqrs.CommandRouter" in b]
+    done = run_python(["-c", block], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "100"
+
+
 def test_there_are_examples() -> None:
+    assert set(APPLICATIONS) == set(APPLICATION_OUTPUT) >= {"bank", "notebook"}
     assert {p.name for p in EXAMPLES} >= {"quickstart.py", "subscription.py"}
