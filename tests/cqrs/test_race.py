@@ -26,13 +26,13 @@ import safe_eventstore as ses
 from safe_eventstore import cqrs
 from tests.cqrs.bank import Deposit, routes
 
-url, id, first, count, cache = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+url, id, first, count, cache = sys.argv[1:]
 with ses.open(url) as store:
     router = cqrs.CommandRouter(store.database("bank"), retries=1000, cache=cache == "cache")
     routes(router)
     print("ready", flush=True)
     sys.stdin.readline()
-    for amount in range(first, first + count):
+    for amount in range(int(first), int(first) + int(count)):
         router.execute(Deposit(target_id=id, amount=amount))
         print(amount, flush=True)
 """
