@@ -41,43 +41,53 @@ def load(
 ) -> Plan[A]:
     """The aggregate's state after event ``version`` (or as of ``at``; by default its last
     one): a new aggregate (version ``NO_STREAM``) when there is no event up to there."""
-    aggregate = cls(id)
-    start = 0
+    aggregate = cls(id)  # checks the id before any read
     if cls.snapshot_every is not None:
-        snapshot = yield from _snapshot(cls, aggregate, version, at)
+        snapshot = yield from _snapshot(cls, version, at, id)
         if snapshot is not None:
-            first = yield Read(aggregate.stream, from_version=snapshot.version, limit=1)
-            if (
-                first
-                and first[0].version == snapshot.version
-                and (str(first[0].event_id) == snapshot.event_id)
-            ):
-                set_state(aggregate, snapshot.state, snapshot.version)
-                start = snapshot.version + 1
-    yield from replay(aggregate, start, version=version, at=at)
+            set_state(aggregate, snapshot.state, snapshot.version)
+            start, anchor = snapshot.version, snapshot.event_id
+            if (yield from replay(aggregate, start, version=version, at=at, anchor=anchor)):
+                return aggregate
+            aggregate = cls(id)
+    yield from replay(aggregate, 0, version=version, at=at)
     return aggregate
 
 
 def replay(
-    aggregate: Aggregate, start: int, *, version: int | None = None, at: datetime | None = None
-) -> Plan[None]:
+    aggregate: Aggregate,
+    start: int,
+    *,
+    version: int | None = None,
+    at: datetime | None = None,
+    anchor: str | None = None,
+) -> Plan[bool]:
     """Apply the aggregate's stored events from version ``start`` on (up to ``version``, or
-    those stored up to ``at``), a page at a time."""
+    those stored up to ``at``), a page at a time. With ``anchor``, the event at ``start`` is
+    the one a snapshot was taken after: it must have that id (else ``False``, nothing
+    applied) and is not applied again."""
     while version is None or start <= version:
         size = PAGE if version is None else min(PAGE, version - start + 1)
         page: list[ses.RecordedEvent] = yield Read(aggregate.stream, from_version=start, limit=size)
         events = page if at is None else [e for e in page if e.timestamp <= at]
+        later = len(events) < len(page)  # the rest was stored after ``at``
+        if anchor is not None:
+            if not events or events[0].version != start or str(events[0].event_id) != anchor:
+                return False
+            events = events[1:]
+            anchor = None
         aggregate._cqrs_replay(events)
-        if len(page) < size or len(events) < len(page):
+        if len(page) < size or later:
             break
         start = page[-1].version + 1
+    return True
 
 
 def _snapshot(
-    cls: type[A], aggregate: A, version: int | None, at: datetime | None
+    cls: type[A], version: int | None, at: datetime | None, id: str
 ) -> Plan[snapshots.Snapshot | None]:
     """The latest usable snapshot at or before the target (``None``: replay from the start)."""
-    stream = snapshots.stream_of(aggregate)
+    stream = snapshots.snapshot_stream(cls.category, id)
     if version is None and at is None:
         latest: list[ses.RecordedEvent] = yield Read(stream, backwards=True, limit=1)
         return snapshots.restore(cls, latest[0]) if latest else None

@@ -97,9 +97,9 @@ def encode(aggregate: Aggregate, version: int, event_id: uuid.UUID) -> ses.NewEv
         back = _fields(codec, codec.decode(payload))
         same = back == state
     except Exception as exc:  # any value msgspec cannot encode or decode
-        same, why = False, f"{type(exc).__name__}: {exc}"
+        same, why = False, f"cannot be encoded ({type(exc).__name__}: {exc})"
     else:
-        why = "it does not read back equal (annotate the attributes with their types)"
+        why = "does not read back equal (annotate the attributes with their types)"
     if not same:
         codec.refused = True
         log.warning("snapshots of %s are off: its state %s", cls.__qualname__, why)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pydantic
 import pytest
 
 import safe_eventstore as ses
@@ -123,3 +124,40 @@ def test_the_cache_hands_out_copies_and_never_serves_a_stale_version(
     again.deposit(1)
     repo.save(again)
     assert repo.get(account.id).balance == 111
+
+
+def test_a_stored_event_the_aggregate_has_no_handler_for_fails_the_load(
+    db: ses.Database,
+) -> None:
+    repo = cqrs.Repository(db, Account)
+    account = _opened(repo, 1)
+    db.append(account.stream, [ses.NewEvent("t.Renamed", {"owner": "bob"})])
+    with pytest.raises(cqrs.UnhandledEvent, match=r"t\.Renamed"):
+        repo.get(account.id)
+
+
+@ses.event_type("t.Credited")
+class Credited(pydantic.BaseModel):
+    amount: int
+
+
+class Credit(cqrs.Aggregate):
+    def __init__(self, id: str) -> None:
+        super().__init__(id)
+        self.total = 0
+
+    def credit(self, amount: int) -> None:
+        self.record(Credited(amount=amount))
+
+    @cqrs.when(Credited)
+    def _credited(self, event: Credited) -> None:
+        self.total += event.amount
+
+
+def test_events_may_be_pydantic_models(db: ses.Database) -> None:
+    repo = cqrs.Repository(db, Credit)
+    credit = Credit(new_id())
+    credit.credit(4)
+    credit.credit(5)
+    repo.save(credit)
+    assert repo.get(credit.id).total == 9
