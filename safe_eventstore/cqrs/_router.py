@@ -6,6 +6,7 @@ on a conflict. The sync and asyncio routers share this logic as sans-IO plans (`
 from __future__ import annotations
 
 import functools
+import inspect
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
@@ -73,6 +74,11 @@ class RouterCore:
         core = self.core(target)  # checks the class
 
         def register(handler: F) -> F:
+            if inspect.iscoroutinefunction(handler) or not callable(handler):
+                raise ses.InvalidInput(
+                    f"the handler of {command.__name__} must be a plain function (the asyncio "
+                    "router calls the same one)"
+                )
             self.routes[command] = _Route(handler, core.cls, others)
             return handler
 
@@ -145,7 +151,13 @@ class RouterCore:
     def _load(self, route: _Route, command: Command) -> Plan[list[Aggregate]]:
         loaded = [(yield from self.core(route.target).get_or_new(command.target_id))]
         if route.others is not None:
-            for cls, id in route.others(command):
+            try:
+                others = list(route.others(command))
+            except Exception as exc:
+                raise HandlerFailed(
+                    f"others() of {type(command).__name__} failed: {exc!r}"
+                ) from exc
+            for cls, id in others:
                 loaded.append((yield from self.core(cls).get_or_new(id)))
         return loaded
 

@@ -265,6 +265,27 @@ def test_routes_are_checked(db: ses.Database, router: cqrs.CommandRouter) -> Non
     with pytest.raises(ses.InvalidInput):
         cqrs.CommandRouter(db, retries=-1)
 
+    class Ping(cqrs.Command):
+        pass
+
+    async def coroutine(cmd: Ping, account: Account) -> None: ...
+
+    with pytest.raises(ses.InvalidInput, match="plain function"):
+        router.handles(Ping, Account)(coroutine)
+
+
+def test_a_failing_others_is_wrapped_and_writes_nothing(db: ses.Database) -> None:
+    router = cqrs.CommandRouter(db)
+
+    def others(cmd: Deposit) -> list[tuple[type[Account], str]]:
+        raise LookupError("no such account")
+
+    router.handles(Deposit, Account, others=others)(lambda cmd, account, *rest: None)
+    with pytest.raises(cqrs.HandlerFailed) as caught:
+        router.execute(Deposit(target_id=new_id(), amount=1))
+    assert isinstance(caught.value.__cause__, LookupError)
+    assert list(db.read_all()) == []
+
 
 def _account(id: str, amount: int) -> Account:
     account = Account(id)
