@@ -47,7 +47,8 @@ def bench(
     """Measure appends, reads and subscriptions beside reference systems, in one run.
 
     Rows W1-W6 on an embedded SQLite store, each with its ratio to the eventsourcing
-    library's SQLite recorder and to raw sqlite3, measured in the same run. With --nats,
+    library's SQLite recorder and to raw sqlite3, measured in the same run; rows C1-C4,
+    commands through safe_eventstore.cqrs beside the library's Application. With --nats,
     the same rows on NATS JetStream beside raw nats-py. Compare ratios, not absolute
     rates. See docs/performance.md and docs/nats-mapping.md.
     """
