@@ -188,7 +188,10 @@ def test_an_expected_version_is_checked_and_its_conflict_not_retried(
     with pytest.raises(ses.WrongExpectedVersion):
         router.execute(Open(target_id=id, owner="ann", expected_version=ses.NO_STREAM))
     assert _history(db) == before
-    router.execute(Deposit(target_id=id, amount=1, expected_version=0))
+    checked = Deposit(target_id=id, amount=1, expected_version=0)
+    first = router.execute(checked)
+    again = router.execute(checked)  # the target is at 1 now: found as done, not a conflict
+    assert again.replayed and again.results == first.results
 
     strict = cqrs.CommandRouter(db, retries=3)
     other = cqrs.Repository(db, Account)
