@@ -1,7 +1,8 @@
 """The sans-IO seam: the repository and router logic are generators that yield the store
-calls they need (:class:`Read`, :class:`Append`) and receive their answers; a store error is
-thrown back into them. :func:`run` drives one on a :class:`ses.Database`, :func:`run_async`
-on a :class:`ses.AsyncDatabase`: the only code that differs between the two APIs."""
+calls they need (:class:`Read`, :class:`Version`, :class:`Append`) and receive their answers;
+a store error is thrown back into them. :func:`run` drives one on a :class:`ses.Database`,
+:func:`run_async` on a :class:`ses.AsyncDatabase`: the only code that differs between the
+two APIs."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any, TypeVar
 
 import safe_eventstore as ses
 
-__all__ = ["Append", "Plan", "Read", "run", "run_async"]
+__all__ = ["Append", "Plan", "Read", "Version", "run", "run_async"]
 
 T = TypeVar("T")
 
@@ -27,13 +28,20 @@ class Read:
 
 
 @dataclass(frozen=True, slots=True)
+class Version:
+    """``stream_version(stream)``; answered with the last version, or ``None``."""
+
+    stream: str
+
+
+@dataclass(frozen=True, slots=True)
 class Append:
     """``append_batch(appends)``; answered with its list of results."""
 
     appends: list[ses.StreamAppend]
 
 
-Request = Read | Append
+Request = Read | Version | Append
 Plan = Generator[Request, Any, T]
 
 
@@ -57,6 +65,8 @@ def run(db: ses.Database, plan: Plan[T]) -> T:
                         backwards=request.backwards,
                     )
                 )
+            elif isinstance(request, Version):
+                send = db.stream_version(request.stream)
             else:
                 send = db.append_batch(request.appends)
         except Exception as exc:
@@ -81,6 +91,8 @@ async def run_async(db: ses.AsyncDatabase, plan: Plan[T]) -> T:
                     limit=request.limit,
                     backwards=request.backwards,
                 )
+            elif isinstance(request, Version):
+                send = await db.stream_version(request.stream)
             else:
                 send = await db.append_batch(request.appends)
         except Exception as exc:

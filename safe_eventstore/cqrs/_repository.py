@@ -13,7 +13,7 @@ import safe_eventstore as ses
 
 from ._aggregate import Aggregate, copy_of
 from ._errors import AggregateNotFound
-from ._io import Plan, run, run_async
+from ._io import Plan, Version, run, run_async
 from ._loading import Saved, check_target, load, replay, save
 
 __all__ = ["AsyncRepository", "Repository"]
@@ -80,9 +80,11 @@ class Core(Generic[A]):
             stream = f"{self.cls.category}-{id}" if isinstance(id, str) else None
             found = cache.get(stream) if stream is not None else None
             if found is not None:
+                # one look at the stream's head (cheaper than a read) tells whether others
+                # stored events since; only then are they read
                 before = found.version
-                yield from replay(found, before + 1)  # what others stored since: usually none
-                if found.version != before:
+                if (yield Version(found.stream)) != before:
+                    yield from replay(found, before + 1)
                     cache.put(found)
                 return found  # type: ignore[return-value]
         aggregate = yield from load(self.cls, id)
@@ -138,9 +140,10 @@ class Repository(Generic[A]):
         accounts.save(account)
 
     ``cache=True`` (or a maximum number of aggregates) keeps loaded and saved aggregates
-    in memory and hands out copies; a ``get`` from the cache reads only the events stored
-    after the cached version (usually none). A conflict on save evicts the aggregates it
-    names, so the next ``get`` loads them afresh.
+    in memory and hands out copies; a ``get`` from the cache asks for the stream's last
+    version and reads only the events stored after the cached one (usually none). A
+    conflict on save evicts the aggregates of that save, so the next ``get`` loads them
+    afresh.
     """
 
     def __init__(self, db: ses.Database, aggregate: type[A], *, cache: bool | int = False) -> None:

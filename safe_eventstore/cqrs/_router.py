@@ -95,58 +95,60 @@ class RouterCore:
         if route is None:
             raise UnknownCommand(f"no handler for command type {type(command).__name__}")
         _check_command(command)
-        cid = command.command_id
-        causes = Causes(cid, command.correlation_id or cid)
-        ids_for = functools.partial(event_id_for, cid)
-        expected = command.expected_version
         attempt = 0
         while True:
-            loaded = yield from self._load(route, command)
-            target = loaded[0]
-            if expected is not None and target.version != expected:
-                found = yield from _find(cid, loaded)
-                if found is not None:
-                    return found
-                actual = None if target.version == ses.NO_STREAM else target.version
-                raise ses.WrongExpectedVersion(target.stream, expected, actual)
-            try:
-                value = route.handler(command, *loaded)
-            except ses.SafeEventStoreError as exc:  # DomainError, and the store's own errors
-                if isinstance(exc, DomainError):
-                    found = yield from _find(cid, loaded)
-                    if found is not None:
-                        return found
-                raise
-            except Exception as exc:
-                raise HandlerFailed(
-                    f"the handler of {type(command).__name__} failed: {exc!r}"
-                ) from exc
-            if not any(a._cqrs_pending for a in loaded):
-                found = yield from _find(cid, loaded)
-                return found if found is not None else CommandResult(cid, value)
-            try:
-                saved = yield from save(loaded, ids_for=ids_for, causes=causes)
-            except ses.WrongExpectedVersion:
-                for core in self.cores.values():
-                    core.forget(loaded)
-                if expected is not None or attempt >= self.retries:
-                    raise
-                attempt += 1
-                continue
-            except ses.IdempotencyConflict:
-                found = yield from _find(cid, loaded)
-                if found is not None:
-                    return found
-                raise
-            for core in self.cores.values():
-                core.remember(saved)
-            return CommandResult(
-                cid,
-                None if saved.replayed else value,
-                tuple(a.stream for a in saved.aggregates),
-                tuple(saved.results),
-                saved.replayed,
+            final = command.expected_version is not None or attempt >= self.retries
+            result = yield from self._attempt(route, command, final)
+            if result is not None:
+                return result
+            attempt += 1
+
+    def _attempt(self, route: _Route, command: Command, final: bool) -> Plan[CommandResult | None]:
+        """Load, decide, save once; ``None`` when a conflict calls for another attempt."""
+        cid = command.command_id
+        loaded = yield from self._load(route, command)
+        target, expected = loaded[0], command.expected_version
+        if expected is not None and target.version != expected:
+            found = yield from _find(cid, loaded)
+            if found is not None:
+                return found
+            actual = None if target.version == ses.NO_STREAM else target.version
+            raise ses.WrongExpectedVersion(target.stream, expected, actual)
+        try:
+            value = _decide(route, command, loaded)
+        except DomainError:
+            found = yield from _find(cid, loaded)
+            if found is not None:
+                return found
+            raise
+        if not any(a._cqrs_pending for a in loaded):
+            found = yield from _find(cid, loaded)
+            return found if found is not None else CommandResult(cid, value)
+        causes = Causes(cid, command.correlation_id or cid)
+        try:
+            saved = yield from save(
+                loaded, ids_for=functools.partial(event_id_for, cid), causes=causes
             )
+        except ses.WrongExpectedVersion:
+            for core in self.cores.values():
+                core.forget(loaded)
+            if final:
+                raise
+            return None
+        except ses.IdempotencyConflict:
+            found = yield from _find(cid, loaded)
+            if found is not None:
+                return found
+            raise
+        for core in self.cores.values():
+            core.remember(saved)
+        return CommandResult(
+            cid,
+            None if saved.replayed else value,
+            tuple(a.stream for a in saved.aggregates),
+            tuple(saved.results),
+            saved.replayed,
+        )
 
     def _load(self, route: _Route, command: Command) -> Plan[list[Aggregate]]:
         loaded = [(yield from self.core(route.target).get_or_new(command.target_id))]
@@ -160,6 +162,17 @@ class RouterCore:
             for cls, id in others:
                 loaded.append((yield from self.core(cls).get_or_new(id)))
         return loaded
+
+
+def _decide(route: _Route, command: Command, loaded: list[Aggregate]) -> Any:
+    """Run the handler: the store's typed errors (and ``DomainError``) pass through, any
+    other exception becomes :class:`HandlerFailed`."""
+    try:
+        return route.handler(command, *loaded)
+    except ses.SafeEventStoreError:
+        raise
+    except Exception as exc:
+        raise HandlerFailed(f"the handler of {type(command).__name__} failed: {exc!r}") from exc
 
 
 def _find(command_id: uuid.UUID, aggregates: Sequence[Aggregate]) -> Plan[CommandResult | None]:

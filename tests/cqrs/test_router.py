@@ -127,8 +127,9 @@ def test_a_replay_whose_handler_now_decides_nothing_returns_the_original(
     assert (nothing.value, nothing.results, nothing.replayed) == ("enough", (), False)
 
 
-def test_a_conflict_reloads_and_runs_the_handler_again(db: ses.Database) -> None:
-    router = cqrs.CommandRouter(db, retries=3)
+@pytest.mark.parametrize("cache", [False, True])
+def test_a_conflict_reloads_and_runs_the_handler_again(db: ses.Database, cache: bool) -> None:
+    router = cqrs.CommandRouter(db, retries=3, cache=cache)
     other = cqrs.Repository(db, Account)
     calls: list[int] = []
 
@@ -150,6 +151,8 @@ def test_a_conflict_reloads_and_runs_the_handler_again(db: ses.Database) -> None
         Deposited(100),
         Deposited(5),
     ]
+    router.execute(Deposit(target_id=id, amount=1))  # from the cache, when there is one
+    assert calls == [0, 1, 2] and _balance(db, id) == 107
 
 
 def test_retries_run_out_and_the_conflict_goes_to_the_caller(db: ses.Database) -> None:
@@ -185,7 +188,10 @@ def test_an_expected_version_is_checked_and_its_conflict_not_retried(
     with pytest.raises(ses.WrongExpectedVersion):
         router.execute(Open(target_id=id, owner="ann", expected_version=ses.NO_STREAM))
     assert _history(db) == before
-    router.execute(Deposit(target_id=id, amount=1, expected_version=0))
+    checked = Deposit(target_id=id, amount=1, expected_version=0)
+    first = router.execute(checked)
+    again = router.execute(checked)  # the target is at 1 now: found as done, not a conflict
+    assert again.replayed and again.results == first.results
 
     strict = cqrs.CommandRouter(db, retries=3)
     other = cqrs.Repository(db, Account)
