@@ -27,6 +27,7 @@ from ._exceptions import (
     InvalidEvent,
     InvalidInput,
     InvalidName,
+    InvalidSigningKey,
     InvalidURL,
     NotFound,
     SafeEventStoreError,
@@ -35,6 +36,7 @@ from ._exceptions import (
     StoreLocked,
     StoreReadOnly,
     StoreUnavailable,
+    StoreWarning,
     StreamNotFound,
     WrongExpectedVersion,
 )
@@ -55,6 +57,7 @@ from ._model import (
     VerifyReport,
 )
 from ._names import category_of
+from ._signing import create_signing_key
 from ._store import Store, open
 
 __version__ = "0.1.0"
@@ -83,6 +86,7 @@ __all__ = [
     "InvalidEvent",
     "InvalidInput",
     "InvalidName",
+    "InvalidSigningKey",
     "InvalidURL",
     "NewEvent",
     "NotFound",
@@ -98,6 +102,7 @@ __all__ = [
     "StoreLocked",
     "StoreReadOnly",
     "StoreUnavailable",
+    "StoreWarning",
     "StreamAppend",
     "StreamNotFound",
     "StreamsPage",
@@ -105,6 +110,7 @@ __all__ = [
     "VerifyReport",
     "WrongExpectedVersion",
     "category_of",
+    "create_signing_key",
     "event_type",
     "event_types",
     "open",

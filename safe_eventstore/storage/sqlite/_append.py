@@ -19,14 +19,16 @@ import msgspec
 
 from ..._model import AppendCondition, AppendResult, Query
 from ..._names import category_of
-from ..base import EVENT, Entry, Head, Transaction, Write, run_append
+from ..base import EVENT, BatchSignature, Entry, Head, Signer, Transaction, Write, run_append
 from ..group_commit import Request
-from . import _reads
+from . import _reads, _signatures
 from ._errors import WriteFailed, translated
 
 __all__ = ["AppendItem", "AppendRequest", "Known", "Pending", "run_group"]
 
-AppendItem = tuple[list[Write], dict[bytes, bytes], tuple[str, int] | None, AppendCondition | None]
+AppendItem = tuple[
+    list[Write], dict[bytes, bytes], tuple[str, int] | None, AppendCondition | None, Signer | None
+]
 AppendRequest = Request[AppendItem, list[AppendResult]]
 
 
@@ -42,6 +44,7 @@ class Pending:
         self.blobs: dict[bytes, bytes] = {}
         self.checkpoints: dict[str, int] = {}
         self.streams: set[str] = set()
+        self.signatures: list[BatchSignature] = []
 
     def add(
         self,
@@ -114,6 +117,8 @@ class Pending:
                 conn.executemany(
                     "INSERT INTO streams (name, category) VALUES (?, ?)", self.streams_new
                 )
+            if self.signatures:
+                _signatures.write(conn, self.signatures)
         except sqlite3.Error as exc:
             raise WriteFailed(exc) from exc
         self._written = self.position
@@ -125,6 +130,7 @@ class Pending:
         self.entries, self.tags, self.blobs = [], [], {}
         self.streams_new, self.flags_off = [], []
         self.checkpoints, self.streams = {}, set()
+        self.signatures = []
 
 
 class Known:
@@ -188,6 +194,7 @@ class _Transaction(Transaction):
         self.tags: list[tuple[str, int]] = []
         self.writes: list[Write] = []
         self.moved: dict[str, Head] = {}
+        self.signature: BatchSignature | None = None
 
     def head(self, stream: str) -> Head | None:
         head = self.heads.get(stream)
@@ -257,11 +264,21 @@ class _Transaction(Transaction):
         self.writes.append(write)
         self.moved[write.stream] = Head(last.seq, version, last.hash, last.position)
 
+    def last_signature(self) -> BatchSignature | None:
+        if self.pending.signatures:  # an earlier append of this group, not written yet
+            return self.pending.signatures[-1]
+        return _signatures.last(self.conn)
+
+    def store_signature(self, signature: BatchSignature) -> None:
+        self.signature = signature
+
     def finish(self, blobs: dict[bytes, bytes], checkpoint: tuple[str, int] | None) -> None:
         self.pending.add(
             self.writes, self.rows, self.streams_new, self.flags_off, self.tags, blobs,
             checkpoint, self.position,
         )  # fmt: skip
+        if self.signature is not None:
+            self.pending.signatures.append(self.signature)
         self.heads.update(self.moved)
 
 
@@ -291,6 +308,7 @@ def run_group(
     *,
     isolate: bool,
     begin: Callable[[sqlite3.Connection], None],
+    db: str = "",
 ) -> None:
     """One transaction (opened by ``begin``) for the batch. Each request's checks only
     read, so a request that fails them has written nothing; its rows are written later,
@@ -319,7 +337,7 @@ def run_group(
     for request in batch:
         request.result = request.error = None
     for request in batch:
-        writes, blobs, checkpoint, condition = request.item
+        writes, blobs, checkpoint, condition, signer = request.item
         if isolate:
             conn.execute("SAVEPOINT append")
             saved = dict(heads)  # a request rolled back takes the heads it moved with it
@@ -327,7 +345,9 @@ def run_group(
             if not isolate and pending.touches(writes, checkpoint, condition):
                 pending.write(conn)
             tx.begin()
-            request.result = run_append(tx, writes, blobs, checkpoint, condition)
+            request.result = run_append(
+                tx, writes, blobs, checkpoint, condition, signer=signer, db=db
+            )
             if isolate:
                 pending.write(conn)
         except Exception as exc:
