@@ -131,7 +131,7 @@ def _raw(directory: Path) -> Iterator[sqlite3.Connection]:
             yield conn
 
 
-def _rewrite(conn: sqlite3.Connection, stream: str, seq: int, metadata: bytes) -> None:
+def rewrite(conn: sqlite3.Connection, stream: str, seq: int, metadata: bytes) -> None:
     """Change one entry and re-seal the stream from there on, as an attacker with the file
     would: every hash and previous hash recomputed, the head flag left on the last entry."""
     conn.execute(
@@ -178,7 +178,7 @@ def test_a_consistent_rewrite_is_found_only_with_the_public_key(
     directory = tmp_path / "store"
     _signed_store(directory, key)
     with _raw(directory) as conn:
-        _rewrite(conn, "Account-1", 1, b'{"approved_by":"mallory"}')
+        rewrite(conn, "Account-1", 1, b'{"approved_by":"mallory"}')
     assert _verify(directory).ok  # the chains and heads agree: plain verify cannot tell
     report = _verify(directory, key.public_key())
     assert not report.ok
