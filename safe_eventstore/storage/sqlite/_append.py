@@ -45,6 +45,7 @@ class Pending:
         self.checkpoints: dict[str, int] = {}
         self.streams: set[str] = set()
         self.signatures: list[BatchSignature] = []
+        self.signed_before = False  # a signature is known to be stored: the table is there
 
     def add(
         self,
@@ -118,7 +119,7 @@ class Pending:
                     "INSERT INTO streams (name, category) VALUES (?, ?)", self.streams_new
                 )
             if self.signatures:
-                _signatures.write(conn, self.signatures)
+                _signatures.write(conn, self.signatures, table=self.signed_before)
         except sqlite3.Error as exc:
             raise WriteFailed(exc) from exc
         self._written = self.position
@@ -267,7 +268,9 @@ class _Transaction(Transaction):
     def last_signature(self) -> BatchSignature | None:
         if self.pending.signatures:  # an earlier append of this group, not written yet
             return self.pending.signatures[-1]
-        return _signatures.last(self.conn)
+        last = _signatures.last(self.conn)
+        self.pending.signed_before = self.pending.signed_before or last is not None
+        return last
 
     def store_signature(self, signature: BatchSignature) -> None:
         self.signature = signature

@@ -68,9 +68,11 @@ def last(conn: sqlite3.Connection) -> BatchSignature | None:
     return None if row is None else _signature(row)
 
 
-def write(conn: sqlite3.Connection, signatures: list[BatchSignature]) -> None:
-    """Store signatures, inside the caller's write transaction."""
-    conn.execute(TABLE)
+def write(conn: sqlite3.Connection, signatures: list[BatchSignature], *, table: bool) -> None:
+    """Store signatures, inside the caller's write transaction (making the table first
+    unless ``table`` says it is known to be there)."""
+    if not table:
+        conn.execute(TABLE)
     conn.executemany(
         "INSERT INTO signatures (position, statement, signature) VALUES (?, ?, ?)",
         [(s.position, s.statement, s.signature) for s in signatures],
