@@ -176,6 +176,31 @@ def check_signatures(
         problems.append(Problem(stream, None, "a signed stream is missing"))
 
 
+def _check_before(head: SignedHead, chain: _Chain, report: VerifyReport) -> None:
+    """A signed append must have been sealed on the head signed last for its stream: else
+    the stream was rewritten, or appended to without the key, between the two."""
+    last = chain.heads.get(head.stream)
+    if last is not None:
+        if head.before != (last.seq, last.hash, last.position):
+            report.problems.append(
+                Problem(
+                    head.stream,
+                    head.seq,
+                    f"signed on a head that is not the one signed before it (seq {last.seq} at "
+                    f"position {last.position}): rewritten or appended without the key between",
+                )
+            )
+    elif head.before is not None and chain.first_position is not None:
+        if head.before[2] > chain.first_position:
+            report.problems.append(
+                Problem(
+                    head.stream,
+                    head.seq,
+                    "signed on an unsigned head written after signing began",
+                )
+            )
+
+
 def _check_one(
     signature: BatchSignature,
     db: str,
@@ -208,5 +233,6 @@ def _check_one(
     if not statement.heads or max(h.position for h in statement.heads) != at:
         problem("is stored at a position its batch does not end at")
     for head in statement.heads:
+        _check_before(head, chain, report)
         chain.heads[head.stream] = head
     report.signed_position = max(report.signed_position, at)

@@ -335,3 +335,37 @@ def test_a_backend_without_signatures_refuses_a_signing_key(
             db = store.create_database("bank")
             db.append("Account-1", [ses.NewEvent("Opened")])
             assert not db.verify(public_key=key).ok
+
+
+def test_a_rewrite_before_a_later_signed_append_is_found(
+    tmp_path: Path, key: Ed25519PrivateKey
+) -> None:
+    """The writer seals its next append on whatever head it finds: a stream rewritten in
+    between would be signed anew, but the signature names the head it was sealed on, which
+    is not the one signed before."""
+    directory = tmp_path / "store"
+    _signed_store(directory, key)
+    with _raw(directory) as conn:
+        rewrite(conn, "Account-1", 0, b'{"approved_by":"mallory"}')
+    with ses.open(f"sqlite://{directory}", signing_key=key) as store:
+        store.database("bank").append("Account-1", [ses.NewEvent("Closed")])
+    assert _verify(directory).ok
+    problems = _verify(directory, key).problems
+    assert [(p.stream, p.seq) for p in problems] == [("Account-1", 3)]
+    assert "signed on a head that is not the one signed before it" in problems[0].message
+
+
+def test_an_unsigned_append_between_signed_ones_is_found(url: str, key: Ed25519PrivateKey) -> None:
+    with ses.open(url, signing_key=key) as store:
+        db = store.create_database("bank")
+        db.append("Account-1", [ses.NewEvent("Opened")])
+        unsigned = ses.Store(store.storage, url=store.url).database("bank")
+        unsigned.append("Account-1", [ses.NewEvent("Deposited")])
+        unsigned.append("Account-2", [ses.NewEvent("Opened")])
+        db.append("Account-1", [ses.NewEvent("Withdrawn")])
+        db.append("Account-2", [ses.NewEvent("Closed")])
+        problems = db.verify(public_key=key).problems
+    assert [(p.stream, p.seq, p.message.split(" (")[0]) for p in problems] == [
+        ("Account-1", 2, "signed on a head that is not the one signed before it"),
+        ("Account-2", 1, "signed on an unsigned head written after signing began"),
+    ]

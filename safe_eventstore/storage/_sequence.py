@@ -109,7 +109,8 @@ def run_append(
             tx.store(w, plan, head)
             results.append(result_of(plan))
             last = plan[-1]
-            signed.append(SignedHead(w.stream, last.seq, last.hash.hex(), last.position))
+            before = None if head is None else (head.seq, head.hash.hex(), head.position)
+            signed.append(SignedHead(w.stream, last.seq, last.hash.hex(), last.position, before))
     if signer is not None and signed:
         statement = encode_statement(db, tx.last_signature(), signed)
         position = max(h.position for h in signed)

@@ -1,13 +1,14 @@
 """Batch signatures: what a backend stores beside an append whose writer signs.
 
-A signing writer hands :meth:`Storage.append` a ``signer`` (a function from bytes to an
-Ed25519 signature; the backend never sees the key). Inside the append's atomic step, once
+A signing writer hands :meth:`Storage.append_signed` a ``signer`` (a function from bytes to
+an Ed25519 signature; the backend never sees the key). Inside the append's atomic step, once
 the entries have their positions, :func:`~safe_eventstore.storage.base.run_append` builds
 the batch's :class:`Statement`: the database, the new head of each stream it wrote (seq,
-hash, position) and the digest of the statement signed before it in the database (so the
-signatures form one chain: one removed from the middle breaks it), and the backend stores
-it with its signature in the same step as the entries. ``verify`` with the public key
-walks that chain and compares every stream's head with the last head signed for it.
+hash, position, and the head it was sealed on) and the digest of the statement signed
+before it in the database (so the signatures form one chain: one removed from the middle
+breaks it), and the backend stores it with its signature in the same step as the entries.
+``verify`` with the public key walks that chain and compares every stream's head with the
+last head signed for it.
 """
 
 from __future__ import annotations
@@ -35,12 +36,15 @@ Signer = Callable[[bytes], bytes]
 
 
 class SignedHead(msgspec.Struct, array_like=True, frozen=True):
-    """A stream's head after a batch: its last entry's seq, hash (hex) and position."""
+    """A stream's head after a batch: its last entry's seq, hash (hex) and position, and
+    the head the batch was sealed on (``None`` for a new stream): a rewrite of the stream
+    made before a signed append shows as a ``before`` that was never signed."""
 
     stream: str
     seq: int
     hash: str
     position: int
+    before: tuple[int, str, int] | None = None
 
 
 class Statement(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -26,9 +26,7 @@ from ._errors import WriteFailed, translated
 
 __all__ = ["AppendItem", "AppendRequest", "Known", "Pending", "run_group"]
 
-AppendItem = tuple[
-    list[Write], dict[bytes, bytes], tuple[str, int] | None, AppendCondition | None, Signer | None
-]
+AppendItem = tuple[list[Write], dict[bytes, bytes], tuple[str, int] | None, AppendCondition | None]
 AppendRequest = Request[AppendItem, list[AppendResult]]
 
 
@@ -312,6 +310,7 @@ def run_group(
     isolate: bool,
     begin: Callable[[sqlite3.Connection], None],
     db: str = "",
+    signer: Signer | None = None,
 ) -> None:
     """One transaction (opened by ``begin``) for the batch. Each request's checks only
     read, so a request that fails them has written nothing; its rows are written later,
@@ -321,7 +320,8 @@ def run_group(
     event, first writes all of them). With ``isolate``, each request is written at once
     inside its own savepoint instead. When no other connection has committed since this
     one's last commit, the last position and the heads that commit left are taken from
-    ``known`` instead of read again."""
+    ``known`` instead of read again. With a ``signer``, every append is signed (database
+    ``db``): signed appends are grouped apart from unsigned ones."""
     begin(conn)
     version: int | None = None
     valid = False
@@ -340,7 +340,7 @@ def run_group(
     for request in batch:
         request.result = request.error = None
     for request in batch:
-        writes, blobs, checkpoint, condition, signer = request.item
+        writes, blobs, checkpoint, condition = request.item
         if isolate:
             conn.execute("SAVEPOINT append")
             saved = dict(heads)  # a request rolled back takes the heads it moved with it

@@ -94,6 +94,9 @@ class SqliteStorage(Storage):
         self._closed = False
         self._ping_fds: dict[str, int] = {}
         self._groups: dict[str, GroupCommit[AppendItem, list[AppendResult]]] = {}
+        self._signed_groups: dict[
+            tuple[str, Signer], GroupCommit[AppendItem, list[AppendResult]]
+        ] = {}
         self._notifier: Notifier | None = None
         self._read_only: set[str] = set()  # databases this process may only read
         self._checked_modes: set[str] = set()  # databases whose modes were looked at
@@ -293,7 +296,7 @@ class SqliteStorage(Storage):
     ) -> list[AppendResult]:
         # Concurrent appends to one database are grouped into one transaction (see
         # group_commit.py); each keeps its own checks, result and error.
-        return self._group(db).submit((writes, blobs, checkpoint, condition, None))
+        return self._group(db).submit((writes, blobs, checkpoint, condition))
 
     def append_signed(
         self,
@@ -305,7 +308,8 @@ class SqliteStorage(Storage):
         checkpoint: tuple[str, int] | None = None,
         condition: AppendCondition | None = None,
     ) -> list[AppendResult]:
-        return self._group(db).submit((writes, blobs, checkpoint, condition, signer))
+        # A group of its own per signer, so that the request items stay as they are
+        return self._signed_group(db, signer).submit((writes, blobs, checkpoint, condition))
 
     def _group(self, db: str) -> GroupCommit[AppendItem, list[AppendResult]]:
         group = self._groups.get(db)
@@ -318,7 +322,20 @@ class SqliteStorage(Storage):
                     )
         return group
 
-    def _commit_group(self, db: str, batch: list[AppendRequest]) -> None:
+    def _signed_group(self, db: str, signer: Signer) -> GroupCommit[AppendItem, list[AppendResult]]:
+        group = self._signed_groups.get((db, signer))
+        if group is None:
+            with self._lock:
+                group = self._signed_groups.get((db, signer))
+                if group is None:
+                    group = self._signed_groups[db, signer] = GroupCommit(
+                        functools.partial(self._commit_group, db, signer=signer)
+                    )
+        return group
+
+    def _commit_group(
+        self, db: str, batch: list[AppendRequest], signer: Signer | None = None
+    ) -> None:
         """Store a batch of append requests in one transaction; each request gets its own
         result or error, and one request's error leaves the others' appends alone."""
         conn: sqlite3.Connection | None = None
@@ -327,7 +344,7 @@ class SqliteStorage(Storage):
             conn = self._conn(db)
             try:
                 begin = functools.partial(self._begin, db=db)
-                run_group(conn, known, batch, isolate=False, begin=begin, db=db)
+                run_group(conn, known, batch, isolate=False, begin=begin, db=db, signer=signer)
             except WriteFailed as failed:
                 # A write failed although every check passed, and its statements held the
                 # rows of several requests: redo the batch with each request in a savepoint
@@ -336,7 +353,7 @@ class SqliteStorage(Storage):
                     conn.execute("ROLLBACK")
                 if len(batch) == 1:
                     raise failed.cause from None
-                run_group(conn, known, batch, isolate=True, begin=begin, db=db)
+                run_group(conn, known, batch, isolate=True, begin=begin, db=db, signer=signer)
         except Exception as exc:
             known.forget()
             if conn is not None and conn.in_transaction:
