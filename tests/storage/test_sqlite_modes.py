@@ -77,7 +77,7 @@ def test_a_store_others_may_read_keeps_its_modes_and_warns_when_written(
 ) -> None:
     """A store made before stores were private, or opened to other users by its owner on
     purpose, keeps its modes (read-only readers under another user go on working); a
-    process that opens one of its databases for writing is warned once."""
+    process that writes to one of its databases is warned once."""
     directory = tmp_path / "store"
     _write(directory)
     # a connection of its own keeps a write-ahead log and shared memory in place
@@ -90,6 +90,7 @@ def test_a_store_others_may_read_keeps_its_modes_and_warns_when_written(
         assert {"bank.sqlite3-wal", "bank.sqlite3-shm"} <= set(_modes(directory))
         with ses.open(f"sqlite://{directory}") as store:
             db = store.database("bank")
+            assert db.read_stream("Account-1")  # reading says nothing (warnings are errors)
             with pytest.warns(ses.StoreWarning, match="may be read by other users") as caught:
                 db.append("Account-1", [ses.NewEvent("Withdrawn", {"amount": 1})])
             assert "chmod -R go=" in str(caught[0].message)

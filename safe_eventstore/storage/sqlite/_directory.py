@@ -15,7 +15,7 @@ Only the owner may read a store: the directory is made ``0700`` and every file i
 file by SQLite, which gives them its database file's mode, and by the storage), whatever
 the umask, as PostgreSQL does with its data directory. A store made before that, or
 opened to others by its owner on purpose (read-only readers under another user), keeps its
-modes: the storage warns (:class:`StoreWarning`) when it opens a database for writing whose
+modes: the storage warns (:class:`StoreWarning`) at its first write to a database whose
 directory or files others may read (:func:`open_to_others`); docs/storage-format.md says why.
 """
 

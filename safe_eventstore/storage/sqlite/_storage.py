@@ -103,7 +103,7 @@ class SqliteStorage(Storage):
         self._dir = Directory(self.directory)
 
     def _warn_if_open_to_others(self, db: str) -> None:
-        """Warn, once per database and storage, before writing to a database whose store
+        """Warn, once per database and storage, at the first write to a database whose store
         others may read: a store made before stores were private, or one its owner opened
         to other users on purpose (whose modes stay as they are)."""
         with self._lock:
@@ -151,8 +151,6 @@ class SqliteStorage(Storage):
         conn = conns.get(db)
         if conn is None:
             uri, read_only = self._uri(db)
-            if not read_only:
-                self._warn_if_open_to_others(db)
             try:
                 conn = sqlite3.connect(
                     uri,
@@ -180,6 +178,8 @@ class SqliteStorage(Storage):
         waiting up to ``lock_timeout`` for another process to release it."""
         if db in self._read_only:
             raise read_only_error(self._path(db))
+        if db not in self._checked_modes:
+            self._warn_if_open_to_others(db)
         try:
             conn.execute("BEGIN IMMEDIATE")
             return
