@@ -27,6 +27,7 @@ from ._exceptions import (
     InvalidEvent,
     InvalidInput,
     InvalidName,
+    InvalidSigningKey,
     InvalidURL,
     NotFound,
     SafeEventStoreError,
@@ -35,6 +36,7 @@ from ._exceptions import (
     StoreLocked,
     StoreReadOnly,
     StoreUnavailable,
+    StoreWarning,
     StreamNotFound,
     UpcastError,
     WrongExpectedVersion,
@@ -56,6 +58,7 @@ from ._model import (
     VerifyReport,
 )
 from ._names import category_of
+from ._signing import create_signing_key
 from ._store import Store, open
 
 __version__ = "0.1.0"
@@ -84,6 +87,7 @@ __all__ = [
     "InvalidEvent",
     "InvalidInput",
     "InvalidName",
+    "InvalidSigningKey",
     "InvalidURL",
     "NewEvent",
     "NotFound",
@@ -99,6 +103,7 @@ __all__ = [
     "StoreLocked",
     "StoreReadOnly",
     "StoreUnavailable",
+    "StoreWarning",
     "StreamAppend",
     "StreamNotFound",
     "StreamsPage",
@@ -107,6 +112,7 @@ __all__ = [
     "VerifyReport",
     "WrongExpectedVersion",
     "category_of",
+    "create_signing_key",
     "event_type",
     "event_types",
     "open",

@@ -28,10 +28,11 @@ from ._model import (
 )
 from ._names import check_name
 from ._reading import Reader
+from ._signing import public_key_of
 from ._subscription import Subscription
 from ._verifying import verify
 from ._writing import Writer
-from .storage.base import Storage
+from .storage.base import Signer, Storage
 
 __all__ = ["Database", "Subscription"]
 
@@ -49,11 +50,17 @@ class Database:
     """
 
     def __init__(
-        self, storage: Storage, name: str, *, event_types: EventTypes, max_event_size: int
+        self,
+        storage: Storage,
+        name: str,
+        *,
+        event_types: EventTypes,
+        max_event_size: int,
+        signer: Signer | None = None,
     ) -> None:
         self._storage = storage
         self.name = name
-        self._writer = Writer(storage, name, event_types, max_event_size)
+        self._writer = Writer(storage, name, event_types, max_event_size, signer)
         self._reader = Reader(storage, name, Decoder(event_types))
         self._checkpoints = Checkpoints(storage, name)
 
@@ -335,9 +342,16 @@ class Database:
 
     # -- integrity and statistics ----------------------------------------------------------
 
-    def verify(self) -> VerifyReport:
-        """Re-check every stream's hash chain, its head, and every payload's address."""
-        return verify(self._storage, self.name)
+    def verify(self, *, public_key: Any = None) -> VerifyReport:
+        """Re-check every stream's hash chain, its head, and every payload's address.
+
+        With ``public_key`` (the signing key's public half: a PEM file's path, an
+        ``Ed25519PublicKey`` or its 32 raw bytes), also check every batch signature and
+        that each stream's head is the one last signed for it, which finds even a history
+        rewritten consistently by whoever holds the store's files (docs/tamper-evidence.md).
+        """
+        key = None if public_key is None else public_key_of(public_key)
+        return verify(self._storage, self.name, key)
 
     def stats(self) -> dict[str, float]:
         """Counts and sizes: ``events``, ``streams``, ``restructures``, ``payloads``,

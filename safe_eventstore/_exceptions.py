@@ -8,7 +8,8 @@ backends translate their drivers' errors (``sqlite3``, ``nats``) into it::
     │   ├── InvalidName                     a database, stream, type or checkpoint name
     │   ├── InvalidEvent                    unserialisable data, a malformed id, bad options
     │   │   └── EventTooLarge               over the store's configured event size limit
-    │   └── InvalidURL                      a store URL that cannot be opened
+    │   ├── InvalidURL                      a store URL that cannot be opened
+    │   └── InvalidSigningKey               a signing or public key that cannot be used
     ├── Conflict
     │   ├── WrongExpectedVersion            the optimistic concurrency check failed
     │   ├── IdempotencyConflict             a batch repeats only some event ids already stored
@@ -26,6 +27,9 @@ backends translate their drivers' errors (``sqlite3``, ``nats``) into it::
         ├── StoreUnavailable                the backend cannot be reached in time
         │   └── StoreLocked                 another process held a lock past the timeout
         └── StoreReadOnly                   a write to a store opened read-only
+
+Warnings: :class:`StoreWarning` (a ``UserWarning``), for a store that works but is not as
+it should be (its files readable by other users).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ __all__ = [
     "InvalidEvent",
     "InvalidInput",
     "InvalidName",
+    "InvalidSigningKey",
     "InvalidURL",
     "NotFound",
     "SafeEventStoreError",
@@ -51,6 +56,7 @@ __all__ = [
     "StoreLocked",
     "StoreReadOnly",
     "StoreUnavailable",
+    "StoreWarning",
     "StreamNotFound",
     "UpcastError",
     "WrongExpectedVersion",
@@ -84,6 +90,11 @@ class EventTooLarge(InvalidEvent):
 
 class InvalidURL(InvalidInput):
     """A store URL names an unknown scheme or carries bad options."""
+
+
+class InvalidSigningKey(InvalidInput):
+    """A signing key (private) or public key that is missing, unreadable or not an Ed25519
+    key in PEM form, or signing asked of a backend that does not store signatures."""
 
 
 class Conflict(SafeEventStoreError):
@@ -194,6 +205,11 @@ class StoreLocked(StoreUnavailable):
 class StoreReadOnly(StorageError):
     """A write to a store (or database file) that this process may only read: no write
     permission, or a read-only file system. Reads work; the message names the path."""
+
+
+class StoreWarning(UserWarning):
+    """The store works, but something about it is not as it should be: for example a
+    SQLite store whose files users other than its owner may read."""
 
 
 def _describe(expected: int) -> str:

@@ -249,12 +249,21 @@ class Problem:
 
 @dataclass(slots=True)
 class VerifyReport:
-    """The result of ``verify``: ``ok`` is true when no problem was found."""
+    """The result of ``verify``: ``ok`` is true when no problem was found.
+
+    With a public key: ``signatures`` is the number of batch signatures that verified,
+    ``signed_position`` the last position one of them covers (compare it with one you
+    recorded elsewhere to notice a rollback), ``unsigned_streams`` the streams last
+    written before signing began (not covered by any signature).
+    """
 
     streams: int = 0
     entries: int = 0
     payloads: int = 0
     problems: list[Problem] = field(default_factory=list)
+    signatures: int = 0
+    signed_position: int = 0
+    unsigned_streams: int = 0
 
     @property
     def ok(self) -> bool:

@@ -6,14 +6,24 @@ import functools
 import os
 from importlib.metadata import EntryPoint, entry_points
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from ._codec import EventTypes, event_types
 from ._database import Database
-from ._exceptions import DatabaseNotFound, InvalidURL, StorageError, StoreClosed
+from ._exceptions import (
+    DatabaseNotFound,
+    InvalidSigningKey,
+    InvalidURL,
+    StorageError,
+    StoreClosed,
+)
 from ._names import check_database_name
+from ._signing import signing_key_of
 from .storage.base import Storage
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 __all__ = [
     "BACKENDS_GROUP",
@@ -41,11 +51,15 @@ class Store:
         url: str,
         event_types: EventTypes = event_types,
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        signing_key: Ed25519PrivateKey | None = None,
     ) -> None:
         self.storage = storage
         self.url = url
         self.event_types = event_types
         self.max_event_size = max_event_size
+        self._signer = None if signing_key is None else signing_key.sign
+        if signing_key is not None and not storage.signs_batches:
+            raise InvalidSigningKey(f"the backend of {url} does not store batch signatures")
         self._closed = False
 
     def __repr__(self) -> str:
@@ -80,7 +94,11 @@ class Store:
         if not self.storage.has_database(check_database_name(name)):
             raise DatabaseNotFound(f"no database {name!r} in {self.url}")
         return Database(
-            self.storage, name, event_types=self.event_types, max_event_size=self.max_event_size
+            self.storage,
+            name,
+            event_types=self.event_types,
+            max_event_size=self.max_event_size,
+            signer=self._signer,
         )
 
     def register(self, cls: type, name: str | None = None) -> type:
@@ -207,7 +225,10 @@ def open(url: str | None = None, **options: Any) -> Store:
     ``./safe-eventstore-data``. URLs: ``sqlite:///abs/dir`` (or a plain path),
     ``memory://``, ``nats://host:port``. Options (keywords or URL query): ``durability``
     (``"full"``, the default, or ``"relaxed"``), ``lock_timeout`` (SQLite: seconds a write
-    waits for another process's lock, default 60), ``max_event_size`` in bytes.
+    waits for another process's lock, default 60), ``max_event_size`` in bytes,
+    ``signing_key`` (the path of an Ed25519 private key in PEM, or the key: every append is
+    then signed, see :func:`create_signing_key`; default: the file named by
+    ``$SAFE_EVENTSTORE_SIGNING_KEY``, else no signing; memory and SQLite stores only).
 
     ::
 
@@ -222,8 +243,19 @@ def open(url: str | None = None, **options: Any) -> Store:
     merged = _options(query, options)
     registry = merged.pop("event_types", event_types)
     max_size = _int_option(merged, "max_event_size", DEFAULT_MAX_EVENT_SIZE)
+    key = signing_key_of(merged.pop("signing_key", None))
     storage = open_storage(url, merged)
     if merged:
         storage.close()
         _refuse_unknown(merged)
-    return Store(storage, url=url.split("?", 1)[0], event_types=registry, max_event_size=max_size)
+    try:
+        return Store(
+            storage,
+            url=url.split("?", 1)[0],
+            event_types=registry,
+            max_event_size=max_size,
+            signing_key=key,
+        )
+    except InvalidSigningKey:
+        storage.close()
+        raise

@@ -4,25 +4,34 @@ from what the storage holds."""
 from __future__ import annotations
 
 from hashlib import sha256
+from typing import TYPE_CHECKING
 
 from ._codec import address_of, entry_hash
 from ._model import Problem, VerifyReport
-from .storage.base import EVENT, Entry, Storage, chained_fields
+from ._signing import check_signatures
+from .storage.base import EVENT, Entry, Head, Storage, chained_fields
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 __all__ = ["verify"]
 
 PAGE = 1000
 
 
-def verify(storage: Storage, db: str) -> VerifyReport:
+def verify(storage: Storage, db: str, public_key: Ed25519PublicKey | None = None) -> VerifyReport:
     """The findings of re-checking database ``db``: its streams, then its payloads, then
-    that every stored entry belongs to a listed stream."""
+    that every stored entry belongs to a listed stream; with ``public_key``, then its
+    batch signatures and every stream head against the last one signed."""
     report = VerifyReport()
+    heads: dict[str, Head | None] = {}
     after: str | None = None
     while True:
         names = storage.list_streams(db, category=None, after=after, limit=PAGE)
         for name in names:
-            _verify_stream(storage, db, name, report)
+            head = _verify_stream(storage, db, name, report)
+            if public_key is not None:
+                heads[name] = head
         if len(names) < PAGE:
             break
         after = names[-1]
@@ -33,6 +42,8 @@ def verify(storage: Storage, db: str) -> VerifyReport:
         report.problems.append(
             Problem(None, None, f"{stored - report.entries} entries belong to no listed stream")
         )
+    if public_key is not None:
+        check_signatures(storage, db, public_key, heads, report)
     return report
 
 
@@ -63,7 +74,7 @@ class _Walk:
         self.position = 0
 
 
-def _verify_stream(storage: Storage, db: str, stream: str, report: VerifyReport) -> None:
+def _verify_stream(storage: Storage, db: str, stream: str, report: VerifyReport) -> Head | None:
     report.streams += 1
     walk = _Walk()
     while True:
@@ -83,6 +94,7 @@ def _verify_stream(storage: Storage, db: str, stream: str, report: VerifyReport)
         report.problems.append(
             Problem(stream, None, "stream head does not match the last entry (entries removed?)")
         )
+    return head
 
 
 def _verify_entry(stream: str, e: Entry, walk: _Walk, problems: list[Problem]) -> None:

@@ -23,7 +23,7 @@ from ._model import (
     StreamAppend,
 )
 from ._names import check_name
-from .storage.base import EVENT, RESTRUCTURE, Draft, Storage, Write
+from .storage.base import EVENT, RESTRUCTURE, Draft, Signer, Storage, Write
 
 __all__ = ["Writer", "check_expected", "new_event_id"]
 
@@ -126,13 +126,34 @@ class Writer:
     """The writes of one database (``db``) of a ``storage``."""
 
     def __init__(
-        self, storage: Storage, db: str, event_types: EventTypes, max_event_size: int
+        self,
+        storage: Storage,
+        db: str,
+        event_types: EventTypes,
+        max_event_size: int,
+        signer: Signer | None = None,
     ) -> None:
         self.storage = storage
         self.db = db
         self._types = event_types
         self._current = event_types.current_versions
         self._max_event_size = max_event_size
+        self._signer = signer
+
+    def _store(
+        self,
+        writes: list[Write],
+        blobs: dict[bytes, bytes],
+        checkpoint: tuple[str, int] | None = None,
+        condition: AppendCondition | None = None,
+    ) -> list[AppendResult]:
+        if self._signer is None:
+            return self.storage.append(
+                self.db, writes, blobs, checkpoint=checkpoint, condition=condition
+            )
+        return self.storage.append_signed(
+            self.db, writes, blobs, signer=self._signer, checkpoint=checkpoint, condition=condition
+        )
 
     def _encode(self, event: object) -> tuple[NewEvent, bytes, str]:
         if not isinstance(event, NewEvent):
@@ -224,7 +245,7 @@ class Writer:
             name, position = checkpoint
             check_name(name, "checkpoint")
             check_count(position, "checkpoint position")
-        return self.storage.append(self.db, writes, blobs, checkpoint=checkpoint)
+        return self._store(writes, blobs, checkpoint=checkpoint)
 
     def append_events(
         self, events: Iterable[NewEvent | Any], condition: AppendCondition | None
@@ -239,7 +260,7 @@ class Writer:
         blobs: dict[bytes, bytes] = {}
         write = self.write(EVENTS_STREAM, events, blobs, ANY)
         _check_ids([write])
-        return self.storage.append(self.db, [write], blobs, condition=condition)[0]
+        return self._store([write], blobs, condition=condition)[0]
 
     def restructure(
         self,
@@ -276,4 +297,4 @@ class Writer:
             draft.metadata = encode_json({**decode_json(draft.metadata), **marker})
         draft.target = version
         write = Write(stream, [draft], STREAM_EXISTS)
-        return self.storage.append(self.db, [write], blobs)[0]
+        return self._store([write], blobs)[0]

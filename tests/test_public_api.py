@@ -39,13 +39,21 @@ def test_every_exception_is_exported() -> None:
     assert defined == set(_exceptions.__all__)
 
 
+_WARNINGS = {"StoreWarning"}  # the exceptions module's warnings, not errors
+
+
+def test_the_warnings_are_user_warnings() -> None:
+    for name in _WARNINGS:
+        assert issubclass(getattr(ses, name), UserWarning)
+
+
 def test_every_exported_exception_is_a_safe_eventstore_error() -> None:
     errors = [
         obj
         for obj in (getattr(ses, name) for name in ses.__all__)
-        if inspect.isclass(obj) and issubclass(obj, BaseException)
+        if inspect.isclass(obj) and issubclass(obj, BaseException) and not issubclass(obj, Warning)
     ]
-    assert len(errors) == len(_exceptions.__all__)
+    assert len(errors) == len(_exceptions.__all__) - len(_WARNINGS)
     for error in errors:
         assert issubclass(error, ses.SafeEventStoreError), error
 
@@ -70,7 +78,7 @@ def _documented_tree() -> dict[str, str]:
 
 def test_the_exception_tree_matches_its_drawing() -> None:
     drawn = _documented_tree()
-    assert set(drawn) | {"SafeEventStoreError"} == set(_exceptions.__all__)
+    assert set(drawn) | {"SafeEventStoreError"} | _WARNINGS == set(_exceptions.__all__)
     for name, parent in drawn.items():
         error = getattr(ses, name)
         assert getattr(ses, parent) in error.__bases__, f"{name} should derive from {parent}"

@@ -96,7 +96,10 @@ def _write_file(db: ses.Database, file: str) -> int:
     """Writes beside FILE, then renames: a failed export leaves no half file behind."""
     partial = f"{file}.partial"
     try:
-        out = open(partial, "w", encoding="utf-8")
+        # an export holds the database's data: readable by its owner only, as the store is
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        out = open(fd, "w", encoding="utf-8")
     except OSError as exc:
         raise click.ClickException(f"cannot write {file}: {exc.strerror}") from None
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 from .._model import AppendCondition, AppendResult, Query
+from ._signatures import BatchSignature, SignedHead, Signer, encode_statement
 from .base import (
     EVENT,
     Entry,
@@ -53,6 +54,16 @@ class Transaction(ABC):
         """Store the append's payloads (those not stored yet) and its checkpoint; called
         once per append that stores anything, after every :meth:`store`."""
 
+    # A backend that stores batch signatures (``Storage.signs_batches``) implements these
+    # two; the others are never asked to.
+    def last_signature(self) -> BatchSignature | None:
+        """The signature stored last in the database (this step's own included)."""
+        raise NotImplementedError
+
+    def store_signature(self, signature: BatchSignature) -> None:
+        """Store the append's signature with its entries (called before :meth:`finish`)."""
+        raise NotImplementedError
+
 
 def run_append(
     tx: Transaction,
@@ -60,11 +71,16 @@ def run_append(
     blobs: dict[bytes, bytes],
     checkpoint: tuple[str, int] | None,
     condition: AppendCondition | None,
+    *,
+    signer: Signer | None = None,
+    db: str = "",
 ) -> list[AppendResult]:
     """The append sequence of :meth:`Storage.append`, run inside a backend's atomic step:
     each write's head and repeated event ids, :func:`plan_append`, the idempotent-retry
     short cut, the condition, the checkpoint, then the stores and the results. Raises
-    (having stored nothing) when a check fails."""
+    (having stored nothing) when a check fails. With a ``signer``, the new heads of the
+    streams written are signed and stored with them (database ``db``: see
+    :mod:`._signatures`)."""
     heads: list[Head | None] = []
     plans: list[AppendResult | list[Entry]] = []
     for w in writes:
@@ -85,11 +101,19 @@ def run_append(
     if checkpoint is not None:
         check_checkpoint(checkpoint[0], tx.checkpoint(checkpoint[0]), checkpoint[1])
     results: list[AppendResult] = []
+    signed: list[SignedHead] = []
     for w, head, plan in zip(writes, heads, plans, strict=True):
         if isinstance(plan, AppendResult):
             results.append(plan)
         else:
             tx.store(w, plan, head)
             results.append(result_of(plan))
+            last = plan[-1]
+            before = None if head is None else (head.seq, head.hash.hex(), head.position)
+            signed.append(SignedHead(w.stream, last.seq, last.hash.hex(), last.position, before))
+    if signer is not None and signed:
+        statement = encode_statement(db, tx.last_signature(), signed)
+        position = max(h.position for h in signed)
+        tx.store_signature(BatchSignature(position, statement, signer(statement)))
     tx.finish(blobs, checkpoint)
     return results

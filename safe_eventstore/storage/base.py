@@ -39,9 +39,11 @@ from .._names import category_of
 __all__ = [
     "EVENT",
     "RESTRUCTURE",
+    "BatchSignature",
     "Draft",
     "Entry",
     "Head",
+    "Signer",
     "Storage",
     "Transaction",
     "Write",
@@ -320,6 +322,9 @@ class Storage(ABC):
 
     #: whether other processes may open the same store at once (a file, a server)
     shared_across_processes: bool = False
+    #: whether the storage keeps batch signatures (:mod:`._signatures`): then it
+    #: overrides :meth:`append_signed` and :meth:`read_signatures`
+    signs_batches: bool = False
     #: called with a description of what is waited for (naming the file or server) when a
     #: write has waited about a second for a lock another process holds; the write goes on
     #: waiting (up to the backend's lock timeout). Set it to tell a user why nothing
@@ -449,6 +454,26 @@ class Storage(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def append_signed(
+        self,
+        db: str,
+        writes: list[Write],
+        blobs: dict[bytes, bytes],
+        *,
+        signer: Signer,
+        checkpoint: tuple[str, int] | None = None,
+        condition: AppendCondition | None = None,
+    ) -> list[AppendResult]:
+        """:meth:`append`, and sign the new heads of the streams it writes with ``signer``,
+        storing the signature in the same atomic step (:func:`run_append` does both)."""
+        raise NotImplementedError(f"{type(self).__name__} does not store batch signatures")
+
+    def read_signatures(self, db: str, *, after: int, limit: int) -> list[BatchSignature]:
+        """Up to ``limit`` stored batch signatures whose position is after ``after``, in
+        position order (none from a backend that does not sign, or before any signer)."""
+        return []
+
 
 # the append sequence builds on the definitions above: imported last, and re-exported
 from ._sequence import Transaction, run_append  # noqa: E402
+from ._signatures import BatchSignature, Signer  # noqa: E402

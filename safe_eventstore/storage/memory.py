@@ -16,8 +16,10 @@ from .._names import category_of
 from .base import (
     EVENT,
     RESTRUCTURE,
+    BatchSignature,
     Entry,
     Head,
+    Signer,
     Storage,
     Transaction,
     Write,
@@ -39,6 +41,7 @@ class _Database:
     categories: dict[str, list[str]] = field(default_factory=dict)  # sorted stream names
     blobs: dict[bytes, bytes] = field(default_factory=dict)
     checkpoints: dict[str, int] = field(default_factory=dict)
+    signatures: list[BatchSignature] = field(default_factory=list)  # position order
     event_ids: dict[tuple[str, bytes], Entry] = field(default_factory=dict)
 
 
@@ -75,6 +78,12 @@ class _Transaction(Transaction):
             bisect.insort(d.categories.setdefault(category_of(write.stream), []), write.stream)
         stream.extend(entries)
 
+    def last_signature(self) -> BatchSignature | None:
+        return self.d.signatures[-1] if self.d.signatures else None
+
+    def store_signature(self, signature: BatchSignature) -> None:
+        self.d.signatures.append(signature)
+
     def finish(self, blobs: dict[bytes, bytes], checkpoint: tuple[str, int] | None) -> None:
         for address, data in blobs.items():
             self.d.blobs.setdefault(address, data)
@@ -98,6 +107,8 @@ def _query(d: _Database, query: Query, from_position: int, limit: int) -> list[E
 
 class MemoryStorage(Storage):
     """Keeps everything in dictionaries behind one lock; appends wake waiters at once."""
+
+    signs_batches = True
 
     def __init__(self) -> None:
         self._dbs: dict[str, _Database] = {}
@@ -142,6 +153,28 @@ class MemoryStorage(Storage):
             results = run_append(_Transaction(self._db(db)), writes, blobs, checkpoint, condition)
             self._changed.notify_all()
             return results
+
+    def append_signed(
+        self,
+        db: str,
+        writes: list[Write],
+        blobs: dict[bytes, bytes],
+        *,
+        signer: Signer,
+        checkpoint: tuple[str, int] | None = None,
+        condition: AppendCondition | None = None,
+    ) -> list[AppendResult]:
+        with self._lock:
+            tx = _Transaction(self._db(db))
+            results = run_append(tx, writes, blobs, checkpoint, condition, signer=signer, db=db)
+            self._changed.notify_all()
+            return results
+
+    def read_signatures(self, db: str, *, after: int, limit: int) -> list[BatchSignature]:
+        with self._lock:
+            signatures = self._db(db).signatures
+            start = bisect.bisect_right(signatures, after, key=lambda s: s.position)
+            return signatures[start : start + max(limit, 0)]
 
     def head(self, db: str, stream: str) -> Head | None:
         with self._lock:

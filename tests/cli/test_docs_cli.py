@@ -20,7 +20,8 @@ def test_every_command_has_an_example() -> None:
     text = "".join(shell_blocks()) + PAGE.read_text().split("```text", 1)[1]
     for command in ("db create", "db list", "append", "restructure", "read ", "read-all",
                     "categories", "streams", "tail", "checkpoints list", "checkpoints reset",
-                    "verify", "stats", "export", "import", "demo", "bench"):  # fmt: skip
+                    "verify", "stats", "keys signing-init", "export", "import", "demo",
+                    "bench"):  # fmt: skip
         assert re.search(rf"safe-eventstore (--\S+ \S+ )*{command}", text), command
 
 

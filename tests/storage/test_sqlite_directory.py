@@ -203,6 +203,12 @@ def _seed(path: Path) -> None:
         db.append("Account-1", [ses.NewEvent("Opened"), ses.NewEvent("Deposited", {"n": 1})])
 
 
+def _share(path: Path) -> None:
+    """Let other users read the store (new stores are their owner's alone)."""
+    for p in [path, *path.iterdir()]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+
+
 def _check_read_only(out: dict[str, str], path: Path, events: list[str]) -> None:
     assert out["databases"] == "['bank']"
     assert out["read_stream"] == out["read_all"] == out["subscribe"] == repr(events)
@@ -216,17 +222,21 @@ def _check_read_only(out: dict[str, str], path: Path, events: list[str]) -> None
 
 def test_a_store_without_write_permission_is_readable(shared_dir: Path) -> None:
     _seed(shared_dir)
+    _share(shared_dir)
     before = sorted(os.listdir(shared_dir))
     _check_read_only(_read_as_nobody(shared_dir), shared_dir, ["Opened", "Deposited"])
     assert sorted(os.listdir(shared_dir)) == before
     with ses.open(_url(shared_dir)) as store:  # root may still write
-        store.database("bank").append("Account-1", [ses.NewEvent("Closed")])
+        with pytest.warns(ses.StoreWarning, match="may be read by other users"):
+            store.database("bank").append("Account-1", [ses.NewEvent("Closed")])
 
 
 def test_a_store_being_written_is_readable_without_write_permission(shared_dir: Path) -> None:
     _seed(shared_dir)
+    _share(shared_dir)
     with ses.open(_url(shared_dir)) as store:  # keeps the write-ahead log open
-        store.database("bank").append("Account-1", [ses.NewEvent("Closed")])
+        with pytest.warns(ses.StoreWarning, match="may be read by other users"):
+            store.database("bank").append("Account-1", [ses.NewEvent("Closed")])
         assert (shared_dir / "bank.sqlite3-wal").exists()
         out = _read_as_nobody(shared_dir)
     _check_read_only(out, shared_dir, ["Opened", "Deposited", "Closed"])

@@ -19,9 +19,9 @@ import msgspec
 
 from ..._model import AppendCondition, AppendResult, Query
 from ..._names import category_of
-from ..base import EVENT, Entry, Head, Transaction, Write, run_append
+from ..base import EVENT, BatchSignature, Entry, Head, Signer, Transaction, Write, run_append
 from ..group_commit import Request
-from . import _reads
+from . import _reads, _signatures
 from ._errors import WriteFailed, translated
 
 __all__ = ["AppendItem", "AppendRequest", "Known", "Pending", "run_group"]
@@ -42,6 +42,8 @@ class Pending:
         self.blobs: dict[bytes, bytes] = {}
         self.checkpoints: dict[str, int] = {}
         self.streams: set[str] = set()
+        self.signatures: list[BatchSignature] = []
+        self.signed_before = False  # a signature is known to be stored: the table is there
 
     def add(
         self,
@@ -114,6 +116,8 @@ class Pending:
                 conn.executemany(
                     "INSERT INTO streams (name, category) VALUES (?, ?)", self.streams_new
                 )
+            if self.signatures:
+                _signatures.write(conn, self.signatures, table=self.signed_before)
         except sqlite3.Error as exc:
             raise WriteFailed(exc) from exc
         self._written = self.position
@@ -125,6 +129,7 @@ class Pending:
         self.entries, self.tags, self.blobs = [], [], {}
         self.streams_new, self.flags_off = [], []
         self.checkpoints, self.streams = {}, set()
+        self.signatures = []
 
 
 class Known:
@@ -188,6 +193,7 @@ class _Transaction(Transaction):
         self.tags: list[tuple[str, int]] = []
         self.writes: list[Write] = []
         self.moved: dict[str, Head] = {}
+        self.signature: BatchSignature | None = None
 
     def head(self, stream: str) -> Head | None:
         head = self.heads.get(stream)
@@ -257,11 +263,23 @@ class _Transaction(Transaction):
         self.writes.append(write)
         self.moved[write.stream] = Head(last.seq, version, last.hash, last.position)
 
+    def last_signature(self) -> BatchSignature | None:
+        if self.pending.signatures:  # an earlier append of this group, not written yet
+            return self.pending.signatures[-1]
+        last = _signatures.last(self.conn)
+        self.pending.signed_before = self.pending.signed_before or last is not None
+        return last
+
+    def store_signature(self, signature: BatchSignature) -> None:
+        self.signature = signature
+
     def finish(self, blobs: dict[bytes, bytes], checkpoint: tuple[str, int] | None) -> None:
         self.pending.add(
             self.writes, self.rows, self.streams_new, self.flags_off, self.tags, blobs,
             checkpoint, self.position,
         )  # fmt: skip
+        if self.signature is not None:
+            self.pending.signatures.append(self.signature)
         self.heads.update(self.moved)
 
 
@@ -291,6 +309,8 @@ def run_group(
     *,
     isolate: bool,
     begin: Callable[[sqlite3.Connection], None],
+    db: str = "",
+    signer: Signer | None = None,
 ) -> None:
     """One transaction (opened by ``begin``) for the batch. Each request's checks only
     read, so a request that fails them has written nothing; its rows are written later,
@@ -300,7 +320,8 @@ def run_group(
     event, first writes all of them). With ``isolate``, each request is written at once
     inside its own savepoint instead. When no other connection has committed since this
     one's last commit, the last position and the heads that commit left are taken from
-    ``known`` instead of read again."""
+    ``known`` instead of read again. With a ``signer``, every append is signed (database
+    ``db``): signed appends are grouped apart from unsigned ones."""
     begin(conn)
     version: int | None = None
     valid = False
@@ -327,7 +348,9 @@ def run_group(
             if not isolate and pending.touches(writes, checkpoint, condition):
                 pending.write(conn)
             tx.begin()
-            request.result = run_append(tx, writes, blobs, checkpoint, condition)
+            request.result = run_append(
+                tx, writes, blobs, checkpoint, condition, signer=signer, db=db
+            )
             if isolate:
                 pending.write(conn)
         except Exception as exc:

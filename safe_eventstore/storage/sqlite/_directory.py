@@ -9,23 +9,43 @@ directory is checked for foreign content.
 
 A directory this process may not write to (no permission, a read-only file system) is
 opened read-only: every read works, and writes raise :class:`StoreReadOnly` naming it.
+
+Only the owner may read a store: the directory is made ``0700`` and every file in it
+``0600`` (the marker and database files here, each database's ``-wal``, ``-shm`` and ping
+file by SQLite, which gives them its database file's mode, and by the storage), whatever
+the umask, as PostgreSQL does with its data directory. A store made before that, or
+opened to others by its owner on purpose (read-only readers under another user), keeps its
+modes: the storage warns (:class:`StoreWarning`) at its first write to a database whose
+directory or files others may read (:func:`open_to_others`); docs/storage-format.md says why.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+import stat
 import uuid
 from pathlib import Path
 
 from ..._exceptions import InvalidURL, StorageError, StoreReadOnly
 from ._schema import FORMAT, MARKER
 
-__all__ = ["Directory", "fsync_dir", "read_only_error"]
+__all__ = [
+    "DIR_MODE",
+    "FILE_MODE",
+    "Directory",
+    "create_private",
+    "fsync_dir",
+    "open_to_others",
+    "read_only_error",
+]
 
 _TEMPORARY = f".{MARKER}."  # the start of an opener's temporary marker file
 _NOT_PERMITTED = (errno.EACCES, errno.EPERM, errno.EROFS)
+DIR_MODE = 0o700  # the store directory: its owner only
+FILE_MODE = 0o600  # every file in it
 
 
 def read_only_error(path: Path, what: str = "write to") -> StoreReadOnly:
@@ -41,6 +61,32 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def create_private(path: Path) -> int:
+    """Create ``path`` (which must not exist) readable and writable by its owner only, and
+    return a descriptor open for writing; the mode is set after the umask has had its say."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def open_to_others(*paths: Path) -> list[str]:
+    """The paths among ``paths`` (those that exist) that users other than the owner and
+    the owner's group may read, write or enter, each with its mode."""
+    found = []
+    for path in paths:
+        try:
+            mode = os.stat(path).st_mode & 0o777
+        except OSError:
+            continue  # not there (a WAL checkpointed away), or not reachable
+        if mode & 0o007:
+            found.append(f"{path.name} {mode:o}")
+    return found
 
 
 class Directory:
@@ -86,15 +132,19 @@ class Directory:
         if self.marked:
             return
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
+            self.path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
             self._check()
             if self.marked:
                 return
+            # an empty directory given to become a store is made private too, as initdb
+            # does; one of another owner (written through its group) stays as it is
+            with contextlib.suppress(PermissionError):
+                os.chmod(self.path, stat.S_IMODE(os.stat(self.path).st_mode) & DIR_MODE)
             tmp = self.path / f"{_TEMPORARY}{uuid.uuid4().hex}"
             try:
-                tmp.write_text(
-                    json.dumps({"format": FORMAT, "kind": "safe-eventstore/sqlite"}) + "\n"
-                )
+                with os.fdopen(create_private(tmp), "w") as out:
+                    out.write(json.dumps({"format": FORMAT, "kind": "safe-eventstore/sqlite"}))
+                    out.write("\n")
                 os.replace(tmp, self.path / MARKER)
             finally:
                 tmp.unlink(missing_ok=True)

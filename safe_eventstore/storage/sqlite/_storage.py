@@ -13,6 +13,7 @@ import sqlite3
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,13 +25,14 @@ from ..._exceptions import (
     StorageError,
     StoreClosed,
     StoreLocked,
+    StoreWarning,
 )
 from ..._model import AppendCondition, AppendResult, Query
-from ..base import Entry, Head, Storage, Write
+from ..base import BatchSignature, Entry, Head, Signer, Storage, Write
 from ..group_commit import GroupCommit
-from . import _reads
+from . import _reads, _signatures
 from ._append import AppendItem, AppendRequest, Known, run_group
-from ._directory import Directory, fsync_dir, read_only_error
+from ._directory import Directory, create_private, fsync_dir, open_to_others, read_only_error
 from ._errors import WriteFailed, is_busy, translate, translated
 from ._notify import Notifier
 from ._schema import PING, SUFFIX, create, migrate
@@ -71,6 +73,7 @@ class SqliteStorage(Storage):
     """
 
     shared_across_processes = True
+    signs_batches = True
 
     def __init__(
         self,
@@ -91,9 +94,31 @@ class SqliteStorage(Storage):
         self._closed = False
         self._ping_fds: dict[str, int] = {}
         self._groups: dict[str, GroupCommit[AppendItem, list[AppendResult]]] = {}
+        self._signed_groups: dict[
+            tuple[str, Signer], GroupCommit[AppendItem, list[AppendResult]]
+        ] = {}
         self._notifier: Notifier | None = None
         self._read_only: set[str] = set()  # databases this process may only read
+        self._checked_modes: set[str] = set()  # databases whose modes were looked at
         self._dir = Directory(self.directory)
+
+    def _warn_if_open_to_others(self, db: str) -> None:
+        """Warn, once per database and storage, at the first write to a database whose store
+        others may read: a store made before stores were private, or one its owner opened
+        to other users on purpose (whose modes stay as they are)."""
+        with self._lock:
+            if db in self._checked_modes:
+                return
+            self._checked_modes.add(db)
+        path = self._path(db)
+        found = open_to_others(self.directory, path, Path(f"{path}-wal"), Path(f"{path}-shm"))
+        if found:
+            warnings.warn(
+                f"database {db!r} in {self.directory} may be read by other users "
+                f"({', '.join(found)}); `chmod -R go= {self.directory}` makes it private",
+                StoreWarning,
+                stacklevel=2,
+            )
 
     def _path(self, db: str) -> Path:
         return self.directory / f"{db}{SUFFIX}"
@@ -153,6 +178,8 @@ class SqliteStorage(Storage):
         waiting up to ``lock_timeout`` for another process to release it."""
         if db in self._read_only:
             raise read_only_error(self._path(db))
+        if db not in self._checked_modes:
+            self._warn_if_open_to_others(db)
         try:
             conn.execute("BEGIN IMMEDIATE")
             return
@@ -224,6 +251,8 @@ class SqliteStorage(Storage):
             raise read_only_error(self.directory, "create a database in")
         tmp = self.directory / f".{name}.{uuid.uuid4().hex}.tmp"
         try:
+            # made private before SQLite opens it: its -wal and -shm files take its mode
+            os.close(create_private(tmp))
             conn = sqlite3.connect(tmp, isolation_level=None)
             try:
                 create(conn)
@@ -269,6 +298,19 @@ class SqliteStorage(Storage):
         # group_commit.py); each keeps its own checks, result and error.
         return self._group(db).submit((writes, blobs, checkpoint, condition))
 
+    def append_signed(
+        self,
+        db: str,
+        writes: list[Write],
+        blobs: dict[bytes, bytes],
+        *,
+        signer: Signer,
+        checkpoint: tuple[str, int] | None = None,
+        condition: AppendCondition | None = None,
+    ) -> list[AppendResult]:
+        # A group of its own per signer, so that the request items stay as they are
+        return self._signed_group(db, signer).submit((writes, blobs, checkpoint, condition))
+
     def _group(self, db: str) -> GroupCommit[AppendItem, list[AppendResult]]:
         group = self._groups.get(db)
         if group is None:
@@ -280,7 +322,20 @@ class SqliteStorage(Storage):
                     )
         return group
 
-    def _commit_group(self, db: str, batch: list[AppendRequest]) -> None:
+    def _signed_group(self, db: str, signer: Signer) -> GroupCommit[AppendItem, list[AppendResult]]:
+        group = self._signed_groups.get((db, signer))
+        if group is None:
+            with self._lock:
+                group = self._signed_groups.get((db, signer))
+                if group is None:
+                    group = self._signed_groups[db, signer] = GroupCommit(
+                        functools.partial(self._commit_group, db, signer=signer)
+                    )
+        return group
+
+    def _commit_group(
+        self, db: str, batch: list[AppendRequest], signer: Signer | None = None
+    ) -> None:
         """Store a batch of append requests in one transaction; each request gets its own
         result or error, and one request's error leaves the others' appends alone."""
         conn: sqlite3.Connection | None = None
@@ -289,7 +344,7 @@ class SqliteStorage(Storage):
             conn = self._conn(db)
             try:
                 begin = functools.partial(self._begin, db=db)
-                run_group(conn, known, batch, isolate=False, begin=begin)
+                run_group(conn, known, batch, isolate=False, begin=begin, db=db, signer=signer)
             except WriteFailed as failed:
                 # A write failed although every check passed, and its statements held the
                 # rows of several requests: redo the batch with each request in a savepoint
@@ -298,7 +353,7 @@ class SqliteStorage(Storage):
                     conn.execute("ROLLBACK")
                 if len(batch) == 1:
                     raise failed.cause from None
-                run_group(conn, known, batch, isolate=True, begin=begin)
+                run_group(conn, known, batch, isolate=True, begin=begin, db=db, signer=signer)
         except Exception as exc:
             known.forget()
             if conn is not None and conn.in_transaction:
@@ -328,7 +383,7 @@ class SqliteStorage(Storage):
                 fd = self._ping_fds.get(db)
                 if fd is None:
                     path = self.directory / f"{db}{PING}"
-                    fd = self._ping_fds[db] = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+                    fd = self._ping_fds[db] = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
                 os.pwrite(fd, b"\0", 0)
         except OSError:
             pass  # the append is committed; a subscriber still sees it within its wait slice
@@ -429,6 +484,10 @@ class SqliteStorage(Storage):
             (after or b"", min(limit, MAX_INT)),
         )
         return [(r[0], r[1]) for r in rows]
+
+    @translate
+    def read_signatures(self, db: str, *, after: int, limit: int) -> list[BatchSignature]:
+        return _signatures.read(self._conn(db), after, min(limit, MAX_INT))
 
     # -- checkpoints --------------------------------------------------------------------------
 
