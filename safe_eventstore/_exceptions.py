@@ -8,23 +8,30 @@ backends translate their drivers' errors (``sqlite3``, ``nats``) into it::
     │   ├── InvalidName                     a database, stream, type or checkpoint name
     │   ├── InvalidEvent                    unserialisable data, a malformed id, bad options
     │   │   └── EventTooLarge               over the store's configured event size limit
-    │   └── InvalidURL                      a store URL that cannot be opened
+    │   ├── InvalidURL                      a store URL that cannot be opened
+    │   └── InvalidKeyFile                  a master key file missing, malformed or in the way
     ├── Conflict
     │   ├── WrongExpectedVersion            the optimistic concurrency check failed
     │   ├── IdempotencyConflict             a batch repeats only some event ids already stored
     │   ├── CheckpointConflict              an append's checkpoint would not move forward
     │   ├── AppendConditionFailed           an event matching the append's condition exists
-    │   └── DatabaseExists
+    │   ├── DatabaseExists
+    │   └── ScopeForgotten                  a write to (or forget of) a forgotten key scope
     ├── NotFound (also LookupError)
     │   ├── DatabaseNotFound
     │   ├── StreamNotFound
-    │   └── EventNotFound
-    ├── IntegrityError                      stored bytes do not match their hash
+    │   ├── EventNotFound
+    │   └── ScopeNotFound                   no data key of that scope (forget)
+    ├── IntegrityError                      stored bytes fail their hash (or their cipher's tag)
+    ├── EncryptionError                     an encrypted database's keys cannot be used
+    │   ├── KeyRequired                     no master key given for an encrypted database
+    │   └── WrongKey                        the master key does not open the database's keys
     ├── StoreClosed                         the store or subscription was closed
     └── StorageError                        the backend failed (disk, lock timeout, I/O)
         ├── StoreUnavailable                the backend cannot be reached in time
         │   └── StoreLocked                 another process held a lock past the timeout
-        └── StoreReadOnly                   a write to a store opened read-only
+        ├── StoreReadOnly                   a write to a store opened read-only
+        └── NotSupported                    the backend lacks an optional part of the contract
 """
 
 from __future__ import annotations
@@ -35,16 +42,22 @@ __all__ = [
     "Conflict",
     "DatabaseExists",
     "DatabaseNotFound",
+    "EncryptionError",
     "EventNotFound",
     "EventTooLarge",
     "IdempotencyConflict",
     "IntegrityError",
     "InvalidEvent",
     "InvalidInput",
+    "InvalidKeyFile",
     "InvalidName",
     "InvalidURL",
+    "KeyRequired",
     "NotFound",
+    "NotSupported",
     "SafeEventStoreError",
+    "ScopeForgotten",
+    "ScopeNotFound",
     "StorageError",
     "StoreClosed",
     "StoreLocked",
@@ -52,6 +65,7 @@ __all__ = [
     "StoreUnavailable",
     "StreamNotFound",
     "WrongExpectedVersion",
+    "WrongKey",
 ]
 
 
@@ -160,6 +174,36 @@ class StoreLocked(StoreUnavailable):
 class StoreReadOnly(StorageError):
     """A write to a store (or database file) that this process may only read: no write
     permission, or a read-only file system. Reads work; the message names the path."""
+
+
+class InvalidKeyFile(InvalidInput):
+    """A master key file is missing or malformed, or ``keys init`` would overwrite one."""
+
+
+class ScopeForgotten(Conflict):
+    """A key scope was forgotten: its events cannot be written to again, nor forgotten twice."""
+
+
+class ScopeNotFound(NotFound):
+    """No data key of that scope exists in the database (nothing was ever written to it)."""
+
+
+class EncryptionError(SafeEventStoreError):
+    """An encrypted database's keys cannot be used."""
+
+
+class KeyRequired(EncryptionError):
+    """An encrypted database was read or written without a master key (give ``keyfile=``,
+    ``key_provider=`` or ``$SAFE_EVENTSTORE_KEYFILE``)."""
+
+
+class WrongKey(EncryptionError):
+    """The master key given is not the one that wraps the database's data keys."""
+
+
+class NotSupported(StorageError):
+    """The backend does not implement an optional part of the storage contract (a
+    third-party backend without key storage, say)."""
 
 
 def _describe(expected: int) -> str:

@@ -38,6 +38,8 @@ CONSTANTS = {
     "stream holds (the default).",
     "NO_STREAM": "An `expected_version` that requires the stream to have no events yet.",
     "STREAM_EXISTS": "An `expected_version` that requires the stream to have at least one event.",
+    "FORGOTTEN_STREAM": "The reserved stream `$forgotten` of an encrypted database: a "
+    '`ScopeForgotten` event (data `{"scope": ...}`) for each forgotten key scope.',
 }
 
 
