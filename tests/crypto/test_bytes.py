@@ -49,8 +49,9 @@ def check_store(
         alice_blobs.add(bytes.fromhex(db.read_stream("Customer-bob")[1].address))
         assert len(alice_blobs) == 4  # bob's copy of alice's payload is his own ciphertext
         alice_blobs.discard(bytes.fromhex(db.read_stream("Customer-bob")[1].address))
-        # the scan sees what is there: the key is found before the forget
+        # the scan sees what is there: the sealed payloads and the key, before the forget
         assert found(directory, [wrapped_alice]) != {}
+        assert len(found(directory, [sealed[a] for a in alice_blobs])) == 3
         assert "Customer-alice" in recoverable_keys(directory, provider, ["Customer-alice"])
 
         db.forget("Customer-alice")
@@ -99,3 +100,32 @@ def test_nats_server_files_hold_no_plaintext_and_no_forgotten_key(tmp_path: Path
     with NatsServer(tmp_path / "nats") as server:
         directory = server.directory / "jetstream"
         check_store(directory, server.url, keyfile)
+
+
+def check_rotation(directory: Path, url: str, tmp_path: Path) -> None:
+    old = ses.FileKeyProvider(ses.create_keyfile(tmp_path / "old.key"))
+    new = ses.FileKeyProvider(ses.create_keyfile(tmp_path / "new.key"))
+    scopes = ["Customer-alice", "Customer-bob", "$master"]
+    with ses.open(url, key_provider=old) as store:
+        db = store.create_database("people", encrypted=True)
+        fill(db)
+        before = list(db.read_all())
+        assert set(recoverable_keys(directory, old, scopes)) == set(scopes)
+        store.rotate_master_key(new)
+        assert recoverable_keys(directory, old, scopes) == {}
+        assert set(recoverable_keys(directory, new, scopes)) == set(scopes)
+    with ses.open(url, key_provider=new) as store:
+        assert list(store.database("people").read_all()) == before
+    with ses.open(url, key_provider=old) as store, pytest.raises(ses.WrongKey):
+        store.database("people")
+
+
+def test_sqlite_rotation_leaves_no_key_wrapped_by_the_old_master_key(tmp_path: Path) -> None:
+    directory = tmp_path / "store"
+    check_rotation(directory, f"sqlite://{directory}", tmp_path)
+
+
+@pytest.mark.slow
+def test_nats_rotation_leaves_no_key_wrapped_by_the_old_master_key(tmp_path: Path) -> None:
+    with NatsServer(tmp_path / "nats") as server:
+        check_rotation(server.directory / "jetstream", server.url, tmp_path)

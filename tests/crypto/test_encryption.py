@@ -12,15 +12,22 @@ import pytest
 import safe_eventstore as ses
 from safe_eventstore.crypto import key_context
 
+from ..conftest import fresh_store
+
 
 @pytest.fixture
 def keyfile(tmp_path: Path) -> Path:
     return ses.create_keyfile(tmp_path / "master.key")
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return "memory://" if request.param == "memory" else f"sqlite://{tmp_path / 'store'}"
+@pytest.fixture(params=["memory", "sqlite", "nats"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "nats":
+        yield from fresh_store(request, "single")
+    elif request.param == "memory":
+        yield "memory://"
+    else:
+        yield f"sqlite://{tmp_path / 'store'}"
 
 
 @pytest.fixture
