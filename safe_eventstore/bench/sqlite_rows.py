@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from ..crypto import create_keyfile
 from ._rows import (
     Row,
     add_ratios,
@@ -51,15 +52,19 @@ def run(
         have_es = False
     work = Path(tempfile.mkdtemp(prefix="safe-eventstore-bench-", dir=directory))
     ours = Workloads(str(work / "safe-eventstore"))
+    # W1, W3 and W4 again on encrypted databases of a store of their own (the -enc rows)
+    keyfile = str(create_keyfile(work / "bench.key"))
+    enc = Workloads(str(work / "safe-eventstore-enc"), keyfile=keyfile)
     es = EventSourcingRecorder(work, s.writers) if have_es else None
     raw = RawSqlite(work) if references else None
     try:
-        rows = _write_rows(s, ours, es, raw, say)
-        rows += _read_rows(s, ours, es, say)
+        rows = _write_rows(s, ours, enc, es, raw, say)
+        rows += _read_rows(s, ours, enc, es, say)
         say("W6: live latency")
         rows += latency_rows(ours.live_latency(s.latency))
     finally:
         ours.close()
+        enc.close()
         if es:
             es.close()
         if raw:
@@ -75,12 +80,13 @@ def run(
 def _write_rows(
     s: Sizes,
     ours: Workloads,
+    enc: Workloads,
     es: EventSourcingRecorder | None,
     raw: RawSqlite | None,
     say: Callable[[str], None],
 ) -> list[Row]:
     single, each, batches = per_round(s)
-    timings = _timed_rounds(s, ours, es, raw, say, single, each, batches)
+    timings = _timed_rounds(s, ours, enc, es, raw, say, single, each, batches)
     rounds = s.rounds
     rows = our_write_rows(timings, s)
 
@@ -92,6 +98,8 @@ def _write_rows(
     w1_count = single * rounds
     w2_count = each * s.writers * rounds
     w3_count = batches * s.batch * rounds
+    add("W1-enc", "W1", "safe-eventstore", "single-event appends, 1 writer, encrypted", w1_count)
+    add("W3-enc", "W3", "safe-eventstore", f"{s.batch}-event batch appends, encrypted", w3_count)
     if es:
         add("W1-es", "W1", "eventsourcing", "insert_events, 1 event", w1_count)
         add(
@@ -124,6 +132,7 @@ def _write_rows(
 def _timed_rounds(
     s: Sizes,
     ours: Workloads,
+    enc: Workloads,
     es: EventSourcingRecorder | None,
     raw: RawSqlite | None,
     say: Callable[[str], None],
@@ -145,6 +154,7 @@ def _timed_rounds(
     for r in range(rounds):
         say(f"writes, round {r + 1} of {rounds}")
         measure("W1", lambda: ours.single(single))
+        measure("W1-enc", lambda: enc.single(single))
         if es:
             measure("W1-es", lambda: es.single(single))
         if raw:
@@ -156,6 +166,7 @@ def _timed_rounds(
             measure("raw-16", lambda: raw.concurrent(s.writers, each * s.writers))
             measure("raw-16q", lambda: raw.queued(s.writers, each * s.writers))
         measure("W3", lambda: ours.batches(batches, s.batch))
+        measure("W3-enc", lambda: enc.batches(batches, s.batch))
         if es:
             measure("W3-es", lambda: es.batches(batches, s.batch))
         if raw and r in bulk_rounds:
@@ -164,13 +175,19 @@ def _timed_rounds(
 
 
 def _read_rows(
-    s: Sizes, ours: Workloads, es: EventSourcingRecorder | None, say: Callable[[str], None]
+    s: Sizes,
+    ours: Workloads,
+    enc: Workloads,
+    es: EventSourcingRecorder | None,
+    say: Callable[[str], None],
 ) -> list[Row]:
     say(f"reads: storing {s.read:,} events")
     ours.fill(s.read)
+    enc.fill(s.read)
     if es:
         es.fill(s.read)
     reads = our_reads(ours, s.read)
+    reads.insert(1, ("W4-enc", "W4", "safe-eventstore", "read_stream, encrypted", enc.read_stream))
     if es:
         reads += [
             ("W4-es", "W4", "eventsourcing", "select_events", es.read_stream),
@@ -187,6 +204,9 @@ _REFERENCES = {
     "raw-16q": ("raw-1", "W1"),  # the same without the store's group commit
     "W3": ("W3-es", "raw-bulk"),
     "W4": ("W4-es",),
+    "W1-enc": ("W1",),
+    "W3-enc": ("W3",),
+    "W4-enc": ("W4",),
     "W5": ("W5-es",),
     "W6": ("W5-es",),
 }
