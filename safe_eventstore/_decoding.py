@@ -84,11 +84,11 @@ class Decoder:
             assert src.type is not None and src.codec is not None
             keys = self._keys
             if keys is not None:
-                cipher = keys.reading(keys.scope_of(e.stream, src.tags))
-                if cipher is None:
+                opener = keys.openers.get(e.stream) or keys.opener(e.stream, src.tags)
+                if opener is None:
                     return self._forgotten(e, src)
                 try:
-                    payload = cipher.open(payload)
+                    payload = opener(payload)
                 except IntegrityError:
                     raise IntegrityError(
                         f"{e.stream}@{e.version}: the payload fails its authentication"

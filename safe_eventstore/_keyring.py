@@ -49,6 +49,10 @@ class Keyring:
         self.encrypt_metadata = settings.encrypt_metadata
         self._provider = provider
         self._ciphers: dict[str, ScopeCipher | None] = {}  # None: forgotten
+        # the hot paths look a stream's cipher up in one step (not for $events, whose
+        # scope depends on each event's tags); None where it is forgotten or unknown
+        self.openers: dict[str, Callable[[bytes], bytes] | None] = {}
+        self.sealers: dict[str, Callable[[bytes], bytes]] = {}
         self._scopes: dict[str, str] = {}
         self._all_read = False
         self._forgotten_at = -2  # the seq of the $forgotten stream's head when last seen
@@ -83,6 +87,8 @@ class Keyring:
         if at != self._forgotten_at:
             with self._lock:
                 self._ciphers = {}
+                self.openers = {}
+                self.sealers = {}
                 self._all_read = False
                 self._forgotten_at = at
 
@@ -96,6 +102,22 @@ class Keyring:
 
     def _unwrap(self, scope: str, wrapped: bytes) -> ScopeCipher:
         return ScopeCipher(self.provider.unwrap(wrapped, key_context(scope)))
+
+    def opener(self, stream: str, tags: Sequence[str]) -> Callable[[bytes], bytes] | None:
+        """How a payload of ``stream`` is opened; ``None`` when its scope is forgotten."""
+        cipher = self.reading(self.scope_of(stream, tags))
+        opener = None if cipher is None else cipher.open
+        if stream != _EVENTS:
+            self.openers[stream] = opener
+        return opener
+
+    def sealer(self, stream: str, tags: Sequence[str]) -> Callable[[bytes], bytes]:
+        """How a payload of ``stream`` is sealed; :class:`ScopeForgotten` when its scope was
+        forgotten."""
+        sealer = self.writing(self.scope_of(stream, tags)).seal
+        if stream != _EVENTS:
+            self.sealers[stream] = sealer
+        return sealer
 
     def reading(self, scope: str) -> ScopeCipher | None:
         """The cipher of ``scope``; ``None`` when its key was forgotten (or is missing)."""
@@ -149,7 +171,9 @@ class Keyring:
     def destroy(self, scope: str) -> None:
         self.storage.destroy_key(self.db, scope)
         with self._lock:
-            self._ciphers[scope] = None
+            self._ciphers = {scope: None}
+            self.openers = {}
+            self.sealers = {}
 
     def rotate(self, new: KeyProvider) -> int:
         """Re-wrap every data key of the database under ``new``; how many were re-wrapped.

@@ -169,9 +169,9 @@ class Writer:
         event_id = _uuid(event.event_id, "event_id") or new_event_id()
         keys = self._keys
         if keys is not None:
-            cipher = keys.writing(keys.scope_of(stream, tags))
-            payload = cipher.seal(payload)
+            payload = (keys.sealers.get(stream) or keys.sealer(stream, tags))(payload)
             if keys.encrypt_metadata and metadata != b"{}":
+                cipher = keys.writing(keys.scope_of(stream, tags))
                 sealed = base64.b64encode(cipher.seal_metadata(metadata)).decode()
                 metadata = encode_json({SEALED: sealed})
         address = address_of(payload)

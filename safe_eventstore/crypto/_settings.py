@@ -19,7 +19,7 @@ __all__ = [
     "check_scope",
 ]
 
-SCHEME = "aes-256-gcm+hmac-sha256-nonce/1"
+SCHEME = "aes-256-gcm+blake2b-nonce/1"
 CHECK_SCOPE = "$master"  # a key wrapped at creation: tells a wrong master key at once
 FORGOTTEN_STREAM = "$forgotten"
 FORGOTTEN_TYPE = "ScopeForgotten"
