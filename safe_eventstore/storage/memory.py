@@ -148,7 +148,8 @@ class MemoryStorage(Storage):
 
     def replace_keys(self, db: str, wrapped: dict[str, bytes]) -> None:
         with self._lock:
-            self._db(db).keys.update(wrapped)
+            keys = self._db(db).keys
+            keys.update((s, w) for s, w in wrapped.items() if keys.get(s))
 
     def destroy_key(self, db: str, scope: str) -> bool:
         with self._lock:

@@ -250,3 +250,20 @@ def test_async_twins(url: str, keyfile: Path) -> None:
     import asyncio
 
     asyncio.run(_async_twins(url, keyfile))
+
+
+def test_a_backend_without_key_storage_refuses_encrypted_databases(keyfile: Path) -> None:
+    from safe_eventstore.storage.base import Storage
+    from safe_eventstore.storage.memory import MemoryStorage
+
+    class Bare(MemoryStorage):  # a third-party backend written before key storage
+        create_database_with = Storage.create_database_with
+        database_settings = Storage.database_settings
+
+    store = ses.Store(Bare(), url="bare://", key_provider=ses.FileKeyProvider(keyfile))
+    with store:
+        with pytest.raises(ses.NotSupported):
+            store.create_database("secret", encrypted=True)
+        assert store.list_databases() == []
+        store.create_database("plain").append("A-1", [opened("X", v=1)])
+        assert not store.database("plain").encrypted
