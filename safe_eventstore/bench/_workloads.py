@@ -98,15 +98,18 @@ class Workloads:
     fill_step = 10_000  # events per append when filling the read workloads' stream
     settle = 0.05  # seconds the live subscriber gets to finish its (empty) catch-up
 
-    def __init__(self, url: str, *, keyfile: str | None = None) -> None:
+    def __init__(self, url: str, *, keyfile: str | None = None, key_scope: str = "stream") -> None:
         # with a key file every database is encrypted (the -enc rows)
         self.encrypted = keyfile is not None
+        self.key_scope = key_scope
         self.store: Store = open_store(url, keyfile=keyfile)
         self.dbs = {w: self._create(w) for w in ("w1", "w2", "w3")}
         self.round = 0
 
     def _create(self, name: str) -> Database:
-        return self.store.create_database(name, encrypted=self.encrypted)
+        if not self.encrypted:
+            return self.store.create_database(name)
+        return self.store.create_database(name, encrypted=True, key_scope=self.key_scope)
 
     def single(self, n: int) -> float:
         self.round += 1
