@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import inspect
+import json
 import re
 import sys
 from pathlib import Path
@@ -113,7 +114,8 @@ def render() -> str:
         elif callable(obj):
             functions += [f"### `{name}`", "", _block(_signature(name, obj)), "", _doc(obj), ""]
         elif isinstance(obj, int | str | float):
-            constants += [f"### `{name}`", "", _block(f"{name} = {obj!r}"), ""]
+            value = json.dumps(obj) if isinstance(obj, str) else repr(obj)  # as ruff writes it
+            constants += [f"### `{name}`", "", _block(f"{name} = {value}"), ""]
             constants += [CONSTANTS.get(name, ""), ""]
         else:  # an instance: its repr would name a memory address
             kind = type(obj).__name__
