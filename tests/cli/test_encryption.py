@@ -80,3 +80,30 @@ def test_reading_an_encrypted_database_without_its_key(url: str, tmp_path: Path)
         store.database("people").append("Customer-1", [ses.NewEvent("Moved", {"to": "x"})])
     assert "is encrypted" in _error("read", "Customer-1", "--store", url, "--db", "people")
     ok("verify", "--store", url, "--db", "people")  # verify needs no key
+
+
+def test_export_and_import_carry_a_forget_over(url: str, tmp_path: Path) -> None:
+    key = str(tmp_path / "master.key")
+    ok("keys", "init", key)
+    with ses.open(url, keyfile=key) as store:
+        db = store.create_database("people", encrypted=True)
+        db.append("Customer-1", [ses.NewEvent("Moved", {"to": "Elm Street"})])
+        db.append("Customer-2", [ses.NewEvent("Moved", {"to": "Oak Lane"})])
+        db.forget("Customer-1")
+        store.create_database("copy", encrypted=True)
+        store.create_database("plain")
+    dump = tmp_path / "people.jsonl"
+    dump.write_text(ok("--keyfile", key, "export", "--store", url, "--db", "people").stdout)
+    assert "Elm Street" not in dump.read_text()
+    ok("--keyfile", key, "import", str(dump), "--store", url, "--db", "copy")
+    ok("--keyfile", key, "import", str(dump), "--store", url, "--db", "copy")  # a re-run
+    with ses.open(url, keyfile=key) as store:
+        copied = [(e.stream, e.forgotten, e.data) for e in store.database("copy").read_all()]
+    assert copied == [
+        ("Customer-1", True, None),
+        ("Customer-2", False, {"to": "Oak Lane"}),
+        (ses.FORGOTTEN_STREAM, False, {"scope": "Customer-1"}),
+    ]
+    assert "only an encrypted database" in _error(
+        "--keyfile", key, "import", str(dump), "--store", url, "--db", "plain"
+    )
