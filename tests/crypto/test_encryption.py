@@ -267,3 +267,29 @@ def test_a_backend_without_key_storage_refuses_encrypted_databases(keyfile: Path
         assert store.list_databases() == []
         store.create_database("plain").append("A-1", [opened("X", v=1)])
         assert not store.database("plain").encrypted
+
+
+def test_a_ciphertext_altered_with_a_matching_address_fails_authentication(
+    tmp_path: Path, keyfile: Path
+) -> None:
+    import sqlite3
+
+    directory = tmp_path / "store"
+    with ses.open(f"sqlite://{directory}", keyfile=keyfile) as store:
+        db = store.create_database("bank", encrypted=True)
+        db.append("Account-1", [opened("Opened", owner="ann"), opened("Deposited", amount=5)])
+    conn = sqlite3.connect(directory / "bank.sqlite3")
+    with conn:  # the first payload altered, and re-addressed so the address check passes
+        rowid, old, data = conn.execute("SELECT id, address, data FROM payloads LIMIT 1").fetchone()
+        altered = data[:-1] + bytes([data[-1] ^ 1])
+        new = hashlib.sha256(altered).digest()
+        conn.execute(
+            "UPDATE payloads SET data = ?, address = ? WHERE id = ?", (altered, new, rowid)
+        )
+        conn.execute("UPDATE entries SET address = ? WHERE address = ?", (new, old))
+    conn.close()
+    with ses.open(f"sqlite://{directory}", keyfile=keyfile) as store:
+        events = store.database("bank").read_stream("Account-1")
+        with pytest.raises(ses.IntegrityError, match="authentication"):
+            list(events)
+        assert not store.database("bank").verify().ok  # the chain covers the old address
