@@ -25,6 +25,7 @@ from ._model import (
 )
 from ._store import Store
 from ._store import open as open_sync
+from .crypto import EncryptionSettings, KeyProvider
 
 __all__ = [
     "AsyncDatabase",
@@ -197,6 +198,24 @@ class AsyncDatabase:
     async def verify(self, *, public_key: Any = None) -> VerifyReport:
         return await _run(self.sync.verify, public_key=public_key)
 
+    @property
+    def encrypted(self) -> bool:
+        """Whether the database's payloads are encrypted."""
+        return self.sync.encrypted
+
+    def key_scope(self, stream: str) -> str:
+        """The key scope of the events of ``stream``."""
+        return self.sync.key_scope(stream)
+
+    async def forget(self, scope: str) -> None:
+        """Forget a key scope (see :meth:`Database.forget`)."""
+        await _run(self.sync.forget, scope)
+
+    async def rotate_master_key(self, provider: KeyProvider) -> int:
+        """Re-wrap the data keys under a new master key (see
+        :meth:`Database.rotate_master_key`)."""
+        return await _run(self.sync.rotate_master_key, provider)
+
     async def stats(self) -> dict[str, float]:
         return await _run(self.sync.stats)
 
@@ -216,8 +235,33 @@ class AsyncStore:
     ) -> None:
         await self.close()
 
-    async def create_database(self, name: str) -> AsyncDatabase:
-        return AsyncDatabase(await _run(self.sync.create_database, name))
+    async def create_database(
+        self,
+        name: str,
+        *,
+        encrypted: bool = False,
+        key_scope: str = "stream",
+        encrypt_metadata: bool = False,
+    ) -> AsyncDatabase:
+        """Create a database (see :meth:`Store.create_database`)."""
+        return AsyncDatabase(
+            await _run(
+                self.sync.create_database,
+                name,
+                encrypted=encrypted,
+                key_scope=key_scope,
+                encrypt_metadata=encrypt_metadata,
+            )
+        )
+
+    async def encryption(self, name: str) -> EncryptionSettings | None:
+        """How database ``name`` is encrypted; ``None`` when it is not."""
+        return await _run(self.sync.encryption, name)
+
+    async def rotate_master_key(self, provider: KeyProvider) -> dict[str, int]:
+        """Re-wrap every encrypted database's data keys (see
+        :meth:`Store.rotate_master_key`)."""
+        return await _run(self.sync.rotate_master_key, provider)
 
     async def list_databases(self) -> list[str]:
         """The names of the store's databases, sorted."""

@@ -15,6 +15,7 @@ from ._codec import EventTypes
 from ._decoding import Decoder
 from ._exceptions import InvalidInput
 from ._inputs import MAX_NUMBER, check_count, check_query, check_types, readable
+from ._keyring import KeyHolder, Keyring
 from ._model import (
     ANY,
     AppendCondition,
@@ -32,6 +33,7 @@ from ._signing import public_key_of
 from ._subscription import Subscription
 from ._verifying import verify
 from ._writing import Writer
+from .crypto import KeyProvider
 from .storage.base import Signer, Storage
 
 __all__ = ["Database", "Subscription"]
@@ -57,12 +59,19 @@ class Database:
         event_types: EventTypes,
         max_event_size: int,
         signer: Signer | None = None,
+        keys: KeyHolder | None = None,
     ) -> None:
         self._storage = storage
         self.name = name
-        self._writer = Writer(storage, name, event_types, max_event_size, signer)
-        self._reader = Reader(storage, name, Decoder(event_types))
+        self._keys = keys = keys or KeyHolder(None)
+        self._writer = Writer(storage, name, event_types, max_event_size, signer, keys)
+        self._reader = Reader(storage, name, Decoder(event_types, keys))
         self._checkpoints = Checkpoints(storage, name)
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether the database's payloads are encrypted (chosen at its creation)."""
+        return self._keys.get() is not None
 
     def __repr__(self) -> str:
         return f"<Database {self.name!r}>"
@@ -339,6 +348,43 @@ class Database:
             idle_timeout,
             restructures,
         )
+
+    # -- encryption: key scopes -------------------------------------------------------------
+
+    def key_scope(self, stream: str) -> str:
+        """The key scope of the events of ``stream`` (an encrypted database's setting)."""
+        return self._keyring().scope_of(readable(stream), ())
+
+    def forget(self, scope: str) -> None:
+        """Forget a key scope of an encrypted database (by default a stream's name): its
+        data key is destroyed where the backend keeps it, and from then on its events read
+        with ``forgotten=True`` and no data. History stays as it was, and ``verify`` still
+        passes. A ``ScopeForgotten`` event (data ``{"scope": scope}``) is appended to the
+        reserved stream ``$forgotten`` first, so subscribers learn of it.
+
+        :class:`ScopeNotFound` for a scope that has no key, :class:`ScopeForgotten` for one
+        forgotten already: nothing changes. A forget cut short (the event stored, the key
+        not yet destroyed) is finished by calling it again.
+        """
+        keys = self._keyring()
+        keys.refresh()
+        name = keys.check_forgettable(scope)
+        self._writer.record_forgotten(name)
+        keys.destroy(name)
+
+    def rotate_master_key(self, provider: KeyProvider) -> int:
+        """Re-wrap the database's data keys under a new master key (``provider``), leaving
+        no copy wrapped by the old one in the backend; no event is rewritten. Returns how
+        many keys were re-wrapped. Other processes must reopen with the new key."""
+        if not isinstance(provider, KeyProvider):
+            raise InvalidInput(f"provider must be a KeyProvider, not {provider!r}")
+        return self._keyring().rotate(provider)
+
+    def _keyring(self) -> Keyring:
+        keys = self._keys.get()
+        if keys is None:
+            raise InvalidInput(f"database {self.name!r} is not encrypted")
+        return keys
 
     # -- integrity and statistics ----------------------------------------------------------
 

@@ -3,11 +3,12 @@ decoding it, and laying a restructure over the event it replaces or hides."""
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from hashlib import sha256
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -16,10 +17,16 @@ from ._exceptions import IntegrityError, UpcastError
 from ._model import RecordedEvent
 from .storage.base import RESTRUCTURE, Entry
 
-__all__ = ["HIDDEN", "Decoder", "Overrides"]
+if TYPE_CHECKING:
+    from ._keyring import KeyHolder, Keyring
+
+__all__ = ["HIDDEN", "SEALED", "Decoder", "Overrides"]
 
 HIDDEN = "$hidden"
 """The type a restructure entry that hides an event reads with."""
+
+SEALED = "$sealed"
+"""The metadata key holding an encrypted database's sealed metadata (base64)."""
 
 Overrides = dict[tuple[str, int], Entry]
 """The restructure in force for each ``(stream, version)``: the latest one stored."""
@@ -45,12 +52,22 @@ def uuid_of(raw: bytes) -> uuid.UUID:
 
 
 class Decoder:
-    """Turns entries into events with a database's registry of event types."""
+    """Turns entries into events with a database's registry of event types (and, for an
+    encrypted database, its ``keyring``: payloads and sealed metadata are opened here)."""
 
-    def __init__(self, event_types: EventTypes) -> None:
+    def __init__(self, event_types: EventTypes, keys: KeyHolder | None = None) -> None:
         self._types = event_types
         self._decoders = event_types.decoders
         self._current = event_types.current_versions
+        self._holder = keys
+        self._keys: Keyring | None = None if keys is None else keys.ring
+
+    def refresh(self) -> None:
+        """Before a read: take note of scopes forgotten meanwhile."""
+        if self._holder is not None:
+            self._keys = keys = self._holder.get()
+            if keys is not None:
+                keys.refresh()
 
     def record(self, e: Entry, override: Entry | None = None) -> RecordedEvent:
         """The event ``e`` reads as, with the content of ``override`` if given. Raises
@@ -60,6 +77,9 @@ class Decoder:
         address = src.address
         meta = src.metadata
         metadata = {} if meta == b"{}" else decode_json(meta)
+        keys = self._keys
+        if keys is not None and SEALED in metadata:
+            metadata = self._open_metadata(e, src, metadata)
         if address is None:
             payload = b""
             data = None
@@ -68,6 +88,16 @@ class Decoder:
                 what = "missing" if payload is None else "does not match its address"
                 raise IntegrityError(f"{e.stream}@{e.version}: payload {what}")
             assert src.type is not None and src.codec is not None
+            if keys is not None:
+                opener = keys.openers.get(e.stream) or keys.opener(e.stream, src.tags)
+                if opener is None:
+                    return self._forgotten(e, src)
+                try:
+                    payload = opener(payload)
+                except IntegrityError:
+                    raise IntegrityError(
+                        f"{e.stream}@{e.version}: the payload fails its authentication"
+                    ) from None
             if src.codec != JSON:
                 data = self._types.decode(src.type, src.codec, payload)
             elif src.type in self._current:
@@ -123,6 +153,49 @@ class Decoder:
                 position=e.position,
             ) from exc.__cause__
         return data, {**metadata, SCHEMA_KEY: current}
+
+    def _open_metadata(self, e: Entry, src: Entry, metadata: dict[str, Any]) -> dict[str, Any]:
+        keys = self._keys
+        assert keys is not None
+        sealed = metadata.pop(SEALED)
+        cipher = keys.reading(keys.scope_of(e.stream, src.tags))
+        if cipher is None:
+            return metadata  # forgotten: what was sealed is gone
+        try:
+            opened = cipher.open_metadata(base64.b64decode(sealed))
+        except (IntegrityError, ValueError, TypeError):
+            raise IntegrityError(
+                f"{e.stream}@{e.version}: the metadata fails its authentication"
+            ) from None
+        return {**decode_json(opened), **metadata}
+
+    def _forgotten(self, e: Entry, src: Entry) -> RecordedEvent:
+        """An event whose key scope was forgotten: what was kept in the clear, no data."""
+        meta = src.metadata
+        metadata = {} if meta == b"{}" else decode_json(meta)
+        metadata.pop(SEALED, None)
+        corr = e.correlation_id
+        cause = e.causation_id
+        ts = e.timestamp
+        return RecordedEvent(
+            e.stream,
+            src.type if src.type is not None else HIDDEN,
+            None,
+            metadata,
+            uuid_of(e.event_id),
+            None if corr is None else uuid_of(corr),
+            None if cause is None else uuid_of(cause),
+            e.version,
+            e.position,
+            _EPOCH + timedelta(0, 0, ts),
+            b"",
+            src.codec or "",
+            src.address.hex() if src.address else "",
+            "restructure" if e.kind == RESTRUCTURE else "event",
+            src is not e,
+            src.tags,
+            True,
+        )
 
     def apply(self, e: Entry, overrides: Overrides) -> RecordedEvent | None:
         """The event ``e`` reads as under ``overrides``; ``None`` when it is hidden."""

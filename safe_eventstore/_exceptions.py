@@ -9,24 +9,31 @@ backends translate their drivers' errors (``sqlite3``, ``nats``) into it::
     │   ├── InvalidEvent                    unserialisable data, a malformed id, bad options
     │   │   └── EventTooLarge               over the store's configured event size limit
     │   ├── InvalidURL                      a store URL that cannot be opened
-    │   └── InvalidSigningKey               a signing or public key that cannot be used
+    │   ├── InvalidSigningKey               a signing or public key that cannot be used
+    │   └── InvalidKeyFile                  a master key file missing, malformed or in the way
     ├── Conflict
     │   ├── WrongExpectedVersion            the optimistic concurrency check failed
     │   ├── IdempotencyConflict             a batch repeats only some event ids already stored
     │   ├── CheckpointConflict              an append's checkpoint would not move forward
     │   ├── AppendConditionFailed           an event matching the append's condition exists
-    │   └── DatabaseExists
+    │   ├── DatabaseExists
+    │   └── ScopeForgotten                  a write to (or forget of) a forgotten key scope
     ├── NotFound (also LookupError)
     │   ├── DatabaseNotFound
     │   ├── StreamNotFound
-    │   └── EventNotFound
-    ├── IntegrityError                      stored bytes do not match their hash
+    │   ├── EventNotFound
+    │   └── ScopeNotFound                   no data key of that scope (forget)
+    ├── IntegrityError                      stored bytes fail their hash (or their cipher's tag)
     ├── UpcastError                         a stored event cannot be brought to its current shape
+    ├── EncryptionError                     an encrypted database's keys cannot be used
+    │   ├── KeyRequired                     no master key given for an encrypted database
+    │   └── WrongKey                        the master key does not open the database's keys
     ├── StoreClosed                         the store or subscription was closed
     └── StorageError                        the backend failed (disk, lock timeout, I/O)
         ├── StoreUnavailable                the backend cannot be reached in time
         │   └── StoreLocked                 another process held a lock past the timeout
-        └── StoreReadOnly                   a write to a store opened read-only
+        ├── StoreReadOnly                   a write to a store opened read-only
+        └── NotSupported                    the backend lacks an optional part of the contract
 
 Warnings: :class:`StoreWarning` (a ``UserWarning``), for a store that works but is not as
 it should be (its files readable by other users).
@@ -40,17 +47,23 @@ __all__ = [
     "Conflict",
     "DatabaseExists",
     "DatabaseNotFound",
+    "EncryptionError",
     "EventNotFound",
     "EventTooLarge",
     "IdempotencyConflict",
     "IntegrityError",
     "InvalidEvent",
     "InvalidInput",
+    "InvalidKeyFile",
     "InvalidName",
     "InvalidSigningKey",
     "InvalidURL",
+    "KeyRequired",
     "NotFound",
+    "NotSupported",
     "SafeEventStoreError",
+    "ScopeForgotten",
+    "ScopeNotFound",
     "StorageError",
     "StoreClosed",
     "StoreLocked",
@@ -60,6 +73,7 @@ __all__ = [
     "StreamNotFound",
     "UpcastError",
     "WrongExpectedVersion",
+    "WrongKey",
 ]
 
 
@@ -210,6 +224,36 @@ class StoreReadOnly(StorageError):
 class StoreWarning(UserWarning):
     """The store works, but something about it is not as it should be: for example a
     SQLite store whose files users other than its owner may read."""
+
+
+class InvalidKeyFile(InvalidInput):
+    """A master key file is missing or malformed, or ``keys init`` would overwrite one."""
+
+
+class ScopeForgotten(Conflict):
+    """A key scope was forgotten: its events cannot be written to again, nor forgotten twice."""
+
+
+class ScopeNotFound(NotFound):
+    """No data key of that scope exists in the database (nothing was ever written to it)."""
+
+
+class EncryptionError(SafeEventStoreError):
+    """An encrypted database's keys cannot be used."""
+
+
+class KeyRequired(EncryptionError):
+    """An encrypted database was read or written without a master key (give ``keyfile=``,
+    ``key_provider=`` or ``$SAFE_EVENTSTORE_KEYFILE``)."""
+
+
+class WrongKey(EncryptionError):
+    """The master key given is not the one that wraps the database's data keys."""
+
+
+class NotSupported(StorageError):
+    """The backend does not implement an optional part of the storage contract (a
+    third-party backend without key storage, say)."""
 
 
 def _describe(expected: int) -> str:

@@ -11,6 +11,7 @@ from ._names import check_name
 
 __all__ = [
     "EVENTS_STREAM",
+    "FORGOTTEN_STREAM",
     "MAX_NUMBER",
     "check_count",
     "check_query",
@@ -39,9 +40,14 @@ def check_count(
     return value
 
 
+FORGOTTEN_STREAM = "$forgotten"
+"""The reserved stream of an encrypted database's ``ScopeForgotten`` events."""
+
+
 def readable(stream: str) -> str:
-    """A stream name that may be read: a public name, or the reserved ``$events``."""
-    return stream if stream == EVENTS_STREAM else check_name(stream)
+    """A stream name that may be read: a public name, or the reserved ``$events`` and
+    ``$forgotten``."""
+    return stream if stream in (EVENTS_STREAM, FORGOTTEN_STREAM) else check_name(stream)
 
 
 def check_types(types: Iterable[str] | None) -> tuple[str, ...] | None:

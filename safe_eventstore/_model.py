@@ -123,6 +123,10 @@ class AppendCondition:
 class RecordedEvent(msgspec.Struct, frozen=True):
     """An event as stored. ``payload`` holds the raw bytes; ``data`` their decoded form.
 
+    An event of an encrypted database whose key scope was forgotten reads with
+    ``forgotten=True``: its type, version, position, ids, timestamp, tags and clear metadata
+    stay; ``data`` is ``None`` and ``payload`` empty.
+
     Entries read with ``raw=True`` also show restructure entries (``kind == "restructure"``,
     ``version`` is the version they restructure) and ``restructured`` tells whether a
     restructure has replaced this event's content in ordinary reads.
@@ -144,6 +148,7 @@ class RecordedEvent(msgspec.Struct, frozen=True):
     kind: str = "event"
     restructured: bool = False
     tags: tuple[str, ...] = ()
+    forgotten: bool = False
 
     # A msgspec Struct rather than a frozen dataclass: reads build one per event, and a
     # Struct is built in C, much faster (docs/performance.md). It compares, hashes

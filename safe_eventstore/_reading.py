@@ -77,6 +77,7 @@ class Reader:
     def stream(
         self, stream: str, version: int, limit: int | None, backwards: bool
     ) -> Iterator[RecordedEvent]:
+        self.decoder.refresh()
         overrides = self.overrides(stream)
         step = -1 if backwards else 1
         return paged(
@@ -93,6 +94,7 @@ class Reader:
     def raw(self, stream: str, version: int, limit: int | None) -> Iterator[RecordedEvent]:
         """The stream's entries of every kind in seq order, from the entry of event
         ``version`` on; originals that a restructure replaced are flagged."""
+        self.decoder.refresh()
         seq = 0
         if version > 0:  # start at the entry holding that event version
             first = self.storage.read_stream(
@@ -130,6 +132,7 @@ class Reader:
     ) -> Iterator[RecordedEvent]:
         """The events of the database (or of one category) in position order, newest first
         with ``backwards`` (from ``from_position`` down, by default from the end)."""
+        self.decoder.refresh()
         overrides = self.overrides()
         # A restructure may change an event's type, so filter by type after applying them.
         pushed = types if not overrides else None
@@ -173,6 +176,7 @@ class Reader:
         """The events after position ``after`` that ``query`` selects, restructures applied."""
         if after >= MAX_NUMBER:
             return iter(())
+        self.decoder.refresh()
         overrides = self.overrides()
         # A restructure may change an event's type or tags: with any in the database, read
         # every event and match after applying them.

@@ -13,13 +13,25 @@ from ._codec import EventTypes, event_types
 from ._database import Database
 from ._exceptions import (
     DatabaseNotFound,
+    InvalidInput,
     InvalidSigningKey,
     InvalidURL,
+    KeyRequired,
+    NotSupported,
     StorageError,
     StoreClosed,
 )
+from ._keyring import KeyHolder, Keyring
 from ._names import check_database_name
 from ._signing import signing_key_of
+from .crypto import (
+    CHECK_SCOPE,
+    EncryptionSettings,
+    FileKeyProvider,
+    KeyProvider,
+    key_context,
+    new_data_key,
+)
 from .storage.base import Storage
 
 if TYPE_CHECKING:
@@ -29,6 +41,7 @@ __all__ = [
     "BACKENDS_GROUP",
     "DEFAULT_DIRECTORY",
     "DEFAULT_MAX_EVENT_SIZE",
+    "KEYFILE_VARIABLE",
     "Store",
     "backend_schemes",
     "open",
@@ -38,6 +51,7 @@ __all__ = [
 DEFAULT_DIRECTORY = "safe-eventstore-data"
 DEFAULT_MAX_EVENT_SIZE = 64 * 1024 * 1024
 URL_VARIABLE = "SAFE_EVENTSTORE_URL"
+KEYFILE_VARIABLE = "SAFE_EVENTSTORE_KEYFILE"
 BACKENDS_GROUP = "safe_eventstore.backends"
 
 
@@ -52,6 +66,7 @@ class Store:
         event_types: EventTypes = event_types,
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
         signing_key: Ed25519PrivateKey | None = None,
+        key_provider: KeyProvider | None = None,
     ) -> None:
         self.storage = storage
         self.url = url
@@ -60,6 +75,8 @@ class Store:
         self._signer = None if signing_key is None else signing_key.sign
         if signing_key is not None and not storage.signs_batches:
             raise InvalidSigningKey(f"the backend of {url} does not store batch signatures")
+        self.key_provider = key_provider
+        self._settings: dict[str, EncryptionSettings | None] = {}
         self._closed = False
 
     def __repr__(self) -> str:
@@ -77,11 +94,67 @@ class Store:
         if self._closed:
             raise StoreClosed("the store is closed")
 
-    def create_database(self, name: str) -> Database:
-        """Create a database; :class:`DatabaseExists` if it exists already."""
+    def create_database(
+        self,
+        name: str,
+        *,
+        encrypted: bool = False,
+        key_scope: str = "stream",
+        encrypt_metadata: bool = False,
+    ) -> Database:
+        """Create a database; :class:`DatabaseExists` if it exists already.
+
+        ``encrypted=True`` seals every payload on the client before it is hashed and
+        stored, under data keys wrapped by the store's master key (``keyfile=`` of
+        :func:`open`); :class:`KeyRequired` without one. ``key_scope`` gives events their
+        key scope, the unit :meth:`Database.forget` forgets: ``"stream"`` (a key per
+        stream) or a regular expression whose group picks the scope out of stream names
+        (``r"^[^-]+-(?P<scope>c\\d+)"`` gives ``Order-c42-7`` the scope ``c42``).
+        ``encrypt_metadata`` seals metadata too. See docs/encryption.md.
+        """
         self._check_open()
-        self.storage.create_database(check_database_name(name))
+        check_database_name(name)
+        if not isinstance(encrypted, bool):
+            raise InvalidInput(f"encrypted must be True or False, not {encrypted!r}")
+        if not encrypted:
+            if key_scope != "stream" or encrypt_metadata:
+                raise InvalidInput("key_scope and encrypt_metadata need encrypted=True")
+            self.storage.create_database(name)
+            return self.database(name)
+        settings = EncryptionSettings(key_scope, encrypt_metadata)
+        provider = self.key_provider
+        if provider is None:
+            raise KeyRequired(
+                "an encrypted database needs a master key: open the store with keyfile= "
+                "(or $SAFE_EVENTSTORE_KEYFILE); safe-eventstore keys init makes one"
+            )
+        check = provider.wrap(new_data_key(), key_context(CHECK_SCOPE))
+        self.storage.create_database_with(name, settings.to_dict())
+        self.storage.add_key(name, CHECK_SCOPE, check)
         return self.database(name)
+
+    def encryption(self, name: str) -> EncryptionSettings | None:
+        """How database ``name`` is encrypted; ``None`` when it is not."""
+        self._check_open()
+        if name not in self._settings:
+            if not self.storage.has_database(check_database_name(name)):
+                raise DatabaseNotFound(f"no database {name!r} in {self.url}")
+            stored = self.storage.database_settings(name)
+            self._settings[name] = EncryptionSettings.from_dict(stored)
+        return self._settings[name]
+
+    def rotate_master_key(self, provider: KeyProvider) -> dict[str, int]:
+        """Re-wrap the data keys of every encrypted database under a new master key (see
+        :meth:`Database.rotate_master_key`); the store uses it from then on. Returns the
+        number of keys re-wrapped in each encrypted database."""
+        if not isinstance(provider, KeyProvider):
+            raise InvalidInput(f"provider must be a KeyProvider, not {provider!r}")
+        done: dict[str, int] = {}
+        for name in self.list_databases():
+            if self.encryption(name) is not None:
+                done[name] = self.database(name).rotate_master_key(provider)
+        self.key_provider = provider
+        return done
 
     def list_databases(self) -> list[str]:
         """The names of the store's databases, sorted."""
@@ -93,12 +166,25 @@ class Store:
         self._check_open()
         if not self.storage.has_database(check_database_name(name)):
             raise DatabaseNotFound(f"no database {name!r} in {self.url}")
+        provider = self.key_provider
+
+        def load() -> Keyring | None:
+            settings = self.encryption(name)
+            return None if settings is None else Keyring(self.storage, name, settings, provider)
+
+        try:
+            keys = KeyHolder(load())
+        except StorageError as exc:
+            if isinstance(exc, NotSupported):
+                raise
+            keys = KeyHolder(None, load)  # a damaged file, a server away: at the first use
         return Database(
             self.storage,
             name,
             event_types=self.event_types,
             max_event_size=self.max_event_size,
             signer=self._signer,
+            keys=keys,
         )
 
     def register(self, cls: type, name: str | None = None) -> type:
@@ -230,6 +316,11 @@ def open(url: str | None = None, **options: Any) -> Store:
     then signed, see :func:`create_signing_key`; default: the file named by
     ``$SAFE_EVENTSTORE_SIGNING_KEY``, else no signing; memory and SQLite stores only).
 
+    Encrypted databases need the master key: ``keyfile=`` (a file made by
+    ``safe-eventstore keys init``; by default the one ``$SAFE_EVENTSTORE_KEYFILE`` names) or
+    ``key_provider=`` (a :class:`KeyProvider`, for a KMS). A key file that is missing or
+    malformed is refused with :class:`InvalidKeyFile`.
+
     ::
 
         with ses.open("memory://") as store:
@@ -244,6 +335,7 @@ def open(url: str | None = None, **options: Any) -> Store:
     registry = merged.pop("event_types", event_types)
     max_size = _int_option(merged, "max_event_size", DEFAULT_MAX_EVENT_SIZE)
     key = signing_key_of(merged.pop("signing_key", None))
+    provider = _key_provider(merged.pop("keyfile", None), merged.pop("key_provider", None))
     storage = open_storage(url, merged)
     if merged:
         storage.close()
@@ -255,7 +347,26 @@ def open(url: str | None = None, **options: Any) -> Store:
             event_types=registry,
             max_event_size=max_size,
             signing_key=key,
+            key_provider=provider,
         )
     except InvalidSigningKey:
         storage.close()
         raise
+
+
+def _key_provider(keyfile: object, provider: object) -> KeyProvider | None:
+    """The master key: a provider given, else the key file given, else the one
+    ``$SAFE_EVENTSTORE_KEYFILE`` names, else none (plain databases need none)."""
+    if provider is not None:
+        if keyfile is not None:
+            raise InvalidInput("give keyfile= or key_provider=, not both")
+        if not isinstance(provider, KeyProvider):
+            raise InvalidInput(f"key_provider must be a KeyProvider, not {provider!r}")
+        return provider
+    if keyfile is None:
+        keyfile = os.environ.get(KEYFILE_VARIABLE) or None
+    if keyfile is None:
+        return None
+    if not isinstance(keyfile, str | os.PathLike):
+        raise InvalidInput(f"keyfile must be a path, not {keyfile!r}")
+    return FileKeyProvider(keyfile)

@@ -88,6 +88,7 @@ class Subscription:
         # Read the horizon first: no entry at or below it can appear later (positions never
         # arrive late), so a filtered subscription may skip past it when nothing matched.
         horizon = self._reader.storage.last_position(self._reader.db)
+        self._reader.decoder.refresh()
         page = self._page()
         overrides = self._overrides
         record, apply = self._reader.decoder.record, self._reader.decoder.apply

@@ -3,16 +3,18 @@ timestamp), the expected versions checked, and the batch handed to the storage."
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from random import getrandbits
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._codec import BYTES, JSON, SCHEMA_KEY, EventTypes, address_of, decode_json, encode_json
+from ._decoding import SEALED
 from ._exceptions import EventNotFound, EventTooLarge, InvalidEvent, InvalidInput, StreamNotFound
-from ._inputs import EVENTS_STREAM, MAX_NUMBER, check_count, check_query
+from ._inputs import EVENTS_STREAM, FORGOTTEN_STREAM, MAX_NUMBER, check_count, check_query
 from ._model import (
     ANY,
     NO_STREAM,
@@ -23,7 +25,11 @@ from ._model import (
     StreamAppend,
 )
 from ._names import check_name
+from .crypto import FORGOTTEN_TYPE
 from .storage.base import EVENT, RESTRUCTURE, Draft, Signer, Storage, Write
+
+if TYPE_CHECKING:
+    from ._keyring import KeyHolder
 
 __all__ = ["Writer", "check_expected", "new_event_id"]
 
@@ -132,6 +138,7 @@ class Writer:
         event_types: EventTypes,
         max_event_size: int,
         signer: Signer | None = None,
+        keys: KeyHolder | None = None,
     ) -> None:
         self.storage = storage
         self.db = db
@@ -139,6 +146,8 @@ class Writer:
         self._current = event_types.current_versions
         self._max_event_size = max_event_size
         self._signer = signer
+        self._holder = keys
+        self._keys = None if keys is None else keys.ring
 
     def _store(
         self,
@@ -170,8 +179,11 @@ class Writer:
             return event, bytes(data), BYTES
         return event, encode_json(data), JSON
 
-    def draft(self, event: object, blobs: dict[bytes, bytes], kind: int = EVENT) -> Draft:
-        """The draft of one event; its payload goes into ``blobs`` by address."""
+    def draft(
+        self, event: object, blobs: dict[bytes, bytes], kind: int = EVENT, stream: str = ""
+    ) -> Draft:
+        """The draft of one event of ``stream``; its payload goes into ``blobs`` by address
+        (sealed first, in an encrypted database: the address is the ciphertext's)."""
         event, payload, codec = self._encode(event)
         meta = event.metadata
         if meta is not None:
@@ -184,6 +196,13 @@ class Writer:
             raise EventTooLarge(size, self._max_event_size)
         tags = _check_tags(event.tags)
         event_id = _uuid(event.event_id, "event_id") or new_event_id()
+        keys = self._keys
+        if keys is not None:
+            payload = (keys.sealers.get(stream) or keys.sealer(stream, tags))(payload)
+            if keys.encrypt_metadata and metadata != b"{}":
+                cipher = keys.writing(keys.scope_of(stream, tags))
+                sealed = base64.b64encode(cipher.seal_metadata(metadata)).decode()
+                metadata = encode_json({SEALED: sealed})
         address = address_of(payload)
         blobs[address] = payload
         return Draft(
@@ -218,16 +237,24 @@ class Writer:
         drafts = []
         new_ids = True  # no event id came from the caller
         for e in events:
-            drafts.append(self.draft(e, blobs))
+            drafts.append(self.draft(e, blobs, EVENT, stream))
             if isinstance(e, NewEvent) and e.event_id is not None:
                 new_ids = False
         if not drafts:
             raise InvalidEvent(f"stream {stream!r}: a batch needs at least one event")
         return Write(stream, drafts, expected, new_ids)
 
+    def refresh(self) -> None:
+        """Before an append: take note of scopes forgotten meanwhile."""
+        if self._holder is not None:
+            self._keys = keys = self._holder.get()
+            if keys is not None:
+                keys.refresh()
+
     def append_batch(
         self, appends: Iterable[StreamAppend], checkpoint: tuple[str, int] | None
     ) -> list[AppendResult]:
+        self.refresh()
         blobs: dict[bytes, bytes] = {}
         writes: list[Write] = []
         for a in appends:
@@ -257,10 +284,18 @@ class Writer:
             condition = AppendCondition(
                 check_query(condition.fail_if_events_match), condition.after
             )
+        self.refresh()
         blobs: dict[bytes, bytes] = {}
         write = self.write(EVENTS_STREAM, events, blobs, ANY)
         _check_ids([write])
         return self._store([write], blobs, condition=condition)[0]
+
+    def record_forgotten(self, scope: str) -> AppendResult:
+        """Append the ``ScopeForgotten`` event of ``scope`` to ``$forgotten``."""
+        blobs: dict[bytes, bytes] = {}
+        event = NewEvent(FORGOTTEN_TYPE, {"scope": scope})
+        write = self.write(FORGOTTEN_STREAM, [event], blobs, ANY)
+        return self._store([write], blobs)[0]
 
     def restructure(
         self,
@@ -276,6 +311,7 @@ class Writer:
             raise InvalidEvent(f"version must be an int up to 2**63-1, not {version!r}")
         if not isinstance(reason, str) or not reason.strip():
             raise InvalidEvent("a restructure needs a reason")
+        self.refresh()
         head = self.storage.head(self.db, stream)
         if head is None:
             raise StreamNotFound(f"no stream {stream!r} in database {self.db!r}")
@@ -293,7 +329,7 @@ class Writer:
                 encode_json(marker), (), None, None, 0,
             )  # fmt: skip
         else:
-            draft = self.draft(replacement, blobs, RESTRUCTURE)
+            draft = self.draft(replacement, blobs, RESTRUCTURE, stream)
             draft.metadata = encode_json({**decode_json(draft.metadata), **marker})
         draft.target = version
         write = Write(stream, [draft], STREAM_EXISTS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import inspect
+import json
 import re
 import sys
 from pathlib import Path
@@ -38,6 +39,8 @@ CONSTANTS = {
     "stream holds (the default).",
     "NO_STREAM": "An `expected_version` that requires the stream to have no events yet.",
     "STREAM_EXISTS": "An `expected_version` that requires the stream to have at least one event.",
+    "FORGOTTEN_STREAM": "The reserved stream `$forgotten` of an encrypted database: a "
+    '`ScopeForgotten` event (data `{"scope": ...}`) for each forgotten key scope.',
 }
 
 
@@ -111,7 +114,8 @@ def render() -> str:
         elif callable(obj):
             functions += [f"### `{name}`", "", _block(_signature(name, obj)), "", _doc(obj), ""]
         elif isinstance(obj, int | str | float):
-            constants += [f"### `{name}`", "", _block(f"{name} = {obj!r}"), ""]
+            value = json.dumps(obj) if isinstance(obj, str) else repr(obj)  # as ruff writes it
+            constants += [f"### `{name}`", "", _block(f"{name} = {value}"), ""]
             constants += [CONSTANTS.get(name, ""), ""]
         else:  # an instance: its repr would name a memory address
             kind = type(obj).__name__

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from .._database import Database
 from .._model import ANY, NO_STREAM, NewEvent
 from .._store import Store
 from .._store import open as open_store
@@ -104,10 +105,18 @@ class Workloads:
     fill_step = 10_000  # events per append when filling the read workloads' stream
     settle = 0.05  # seconds the live subscriber gets to finish its (empty) catch-up
 
-    def __init__(self, url: str) -> None:
-        self.store: Store = open_store(url)
-        self.dbs = {w: self.store.create_database(w) for w in ("w1", "w2", "w3")}
+    def __init__(self, url: str, *, keyfile: str | None = None, key_scope: str = "stream") -> None:
+        # with a key file every database is encrypted (the -enc rows)
+        self.encrypted = keyfile is not None
+        self.key_scope = key_scope
+        self.store: Store = open_store(url, keyfile=keyfile)
+        self.dbs = {w: self._create(w) for w in ("w1", "w2", "w3")}
         self.round = 0
+
+    def _create(self, name: str) -> Database:
+        if not self.encrypted:
+            return self.store.create_database(name)
+        return self.store.create_database(name, encrypted=True, key_scope=self.key_scope)
 
     def single(self, n: int) -> float:
         self.round += 1
@@ -139,7 +148,7 @@ class Workloads:
         return t[0]
 
     def fill(self, n: int) -> None:
-        self.reads = self.store.create_database("reads")
+        self.reads = self._create("reads")
         step = self.fill_step
         for start in range(0, n, step):
             events = [event(i) for i in range(start, min(n, start + step))]

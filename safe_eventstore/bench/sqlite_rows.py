@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from ..crypto import create_keyfile
 from ._rows import (
     Row,
     add_ratios,
@@ -25,6 +26,8 @@ from .cqrs_rows import REFERENCES as COMMAND_REFERENCES
 from .cqrs_rows import command_rows
 
 __all__ = ["run"]
+
+CATEGORY_SCOPE = "^(?P<scope>[^-]+)"  # a key scope per category: Batch-1, Batch-2 share one
 
 
 def run(
@@ -53,17 +56,27 @@ def run(
         have_es = False
     work = Path(tempfile.mkdtemp(prefix="safe-eventstore-bench-", dir=directory))
     ours = Workloads(str(work / "safe-eventstore"))
+    # W1, W3 and W4 again on encrypted databases of a store of their own (the -enc rows).
+    # The workloads write the same payloads in every round, to a new stream each round:
+    # plain databases store them once; encrypted ones once per key scope. So the -enc rows
+    # keep a workload's streams in one scope (their category), which measures what the
+    # encryption costs; W3-enc-s uses a scope per stream, and shows the deduplication lost.
+    keyfile = str(create_keyfile(work / "bench.key"))
+    enc = Workloads(str(work / "enc"), keyfile=keyfile, key_scope=CATEGORY_SCOPE)
+    enc_s = Workloads(str(work / "enc-streams"), keyfile=keyfile)
     es = EventSourcingRecorder(work, s.writers) if have_es else None
     raw = RawSqlite(work) if references else None
     try:
-        rows = _write_rows(s, ours, es, raw, say)
-        rows += _read_rows(s, ours, es, say)
+        rows = _write_rows(s, ours, (enc, enc_s), es, raw, say)
+        rows += _read_rows(s, ours, enc, es, say)
         say("W6: live latency")
         rows += latency_rows(ours.live_latency(s.latency))
         commands, command_notes = command_rows(work, s, references, say)
         rows += commands
     finally:
         ours.close()
+        enc.close()
+        enc_s.close()
         if es:
             es.close()
         if raw:
@@ -80,12 +93,13 @@ def run(
 def _write_rows(
     s: Sizes,
     ours: Workloads,
+    enc: tuple[Workloads, Workloads],
     es: EventSourcingRecorder | None,
     raw: RawSqlite | None,
     say: Callable[[str], None],
 ) -> list[Row]:
     single, each, batches = per_round(s)
-    timings = _timed_rounds(s, ours, es, raw, say, single, each, batches)
+    timings = _timed_rounds(s, ours, enc, es, raw, say, single, each, batches)
     rounds = s.rounds
     rows = our_write_rows(timings, s)
 
@@ -97,6 +111,12 @@ def _write_rows(
     w1_count = single * rounds
     w2_count = each * s.writers * rounds
     w3_count = batches * s.batch * rounds
+    add("W1-enc", "W1", "safe-eventstore", "single-event appends, 1 writer, encrypted", w1_count)
+    add("W3-enc", "W3", "safe-eventstore", f"{s.batch}-event batch appends, encrypted", w3_count)
+    add(
+        "W3-enc-s", "W3", "safe-eventstore",
+        f"{s.batch}-event batch appends, encrypted, a key per stream", w3_count,
+    )  # fmt: skip
     if es:
         add("W1-es", "W1", "eventsourcing", "insert_events, 1 event", w1_count)
         add(
@@ -129,6 +149,7 @@ def _write_rows(
 def _timed_rounds(
     s: Sizes,
     ours: Workloads,
+    encrypted: tuple[Workloads, Workloads],
     es: EventSourcingRecorder | None,
     raw: RawSqlite | None,
     say: Callable[[str], None],
@@ -142,6 +163,7 @@ def _timed_rounds(
     # same conditions. A row's rate is its whole count over its summed time.
     timings: dict[str, list[float]] = {}
     rounds = s.rounds
+    enc, enc_s = encrypted
     bulk_rounds = {0, rounds // 2, rounds - 1}
 
     def measure(key: str, fn: Callable[[], float]) -> None:
@@ -150,6 +172,7 @@ def _timed_rounds(
     for r in range(rounds):
         say(f"writes, round {r + 1} of {rounds}")
         measure("W1", lambda: ours.single(single))
+        measure("W1-enc", lambda: enc.single(single))
         if es:
             measure("W1-es", lambda: es.single(single))
         if raw:
@@ -161,6 +184,8 @@ def _timed_rounds(
             measure("raw-16", lambda: raw.concurrent(s.writers, each * s.writers))
             measure("raw-16q", lambda: raw.queued(s.writers, each * s.writers))
         measure("W3", lambda: ours.batches(batches, s.batch))
+        measure("W3-enc", lambda: enc.batches(batches, s.batch))
+        measure("W3-enc-s", lambda: enc_s.batches(batches, s.batch))
         if es:
             measure("W3-es", lambda: es.batches(batches, s.batch))
         if raw and r in bulk_rounds:
@@ -169,13 +194,19 @@ def _timed_rounds(
 
 
 def _read_rows(
-    s: Sizes, ours: Workloads, es: EventSourcingRecorder | None, say: Callable[[str], None]
+    s: Sizes,
+    ours: Workloads,
+    enc: Workloads,
+    es: EventSourcingRecorder | None,
+    say: Callable[[str], None],
 ) -> list[Row]:
     say(f"reads: storing {s.read:,} events")
     ours.fill(s.read)
+    enc.fill(s.read)
     if es:
         es.fill(s.read)
     reads = our_reads(ours, s.read)
+    reads.insert(1, ("W4-enc", "W4", "safe-eventstore", "read_stream, encrypted", enc.read_stream))
     if es:
         reads += [
             ("W4-es", "W4", "eventsourcing", "select_events", es.read_stream),
@@ -192,6 +223,10 @@ _REFERENCES = {
     "raw-16q": ("raw-1", "W1"),  # the same without the store's group commit
     "W3": ("W3-es", "raw-bulk"),
     "W4": ("W4-es",),
+    "W1-enc": ("W1",),
+    "W3-enc": ("W3",),
+    "W3-enc-s": ("W3",),
+    "W4-enc": ("W4",),
     "W5": ("W5-es",),
     "W6": ("W5-es",),
 }

@@ -20,6 +20,7 @@ from . import (  # noqa: F401  (each module registers its commands on main)
     _export,
     _import,
     _integrity,
+    _keys,
     _reading,
     _signing,
     _tail,

@@ -27,6 +27,7 @@ __all__ = [
     "ExpectedVersion",
     "database_name",
     "db_option",
+    "keyfile_option",
     "lock_timeout_option",
     "main",
     "open_database",
@@ -120,14 +121,21 @@ class CommandLine(click.Group):
     help="Store URL for every command (each command's own --store wins).",
 )
 @click.option("--db", "db_name", metavar="NAME", help="Database for every command.")
-def main(url: str | None, db_name: str | None) -> None:
+@click.option(
+    "--keyfile",
+    metavar="PATH",
+    help="Master key file of encrypted databases [default: $SAFE_EVENTSTORE_KEYFILE].",
+)
+def main(url: str | None, db_name: str | None, keyfile: str | None) -> None:
     """SAFE EventStore: an event-sourcing database.
 
     Append-only, hash-chained streams with content-addressed payloads. Try `demo`.
 
     The store is --store URL, else $SAFE_EVENTSTORE_URL, else ./safe-eventstore-data; the
     database is --db NAME, else $SAFE_EVENTSTORE_DATABASE, else `default`. Both options work
-    before or after the command.
+    before or after the command. Encrypted databases need their master key: --keyfile PATH
+    (before the command, or after it where a command takes it), else
+    $SAFE_EVENTSTORE_KEYFILE.
     """
 
 
@@ -149,6 +157,15 @@ def db_option(fn: F) -> F:
         metavar="NAME",
         default=None,
         help="Database name [default: $SAFE_EVENTSTORE_DATABASE, else default].",
+    )(fn)
+
+
+def keyfile_option(fn: F) -> F:
+    return click.option(
+        "--keyfile",
+        metavar="PATH",
+        default=None,
+        help="Master key file [default: $SAFE_EVENTSTORE_KEYFILE].",
     )(fn)
 
 
@@ -194,7 +211,11 @@ def _local_directory(url: str) -> str | None:
 
 
 def open_store(
-    url: str | None, *, reading: bool = False, lock_timeout: float | None = None
+    url: str | None,
+    *,
+    reading: bool = False,
+    lock_timeout: float | None = None,
+    keyfile: str | None = None,
 ) -> ses.Store:
     """Open the store. A command that only reads opens no store that is not there, so it
     creates nothing: a missing directory is an error."""
@@ -206,6 +227,9 @@ def open_store(
     options: dict[str, Any] = {}
     if lock_timeout is not None:
         options["lock_timeout"] = lock_timeout
+    keyfile = keyfile or _global("keyfile")
+    if keyfile:
+        options["keyfile"] = keyfile
     # A registry of its own: the tool shows stored data as plain JSON, whatever classes the
     # importing process may have registered.
     store = ses.open(resolved, event_types=ses.EventTypes(), **options)

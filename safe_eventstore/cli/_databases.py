@@ -7,7 +7,15 @@ from rich.markup import escape
 
 import safe_eventstore as ses
 
-from ._app import POSITIVE, db_option, main, open_database, open_store, store_option
+from ._app import (
+    POSITIVE,
+    db_option,
+    keyfile_option,
+    main,
+    open_database,
+    open_store,
+    store_option,
+)
 from ._render import json_out, stderr, stdout, table
 
 __all__ = ["categories", "create_database", "list_databases", "streams"]
@@ -20,12 +28,33 @@ def database_group() -> None:
 
 @database_group.command("create")
 @click.argument("name")
+@click.option("--encrypted", is_flag=True, help="Encrypt payloads with the master key.")
+@click.option(
+    "--key-scope",
+    metavar="PATTERN",
+    default="stream",
+    show_default=True,
+    help="With --encrypted: 'stream' (a key per stream) or a regular expression picking the "
+    "scope out of stream names (its group 'scope', else its first group).",
+)
+@click.option("--encrypt-metadata", is_flag=True, help="With --encrypted: seal metadata too.")
 @store_option
-def create_database(name: str, url: str | None) -> None:
-    """Create the database NAME."""
-    with open_store(url) as store:
-        store.create_database(name)
-        stdout().print(f"created database [bold]{escape(name)}[/] in {escape(store.url)}")
+@keyfile_option
+def create_database(
+    name: str,
+    encrypted: bool,
+    key_scope: str,
+    encrypt_metadata: bool,
+    url: str | None,
+    keyfile: str | None,
+) -> None:
+    """Create the database NAME (encrypted, with --encrypted: see docs/encryption.md)."""
+    with open_store(url, keyfile=keyfile) as store:
+        store.create_database(
+            name, encrypted=encrypted, key_scope=key_scope, encrypt_metadata=encrypt_metadata
+        )
+        what = "encrypted database" if encrypted else "database"
+        stdout().print(f"created {what} [bold]{escape(name)}[/] in {escape(store.url)}")
         if store.url.lower().startswith("memory:"):
             stderr().print(
                 "note: a memory:// store lives only as long as this command, so nothing persists",

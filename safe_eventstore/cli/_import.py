@@ -187,6 +187,10 @@ class Importer:
         self.start = self.db.last_position()
 
     def add(self, line: Line) -> None:
+        if line.stream == ses.FORGOTTEN_STREAM:
+            self.flush()
+            self._forget(line)
+            return
         if line.restructure is not None:
             self.flush()
             self._restructure(line)
@@ -229,6 +233,13 @@ class Importer:
                 runs.append((line.stream, expected, [line.event]))
         return self.db.append_batch([ses.StreamAppend(s, events, e) for s, e, events in runs])
 
+    def _append_one(self, line: Line) -> list[ses.AppendResult]:
+        try:
+            return self._append([line])
+        except ses.ScopeForgotten:
+            self.skipped += 1
+            return []
+
     def flush(self) -> None:
         lines, self.batch = self.batch, []
         if not lines:
@@ -236,10 +247,11 @@ class Importer:
         try:
             try:
                 results = self._append(lines)
-            except ses.IdempotencyConflict:
+            except (ses.IdempotencyConflict, ses.ScopeForgotten):
                 # Part of the batch was stored by an earlier run cut in other batches:
-                # one line at a time, each stored or found stored.
-                results = [r for line in lines for r in self._append([line])]
+                # one line at a time, each stored or found stored. A line of a key scope
+                # forgotten here is left out: nothing more is written to such a scope.
+                results = [r for line in lines for r in self._append_one(line)]
         except ses.SafeEventStoreError as exc:
             raise self._failed(exc, lines[0].number, lines[-1].number) from None
         self.batches += 1
@@ -262,6 +274,27 @@ class Importer:
                 line.stream, version, line.event, reason=reason, event_id=event_id,
                 timestamp=timestamp,
             )  # fmt: skip
+        except ses.SafeEventStoreError as exc:
+            raise self._failed(exc, line.number, line.number) from None
+        self.stored += 1
+
+    def _forget(self, line: Line) -> None:
+        """A ``ScopeForgotten`` record of an encrypted database's export: the scope is
+        forgotten here too, so that its events (exported without data) read as forgotten."""
+        data = line.event.data if line.event is not None else None
+        scope = data.get("scope") if isinstance(data, dict) else None
+        if not isinstance(scope, str):
+            raise BadLine(f'line {line.number}: a {ses.FORGOTTEN_STREAM} record needs a "scope"')
+        if not self.db.encrypted:
+            raise ImportRefused(
+                f"line {line.number}: key scope {scope!r} was forgotten; only an encrypted "
+                "database can forget it (create one with db create --encrypted)"
+            )
+        try:
+            self.db.forget(scope)
+        except (ses.ScopeForgotten, ses.ScopeNotFound):
+            self.skipped += 1  # forgotten by an earlier run, or nothing of it was stored
+            return
         except ses.SafeEventStoreError as exc:
             raise self._failed(exc, line.number, line.number) from None
         self.stored += 1

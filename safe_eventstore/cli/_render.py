@@ -188,7 +188,9 @@ def event_record(event: ses.RecordedEvent) -> dict[str, Any]:
         "codec": event.codec,
         "address": event.address,
     }
-    if event.codec == "bytes":
+    if event.forgotten:  # its key scope was forgotten: no data to show
+        record["forgotten"] = True
+    elif event.codec == "bytes":
         record["data"] = base64.b64encode(event.payload).decode()
         record["data_encoding"] = "base64"
     return record

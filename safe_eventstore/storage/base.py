@@ -31,6 +31,7 @@ from .._exceptions import (
     AppendConditionFailed,
     CheckpointConflict,
     IdempotencyConflict,
+    NotSupported,
     WrongExpectedVersion,
 )
 from .._model import ANY, NO_STREAM, STREAM_EXISTS, AppendCondition, AppendResult, Query
@@ -472,6 +473,44 @@ class Storage(ABC):
         """Up to ``limit`` stored batch signatures whose position is after ``after``, in
         position order (none from a backend that does not sign, or before any signer)."""
         return []
+
+    # -- encrypted databases: settings and wrapped data keys (optional) -------------------
+    #
+    # A backend keeps a database's encryption settings and its scopes' wrapped data keys,
+    # outside the append-only history, in a place where a delete really removes the bytes
+    # (docs/encryption.md). It never sees a key it could use: only bytes wrapped by a
+    # master key it does not hold. A backend without these methods refuses encrypted
+    # databases with NotSupported; plain databases need none of them.
+
+    def create_database_with(self, name: str, settings: dict[str, str]) -> None:
+        """Create a database that keeps ``settings`` (strings), in one step with its
+        creation: :class:`DatabaseExists` if it exists already."""
+        raise NotSupported(f"{type(self).__name__} cannot keep encrypted databases")
+
+    def database_settings(self, name: str) -> dict[str, str]:
+        """The settings a database was created with (``{}`` for a plain database)."""
+        return {}
+
+    def add_key(self, db: str, scope: str, wrapped: bytes) -> bytes:
+        """Store ``wrapped`` as the data key of ``scope`` unless one is stored already;
+        return the one stored (the first writer's, when several race). A forgotten scope's
+        is ``b""``: it is never replaced."""
+        raise NotSupported(f"{type(self).__name__} cannot keep data keys")
+
+    def read_keys(self, db: str, scopes: Iterable[str] | None = None) -> dict[str, bytes]:
+        """The wrapped data keys of ``scopes`` (of every scope when ``None``); a scope with
+        none is left out; a forgotten scope's key reads as ``b""``."""
+        raise NotSupported(f"{type(self).__name__} cannot keep data keys")
+
+    def replace_keys(self, db: str, wrapped: dict[str, bytes]) -> None:
+        """Replace the wrapped keys of these (stored, not forgotten) scopes in one step,
+        leaving no copy of the old ones in the backend's files (a master key rotation)."""
+        raise NotSupported(f"{type(self).__name__} cannot keep data keys")
+
+    def destroy_key(self, db: str, scope: str) -> bool:
+        """Delete the data key of ``scope`` so that no file of the backend holds it any
+        more, leaving ``b""`` in its place; whether there was one (not yet forgotten)."""
+        raise NotSupported(f"{type(self).__name__} cannot keep data keys")
 
 
 # the append sequence builds on the definitions above: imported last, and re-exported

@@ -43,6 +43,8 @@ class _Database:
     checkpoints: dict[str, int] = field(default_factory=dict)
     signatures: list[BatchSignature] = field(default_factory=list)  # position order
     event_ids: dict[tuple[str, bytes], Entry] = field(default_factory=dict)
+    settings: dict[str, str] = field(default_factory=dict)
+    keys: dict[str, bytes] = field(default_factory=dict)  # wrapped data keys by scope
 
 
 class _Transaction(Transaction):
@@ -131,6 +133,42 @@ class MemoryStorage(Storage):
             if name in self._dbs:
                 raise DatabaseExists(f"database {name!r} exists")
             self._dbs[name] = _Database()
+
+    def create_database_with(self, name: str, settings: dict[str, str]) -> None:
+        with self._lock:
+            if self._closed:
+                raise StoreClosed("the store is closed")
+            if name in self._dbs:
+                raise DatabaseExists(f"database {name!r} exists")
+            self._dbs[name] = _Database(settings=dict(settings))
+
+    def database_settings(self, name: str) -> dict[str, str]:
+        with self._lock:
+            return dict(self._db(name).settings)
+
+    def add_key(self, db: str, scope: str, wrapped: bytes) -> bytes:
+        with self._lock:
+            return self._db(db).keys.setdefault(scope, wrapped)
+
+    def read_keys(self, db: str, scopes: Iterable[str] | None = None) -> dict[str, bytes]:
+        with self._lock:
+            keys = self._db(db).keys
+            if scopes is None:
+                return dict(keys)
+            return {s: keys[s] for s in scopes if s in keys}
+
+    def replace_keys(self, db: str, wrapped: dict[str, bytes]) -> None:
+        with self._lock:
+            keys = self._db(db).keys
+            keys.update((s, w) for s, w in wrapped.items() if keys.get(s))
+
+    def destroy_key(self, db: str, scope: str) -> bool:
+        with self._lock:
+            keys = self._db(db).keys
+            if not keys.get(scope):
+                return False
+            keys[scope] = b""
+            return True
 
     def list_databases(self) -> list[str]:
         with self._lock:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import os
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
@@ -20,6 +21,7 @@ from ..base import Entry, Head, Storage, Write, page_after, read_all_filter, sta
 from ._append import CONFLICTS, Appender, Retry
 from ._append import EXPECT as EXPECT_SEQ
 from ._connection import ApiError, Connection, NoStream
+from ._keys import KEYS_SUFFIX, SETTINGS, KeyStore
 from ._names import Layout, check_prefix, name_header
 from ._reads import Reader
 from ._state import DbState, Watcher, seq_of
@@ -143,6 +145,14 @@ class NatsStorage(Storage):
     # -- databases --------------------------------------------------------------------------------
 
     def create_database(self, name: str) -> None:
+        self._create(name, None)
+
+    def create_database_with(self, name: str, settings: dict[str, str]) -> None:
+        # the key stream first: the database appears with somewhere to keep its keys
+        self._call(KeyStore(self._conn, self._db(name).layout).create(self.replicas))
+        self._create(name, settings)
+
+    def _create(self, name: str, settings: dict[str, str] | None) -> None:
         layout = self._db(name).layout
         config = {
             "name": layout.stream_name,
@@ -165,6 +175,8 @@ class NatsStorage(Storage):
                 "safe_eventstore.created": os.urandom(8).hex(),
             },
         }
+        if settings is not None:
+            config["metadata"][SETTINGS] = json.dumps(settings)  # type: ignore[index]
         try:
             self._conn.call(self._conn.api(f"STREAM.CREATE.{layout.stream_name}", config))
         except ApiError as exc:
@@ -197,6 +209,41 @@ class NatsStorage(Storage):
                     ) from None
                 time.sleep(0.02)
 
+    def _call(self, work: Coroutine[Any, Any, R]) -> R:
+        try:
+            return self._conn.call(work)
+        except NoStream:
+            raise StoreUnavailable("the JetStream API did not answer (is JetStream on?)") from None
+
+    # -- settings and wrapped data keys (encrypted databases) -------------------------------------
+
+    def database_settings(self, name: str) -> dict[str, str]:
+        stream = self._db(name).layout.stream_name
+        try:
+            info = self._call(self._conn.api(f"STREAM.INFO.{stream}"))
+        except ApiError as exc:
+            if exc.code == STREAM_NOT_FOUND:
+                raise DatabaseNotFound(f"no database {name!r}") from None
+            raise
+        stored = (info.get("config", {}).get("metadata") or {}).get(SETTINGS)
+        return dict(json.loads(stored)) if stored else {}
+
+    def _keys(self, db: str) -> KeyStore:
+        return KeyStore(self._conn, self._db(db).layout)
+
+    def add_key(self, db: str, scope: str, wrapped: bytes) -> bytes:
+        return self._call(self._keys(db).add(scope, wrapped))
+
+    def read_keys(self, db: str, scopes: Iterable[str] | None = None) -> dict[str, bytes]:
+        wanted = None if scopes is None else list(scopes)
+        return self._call(self._keys(db).read(wanted))
+
+    def replace_keys(self, db: str, wrapped: dict[str, bytes]) -> None:
+        self._call(self._keys(db).replace(wrapped))
+
+    def destroy_key(self, db: str, scope: str) -> bool:
+        return self._call(self._keys(db).destroy(scope))
+
     def list_databases(self) -> list[str]:
         try:
             return self._conn.call(self._list_databases())
@@ -212,7 +259,10 @@ class NatsStorage(Storage):
             if not page or len(names) >= int(resp.get("total", 0)):
                 break
         start = f"{self.prefix}_"
-        return sorted(n[len(start) :] for n in names if n.startswith(start))
+        # a database's key stream (upper case) has a name no database can have
+        return sorted(
+            n[len(start) :] for n in names if n.startswith(start) and not n.endswith(KEYS_SUFFIX)
+        )
 
     def has_database(self, name: str) -> bool:
         return self._exists(name)

@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,7 +30,7 @@ from ..._exceptions import (
 from ..._model import AppendCondition, AppendResult, Query
 from ..base import BatchSignature, Entry, Head, Signer, Storage, Write
 from ..group_commit import GroupCommit
-from . import _reads, _signatures
+from . import _keys, _reads, _signatures
 from ._append import AppendItem, AppendRequest, Known, run_group
 from ._directory import Directory, create_private, fsync_dir, open_to_others, read_only_error
 from ._errors import WriteFailed, is_busy, translate, translated
@@ -243,6 +243,13 @@ class SqliteStorage(Storage):
 
     @translate
     def create_database(self, name: str) -> None:
+        self._create(name, None)
+
+    @translate
+    def create_database_with(self, name: str, settings: dict[str, str]) -> None:
+        self._create(name, settings)
+
+    def _create(self, name: str, settings: dict[str, str] | None) -> None:
         final = self._path(name)
         if final.exists():
             raise DatabaseExists(f"database {name!r} exists")
@@ -256,6 +263,8 @@ class SqliteStorage(Storage):
             conn = sqlite3.connect(tmp, isolation_level=None)
             try:
                 create(conn)
+                if settings is not None:  # in the file before it appears under its name
+                    _keys.write_settings(conn, settings)
             finally:
                 conn.close()
             try:
@@ -518,6 +527,37 @@ class SqliteStorage(Storage):
     def delete_checkpoint(self, db: str, name: str) -> bool:
         with self._write(db) as conn:
             return conn.execute("DELETE FROM checkpoints WHERE name = ?", (name,)).rowcount > 0
+
+    # -- settings and wrapped data keys (encrypted databases) ---------------------------------
+
+    @translate
+    def database_settings(self, name: str) -> dict[str, str]:
+        return _keys.settings(self._conn(name))
+
+    @translate
+    def add_key(self, db: str, scope: str, wrapped: bytes) -> bytes:
+        conn = self._conn(db)
+        with _keys.secure(conn), self._write(db):
+            return _keys.add(conn, scope, wrapped)
+
+    @translate
+    def read_keys(self, db: str, scopes: Iterable[str] | None = None) -> dict[str, bytes]:
+        return _keys.read(self._conn(db), scopes)
+
+    @translate
+    def replace_keys(self, db: str, wrapped: dict[str, bytes]) -> None:
+        conn = self._conn(db)
+        with _keys.secure(conn), self._write(db):
+            _keys.replace(conn, wrapped)
+        _keys.truncate_log(conn, self.lock_timeout, lambda: str(self._path(db)))
+
+    @translate
+    def destroy_key(self, db: str, scope: str) -> bool:
+        conn = self._conn(db)
+        with _keys.secure(conn), self._write(db):
+            destroyed = _keys.destroy(conn, scope)
+        _keys.truncate_log(conn, self.lock_timeout, lambda: str(self._path(db)))
+        return destroyed
 
     # -- waiting, statistics, closing ---------------------------------------------------------
 

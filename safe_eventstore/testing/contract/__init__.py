@@ -39,7 +39,8 @@ subscription it opens, so it runs cleanly under ``filterwarnings = error``.
 
 The tests live in modules by topic (appends, reads, backwards reads, checkpoints, payloads,
 restructures, verification, subscriptions, bad input, errors, concurrency and crashes, dynamic
-consistency boundaries, the asyncio API, the store against a model); the fixtures and the
+consistency boundaries, the asyncio API, the store against a model, encrypted databases: a
+backend without key storage must refuse those with ``NotSupported``); the fixtures and the
 helpers the topics share are in ``_fixtures``. This package re-exports every test and both
 fixtures, which is what the star import above takes. Importing it registers those modules for
 pytest's assertion rewriting, so a failing contract test shows the values it compared, as a
@@ -141,6 +142,10 @@ from ._inputs import (
     test_tags_given_as_a_list_are_still_taken,
     test_the_largest_numbers_read_as_nothing,
 )
+from ._keys import (
+    test_a_backend_keeps_settings_and_wrapped_keys,
+    test_an_encrypted_database_round_trip,
+)
 from ._model import test_store_matches_model
 from ._payloads import (
     test_a_16_mib_event_is_stored_and_read_back,
@@ -199,6 +204,7 @@ __all__ = [
     "db",
     "store",
     "test_a_16_mib_event_is_stored_and_read_back",
+    "test_a_backend_keeps_settings_and_wrapped_keys",
     "test_a_bad_event_fails_the_whole_batch",
     "test_a_checkpoint_beyond_the_last_position_is_refused",
     "test_a_checkpoint_moves_forward_alone",
@@ -221,6 +227,7 @@ __all__ = [
     "test_an_append_in_another_process_wakes_a_subscriber",
     "test_an_empty_batch_is_refused",
     "test_an_empty_page_still_says_whether_more_follow",
+    "test_an_encrypted_database_round_trip",
     "test_an_event_over_the_limit_is_refused",
     "test_an_id_the_store_generated_is_not_a_retry_key",
     "test_an_idle_subscriber_does_not_spin",
