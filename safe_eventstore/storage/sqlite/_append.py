@@ -23,6 +23,7 @@ from ..base import EVENT, Entry, Head, Transaction, Write, run_append
 from ..group_commit import Request
 from . import _reads
 from ._errors import WriteFailed, translated
+from ._schema import INLINE_BELOW
 
 __all__ = ["AppendItem", "AppendRequest", "Known", "Pending", "run_group"]
 
@@ -94,12 +95,14 @@ class Pending:
                     "INSERT OR IGNORE INTO payloads (address, data) VALUES (?, ?)",
                     self.blobs.items(),
                 )
+            # a payload kept in its entry (data) has no row to name
             conn.executemany(
                 "INSERT INTO entries (position, stream, seq, version, kind, category, "
                 "event_id, type, correlation_id, causation_id, timestamp, metadata, tags, "
-                "address, codec, size, prev_hash, hash, head, generated, payload) "
+                "address, codec, size, prev_hash, hash, head, generated, data, payload) "
                 "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,"
-                "?20, (SELECT id FROM payloads WHERE address = ?14))",
+                "?20,?21, CASE WHEN ?21 IS NULL AND ?14 IS NOT NULL THEN "
+                "(SELECT id FROM payloads WHERE address = ?14) END)",
                 self.entries,
             )
             if self.tags:
@@ -177,6 +180,7 @@ class _Transaction(Transaction):
         self.pending = pending
         self.heads = heads
         self.before = before
+        self.blobs: dict[bytes, bytes] = {}  # the payloads of the append being run
         self.begin()
 
     def begin(self) -> None:
@@ -237,7 +241,7 @@ class _Transaction(Transaction):
         given = not write.new_ids  # no retry looks up a generated id: left out of the index
         last = entries[-1]  # the stream's new head
         position = self.position
-        rows, tags = self.rows, self.tags
+        rows, tags, blobs = self.rows, self.tags, self.blobs
         for e in entries:
             position += 1
             e.position = position
@@ -251,6 +255,8 @@ class _Transaction(Transaction):
                     msgspec.json.encode(e.tags) if e.tags else None, e.address, e.codec,
                     e.size, e.prev_hash, e.hash, 1 if e is last else None,
                     None if given and e.kind == EVENT else 1,
+                    blobs[e.address] if e.address is not None and e.size < INLINE_BELOW
+                    else None,
                 )
             )  # fmt: skip
         self.position = position
@@ -258,6 +264,8 @@ class _Transaction(Transaction):
         self.moved[write.stream] = Head(last.seq, version, last.hash, last.position)
 
     def finish(self, blobs: dict[bytes, bytes], checkpoint: tuple[str, int] | None) -> None:
+        # the payloads kept in their entries' rows (store) get no row of their own
+        blobs = {a: data for a, data in blobs.items() if len(data) >= INLINE_BELOW}
         self.pending.add(
             self.writes, self.rows, self.streams_new, self.flags_off, self.tags, blobs,
             checkpoint, self.position,
@@ -327,6 +335,7 @@ def run_group(
             if not isolate and pending.touches(writes, checkpoint, condition):
                 pending.write(conn)
             tx.begin()
+            tx.blobs = blobs
             request.result = run_append(tx, writes, blobs, checkpoint, condition)
             if isolate:
                 pending.write(conn)

@@ -29,7 +29,8 @@ __all__ = [
 
 _COLUMNS = (
     "e.stream, e.seq, e.version, e.position, e.kind, e.event_id, e.type, e.correlation_id, "
-    "e.causation_id, e.timestamp, e.metadata, e.tags, e.address, e.codec, p.data, e.size, "
+    "e.causation_id, e.timestamp, e.metadata, e.tags, e.address, e.codec, "
+    "coalesce(e.data, p.data), e.size, "
     "e.prev_hash, e.hash"
 )
 SELECT = f"SELECT {_COLUMNS} FROM entries e LEFT JOIN payloads p ON p.id = e.payload"
@@ -41,7 +42,8 @@ _tags_decoder = msgspec.json.Decoder(tuple[str, ...])
 # defaults fill them in: three columns fewer a row.
 _LIGHT_COLUMNS = (
     "e.stream, e.seq, e.version, e.position, e.kind, e.event_id, e.type, e.correlation_id, "
-    "e.causation_id, e.timestamp, e.metadata, e.tags, e.address, e.codec, p.data"
+    "e.causation_id, e.timestamp, e.metadata, e.tags, e.address, e.codec, "
+    "coalesce(e.data, p.data)"
 )
 SELECT_LIGHT = f"SELECT {_LIGHT_COLUMNS} FROM entries e LEFT JOIN payloads p ON p.id = e.payload"
 
@@ -154,9 +156,10 @@ def read_all(
 
 
 def stats(conn: sqlite3.Connection) -> dict[str, int]:
-    events, restructures, logical = conn.execute(
+    # payloads kept in their entries' rows (schema 7) are stored bytes, not payload rows
+    events, restructures, logical, inline_bytes = conn.execute(
         "SELECT count(*) FILTER (WHERE kind = 0), count(*) FILTER (WHERE kind = 1), "
-        "coalesce(sum(size), 0) FROM entries"
+        "coalesce(sum(size), 0), coalesce(sum(length(data)), 0) FROM entries"
     ).fetchone()
     (streams,) = conn.execute("SELECT count(*) FROM streams").fetchone()
     payloads, stored = conn.execute(
@@ -168,5 +171,5 @@ def stats(conn: sqlite3.Connection) -> dict[str, int]:
         restructures=restructures,
         payloads=payloads,
         logical_payload_bytes=logical,
-        stored_payload_bytes=stored,
+        stored_payload_bytes=stored + inline_bytes,
     )
