@@ -64,12 +64,15 @@ ALTER TABLE entries DROP COLUMN data;
 PRAGMA user_version = 6;
 """
 # The layout of version 5: every event id in the event-id index.
-BACK_TO_VERSION_5 = BACK_TO_VERSION_6 + """
+BACK_TO_VERSION_5 = (
+    BACK_TO_VERSION_6
+    + """
 DROP INDEX entries_given_event_id;
 ALTER TABLE entries DROP COLUMN generated;
 CREATE INDEX entries_event_id ON entries (event_id);
 PRAGMA user_version = 5;
 """
+)
 # The layout of version 4: each stream's head in a row of the streams table.
 BACK_TO_VERSION_4 = (
     BACK_TO_VERSION_5

@@ -277,7 +277,7 @@ def test_a_retry_with_the_same_event_objects_stores_them_once(db: ses.Database) 
     ]
     results = db.append_batch(batch)
     tagged = [ses.NewEvent("CourseCreated", {}, tags=("course-1",))]
-    condition = ses.AppendCondition(ses.Query([ses.QueryItem(tags=["course-1"])]))
+    condition = ses.AppendCondition(ses.Query([ses.QueryItem(tags=("course-1",))]))
     dcb = db.append_events(tagged, condition=condition)
     before = _snapshot(db)
     for _ in range(2):
