@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from itertools import chain
 from typing import Any
 
 import msgspec
@@ -95,16 +96,7 @@ class Pending:
                     "INSERT OR IGNORE INTO payloads (address, data) VALUES (?, ?)",
                     self.blobs.items(),
                 )
-            # a payload kept in its entry (data) has no row to name
-            conn.executemany(
-                "INSERT INTO entries (position, stream, seq, version, kind, category, "
-                "event_id, type, correlation_id, causation_id, timestamp, metadata, tags, "
-                "address, codec, size, prev_hash, hash, head, generated, data, payload) "
-                "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,"
-                "?20,?21, CASE WHEN ?21 IS NULL AND ?14 IS NOT NULL THEN "
-                "(SELECT id FROM payloads WHERE address = ?14) END)",
-                self.entries,
-            )
+            _insert_entries(conn, self.entries)
             if self.tags:
                 conn.executemany(
                     "INSERT OR IGNORE INTO tags (tag, position) VALUES (?, ?)", self.tags
@@ -128,6 +120,41 @@ class Pending:
         self.entries, self.tags, self.blobs = [], [], {}
         self.streams_new, self.flags_off = [], []
         self.checkpoints, self.streams = {}, set()
+
+
+_ENTRY_COLUMNS = (
+    "position, stream, seq, version, kind, category, event_id, type, correlation_id, "
+    "causation_id, timestamp, metadata, tags, address, codec, size, prev_hash, hash, head, "
+    "generated, data, payload"
+)
+_ROW = 21  # bound values a row: every column but payload
+
+
+def _entry_values(first: int) -> str:
+    # A payload kept in its entry (data) has no row to name.
+    p = [f"?{first + i}" for i in range(_ROW)]
+    return (
+        f"({','.join(p)}, CASE WHEN {p[20]} IS NULL AND {p[13]} IS NOT NULL THEN "
+        f"(SELECT id FROM payloads WHERE address = {p[13]}) END)"
+    )
+
+
+# Rows go in statements of _CHUNK rows each (the rest one by one): a statement per row
+# costs SQLite a step and a reset each, a measurable share of a batch append
+# (docs/performance.md). _CHUNK * _ROW stays under 999, the oldest bound on parameters.
+_CHUNK = 32
+_INSERT_ROW = f"INSERT INTO entries ({_ENTRY_COLUMNS}) VALUES {_entry_values(1)}"
+_INSERT_CHUNK = f"INSERT INTO entries ({_ENTRY_COLUMNS}) VALUES " + ",".join(
+    _entry_values(1 + _ROW * r) for r in range(_CHUNK)
+)
+
+
+def _insert_entries(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    whole = len(rows) - len(rows) % _CHUNK
+    for start in range(0, whole, _CHUNK):
+        conn.execute(_INSERT_CHUNK, list(chain.from_iterable(rows[start : start + _CHUNK])))
+    if whole < len(rows):
+        conn.executemany(_INSERT_ROW, rows[whole:])
 
 
 class Known:
