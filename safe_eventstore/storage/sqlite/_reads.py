@@ -27,13 +27,15 @@ __all__ = [
     "stats",
 ]
 
+# An entry's payload: kept in its row (schema 7), else its row of payloads, looked up only
+# then (coalesce stops at its first value that is not NULL).
+_PAYLOAD = "coalesce(e.data, (SELECT p.data FROM payloads p WHERE p.id = e.payload))"
 _COLUMNS = (
     "e.stream, e.seq, e.version, e.position, e.kind, e.event_id, e.type, e.correlation_id, "
-    "e.causation_id, e.timestamp, e.metadata, e.tags, e.address, e.codec, "
-    "coalesce(e.data, p.data), e.size, "
-    "e.prev_hash, e.hash"
+    f"e.causation_id, e.timestamp, e.metadata, e.tags, e.address, e.codec, {_PAYLOAD}, "
+    "e.size, e.prev_hash, e.hash"
 )
-SELECT = f"SELECT {_COLUMNS} FROM entries e LEFT JOIN payloads p ON p.id = e.payload"
+SELECT = f"SELECT {_COLUMNS} FROM entries e"
 _tags_decoder = msgspec.json.Decoder(tuple[str, ...])
 
 
@@ -42,10 +44,9 @@ _tags_decoder = msgspec.json.Decoder(tuple[str, ...])
 # defaults fill them in: three columns fewer a row.
 _LIGHT_COLUMNS = (
     "e.stream, e.seq, e.version, e.position, e.kind, e.event_id, e.type, e.correlation_id, "
-    "e.causation_id, e.timestamp, e.metadata, e.tags, e.address, e.codec, "
-    "coalesce(e.data, p.data)"
+    f"e.causation_id, e.timestamp, e.metadata, e.tags, e.address, e.codec, {_PAYLOAD}"
 )
-SELECT_LIGHT = f"SELECT {_LIGHT_COLUMNS} FROM entries e LEFT JOIN payloads p ON p.id = e.payload"
+SELECT_LIGHT = f"SELECT {_LIGHT_COLUMNS} FROM entries e"
 
 
 def entries(rows: Iterable[tuple[Any, ...]]) -> list[Entry]:
