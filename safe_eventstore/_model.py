@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from random import getrandbits
+from random import Random
 from typing import Any, overload
 
 import msgspec
@@ -44,17 +45,32 @@ _ID_RANDOM = ((1 << 80) - 1) & ~(0xF << 76) & ~(0x3 << 62)  # 74 random bits
 _ID_MARKS = 0x7 << 76 | 0x2 << 62  # version 7, variant RFC 9562
 
 
+# The random bits of event ids come from a generator of their own, seeded from the system's
+# entropy (again in a forked child), not from the ``random`` module's shared one: a program
+# or test framework that seeds that (``random.seed(0)``, as hypothesis does before each
+# example) would otherwise make the same ids again, and an id is a retry key.
+_id_bits = Random(os.urandom(32)).getrandbits
+
+
+def _reseed_ids() -> None:
+    global _id_bits
+    _id_bits = Random(os.urandom(32)).getrandbits
+
+
+os.register_at_fork(after_in_child=_reseed_ids)
+
+
 def new_event_id() -> bytes:
     """A UUIDv7 (RFC 9562) as 16 bytes: 48 bits of Unix milliseconds, then 74 random bits.
 
     Time-ordered ids land at the end of the event id index, so an append touches a few of
-    its pages instead of one random page per event. The random bits come from the
-    ``random`` module (reseeded in a forked child), not ``os.urandom``: an id must be
-    unique, not secret, and a system call per event is a noticeable share of a batch
-    append (docs/performance.md).
+    its pages instead of one random page per event. The random bits come from a Mersenne
+    Twister seeded from ``os.urandom`` (again in a forked child), not from ``os.urandom``
+    itself: an id must be unique, not secret, and a system call per event is a noticeable
+    share of a batch append (docs/performance.md).
     """
     ms = time.time_ns() // 1_000_000
-    return (ms << 80 | getrandbits(80) & _ID_RANDOM | _ID_MARKS).to_bytes(16, "big")
+    return (ms << 80 | _id_bits(80) & _ID_RANDOM | _ID_MARKS).to_bytes(16, "big")
 
 
 _uuid_decoder = msgspec.msgpack.Decoder(uuid.UUID)
