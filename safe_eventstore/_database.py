@@ -89,9 +89,16 @@ class Database:
 
         ``expected_version`` is the stream's last version (an int), ``NO_STREAM``,
         ``STREAM_EXISTS`` or ``ANY``; a mismatch raises :class:`WrongExpectedVersion` and
-        writes nothing. Re-appending a batch with the event ids you gave it, all stored
-        already, returns the original result: give events ids to make a retry safe (ids
-        the store generated are not looked up).
+        writes nothing.
+
+        Retrying is safe: a :class:`NewEvent` gets its ``event_id`` when it is made, so
+        appending the same ``NewEvent`` objects again (after a timeout, say), when they are
+        all stored already, returns the original result and writes nothing; some of them
+        stored raises :class:`IdempotencyConflict`. Typed events and plain data given
+        without a ``NewEvent`` (and a ``NewEvent`` made with ``event_id=None``) get a new
+        id at each append, so a retry of those stores them again: wrap them in a
+        ``NewEvent`` to retry safely. Ids taken from a read are keys only where the store
+        did not make them at the append.
         """
         return self.append_batch([StreamAppend(stream, events, expected_version)])[0]  # type: ignore[arg-type]
 
@@ -106,7 +113,8 @@ class Database:
         Each :class:`StreamAppend` keeps its own expected version. ``checkpoint=(name,
         position)`` stores a checkpoint in the same step; it must move forward, else
         :class:`CheckpointConflict` (so a process that records how far it got can never
-        apply the same input twice).
+        apply the same input twice). A retry with the same ``NewEvent`` objects is safe,
+        as for :meth:`append`: it returns the original results, checkpoint untouched.
         """
         return self._writer.append_batch(appends, checkpoint)
 
@@ -122,8 +130,9 @@ class Database:
         With ``condition``, the append fails with :class:`AppendConditionFailed`, writing
         nothing, when an event selected by ``condition.fail_if_events_match`` is stored
         after position ``condition.after``. The check and the write are one atomic step.
-        Re-appending a batch with the event ids you gave it, all stored already, returns
-        the original result (the condition is not checked again). ``result.position`` is
+        A retry with the same ``NewEvent`` objects (their ids made with them, all stored
+        already) returns the original result, as for :meth:`append`, without checking the
+        condition again. ``result.position`` is
         the position of the batch's last event.
 
         ::

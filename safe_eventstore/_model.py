@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from random import Random
 from typing import Any, overload
 
 import msgspec
@@ -27,6 +30,7 @@ __all__ = [
     "StreamAppend",
     "StreamsPage",
     "VerifyReport",
+    "new_event_id",
 ]
 
 NO_STREAM = -1
@@ -35,6 +39,47 @@ ANY = -2
 """Expected version: append whatever the stream's version."""
 STREAM_EXISTS = -4
 """Expected version: the stream must have at least one event."""
+
+
+_ID_RANDOM = ((1 << 80) - 1) & ~(0xF << 76) & ~(0x3 << 62)  # 74 random bits
+_ID_MARKS = 0x7 << 76 | 0x2 << 62  # version 7, variant RFC 9562
+
+
+# The random bits of event ids come from a generator of their own, seeded from the system's
+# entropy (again in a forked child), not from the ``random`` module's shared one: a program
+# or test framework that seeds that (``random.seed(0)``, as hypothesis does before each
+# example) would otherwise make the same ids again, and an id is a retry key.
+_id_bits = Random(os.urandom(32)).getrandbits
+
+
+def _reseed_ids() -> None:
+    global _id_bits
+    _id_bits = Random(os.urandom(32)).getrandbits
+
+
+os.register_at_fork(after_in_child=_reseed_ids)
+
+
+def new_event_id() -> bytes:
+    """A UUIDv7 (RFC 9562) as 16 bytes: 48 bits of Unix milliseconds, then 74 random bits.
+
+    Time-ordered ids land at the end of the event id index, so an append touches a few of
+    its pages instead of one random page per event. The random bits come from a Mersenne
+    Twister seeded from ``os.urandom`` (again in a forked child), not from ``os.urandom``
+    itself: an id must be unique, not secret, and a system call per event is a noticeable
+    share of a batch append (docs/performance.md).
+    """
+    ms = time.time_ns() // 1_000_000
+    return (ms << 80 | _id_bits(80) & _ID_RANDOM | _ID_MARKS).to_bytes(16, "big")
+
+
+_uuid_decoder = msgspec.msgpack.Decoder(uuid.UUID)
+
+
+def _new_uuid() -> uuid.UUID:
+    # msgspec builds the UUID from a MessagePack bin of 16 bytes in C, without the
+    # argument checks of uuid.UUID(bytes=...): this runs for every NewEvent made.
+    return _uuid_decoder.decode(b"\xc4\x10" + new_event_id())
 
 
 class NewEvent(msgspec.Struct, frozen=True):
@@ -48,12 +93,19 @@ class NewEvent(msgspec.Struct, frozen=True):
     ``timestamp`` is left out in the usual case: the store records the time of the append.
     Give one (a timezone-aware ``datetime``, kept to the microsecond) only to carry over
     when an event happened, as an import restoring a backup does.
+
+    ``event_id`` is made when the event is made (a fresh, time-ordered UUIDv7), so
+    retrying an append with the same ``NewEvent`` objects (after a timeout, say) stores
+    them once: the retry finds their ids stored and returns the first append's result.
+    Give an id of your own to tie an event to something outside (a message id, a row of an
+    import); give ``event_id=None`` to have the store make a new id at each append, which
+    makes a retry store the events again.
     """
 
     type: str
     data: Any = None
     metadata: dict[str, Any] | None = None
-    event_id: uuid.UUID | None = None
+    event_id: uuid.UUID | None = msgspec.field(default_factory=_new_uuid)
     correlation_id: uuid.UUID | None = None
     causation_id: uuid.UUID | None = None
     tags: tuple[str, ...] = ()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator
 
 from ._checkpoints import Checkpoints
@@ -46,9 +45,12 @@ class Subscription:
         self._next = max(start, 1)
         self.checkpoint = checkpoint
         self._idle = idle_timeout
-        self._buffer: deque[RecordedEvent] = deque()
-        self._overrides: Overrides | None = None
-        self._failure: IntegrityError | None = None
+        # The page read last, decoded one entry at a time as events are taken: a page of
+        # decoded events held at once would make the cyclic garbage collector walk them
+        # (docs/performance.md); entries are outside it.
+        self._entries: list[Entry] = []
+        self._at = 0  # the next entry of the page to decode
+        self._overrides: Overrides | None = None  # loaded by the first read
         self._one_by_one = False  # after a page the storage could not read
         self._closed = threading.Event()
         self.position: int | None = None  # the last delivered event's position
@@ -90,51 +92,59 @@ class Subscription:
         horizon = self._reader.storage.last_position(self._reader.db)
         self._reader.decoder.refresh()
         page = self._page()
-        overrides = self._overrides
-        record, apply = self._reader.decoder.record, self._reader.decoder.apply
-        buffer = self._buffer
-        for e in page:
-            try:
-                if e.kind == RESTRUCTURE:
-                    overrides[(e.stream, e.version)] = e
-                    if self._restructures:
-                        buffer.append(record(e))
-                    continue
-                event = apply(e, overrides) if overrides else record(e)
-            except IntegrityError as failure:
-                self._failure = failure
-                self._next = e.position  # read it again next time: delivery cannot pass it
-                return
-            if event is not None:
-                buffer.append(event)
+        self._entries, self._at = page, 0
         size = 1 if self._one_by_one else PAGE
         if page:
             self._next = page[-1].position + 1
         if len(page) < size:
             self._next = max(self._next, horizon + 1)
 
+    def _take(self) -> RecordedEvent | None:
+        """The next event of the page read last, ``None`` when the page is used up."""
+        entries, overrides = self._entries, self._overrides
+        decoder = self._reader.decoder
+        event: RecordedEvent | None
+        while self._at < len(entries):
+            assert overrides is not None  # loaded with the page
+            e = entries[self._at]
+            self._at += 1
+            try:
+                if e.kind == RESTRUCTURE:
+                    overrides[(e.stream, e.version)] = e
+                    if not self._restructures:
+                        continue
+                    event = decoder.record(e)
+                else:
+                    event = decoder.apply(e, overrides) if overrides else decoder.record(e)
+            except IntegrityError:
+                # read it again next time: delivery cannot pass it
+                self._entries, self._at, self._next = [], 0, e.position
+                raise
+            if event is not None:
+                self.position = event.position
+                return event
+        return None
+
     def get(self, timeout: float | None = None) -> RecordedEvent | None:
         """The next event, waiting up to ``timeout`` seconds (forever when ``None``);
         ``None`` when the time passes or the subscription is closed."""
+        event = self._take()
+        if event is not None:
+            return event
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._buffer:
+        while True:
             if self._closed.is_set():
                 return None
-            if self._failure is not None:
-                failure, self._failure = self._failure, None
-                raise failure
             self._fill()
-            if self._buffer:
-                break
-            if self._failure is not None:
-                continue
+            event = self._take()
+            if event is not None:
+                return event
+            if self._entries:
+                continue  # a page of entries that read as no events: read on
             remaining = 1.0 if deadline is None else deadline - time.monotonic()
             if remaining <= 0:
                 return None
             self._reader.storage.wait(self._reader.db, self._next - 1, min(remaining, 1.0))
-        event = self._buffer.popleft()
-        self.position = event.position
-        return event
 
     def save_checkpoint(self, position: int | None = None) -> None:
         """Store ``position`` (by default the last delivered one) under the checkpoint name."""

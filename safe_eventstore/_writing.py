@@ -8,7 +8,6 @@ import time
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from random import getrandbits
 from typing import TYPE_CHECKING, Any
 
 from ._codec import BYTES, JSON, SCHEMA_KEY, EventTypes, address_of, decode_json, encode_json
@@ -23,6 +22,7 @@ from ._model import (
     AppendResult,
     NewEvent,
     StreamAppend,
+    new_event_id,
 )
 from ._names import check_name
 from .crypto import FORGOTTEN_TYPE
@@ -49,23 +49,6 @@ def _timestamp_us(value: object) -> int:
     if not isinstance(value, datetime) or value.utcoffset() is None:
         raise InvalidEvent(f"timestamp must be a timezone-aware datetime, not {value!r}")
     return (value - _EPOCH) // _MICROSECOND
-
-
-_ID_RANDOM = ((1 << 80) - 1) & ~(0xF << 76) & ~(0x3 << 62)  # 74 random bits
-_ID_MARKS = 0x7 << 76 | 0x2 << 62  # version 7, variant RFC 9562
-
-
-def new_event_id() -> bytes:
-    """A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits.
-
-    Time-ordered ids land at the end of the event id index, so an append touches a few of
-    its pages instead of one random page per event. The random bits come from the
-    ``random`` module (reseeded in a forked child), not ``os.urandom``: an id must be
-    unique, not secret, and a system call per event is a noticeable share of a batch
-    append (docs/performance.md).
-    """
-    ms = time.time_ns() // 1_000_000
-    return (ms << 80 | getrandbits(80) & _ID_RANDOM | _ID_MARKS).to_bytes(16, "big")
 
 
 def _uuid(value: object, what: str) -> bytes | None:
@@ -125,7 +108,10 @@ def _check_tags(tags: object) -> tuple[str, ...]:
 def _check_ids(writes: list[Write]) -> None:
     ids = [d.event_id for w in writes for d in w.drafts]
     if len(set(ids)) != len(ids):
-        raise InvalidEvent("a batch may not repeat an event id")
+        raise InvalidEvent(
+            "a batch may not repeat an event id (a NewEvent is one event, with its id: "
+            "make a NewEvent for each event)"
+        )
 
 
 class Writer:
@@ -172,7 +158,8 @@ class Writer:
                     f"cannot append {type(event).__name__}: give a NewEvent, a dataclass, "
                     "a msgspec Struct or a pydantic model"
                 )
-            event = NewEvent(name, event)
+            # a new id at each append: the object carries none a retry could repeat
+            event = NewEvent(name, event, event_id=None)
         check_name(event.type, "event type")
         data = event.data
         if isinstance(data, bytes | bytearray | memoryview):
@@ -235,7 +222,9 @@ class Writer:
         ):
             raise InvalidEvent("events must be a list of events")
         drafts = []
-        new_ids = True  # no event id came from the caller
+        # No event id came from the caller: plain data and typed events given without a
+        # NewEvent, and NewEvents made with event_id=None, get new ids at each append.
+        new_ids = True
         for e in events:
             drafts.append(self.draft(e, blobs, EVENT, stream))
             if isinstance(e, NewEvent) and e.event_id is not None:

@@ -73,11 +73,8 @@ def _seed_and_damage(directory: Path) -> None:
         db.append("Account-2", [ses.NewEvent("Opened", {"owner": "bob"})])
         db.append("Account-1", [ses.NewEvent("Deposited", {"amount": i}) for i in (3, 4)])
     with contextlib.closing(sqlite3.connect(directory / "bank.sqlite3")) as conn, conn:
-        conn.execute(
-            "UPDATE payloads SET data = ? WHERE address = "
-            "(SELECT address FROM entries WHERE position = 5)",
-            (b'{"amount":1000000}',),
-        )
+        # a small payload is kept in its entry's row (schema 7)
+        conn.execute("UPDATE entries SET data = ? WHERE position = 5", (b'{"amount":1000000}',))
 
 
 def test_a_damaged_payload_comes_after_the_intact_events_before_it(tmp_path: Path) -> None:

@@ -267,12 +267,16 @@ def test_tail_follows_live_appends(db_url: str) -> None:
 
 def test_verify_ok(db_url: str) -> None:
     ok("append", "A-1", "T", "{}", "--store", db_url)
-    assert "ok: 1 stream, 1 entry, 1 payload verified" in ok("verify", "--store", db_url).stdout
+    # a small payload is kept in its entry (and checked with it), a large one has its row
+    assert "ok: 1 stream, 1 entry, 0 payloads verified" in ok("verify", "--store", db_url).stdout
+    ok("append", "A-1", "T", '{"note": "' + "n" * 300 + '"}', "--store", db_url)
+    assert "ok: 1 stream, 2 entries, 1 payload verified" in ok("verify", "--store", db_url).stdout
 
 
 def test_verify_lists_problems_and_exits_1(db_url: str, tmp_path: Path) -> None:
-    ok("append", "A-1", "T", '{"amount": 1}', "--store", db_url)
-    ok("append", "A-1", "T", '{"amount": 2}', "--store", db_url)
+    note = "n" * 300  # payloads large enough for rows of their own
+    ok("append", "A-1", "T", '{"amount": 1, "note": "' + note + '"}', "--store", db_url)
+    ok("append", "A-1", "T", '{"amount": 2, "note": "' + note + '"}', "--store", db_url)
     with sqlite3.connect(tmp_path / "store" / "default.sqlite3") as conn:
         conn.execute("UPDATE entries SET metadata = CAST('{\"x\":1}' AS BLOB) WHERE position = 1")
         conn.execute("UPDATE payloads SET data = CAST('{\"amount\":3}' AS BLOB) WHERE id = 2")
@@ -288,8 +292,9 @@ def test_verify_lists_problems_and_exits_1(db_url: str, tmp_path: Path) -> None:
 
 
 def test_stats_shows_the_dedup_ratio(db_url: str) -> None:
+    data = '{"amount": 100, "note": "' + "n" * 300 + '"}'  # large enough to deduplicate
     for stream in ("A-1", "A-2"):
-        ok("append", stream, "Deposited", '{"amount": 100}', "--store", db_url)
+        ok("append", stream, "Deposited", data, "--store", db_url)
     rows = dict(
         line.rsplit(None, 1) for line in ok("stats", "--store", db_url).stdout.splitlines()[1:]
     )

@@ -89,8 +89,10 @@ def test_piped_output_is_never_wrapped(db_url: str, monkeypatch: pytest.MonkeyPa
 
 
 def test_every_printing_command_speaks_json(db_url: str) -> None:
+    # a payload large enough for SQLite to deduplicate (smaller ones stay in their entries)
+    data = '{"amount": 1, "note": "' + "n" * 300 + '"}'
     for stream in ("Account-1", "Order-1"):
-        ok("append", stream, "T", '{"amount": 1}', "--store", db_url)
+        ok("append", stream, "T", data, "--store", db_url)
 
     def lines(*args: str) -> list[object]:
         out = ok(*args, "--json", "--store", db_url).stdout
@@ -249,9 +251,9 @@ def test_progress_shows_on_a_terminal_only(db_url: str, monkeypatch: pytest.Monk
 def _damage_last_payload(url: str) -> None:
     path = Path(url.removeprefix("sqlite://")) / "default.sqlite3"
     with contextlib.closing(sqlite3.connect(path)) as conn, conn:
-        conn.execute(
-            "UPDATE payloads SET data = CAST('{\"amount\": 9}' AS BLOB) "
-            "WHERE id = (SELECT max(id) FROM payloads)"
+        conn.execute(  # a small payload, kept in its entry's row
+            "UPDATE entries SET data = CAST('{\"amount\": 9}' AS BLOB) "
+            "WHERE position = (SELECT max(position) FROM entries)"
         )
 
 

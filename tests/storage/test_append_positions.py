@@ -24,7 +24,7 @@ def test_a_batch_takes_consecutive_positions_in_write_order(db: ses.Database) ->
         [
             ses.StreamAppend("B-1", [ses.NewEvent("E"), ses.NewEvent("E")]),
             ses.StreamAppend("A-1", [ses.NewEvent("E")]),
-            ses.StreamAppend("C-1", [ses.NewEvent("E")] * 3),
+            ses.StreamAppend("C-1", [ses.NewEvent("E") for _ in range(3)]),
         ]
     )
     assert [r.position for r in results] == [3, 4, 7]

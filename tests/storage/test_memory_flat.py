@@ -38,11 +38,11 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ses.Store]:
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
                 "INSERT INTO entries (position, stream, seq, version, kind, category, event_id, "
                 "type, correlation_id, causation_id, timestamp, metadata, tags, address, codec, "
-                "size, prev_hash, hash, payload) "
+                "size, prev_hash, hash, payload, data) "
                 "SELECT e.position + i, e.stream, i, i, e.kind, e.category, "
                 "CAST(printf('%016d', i) AS BLOB), "
                 "e.type, NULL, NULL, e.timestamp + i, CAST(json_object('n', i) AS BLOB), NULL, "
-                "e.address, e.codec, e.size, e.hash, randomblob(32), e.payload "
+                "e.address, e.codec, e.size, e.hash, randomblob(32), e.payload, e.data "
                 "FROM n, entries e WHERE e.position = 1",
                 (EVENTS - 1,),
             )

@@ -38,7 +38,7 @@ def _seed(directory: Path) -> None:
                 ses.NewEvent("Deposited", {"amount": 100}),
                 ses.NewEvent("Deposited", {"amount": 5}),
                 ses.NewEvent("Withdrawn", {"amount": 20}),
-                ses.NewEvent("Receipt", b"scanned receipt"),
+                ses.NewEvent("Receipt", b"scanned receipt " * 32),  # a row of its own
             ],
         )
         db.append("Account-2", [ses.NewEvent("Opened", {"owner": "bob"})])
@@ -54,13 +54,25 @@ def _raw_sqlite(directory: Path) -> Iterator[sqlite3.Connection]:
         yield conn
 
 
+# The layout of version 6: every payload in a row of the payloads table.
+BACK_TO_VERSION_6 = """
+INSERT OR IGNORE INTO payloads (address, data)
+    SELECT address, data FROM entries WHERE data IS NOT NULL ORDER BY position;
+UPDATE entries SET payload = (SELECT p.id FROM payloads p WHERE p.address = entries.address)
+    WHERE data IS NOT NULL;
+ALTER TABLE entries DROP COLUMN data;
+PRAGMA user_version = 6;
+"""
 # The layout of version 5: every event id in the event-id index.
-BACK_TO_VERSION_5 = """
+BACK_TO_VERSION_5 = (
+    BACK_TO_VERSION_6
+    + """
 DROP INDEX entries_given_event_id;
 ALTER TABLE entries DROP COLUMN generated;
 CREATE INDEX entries_event_id ON entries (event_id);
 PRAGMA user_version = 5;
 """
+)
 # The layout of version 4: each stream's head in a row of the streams table.
 BACK_TO_VERSION_4 = (
     BACK_TO_VERSION_5
@@ -141,14 +153,25 @@ def test_verify_finds_an_altered_entry(directory: Path, tampering: str) -> None:
     assert {p.stream for p in report.problems} == {"Account-1"}
 
 
-def test_verify_and_reads_find_an_altered_payload(directory: Path) -> None:
+# A small payload is kept in its entry's row, a large one in a row of ``payloads``.
+_ALTERED_PAYLOAD = {
+    "kept in its entry": (
+        f"UPDATE entries SET data = ? WHERE {_ENTRY_OF_ACCOUNT_1}",
+        (b'{"amount":1000000}', 1),
+    ),
+    "in a row of its own": (
+        "UPDATE payloads SET data = ? WHERE address = "
+        f"(SELECT address FROM entries WHERE {_ENTRY_OF_ACCOUNT_1})",
+        (b"forged receipt", 4),
+    ),
+}
+
+
+@pytest.mark.parametrize("where", sorted(_ALTERED_PAYLOAD))
+def test_verify_and_reads_find_an_altered_payload(directory: Path, where: str) -> None:
     _seed(directory)
     with _raw_sqlite(directory) as conn:
-        conn.execute(
-            "UPDATE payloads SET data = ? WHERE address = "
-            f"(SELECT address FROM entries WHERE {_ENTRY_OF_ACCOUNT_1})",
-            (b'{"amount":1000000}', 1),
-        )
+        conn.execute(*_ALTERED_PAYLOAD[where])
     with ses.open(_url(directory)) as store:
         db = store.database("bank")
         report = db.verify()
@@ -159,6 +182,25 @@ def test_verify_and_reads_find_an_altered_payload(directory: Path) -> None:
         with pytest.raises(ses.IntegrityError):
             list(db.read_all())
         assert db.read_stream("Account-2")[0].data == {"owner": "bob"}  # the rest still reads
+
+
+def test_small_payloads_are_kept_in_their_entries(directory: Path) -> None:
+    _seed(directory)
+    with _raw_sqlite(directory) as conn:
+        kept = conn.execute(
+            "SELECT seq, length(data), payload IS NULL FROM entries "
+            "WHERE stream = 'Account-1' ORDER BY seq"
+        ).fetchall()
+        (rows,) = conn.execute("SELECT count(*) FROM payloads").fetchone()
+    assert [(seq, inline) for seq, _, inline in kept] == [
+        (0, 1), (1, 1), (2, 1), (3, 1), (4, 0)
+    ]  # fmt: skip
+    assert kept[4][1] is None and rows == 1
+    with ses.open(_url(directory)) as store:
+        stats = store.database("bank").stats()
+    # the inline bytes are stored bytes; only the large payload is a payload row
+    assert stats["payloads"] == 1
+    assert stats["stored_payload_bytes"] == stats["logical_payload_bytes"]
 
 
 def test_verify_finds_a_removed_payload(directory: Path) -> None:
@@ -212,7 +254,8 @@ def test_a_version_2_database_gains_payload_ids_and_reads_the_same(directory: Pa
     with _raw_sqlite(directory) as conn:
         assert conn.execute("PRAGMA user_version").fetchone() == (USER_VERSION,)
         missing = conn.execute(
-            "SELECT count(*) FROM entries WHERE address IS NOT NULL AND payload IS NULL"
+            "SELECT count(*) FROM entries WHERE address IS NOT NULL AND payload IS NULL "
+            "AND data IS NULL"
         ).fetchone()
         assert missing == (0,)
 
@@ -282,7 +325,7 @@ def test_a_version_5_database_keeps_its_stored_ids_as_retry_keys(directory: Path
         db = store.database("bank")
         # stored before the upgrade, whose ids were generated is not known: all stay keys
         assert db.append("Account-2", [again]).position == first.position
-        fresh = db.append("Account-2", [ses.NewEvent("Closed", {})])
+        fresh = db.append("Account-2", [ses.NewEvent("Closed", {}, event_id=None)])
         closed = db.read_stream("Account-2")[-1]
         repeat = db.append("Account-2", [ses.NewEvent("Closed", {}, event_id=closed.event_id)])
         assert repeat.position > fresh.position  # a generated id stored since is no key
@@ -291,6 +334,33 @@ def test_a_version_5_database_keeps_its_stored_ids_as_retry_keys(directory: Path
         assert conn.execute("PRAGMA user_version").fetchone() == (USER_VERSION,)
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         assert "entries_given_event_id" in names and "entries_event_id" not in names
+
+
+def test_a_version_6_database_reads_the_same_and_keeps_new_small_payloads_inline(
+    directory: Path,
+) -> None:
+    _seed(directory)
+    with ses.open(_url(directory)) as store:
+        before = list(store.database("bank").read_all())
+        stats = store.database("bank").stats()
+    with _raw_sqlite(directory) as conn:
+        conn.executescript(BACK_TO_VERSION_6)
+        assert conn.execute("SELECT count(*) FROM payloads").fetchone() == (6,)
+    with ses.open(_url(directory)) as store:
+        db = store.database("bank")
+        assert list(db.read_all()) == before
+        assert db.verify().ok
+        assert db.stats()["logical_payload_bytes"] == stats["logical_payload_bytes"]
+        db.append("Account-2", [ses.NewEvent("Deposited", {"amount": 1})])
+        assert db.read_stream("Account-2")[-1].data == {"amount": 1}
+        assert db.verify().ok
+    with _raw_sqlite(directory) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (USER_VERSION,)
+        # the payloads stored before keep their rows; the new one is kept in its entry
+        placed = conn.execute(
+            "SELECT data IS NOT NULL, payload IS NOT NULL FROM entries ORDER BY position"
+        ).fetchall()
+        assert placed == [(0, 1)] * 6 + [(1, 0)]
 
 
 def test_a_version_4_database_with_its_last_entry_removed_fails_verify(directory: Path) -> None:
@@ -305,9 +375,9 @@ def test_a_version_4_database_with_its_last_entry_removed_fails_verify(directory
 
 def test_an_entry_pointing_at_another_payload_row_fails_its_read(directory: Path) -> None:
     _seed(directory)
-    with _raw_sqlite(directory) as conn:  # seq 1 now fetches the payload of seq 2
+    with _raw_sqlite(directory) as conn:  # seq 1 now holds the payload of seq 2
         conn.execute(
-            "UPDATE entries SET payload = (SELECT payload FROM entries WHERE "
+            "UPDATE entries SET (data, payload) = (SELECT data, payload FROM entries WHERE "
             f"{_ENTRY_OF_ACCOUNT_1}) WHERE {_ENTRY_OF_ACCOUNT_1}",
             (2, 1),
         )
@@ -539,9 +609,10 @@ def test_an_entry_names_the_row_of_a_payload_stored_before(directory: Path) -> N
     # its row, which the entry names.
     with ses.open(_url(directory)) as store:
         db = store.create_database("bank")
-        db.append("Account-1", [ses.NewEvent("Opened", {"n": 1})])
+        pad = "x" * 300  # large enough for a row of its own
+        db.append("Account-1", [ses.NewEvent("Opened", {"n": 1, "pad": pad})])
         numbers = [2, 1, 2, 3, 1]
-        db.append("Account-2", [ses.NewEvent("Opened", {"n": n}) for n in numbers])
+        db.append("Account-2", [ses.NewEvent("Opened", {"n": n, "pad": pad}) for n in numbers])
         assert [e.data["n"] for e in db.read_all()] == [1, *numbers]
         assert db.stats()["payloads"] == 3
         assert db.verify().ok

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from itertools import chain
 from typing import Any
 
 import msgspec
@@ -23,6 +24,7 @@ from ..base import EVENT, BatchSignature, Entry, Head, Signer, Transaction, Writ
 from ..group_commit import Request
 from . import _reads, _signatures
 from ._errors import WriteFailed, translated
+from ._schema import INLINE_BELOW
 
 __all__ = ["AppendItem", "AppendRequest", "Known", "Pending", "run_group"]
 
@@ -96,14 +98,7 @@ class Pending:
                     "INSERT OR IGNORE INTO payloads (address, data) VALUES (?, ?)",
                     self.blobs.items(),
                 )
-            conn.executemany(
-                "INSERT INTO entries (position, stream, seq, version, kind, category, "
-                "event_id, type, correlation_id, causation_id, timestamp, metadata, tags, "
-                "address, codec, size, prev_hash, hash, head, generated, payload) "
-                "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,"
-                "?20, (SELECT id FROM payloads WHERE address = ?14))",
-                self.entries,
-            )
+            _insert_entries(conn, self.entries)
             if self.tags:
                 conn.executemany(
                     "INSERT OR IGNORE INTO tags (tag, position) VALUES (?, ?)", self.tags
@@ -130,6 +125,41 @@ class Pending:
         self.streams_new, self.flags_off = [], []
         self.checkpoints, self.streams = {}, set()
         self.signatures = []
+
+
+_ENTRY_COLUMNS = (
+    "position, stream, seq, version, kind, category, event_id, type, correlation_id, "
+    "causation_id, timestamp, metadata, tags, address, codec, size, prev_hash, hash, head, "
+    "generated, data, payload"
+)
+_ROW = 21  # bound values a row: every column but payload
+
+
+def _entry_values(first: int) -> str:
+    # A payload kept in its entry (data) has no row to name.
+    p = [f"?{first + i}" for i in range(_ROW)]
+    return (
+        f"({','.join(p)}, CASE WHEN {p[20]} IS NULL AND {p[13]} IS NOT NULL THEN "
+        f"(SELECT id FROM payloads WHERE address = {p[13]}) END)"
+    )
+
+
+# Rows go in statements of _CHUNK rows each (the rest one by one): a statement per row
+# costs SQLite a step and a reset each, a measurable share of a batch append
+# (docs/performance.md). _CHUNK * _ROW stays under 999, the oldest bound on parameters.
+_CHUNK = 32
+_INSERT_ROW = f"INSERT INTO entries ({_ENTRY_COLUMNS}) VALUES {_entry_values(1)}"
+_INSERT_CHUNK = f"INSERT INTO entries ({_ENTRY_COLUMNS}) VALUES " + ",".join(
+    _entry_values(1 + _ROW * r) for r in range(_CHUNK)
+)
+
+
+def _insert_entries(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    whole = len(rows) - len(rows) % _CHUNK
+    for start in range(0, whole, _CHUNK):
+        conn.execute(_INSERT_CHUNK, list(chain.from_iterable(rows[start : start + _CHUNK])))
+    if whole < len(rows):
+        conn.executemany(_INSERT_ROW, rows[whole:])
 
 
 class Known:
@@ -182,6 +212,7 @@ class _Transaction(Transaction):
         self.pending = pending
         self.heads = heads
         self.before = before
+        self.blobs: dict[bytes, bytes] = {}  # the payloads of the append being run
         self.begin()
 
     def begin(self) -> None:
@@ -208,14 +239,13 @@ class _Transaction(Transaction):
     def existing(self, stream: str, event_ids: list[bytes]) -> list[Entry]:
         marks = ",".join("?" * len(event_ids))
         # "+e.stream" keeps the planner on the event id index: the stream's own indexes
-        # would scan the whole stream.
-        return _reads.entries(
-            self.conn.execute(
-                f"{_reads.SELECT} WHERE e.event_id IN ({marks}) AND e.generated IS NULL "
-                "AND +e.stream = ? AND e.kind = 0",
-                (*event_ids, stream),
-            )
-        )
+        # would scan the whole stream. Nearly every append finds nothing (only a retry
+        # finds its entries), which the first statement tells from the index alone.
+        where = f"e.event_id IN ({marks}) AND e.generated IS NULL AND +e.stream = ? AND e.kind = 0"
+        args = (*event_ids, stream)
+        if self.conn.execute(f"SELECT 1 FROM entries e WHERE {where} LIMIT 1", args).fetchone():
+            return _reads.entries(self.conn.execute(f"{_reads.SELECT} WHERE {where}", args))
+        return []
 
     def first_match(self, query: Query, from_position: int) -> Entry | None:
         sql, args = _reads.query_sql(query, from_position)
@@ -243,7 +273,7 @@ class _Transaction(Transaction):
         given = not write.new_ids  # no retry looks up a generated id: left out of the index
         last = entries[-1]  # the stream's new head
         position = self.position
-        rows, tags = self.rows, self.tags
+        rows, tags, blobs = self.rows, self.tags, self.blobs
         for e in entries:
             position += 1
             e.position = position
@@ -257,6 +287,8 @@ class _Transaction(Transaction):
                     msgspec.json.encode(e.tags) if e.tags else None, e.address, e.codec,
                     e.size, e.prev_hash, e.hash, 1 if e is last else None,
                     None if given and e.kind == EVENT else 1,
+                    blobs[e.address] if e.address is not None and e.size < INLINE_BELOW
+                    else None,
                 )
             )  # fmt: skip
         self.position = position
@@ -274,6 +306,8 @@ class _Transaction(Transaction):
         self.signature = signature
 
     def finish(self, blobs: dict[bytes, bytes], checkpoint: tuple[str, int] | None) -> None:
+        # the payloads kept in their entries' rows (store) get no row of their own
+        blobs = {a: data for a, data in blobs.items() if len(data) >= INLINE_BELOW}
         self.pending.add(
             self.writes, self.rows, self.streams_new, self.flags_off, self.tags, blobs,
             checkpoint, self.position,
@@ -348,6 +382,7 @@ def run_group(
             if not isolate and pending.touches(writes, checkpoint, condition):
                 pending.write(conn)
             tx.begin()
+            tx.blobs = blobs
             request.result = run_append(
                 tx, writes, blobs, checkpoint, condition, signer=signer, db=db
             )

@@ -27,12 +27,15 @@ __all__ = [
     "stats",
 ]
 
+# An entry's payload: kept in its row (schema 7), else its row of payloads, looked up only
+# then (coalesce stops at its first value that is not NULL).
+_PAYLOAD = "coalesce(e.data, (SELECT p.data FROM payloads p WHERE p.id = e.payload))"
 _COLUMNS = (
     "e.stream, e.seq, e.version, e.position, e.kind, e.event_id, e.type, e.correlation_id, "
-    "e.causation_id, e.timestamp, e.metadata, e.tags, e.address, e.codec, p.data, e.size, "
-    "e.prev_hash, e.hash"
+    f"e.causation_id, e.timestamp, e.metadata, e.tags, e.address, e.codec, {_PAYLOAD}, "
+    "e.size, e.prev_hash, e.hash"
 )
-SELECT = f"SELECT {_COLUMNS} FROM entries e LEFT JOIN payloads p ON p.id = e.payload"
+SELECT = f"SELECT {_COLUMNS} FROM entries e"
 _tags_decoder = msgspec.json.Decoder(tuple[str, ...])
 
 
@@ -41,9 +44,9 @@ _tags_decoder = msgspec.json.Decoder(tuple[str, ...])
 # defaults fill them in: three columns fewer a row.
 _LIGHT_COLUMNS = (
     "e.stream, e.seq, e.version, e.position, e.kind, e.event_id, e.type, e.correlation_id, "
-    "e.causation_id, e.timestamp, e.metadata, e.tags, e.address, e.codec, p.data"
+    f"e.causation_id, e.timestamp, e.metadata, e.tags, e.address, e.codec, {_PAYLOAD}"
 )
-SELECT_LIGHT = f"SELECT {_LIGHT_COLUMNS} FROM entries e LEFT JOIN payloads p ON p.id = e.payload"
+SELECT_LIGHT = f"SELECT {_LIGHT_COLUMNS} FROM entries e"
 
 
 def entries(rows: Iterable[tuple[Any, ...]]) -> list[Entry]:
@@ -154,9 +157,10 @@ def read_all(
 
 
 def stats(conn: sqlite3.Connection) -> dict[str, int]:
-    events, restructures, logical = conn.execute(
+    # payloads kept in their entries' rows (schema 7) are stored bytes, not payload rows
+    events, restructures, logical, inline_bytes = conn.execute(
         "SELECT count(*) FILTER (WHERE kind = 0), count(*) FILTER (WHERE kind = 1), "
-        "coalesce(sum(size), 0) FROM entries"
+        "coalesce(sum(size), 0), coalesce(sum(length(data)), 0) FROM entries"
     ).fetchone()
     (streams,) = conn.execute("SELECT count(*) FROM streams").fetchone()
     payloads, stored = conn.execute(
@@ -168,5 +172,5 @@ def stats(conn: sqlite3.Connection) -> dict[str, int]:
         restructures=restructures,
         payloads=payloads,
         logical_payload_bytes=logical,
-        stored_payload_bytes=stored,
+        stored_payload_bytes=stored + inline_bytes,
     )

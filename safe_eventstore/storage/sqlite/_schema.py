@@ -10,7 +10,17 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-__all__ = ["FORMAT", "MARKER", "PING", "SCHEMA", "SUFFIX", "USER_VERSION", "create", "migrate"]
+__all__ = [
+    "FORMAT",
+    "INLINE_BELOW",
+    "MARKER",
+    "PING",
+    "SCHEMA",
+    "SUFFIX",
+    "USER_VERSION",
+    "create",
+    "migrate",
+]
 
 FORMAT = 1
 MARKER = "safe-eventstore.json"
@@ -120,8 +130,19 @@ CREATE INDEX entries_given_event_id ON entries (event_id) WHERE generated IS NUL
 DROP INDEX IF EXISTS entries_event_id;
 PRAGMA user_version = 6;
 """
-USER_VERSION = 6
-MIGRATIONS = (TAGS, PAYLOAD_IDS, NO_VERSION_INDEX, HEAD_FLAGS, GENERATED_IDS)
+# Version 7: a payload shorter than INLINE_BELOW bytes is kept in its entry's row (``data``)
+# instead of a content-addressed row of ``payloads``. The address stays in the entry and in
+# its hash, and every read checks the bytes against it, wherever they are kept; only the
+# deduplication is given up below the threshold, where a row of its own with its address
+# index costs about as many bytes as it could save, and most of a batch append's pages
+# (docs/performance.md). Entries stored before keep their payload rows.
+INLINE_DATA = """
+ALTER TABLE entries ADD COLUMN data BLOB;
+PRAGMA user_version = 7;
+"""
+INLINE_BELOW = 256
+USER_VERSION = 7
+MIGRATIONS = (TAGS, PAYLOAD_IDS, NO_VERSION_INDEX, HEAD_FLAGS, GENERATED_IDS, INLINE_DATA)
 
 
 def create(conn: sqlite3.Connection) -> None:

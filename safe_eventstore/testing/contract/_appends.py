@@ -266,10 +266,37 @@ def test_partial_retry_is_an_idempotency_conflict(db: ses.Database) -> None:
     assert _snapshot(db) == before
 
 
+def test_a_retry_with_the_same_event_objects_stores_them_once(db: ses.Database) -> None:
+    # A NewEvent gets its id when it is made, so the same objects sent again (the retry of
+    # a call whose answer was lost) are recognised, through every way of appending.
+    events = [_new("Placed", n=1), _new("Paid", n=2)]
+    first = db.append("Order-1", events, expected_version=ses.NO_STREAM)
+    batch = [
+        ses.StreamAppend("Order-2", [_new("Placed")], expected_version=ses.NO_STREAM),
+        ses.StreamAppend("Order-3", [_new("Placed"), _new("Paid")]),
+    ]
+    results = db.append_batch(batch)
+    tagged = [ses.NewEvent("CourseCreated", {}, tags=("course-1",))]
+    condition = ses.AppendCondition(ses.Query([ses.QueryItem(tags=("course-1",))]))
+    dcb = db.append_events(tagged, condition=condition)
+    before = _snapshot(db)
+    for _ in range(2):
+        assert db.append("Order-1", events, expected_version=ses.NO_STREAM) == first
+        assert db.append("Order-1", events) == first
+        assert db.append_batch(batch) == results
+        # the retry is answered from what is stored, before the condition is looked at
+        assert db.append_events(tagged, condition=condition) == dcb
+    assert _snapshot(db) == before
+    assert [e.type for e in db.read_stream("Order-1")] == ["Placed", "Paid"]
+    assert [e.event_id for e in db.read_stream("Order-1")] == [e.event_id for e in events]
+    # an event like one stored before, made anew, is a new event
+    assert db.append("Order-1", [_new("Placed", n=1)]).first_version == 2
+
+
 def test_an_id_the_store_generated_is_not_a_retry_key(db: ses.Database) -> None:
-    # Retries are recognised by the ids the caller gave: an append without ids cannot be
-    # retried by id, and ids taken from a read and appended again make new events.
-    db.append("Order-1", [_new("Placed")])
+    # An event made with event_id=None gets a new id at each append, so it cannot be
+    # retried by id; ids taken from a read and appended again make new events.
+    db.append("Order-1", [ses.NewEvent("Placed", {}, event_id=None)])
     placed = db.read_stream("Order-1")[0]
     again = ses.NewEvent("Placed", placed.data, event_id=placed.event_id)
     result = db.append("Order-1", [again], expected_version=0)
@@ -277,3 +304,7 @@ def test_an_id_the_store_generated_is_not_a_retry_key(db: ses.Database) -> None:
     assert [e.event_id for e in db.read_stream("Order-1")] == [placed.event_id] * 2
     # given once, the id is a key from then on
     assert db.append("Order-1", [again], expected_version=0) == result
+    anonymous = [ses.NewEvent("Paid", {}, event_id=None)]
+    db.append("Order-1", anonymous)
+    db.append("Order-1", anonymous)
+    assert [e.type for e in db.read_stream("Order-1")] == ["Placed"] * 2 + ["Paid"] * 2

@@ -86,7 +86,7 @@ def test_read_all_backwards_gives_payloads_and_restructures(
 
 def test_read_all_backwards_over_many_pages(store: ses.Store, db: ses.Database) -> None:
     for n in range(30):
-        db.append_batch([ses.StreamAppend(f"Bulk-{n}", [ses.NewEvent("E")] * 40)])
+        db.append_batch([ses.StreamAppend(f"Bulk-{n}", [ses.NewEvent("E") for _ in range(40)])])
     db.append("Sparse-1", [ses.NewEvent("E")])  # far above the rest of its category
     s = store.storage
     every = _all(s)
