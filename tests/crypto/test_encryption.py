@@ -40,6 +40,20 @@ def opened(event: str, **data: object) -> ses.NewEvent:
     return ses.NewEvent(event, data)
 
 
+# SQLite keeps a payload this small in its entry's row, and larger ones as deduplicated
+# payload rows: tests of deduplication use payloads past that size
+PAD = "." * 300
+
+
+def stored_payloads(store: ses.Store, db: str) -> dict[bytes, bytes]:
+    """Every stored payload by address, wherever the backend keeps it."""
+    stored = dict(store.storage.read_blobs(db, after=None, limit=1000))
+    for entry in store.storage.read_all(db, from_position=1, limit=1000):
+        if entry.address is not None and entry.payload is not None:
+            stored[entry.address] = entry.payload
+    return stored
+
+
 def test_reads_give_the_plaintext_and_storage_holds_only_ciphertext(store: ses.Store) -> None:
     db = store.create_database("bank", encrypted=True)
     assert db.encrypted
@@ -47,7 +61,7 @@ def test_reads_give_the_plaintext_and_storage_holds_only_ciphertext(store: ses.S
     events = list(db.read_stream("Account-1"))
     assert [e.data for e in events] == [{"owner": "ann"}, b"\x00\x01"]
     assert events[0].payload == b'{"owner":"ann"}'
-    stored = dict(store.storage.read_blobs("bank", after=None, limit=10))
+    stored = stored_payloads(store, "bank")
     assert all(b"ann" not in blob for blob in stored.values())
     # the address is the ciphertext's: verify needs no key
     assert {bytes.fromhex(e.address) for e in events} == set(stored)
@@ -57,7 +71,7 @@ def test_reads_give_the_plaintext_and_storage_holds_only_ciphertext(store: ses.S
 
 def test_payloads_are_deduplicated_within_a_scope_and_not_across(store: ses.Store) -> None:
     db = store.create_database("bank", encrypted=True)
-    same = {"kind": "same"}
+    same = {"kind": "same", "pad": PAD}
     db.append("Account-1", [ses.NewEvent("A", same), ses.NewEvent("A", same)])
     db.append("Account-2", [ses.NewEvent("A", same)])
     events = list(db.read_all())
@@ -182,7 +196,7 @@ def test_rotation_rewraps_keys_only(store: ses.Store, tmp_path: Path, keyfile: P
 def test_corrupted_ciphertext_is_an_integrity_error(store: ses.Store) -> None:
     db = store.create_database("bank", encrypted=True)
     db.append("Account-1", [opened("Opened", owner="ann")])
-    (_address, sealed) = store.storage.read_blobs("bank", after=None, limit=1)[0]
+    (sealed,) = stored_payloads(store, "bank").values()
     cipher = db._keys.get().reading("Account-1")  # type: ignore[union-attr]
     assert cipher is not None and cipher.open(sealed) == b'{"owner":"ann"}'
     flipped = sealed[:-1] + bytes([sealed[-1] ^ 1])
@@ -277,7 +291,10 @@ def test_a_ciphertext_altered_with_a_matching_address_fails_authentication(
     directory = tmp_path / "store"
     with ses.open(f"sqlite://{directory}", keyfile=keyfile) as store:
         db = store.create_database("bank", encrypted=True)
-        db.append("Account-1", [opened("Opened", owner="ann"), opened("Deposited", amount=5)])
+        db.append(
+            "Account-1",
+            [opened("Opened", owner="ann", pad=PAD), opened("Deposited", amount=5, pad=PAD)],
+        )
     conn = sqlite3.connect(directory / "bank.sqlite3")
     with conn:  # the first payload altered, and re-addressed so the address check passes
         rowid, old, data = conn.execute("SELECT id, address, data FROM payloads LIMIT 1").fetchone()
