@@ -139,6 +139,7 @@ def test_nats_rows_on_a_server_started_for_the_run(
         "raw-batch",
         "raw-ordered",
         "raw-get",
+        "core-read",
     ):
         assert f"\n{row} " in result.output
     document = json.loads(out.read_text())
@@ -150,7 +151,7 @@ def test_nats_rows_on_a_server_started_for_the_run(
     assert set(by_id["W3"]["ratios"]) == {"raw-pipe", "raw-batch"}
     assert set(by_id["W4"]["ratios"]) == {"raw-ordered", "raw-get"}
     assert set(by_id["W6"]["ratios"]) == {"raw-ordered", "raw-get"}
-    reads = {by_id[k]["count"] for k in ("W4", "W5", "W6", "raw-ordered", "raw-get")}
+    reads = {by_id[k]["count"] for k in ("W4", "W5", "W6", "raw-ordered", "raw-get", "core-read")}
     assert reads == {nats_rows.QUICK.read}
     assert all(r["rate"] > 0 for r in document["rows"])
     assert list(tmp_path.iterdir()) == [out]  # the server's directory was removed

@@ -18,6 +18,7 @@ raw-pipe     nats-py: pipelined publishes, 256 acknowledgements in flight
 raw-batch    nats-py: atomic batches of 100 messages, one after another (what W3 is built on)
 raw-ordered  nats-py: an ordered push consumer reading the stored messages back, not decoded
 raw-get      nats-py: batched direct gets of the same number of messages, not decoded
+core-read    ``read_all`` of the same events on the memory backend: the core's decoding alone
 ===========  ========================================================================
 
 Targets: W1 >= 0.7x raw-1; W2 >= 5x W1; W3 >= 0.5x raw-pipe; W4, W5 and W6 catch-up >= 0.7x
@@ -82,6 +83,7 @@ _REFERENCES = {
     "W5": ("raw-ordered", "raw-get"),
     "W6": ("raw-ordered", "raw-get"),
     "raw-get": ("raw-ordered",),
+    "core-read": ("raw-ordered",),
 }
 
 
@@ -159,6 +161,15 @@ def _drop(servers: list[str], prefix: str) -> None:
         raise StoreUnavailable(f"could not delete the run's streams ({prefix}*): {exc}") from exc
 
 
+def _core_reads(events: int) -> Workloads:
+    """The read workloads' stream in a memory store: reading it is the core's work alone
+    (decoding, checking payloads against their addresses), which every backend adds to
+    what it costs to fetch the entries."""
+    core = Workloads("memory://")
+    core.fill(events)
+    return core
+
+
 def _rows(
     url: str,
     servers: list[str],
@@ -171,6 +182,7 @@ def _rows(
     ours = _Ours(url)
     raw = RawNats(servers, replicas) if references else None
     rows: list[Row] = []
+    stack = ExitStack()
     try:
         timings: dict[str, list[float]] = {}
         single, each, batches = per_round(s)
@@ -212,7 +224,11 @@ def _rows(
         reads = our_reads(ours, s.read)
         if raw:
             raw.fill(s.read)
+            core = _core_reads(s.read)
+            stack.callback(core.close)
             reads += [
+                ("core-read", "W5", "safe-eventstore", "read_all on the memory backend",
+                 core.read_all),
                 ("raw-ordered", "W4", "nats-py", "ordered push consumer, into a callback",
                  lambda: raw.ordered(s.read)),
                 ("raw-get", "W4", "nats-py", "batched direct get, 1000 a request",
@@ -223,6 +239,7 @@ def _rows(
         say("W6: live latency")
         rows += latency_rows(ours.live_latency(s.latency))
     finally:
+        stack.close()
         ours.close()
         if raw:
             raw.close()
