@@ -87,18 +87,21 @@ def _ids(db: ses.Database, stream: str) -> list[uuid.UUID | None]:
 def test_an_append_the_server_answers_late_is_retried_inside_and_stored_once(
     server: NatsServer, shape: str
 ) -> None:
-    with ses.open(f"{server.url}?timeout={TIMEOUT}") as store:
+    timeout = 2 * TIMEOUT  # room for the server to answer the retry once resumed
+    with ses.open(f"{server.url}?timeout={timeout}") as store:
         db = store.create_database("bank")
         db.append("Account-1", [ses.NewEvent("Opened", {})])
         db.append("Account-2", [ses.NewEvent("Opened", {})])
-        if shape == "batch":  # an atomic batch: a new stream, three events
-            stream, events, expected = "Account-3", _events(3), ses.NO_STREAM
-        else:  # a chain: one event (its marker, then its entry) on a known stream
-            stream, events, expected = "Account-1", _events(1), 0
+        # streams whose heads the store knows, so that the append is sent at once
+        if shape == "batch":  # an atomic batch of three events
+            stream, events = "Account-2", _events(3)
+        else:  # a chain: one event (its marker, then its entry)
+            stream, events = "Account-1", _events(1)
+        expected = 0
         _freeze(server)
         thread, box = _in_thread(lambda: db.append(stream, events, expected_version=expected))
         # the first attempt's acknowledgement times out; the store's retry is waiting
-        time.sleep(TIMEOUT * 1.4)
+        time.sleep(timeout * 1.3)
         _resume(server)
         thread.join(30)
         assert "error" not in box, box
