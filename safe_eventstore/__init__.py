@@ -16,6 +16,7 @@ from ._codec import EventTypes, event_type, event_types, upcaster
 from ._database import Database, Subscription
 from ._exceptions import (
     AppendConditionFailed,
+    AppendOutcomeUnknown,
     CheckpointConflict,
     Conflict,
     DatabaseExists,
@@ -79,6 +80,7 @@ __all__ = [
     "STREAM_EXISTS",
     "AppendCondition",
     "AppendConditionFailed",
+    "AppendOutcomeUnknown",
     "AppendResult",
     "AsyncDatabase",
     "AsyncRecordedEvents",

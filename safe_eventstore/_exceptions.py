@@ -31,7 +31,8 @@ backends translate their drivers' errors (``sqlite3``, ``nats``) into it::
     ├── StoreClosed                         the store or subscription was closed
     └── StorageError                        the backend failed (disk, lock timeout, I/O)
         ├── StoreUnavailable                the backend cannot be reached in time
-        │   └── StoreLocked                 another process held a lock past the timeout
+        │   ├── StoreLocked                 another process held a lock past the timeout
+        │   └── AppendOutcomeUnknown        an append may or may not be stored: retry it
         ├── StoreReadOnly                   a write to a store opened read-only
         └── NotSupported                    the backend lacks an optional part of the contract
 
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 __all__ = [
     "AppendConditionFailed",
+    "AppendOutcomeUnknown",
     "CheckpointConflict",
     "Conflict",
     "DatabaseExists",
@@ -214,6 +216,16 @@ class StoreUnavailable(StorageError):
 class StoreLocked(StoreUnavailable):
     """A write waited longer than the store's ``lock_timeout`` for a lock another process
     held (SQLite: the database file's write lock)."""
+
+
+class AppendOutcomeUnknown(StoreUnavailable):
+    """An append was sent, but no answer came back (a timeout, a lost connection), and the
+    store's own retries could not find out in time whether it was stored.
+
+    Retrying the same call with the same event objects is safe: events keep their ids, so
+    an append that was stored after all returns its original result and stores nothing
+    twice. Raised by the NATS backend.
+    """
 
 
 class StoreReadOnly(StorageError):

@@ -151,7 +151,10 @@ def test_nats_rows_on_a_server_started_for_the_run(
         "raw-1",
         "raw-16",
         "raw-pipe",
+        "raw-batch",
+        "raw-ordered",
         "raw-get",
+        "core-read",
     ):
         assert f"\n{row} " in result.output
     document = json.loads(out.read_text())
@@ -160,8 +163,11 @@ def test_nats_rows_on_a_server_started_for_the_run(
     assert set(by_id["W1"]["ratios"]) == {"raw-1"}
     assert set(by_id["W2"]["ratios"]) == {"W1", "raw-pipe", "raw-16"}
     assert set(by_id["raw-16"]["ratios"]) == {"raw-1"}
-    assert set(by_id["W4"]["ratios"]) == {"raw-get"}
-    assert by_id["W4"]["count"] == by_id["raw-get"]["count"] == nats_rows.QUICK.read
+    assert set(by_id["W3"]["ratios"]) == {"raw-pipe", "raw-batch"}
+    assert set(by_id["W4"]["ratios"]) == {"raw-ordered", "raw-get"}
+    assert set(by_id["W6"]["ratios"]) == {"raw-ordered", "raw-get"}
+    reads = {by_id[k]["count"] for k in ("W4", "W5", "W6", "raw-ordered", "raw-get", "core-read")}
+    assert reads == {nats_rows.QUICK.read}
     assert all(r["rate"] > 0 for r in document["rows"])
     assert list(tmp_path.iterdir()) == [out]  # the server's directory was removed
 
@@ -169,9 +175,10 @@ def test_nats_rows_on_a_server_started_for_the_run(
 def test_nats_rows_on_a_cluster_started_for_the_run(tmp_path: Path) -> None:
     out = tmp_path / "cluster.json"
     rows = nats_rows.run(quick=True, cluster=True, directory=tmp_path, out=out)
-    assert {"W1", "W2", "W3", "W4", "W5", "W6", "raw-1", "raw-pipe", "raw-get"} <= {
-        r.id for r in rows
-    }
+    assert {
+        "W1", "W2", "W3", "W4", "W5", "W6", "raw-1", "raw-pipe", "raw-batch", "raw-ordered",
+        "raw-get",
+    } <= {r.id for r in rows}  # fmt: skip
     assert json.loads(out.read_text())["notes"] == {"backend": "nats", "replicas": 3}
     assert list(tmp_path.iterdir()) == [out]  # the three servers' directories were removed
 

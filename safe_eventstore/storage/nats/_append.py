@@ -67,7 +67,7 @@ import math
 import random
 from typing import Any
 
-from ..._exceptions import StoreUnavailable
+from ..._exceptions import AppendOutcomeUnknown, StoreUnavailable
 from ..._model import AppendCondition, AppendResult
 from ..base import EVENT, Write
 from ._committing import CONFLICTS, Committer
@@ -77,10 +77,19 @@ from ._sealing import EXPECT, Prepared, Retry, Sealer
 from ._state import DbState, Request
 
 # EXPECT, CONFLICTS and Retry are the storage's too: it decides a database's creation with them
-__all__ = ["CONFLICTS", "EXPECT", "Appender", "Retry"]
+__all__ = ["CONFLICTS", "EXPECT", "Appender", "Retry", "outcome_unknown"]
 
 BATCH_LIMIT = 1000  # the server's default for that
 ROUND = 64  # appends committed together at most
+
+
+def outcome_unknown(reason: str) -> AppendOutcomeUnknown:
+    """The error of an append that was sent at least once without an answer, when its
+    retries ran out of time: it may be stored, and the caller may retry it safely."""
+    return AppendOutcomeUnknown(
+        f"the append may or may not have been stored ({reason}); retrying the same call "
+        "with the same events is safe: an append stored before returns its result"
+    )
 
 
 def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
@@ -174,7 +183,10 @@ class Appender:
             except (Retry, StoreUnavailable) as failure:
                 exc = failure
             if loop.time() >= deadline:
-                raise StoreUnavailable(f"could not append within {self.timeout:g} s: {exc}")
+                reason = f"no decision within {self.timeout:g} s: {exc}"
+                if request.unsure:  # an attempt was sent and got no answer
+                    raise outcome_unknown(reason)
+                raise StoreUnavailable(f"could not append: {reason}")
             await asyncio.sleep(pause * (0.5 + random.random()))
             pause = min(pause * 2, 0.5)
 

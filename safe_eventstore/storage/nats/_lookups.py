@@ -215,12 +215,13 @@ class Lookups:
 
     async def attach(self, d: DbState, entries: list[Entry]) -> None:
         """Fill in the entries' payloads, each distinct one fetched once."""
-        addresses = list({e.address for e in entries if e.address is not None})
+        # entries that keep their payload have it already
+        addresses = list({e.address for e in entries if e.address and e.payload is None})
         if not addresses:
             return
         payloads = await self.payloads(d, addresses)
         for e in entries:
-            if e.address is not None:
+            if e.address is not None and e.payload is None:
                 e.payload = payloads.get(e.address)
 
     async def payloads(self, d: DbState, addresses: list[bytes]) -> dict[bytes, bytes]:
@@ -304,7 +305,9 @@ class Lookups:
                 e, _ = decode_entry(msg.data, seq_of(msg))
                 tally["events" if e.kind == EVENT else "restructures"] += 1
                 tally["logical"] += e.size
-                if e.address is not None and e.address not in d.addresses:
+                if e.payload is not None:  # kept in its entry: stored bytes, not a payload
+                    tally["stored"] += len(e.payload)
+                elif e.address is not None and e.address not in d.addresses:
                     d.addresses.add(e.address)
                     d.sorted_addresses = None
                     tally["stored"] += e.size

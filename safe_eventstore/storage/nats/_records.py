@@ -12,6 +12,7 @@ from ..base import Entry
 __all__ = [
     "CHUNKS",
     "FORMAT",
+    "INLINE_BELOW",
     "decode_copy",
     "decode_entry",
     "encode_copy",
@@ -19,7 +20,8 @@ __all__ = [
     "split_payload",
 ]
 
-FORMAT = 1
+FORMAT = 2  # 1: entries without the payload field (stored before payloads were kept inline)
+INLINE_BELOW = 256  # a payload shorter than this is kept in its entry, not as a message
 CHUNKS = "Ses-Chunks"  # on a payload's first message: how many it was cut into, if more than 1
 _encoder = msgspec.msgpack.Encoder()
 _Row = tuple[
@@ -42,30 +44,40 @@ _Row = tuple[
     bytes,  # hash
     int,  # the stream's last event version once this entry is stored
 ]
-_decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(_Row)
+_Row2 = tuple[
+    int, str, int, int, int, bytes, str | None, bytes | None, bytes | None, int, bytes,
+    list[str], bytes | None, str | None, int, bytes | None, bytes, int,
+    bytes | None,  # the payload, when it is kept in the entry (shorter than INLINE_BELOW)
+]  # fmt: skip
+_FORMAT_1 = b"\xdc\x00\x12"  # how an array of 18 items (a format 1 row) starts in MessagePack
+_decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(_Row2)
+_decoder_1: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(_Row)
 _copy_decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(tuple[int, bytes])
 
 
-def encode_entry(e: Entry, events: int) -> bytes:
+def encode_entry(e: Entry, events: int, payload: bytes | None = None) -> bytes:
+    """An entry's message; ``payload``, if given, is kept in it (its address stays the
+    entry's reference, hashed and checked on every read as for a payload message)."""
     return _encoder.encode(
         (
             FORMAT, e.stream, e.seq, e.version, e.kind, e.event_id, e.type, e.correlation_id,
             e.causation_id, e.timestamp, e.metadata, list(e.tags), e.address, e.codec, e.size,
-            e.prev_hash, e.hash, events,
+            e.prev_hash, e.hash, events, payload,
         )
     )  # fmt: skip
 
 
 def decode_entry(data: bytes, position: int) -> tuple[Entry, int]:
-    """The entry a message holds, placed at ``position``, and the stream's event version
-    once it was stored."""
+    """The entry a message holds, placed at ``position`` (with its payload when the entry
+    keeps it), and the stream's event version once it was stored."""
+    old = data[:3] == _FORMAT_1
     try:
-        r = _decoder.decode(data)
+        r = (_decoder_1 if old else _decoder).decode(data)
     except msgspec.DecodeError as exc:
         raise IntegrityError(f"the entry at position {position} cannot be decoded: {exc}") from None
     entry = Entry(
         r[1], r[2], r[3], position, r[4], r[5], r[6], r[7], r[8], r[9], r[10], tuple(r[11]),
-        r[12], r[13], None, r[14], r[15], r[16],
+        r[12], r[13], None if old else r[18], r[14], r[15], r[16],
     )  # fmt: skip
     return entry, r[17]
 

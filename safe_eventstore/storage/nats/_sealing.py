@@ -31,7 +31,7 @@ from ..base import (
 )
 from ._names import name_header
 from ._reads import Reader, condition_filters
-from ._records import encode_entry
+from ._records import INLINE_BELOW, encode_entry
 from ._state import DbState, Request
 
 __all__ = ["EXPECT", "EXPECT_ON", "Message", "Prepared", "Retry", "Sealer"]
@@ -64,6 +64,14 @@ class Prepared:
     names: list[Message] = field(default_factory=list)  # of the streams it creates
     checks: list[Message] = field(default_factory=list)  # the append condition's
     checkpoint: Message | None = None
+
+
+def _inline(blobs: dict[bytes, bytes], address: bytes) -> bytes | None:
+    """The payload at ``address`` if it is kept in its entry: a short one. Deduplicating it
+    would save at most its own few bytes, and cost a message (a subject of its own) to
+    write and a second message to read per event."""
+    payload = blobs.get(address)
+    return payload if payload is not None and len(payload) < INLINE_BELOW else None
 
 
 def _among(ids: set[bytes]) -> Callable[[Entry], bool]:
@@ -146,7 +154,8 @@ class Sealer:
         """The payloads the append refers to that are not known to be stored."""
         plans = p.plans
         wanted = {e.address for plan in plans if isinstance(plan, list) for e in plan if e.address}
-        p.blobs = [a for a in wanted if a not in d.blobs]
+        blobs = p.request.blobs
+        p.blobs = [a for a in wanted if a not in d.blobs and _inline(blobs, a) is None]
         if fresh and p.blobs:
             stored = await self.reader.stored_blobs(d, p.blobs)
             d.known(stored)
@@ -176,7 +185,8 @@ class Sealer:
                     p.pointers += [(layout.tag(t, e.type), at, {}, False) for t in e.tags]
                 else:
                     p.pointers.append((layout.restructures_of(w.stream), at, {}, True))
-                data = encode_entry(e, events)
+                inline = _inline(p.request.blobs, e.address) if e.address else None
+                data = encode_entry(e, events, inline)
                 if len(data) > self.chunk:
                     raise EventTooLarge(len(data), self.chunk)
                 # the first entry expects the stream's last entry to be the sealed-on head

@@ -15,10 +15,16 @@ from urllib.parse import unquote
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from ..._exceptions import DatabaseExists, DatabaseNotFound, InvalidURL, StoreUnavailable
+from ..._exceptions import (
+    AppendOutcomeUnknown,
+    DatabaseExists,
+    DatabaseNotFound,
+    InvalidURL,
+    StoreUnavailable,
+)
 from ..._model import AppendCondition, AppendResult, Query
 from ..base import Entry, Head, Storage, Write, page_after, read_all_filter, statistics
-from ._append import CONFLICTS, Appender, Retry
+from ._append import CONFLICTS, Appender, Retry, outcome_unknown
 from ._append import EXPECT as EXPECT_SEQ
 from ._connection import ApiError, Connection, NoStream
 from ._keys import KEYS_SUFFIX, SETTINGS, KeyStore
@@ -284,9 +290,14 @@ class NatsStorage(Storage):
         if d.replicas is not None:
             queued = functools.partial(self._appender.submit, d, request)
         try:
-            return self._run(db, lambda d: self._appender.append(d, request), queued)
-        except Retry:  # its group commit failed: now alone, on fresh state
-            return self._run(db, lambda d: self._appender.alone(d, request))
+            try:
+                return self._run(db, lambda d: self._appender.append(d, request), queued)
+            except Retry:  # its group commit failed: now alone, on fresh state
+                return self._run(db, lambda d: self._appender.alone(d, request))
+        except StoreUnavailable as exc:
+            if request.unsure and not isinstance(exc, AppendOutcomeUnknown):
+                raise outcome_unknown(str(exc)) from None
+            raise
 
     def head(self, db: str, stream: str) -> Head | None:
         return self._run(db, lambda d: self._reader.head(d, stream))
