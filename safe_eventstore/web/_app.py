@@ -55,7 +55,7 @@ def create_app(
         max_page_size=max_page_size,
     )
     install_problem_handlers(app)
-    app.add_exception_handler(LoginRequired, login_redirect)  # type: ignore[arg-type]
+    app.add_exception_handler(LoginRequired, login_redirect)
     app.include_router(api_router)
     app.include_router(console_router)
     app.add_middleware(

@@ -53,9 +53,7 @@ _TITLES = {
 class ApiProblem(Exception):
     """Raised by a route to answer with a problem document of ``status``."""
 
-    def __init__(
-        self, status: int, detail: str, *, error: str | None = None, **extra: Any
-    ) -> None:
+    def __init__(self, status: int, detail: str, *, error: str | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
@@ -98,7 +96,9 @@ def problem_response(
 
 async def _store_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ses.SafeEventStoreError)
-    return problem_response(status_of(exc), str(exc) or type(exc).__name__, error=type(exc).__name__)
+    return problem_response(
+        status_of(exc), str(exc) or type(exc).__name__, error=type(exc).__name__
+    )
 
 
 async def _api_problem(request: Request, exc: Exception) -> JSONResponse:
@@ -108,7 +108,8 @@ async def _api_problem(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    return problem_response(exc.status_code, str(exc.detail), headers=exc.headers)
+    headers = None if exc.headers is None else dict(exc.headers)
+    return problem_response(exc.status_code, str(exc.detail), headers=headers)
 
 
 def _jsonable(errors: Any) -> list[dict[str, Any]]:
@@ -128,9 +129,9 @@ def _jsonable(errors: Any) -> list[dict[str, Any]]:
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = _jsonable(exc.errors())
-    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
-    where = ".".join(first["loc"])
-    detail = f"{where}: {first['msg']}" if where else first["msg"]
+    where = ".".join(errors[0]["loc"]) if errors else ""
+    message = str(errors[0]["msg"]) if errors else "invalid request"
+    detail = f"{where}: {message}" if where else message
     return problem_response(422, detail, error="InvalidInput", errors=errors)
 
 
