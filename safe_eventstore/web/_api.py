@@ -11,7 +11,10 @@ from fastapi import APIRouter, Depends, status
 from starlette.responses import Response
 
 from ._api_common import Context, DbName, errors, open_db
+from ._api_live import live
 from ._api_models import CreateDatabaseBody, DatabaseOut, DatabasesOut, VerifyOut
+from ._api_reads import reads
+from ._api_writes import writes
 from ._security import require_bearer, require_writable
 
 __all__ = ["api_router"]
@@ -73,3 +76,8 @@ def verify(db: DbName, context: Context) -> VerifyOut:
             for p in report.problems
         ],
     )
+
+
+api_router.include_router(reads)
+api_router.include_router(writes)
+api_router.include_router(live)
