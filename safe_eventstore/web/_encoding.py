@@ -12,7 +12,16 @@ import safe_eventstore as ses
 
 __all__ = ["dump_json", "dump_ndjson_line", "event_json"]
 
-_encoder = msgspec.json.Encoder()
+
+def _plain(obj: Any) -> Any:
+    # Typed events: msgspec encodes dataclasses and Structs itself; pydantic models dump.
+    dump = getattr(obj, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    raise TypeError(f"cannot show a {type(obj).__name__} as JSON")
+
+
+_encoder = msgspec.json.Encoder(enc_hook=_plain)
 
 
 def event_json(event: ses.RecordedEvent) -> dict[str, Any]:

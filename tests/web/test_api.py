@@ -308,3 +308,29 @@ def test_an_idle_subscription_ends_after_its_timeout(client: TestClient) -> None
     response = client.get(f"{API}/bank/subscribe", params={"idle_timeout": 0.2})
     assert response.status_code == 200
     assert "data:" not in response.text
+
+
+def test_typed_events_of_the_served_store_read_as_their_json() -> None:
+    import dataclasses
+
+    import pydantic
+
+    @dataclasses.dataclass
+    class Opened:
+        owner: str
+
+    class Deposited(pydantic.BaseModel):
+        amount: int
+
+    types = ses.EventTypes()
+    types.register(Opened)
+    types.register(Deposited)
+    with ses.open("memory://", event_types=types) as store:
+        db = store.create_database("bank")
+        db.append("Account-1", [Opened("ann"), Deposited(amount=5)])
+        client = TestClient(create_app(store))
+        page = client.get(f"{API}/bank/streams/Account-1/events").json()["events"]
+    assert [(e["type"], e["data"]) for e in page] == [
+        ("Opened", {"owner": "ann"}),
+        ("Deposited", {"amount": 5}),
+    ]
