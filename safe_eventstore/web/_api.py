@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from ._api_common import Context, DbName, errors, open_db
 from ._api_live import live
-from ._api_models import CreateDatabaseBody, DatabaseOut, DatabasesOut, VerifyOut
+from ._api_models import CreateDatabaseBody, DatabaseOut, DatabasesOut, VerifyOut, VerifyProblemOut
 from ._api_reads import reads
 from ._api_writes import writes
 from ._security import require_bearer, require_writable
@@ -72,8 +72,7 @@ def verify(db: DbName, context: Context) -> VerifyOut:
         entries=report.entries,
         payloads=report.payloads,
         problems=[
-            {"stream": p.stream, "seq": p.seq, "message": p.message}  # type: ignore[misc]
-            for p in report.problems
+            VerifyProblemOut(stream=p.stream, seq=p.seq, message=p.message) for p in report.problems
         ],
     )
 

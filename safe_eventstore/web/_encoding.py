@@ -10,7 +10,7 @@ import msgspec
 
 import safe_eventstore as ses
 
-__all__ = ["dump_json", "dump_ndjson_line", "event_json"]
+__all__ = ["dump_json", "event_json"]
 
 
 def _plain(obj: Any) -> Any:
@@ -53,7 +53,3 @@ def event_json(event: ses.RecordedEvent) -> dict[str, Any]:
 def dump_json(value: Any) -> bytes:
     """``value`` (with dataclasses, Structs, UUIDs and datetimes in it) as JSON bytes."""
     return _encoder.encode(value)
-
-
-def dump_ndjson_line(value: Any) -> bytes:
-    return _encoder.encode(value) + b"\n"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 import uuid
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
@@ -121,7 +123,7 @@ def test_event_input_errors(client: TestClient) -> None:
     problem(client.post(url, content=b"events", headers={"content-type": "text/plain"}), 422)
 
 
-def test_an_event_too_large_for_the_store_is_413(tmp_path: object) -> None:
+def test_an_event_too_large_for_the_store_is_413() -> None:
     with ses.open("memory://", max_event_size=1000) as store:
         store.create_database("bank")
         client = TestClient(create_app(store))
@@ -334,3 +336,15 @@ def test_typed_events_of_the_served_store_read_as_their_json() -> None:
         ("Opened", {"owner": "ann"}),
         ("Deposited", {"amount": 5}),
     ]
+
+
+def test_verify_reports_altered_history(client: TestClient, tmp_path: Path) -> None:
+    append(client, "Account-1", "Opened", "Deposited")
+    database = tmp_path / "store" / "bank.sqlite3"
+    with sqlite3.connect(database) as conn:
+        conn.execute("UPDATE entries SET metadata = CAST('{\"x\":1}' AS BLOB) WHERE position = 1")
+    conn.close()
+    report = client.post(f"{API}/bank/verify").json()
+    assert report["ok"] is False
+    assert [(p["stream"], p["seq"]) for p in report["problems"]] == [("Account-1", 0)]
+    assert report["problems"][0]["message"].startswith("entry altered")
