@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..crypto import create_keyfile
+from . import web_rows
 from ._rows import (
     Row,
     add_ratios,
@@ -73,6 +74,10 @@ def run(
         rows += latency_rows(ours.live_latency(s.latency))
         commands, command_notes = command_rows(work, s, references, say)
         rows += commands
+        if web_rows.available():
+            rows += web_rows.web_rows(ours.store, str(work / "safe-eventstore"), s, say)
+        else:
+            say("H rows skipped: the web extra is not installed")
     finally:
         ours.close()
         enc.close()
@@ -83,7 +88,7 @@ def run(
             raw.close()
         shutil.rmtree(work, ignore_errors=True)
 
-    add_ratios(rows, {**_REFERENCES, **COMMAND_REFERENCES})
+    add_ratios(rows, {**_REFERENCES, **COMMAND_REFERENCES, **web_rows.REFERENCES})
     if out is not None:
         notes = {"eventsourcing_synchronous": es and es.synchronous, **command_notes}
         write_json(rows, out, sizes=s, notes=notes)

@@ -22,6 +22,7 @@ from . import (  # noqa: F401  (each module registers its commands on main)
     _integrity,
     _keys,
     _reading,
+    _serve,
     _signing,
     _tail,
     _writing,
