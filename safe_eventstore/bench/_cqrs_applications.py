@@ -96,7 +96,7 @@ class CqrsApplications:
     def app(self, name: str, *, cache: bool = False, snapshots: int | None = None) -> _App:
         db = self.store.create_database(name)
         router = cqrs.CommandRouter(db, cache=cache)
-        router.handles(Open, Account)(_open)
+        router.handles(Open, Account, creates=True)(_open)
         router.handles(Deposit, Account)(_deposit)
         cls = _snapshotting(snapshots) if snapshots else Account
         return _App(router, cqrs.Repository(db, cls), cls)

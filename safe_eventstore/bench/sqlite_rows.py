@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from .._exceptions import InvalidInput
 from ._rows import (
     Row,
     add_ratios,
@@ -35,14 +36,18 @@ def run(
     out: str | os.PathLike[str] | None = None,
     references: bool = True,
     progress: Callable[[str], None] | None = None,
+    only: str | None = None,
 ) -> list[Row]:
     """Run every workload and its references; return the rows, and write them with the
     machine facts as JSON to ``out`` when given.
 
     ``quick`` uses :data:`QUICK` sizes (a smoke run). The stores live in a temporary
     directory under ``directory`` (default: the system's), removed afterwards.
-    ``references=False`` skips the eventsourcing and raw sqlite3 rows.
+    ``references=False`` skips the eventsourcing and raw sqlite3 rows. ``only="W"`` runs
+    the W rows alone, ``only="C"`` the C rows alone.
     """
+    if only not in (None, "W", "C"):
+        raise InvalidInput(f"only is None, 'W' or 'C', not {only!r}")
     s = sizes or (QUICK if quick else Sizes())
     say = progress or (lambda _: None)
     try:
@@ -53,15 +58,19 @@ def run(
         have_es = False
     work = Path(tempfile.mkdtemp(prefix="safe-eventstore-bench-", dir=directory))
     ours = Workloads(str(work / "safe-eventstore"))
-    es = EventSourcingRecorder(work, s.writers) if have_es else None
-    raw = RawSqlite(work) if references else None
+    es = EventSourcingRecorder(work, s.writers) if have_es and only != "C" else None
+    raw = RawSqlite(work) if references and only != "C" else None
     try:
-        rows = _write_rows(s, ours, es, raw, say)
-        rows += _read_rows(s, ours, es, say)
-        say("W6: live latency")
-        rows += latency_rows(ours.live_latency(s.latency))
-        commands, command_notes = command_rows(work, s, references, say)
-        rows += commands
+        rows: list[Row] = []
+        command_notes: dict[str, object] = {}
+        if only != "C":
+            rows += _write_rows(s, ours, es, raw, say)
+            rows += _read_rows(s, ours, es, say)
+            say("W6: live latency")
+            rows += latency_rows(ours.live_latency(s.latency))
+        if only != "W":
+            commands, command_notes = command_rows(work, s, references, say)
+            rows += commands
     finally:
         ours.close()
         if es:
