@@ -3,8 +3,11 @@
 
 =========  ==============================================================================
 C1         commands on distinct new aggregates: create, save
+C1-floor   what C1 cannot go below: one durable append per command of an event to a new
+           stream, with the ids a command gives it (event, causation, correlation)
 C2         commands on existing aggregates: load, decide, save (no cache)
 C3         C2 with the repository's cache of loaded aggregates
+C3-floor   what C3 cannot go below: one durable single-event append per command, nothing else
 C4         loads of one long aggregate with snapshots; C4-full the same without snapshots
 =========  ==============================================================================
 
@@ -24,9 +27,11 @@ from ._workloads import Sizes
 __all__ = ["REFERENCES", "TARGETS", "command_rows"]
 
 REFERENCES = {
-    "C1": ("C1-es",),
+    "C1": ("C1-es", "C1-floor"),
+    "C1-floor": ("C1-es",),
     "C2": ("C2-es",),
-    "C3": ("C2", "C3-es"),
+    "C3": ("C2", "C3-es", "C3-floor"),
+    "C3-floor": ("C2",),
     "C4": ("C4-full", "C4-es"),
     "C4-full": ("C4-full-es",),
     "C4-es": ("C4-full-es",),
@@ -74,6 +79,10 @@ def _measure(
         for key, cache in (("C2", False), ("C3", True)):
             apps[key + suffix] = app = system.app(key.lower(), cache=cache)
             ids[key + suffix] = system.fill(app, s.aggregates, s.history)
+    ours = systems[0][2]
+    apps["C1-floor"] = ours.app("c1floor")
+    apps["C3-floor"] = floor = ours.app("c3floor")
+    ids["C3-floor"] = ours.fill(floor, s.aggregates, s.history)
     each = max(1, s.commands // s.rounds)
     for r in range(s.rounds):
         say(f"commands, round {r + 1} of {s.rounds}")
@@ -81,6 +90,10 @@ def _measure(
             timings.setdefault("C1" + suffix, []).append(system.create(apps["C1" + suffix], each))
             for key in ("C2" + suffix, "C3" + suffix):
                 timings.setdefault(key, []).append(system.commands(apps[key], ids[key], each))
+        timings.setdefault("C1-floor", []).append(ours.creations(apps["C1-floor"], each))
+        timings.setdefault("C3-floor", []).append(
+            ours.appends(apps["C3-floor"], ids["C3-floor"], s.history, each)
+        )
     rows = []
     count = each * s.rounds
     for suffix, name, _ in systems:
@@ -90,6 +103,11 @@ def _measure(
             ("C3", "the same, with the cache of loaded aggregates"),
         ):
             rows.append(summed_row(timings, key + suffix, key, name, what, count, "commands/s"))
+        if not suffix:
+            what = "C1's floor: a durable append of one event with its ids to a new stream"
+            rows.append(summed_row(timings, "C1-floor", "C1", name, what, count, "appends/s"))
+            what = "C3's floor: a durable single-event append per command, nothing else"
+            rows.append(summed_row(timings, "C3-floor", "C3", name, what, count, "appends/s"))
     return rows + _load_rows(s, systems, say)
 
 
