@@ -142,9 +142,9 @@ class CqrsApplications:
         with nothing around it."""
         db = app.db
         streams = [f"{Account.category}-{uuid.uuid4().hex}" for _ in range(n)]
-        ids = [(uuid.uuid4(), uuid.uuid4()) for _ in range(n)]
+        keys = [(uuid.uuid4(), uuid.uuid4()) for _ in range(n)]
         with timer() as t:
-            for i, (stream, (event_id, causation)) in enumerate(zip(streams, ids, strict=True)):
+            for i, (stream, (event_id, causation)) in enumerate(zip(streams, keys, strict=True)):
                 event = NewEvent(
                     "BenchOpened",
                     Opened(f"owner-{i}"),
@@ -158,18 +158,25 @@ class CqrsApplications:
     @staticmethod
     def appends(app: _App, ids: list[str], history: int, n: int) -> float:
         """C3-floor: ``n`` appends of one event over the accounts ``ids`` (``history``
-        events each, before the first call), each expecting the version it knows: the
-        durable write a command on a cached aggregate makes, with nothing around it."""
+        events each, before the first call), each expecting the version it knows, with an
+        event id, causation and correlation id given: the durable write a command on a
+        cached aggregate makes, with nothing around it."""
         db, count = app.db, len(ids)
         streams = [f"{Account.category}-{id}" for id in ids]
         versions = app.versions = app.versions or dict.fromkeys(streams, history - 1)
+        keys = [(uuid.uuid4(), uuid.uuid4()) for _ in range(n)]
         with timer() as t:
-            for i in range(n):
+            for i, (event_id, causation) in enumerate(keys):
                 stream = streams[i % count]
+                event = NewEvent(
+                    "BenchDeposited",
+                    Deposited(1),
+                    event_id=event_id,
+                    causation_id=causation,
+                    correlation_id=causation,
+                )
                 versions[stream] = db.append(
-                    stream,
-                    [NewEvent("BenchDeposited", Deposited(1))],
-                    expected_version=versions[stream],
+                    stream, [event], expected_version=versions[stream]
                 ).last_version
         return t[0]
 

@@ -7,15 +7,18 @@ C1-floor   what C1 cannot go below: one durable append per command of an event t
            stream, with the ids a command gives it (event, causation, correlation)
 C2         commands on existing aggregates: load, decide, save (no cache)
 C3         C2 with the repository's cache of loaded aggregates
-C3-floor   what C3 cannot go below: one durable single-event append per command, nothing else
+C3-floor   what C3 cannot go below: one durable single-event append per command, with the
+           ids a command gives it, nothing else
 C4         loads of one long aggregate with snapshots; C4-full the same without snapshots
 =========  ==============================================================================
 
-The rows of one system run in rounds interleaved with the other's, as the W rows do.
+The rows of one system run in rounds interleaved with the other's, as the W rows do; the
+order of the workloads turns by one each round.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -84,16 +87,20 @@ def _measure(
     apps["C3-floor"] = floor = ours.app("c3floor")
     ids["C3-floor"] = ours.fill(floor, s.aggregates, s.history)
     each = max(1, s.commands // s.rounds)
+    steps: list[tuple[str, Callable[[], float]]] = [
+        ("C1-floor", lambda: ours.creations(apps["C1-floor"], each)),
+        ("C3-floor", lambda: ours.appends(apps["C3-floor"], ids["C3-floor"], s.history, each)),
+    ]
+    for suffix, _, system in systems:
+        steps.append(("C1" + suffix, functools.partial(system.create, apps["C1" + suffix], each)))
+        for key in ("C2" + suffix, "C3" + suffix):
+            steps.append((key, functools.partial(system.commands, apps[key], ids[key], each)))
     for r in range(s.rounds):
+        # a different first workload each round: none always runs in the same place
         say(f"commands, round {r + 1} of {s.rounds}")
-        for suffix, _, system in systems:
-            timings.setdefault("C1" + suffix, []).append(system.create(apps["C1" + suffix], each))
-            for key in ("C2" + suffix, "C3" + suffix):
-                timings.setdefault(key, []).append(system.commands(apps[key], ids[key], each))
-        timings.setdefault("C1-floor", []).append(ours.creations(apps["C1-floor"], each))
-        timings.setdefault("C3-floor", []).append(
-            ours.appends(apps["C3-floor"], ids["C3-floor"], s.history, each)
-        )
+        shift = r % len(steps)
+        for key, step in steps[shift:] + steps[:shift]:
+            timings.setdefault(key, []).append(step())
     rows = []
     count = each * s.rounds
     for suffix, name, _ in systems:
@@ -106,7 +113,7 @@ def _measure(
         if not suffix:
             what = "C1's floor: a durable append of one event with its ids to a new stream"
             rows.append(summed_row(timings, "C1-floor", "C1", name, what, count, "appends/s"))
-            what = "C3's floor: a durable single-event append per command, nothing else"
+            what = "C3's floor: a durable append of one event with its ids, nothing else"
             rows.append(summed_row(timings, "C3-floor", "C3", name, what, count, "appends/s"))
     return rows + _load_rows(s, systems, say)
 
