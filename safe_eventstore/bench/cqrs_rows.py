@@ -12,13 +12,14 @@ C3-floor   what C3 cannot go below: one durable single-event append per command,
 C4         loads of one long aggregate with snapshots; C4-full the same without snapshots
 =========  ==============================================================================
 
-The rows of one system run in rounds interleaved with the other's, as the W rows do; the
-order of the workloads turns by one each round.
+The rows of one system run in rounds interleaved with the other's, as the W rows do, in a
+new order each round.
 """
 
 from __future__ import annotations
 
 import functools
+import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -96,10 +97,11 @@ def _measure(
         for key in ("C2" + suffix, "C3" + suffix):
             steps.append((key, functools.partial(system.commands, apps[key], ids[key], each)))
     for r in range(s.rounds):
-        # a different first workload each round: none always runs in the same place
+        # a new order each round (the same in every run): no workload always follows the
+        # same one, whose writes the disk may still be flushing
         say(f"commands, round {r + 1} of {s.rounds}")
-        shift = r % len(steps)
-        for key, step in steps[shift:] + steps[:shift]:
+        random.Random(r).shuffle(steps)
+        for key, step in steps:
             timings.setdefault(key, []).append(step())
     rows = []
     count = each * s.rounds
