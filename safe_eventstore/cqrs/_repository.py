@@ -23,8 +23,9 @@ A = TypeVar("A", bound=Aggregate)
 
 class Cache:
     """Loaded aggregates by stream, least recently used first out when ``size`` is reached
-    (``None``: no bound). It holds private copies and hands out copies, so no two callers
-    ever share an object."""
+    (``None``: no bound). ``get``/``put`` keep private copies and hand out copies, so no two
+    callers ever share an object; ``take``/``put(owned=True)`` move an entry out and back
+    without copying, for a caller (the router) that hands the object to no one else."""
 
     def __init__(self, size: int | None) -> None:
         self._size = size

@@ -290,7 +290,10 @@ class CommandRouter:
     command's correlation id, and ids derived from the command id: executing the same
     command again records nothing and returns the original outcome. Without an
     ``expected_version``, a conflict re-loads and re-runs the handler up to ``retries``
-    times. ``cache`` is the repositories' option (see :class:`Repository`).
+    times. ``cache`` (``True`` or a maximum number of aggregates) keeps saved aggregates in
+    memory and uses them without a read: the save expects the cached version, and a stale
+    entry is a refused save that reloads and runs the command again (not counted as a
+    retry). ``handles(..., creates=True)`` skips the read for commands that create.
     """
 
     def __init__(self, db: ses.Database, *, retries: int = 3, cache: bool | int = False) -> None:
