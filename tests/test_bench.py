@@ -16,6 +16,7 @@ import nats
 import pytest
 from click.testing import CliRunner
 
+import safe_eventstore as ses
 from safe_eventstore import bench
 from safe_eventstore.bench import nats_rows
 from safe_eventstore.bench._sqlite_references import RawSqlite
@@ -49,9 +50,13 @@ def test_quick_run_writes_rows_and_json(tmp_path: Path) -> None:
     assert all(r.rate > 0 for r in rows)
     assert {"p50_ms", "p99_ms"} <= set(by_id["W6-live"].notes)
     # the command rows, each beside its reference, with its target
-    assert set(by_id["C1"].ratios) == {"C1-es"}
+    assert set(by_id["C1"].ratios) == {"C1-es", "C1-floor"}
     assert set(by_id["C2"].ratios) == {"C2-es"}
-    assert set(by_id["C3"].ratios) == {"C2", "C3-es"}
+    assert set(by_id["C3"].ratios) == {"C2", "C3-es", "C3-floor"}
+    # the floors: a command's own durable append with nothing else, in the same rounds
+    assert set(by_id["C1-floor"].ratios) == {"C1-es"}
+    assert set(by_id["C3-floor"].ratios) == {"C2"}
+    assert by_id["C1-floor"].count == by_id["C3-floor"].count == bench.QUICK.commands
     assert set(by_id["C4"].ratios) == {"C4-full", "C4-es"}
     assert set(by_id["C4-full"].ratios) == {"C4-full-es"}
     assert by_id["C1"].count == by_id["C1-es"].count == bench.QUICK.commands
@@ -70,7 +75,8 @@ def test_quick_run_writes_rows_and_json(tmp_path: Path) -> None:
     assert {"date", "nproc", "python", "sqlite"} <= set(document["machine"])
     assert [r["id"] for r in document["rows"]] == ids
     c3 = next(r for r in document["rows"] if r["id"] == "C3")
-    assert set(c3["ratios"]) == {"C2", "C3-es"} and c3["notes"]["target"] == ">= 3.0x C2"
+    assert set(c3["ratios"]) == {"C2", "C3-es", "C3-floor"}
+    assert c3["notes"]["target"] == ">= 3.0x C2"
     assert document["notes"]["durability-es"] == "synchronous = FULL"
 
     text = bench.format_table(rows)
@@ -116,6 +122,24 @@ def test_run_without_references(tmp_path: Path) -> None:
     rows = bench.run(quick=True, directory=tmp_path, references=False)
     assert {r.system for r in rows} == {"safe-eventstore"}
     assert set({r.id: r for r in rows}["W2"].ratios) == {"W1"}
+
+
+def test_only_one_family_of_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    commands = bench.run(quick=True, directory=tmp_path, only="C")
+    assert {r.workload for r in commands} == {"C1", "C2", "C3", "C4"}
+    writes = bench.run(quick=True, directory=tmp_path, references=False, only="W")
+    assert {r.workload for r in writes} == {"W1", "W2", "W3", "W4", "W5", "W6"}
+    with pytest.raises(ses.InvalidInput, match="only"):
+        bench.run(quick=True, directory=tmp_path, only="X")
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setenv("COLUMNS", "200")
+    result = CliRunner().invoke(
+        main, ["bench", "--quick", "--dir", str(tmp_path), "--only", "C", "--no-references"]
+    )
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "\nC3-floor " in result.output and "\nW1 " not in result.output
+    result = CliRunner().invoke(main, ["bench", "--quick", "--only", "C", "--nats"])
+    assert result.exit_code == 2 and "not --nats" in result.output
 
 
 def test_bench_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import Store, cqrs, event_type
+from .. import NO_STREAM, Database, NewEvent, Store, cqrs, event_type
 from .. import open as open_store
 from ._workloads import timer
 
@@ -83,6 +83,8 @@ class _App:
     router: cqrs.CommandRouter
     repository: cqrs.Repository[Any]
     cls: type[Account]
+    db: Database
+    versions: dict[str, int] | None = None  # C3-floor: the version of each stream
 
 
 class CqrsApplications:
@@ -96,10 +98,10 @@ class CqrsApplications:
     def app(self, name: str, *, cache: bool = False, snapshots: int | None = None) -> _App:
         db = self.store.create_database(name)
         router = cqrs.CommandRouter(db, cache=cache)
-        router.handles(Open, Account)(_open)
+        router.handles(Open, Account, creates=True)(_open)
         router.handles(Deposit, Account)(_deposit)
         cls = _snapshotting(snapshots) if snapshots else Account
-        return _App(router, cqrs.Repository(db, cls), cls)
+        return _App(router, cqrs.Repository(db, cls), cls, db)
 
     @staticmethod
     def create(app: _App, n: int) -> float:
@@ -131,6 +133,51 @@ class CqrsApplications:
         with timer() as t:
             for i in range(n):
                 execute(Deposit(target_id=ids[i % count], amount=1))
+        return t[0]
+
+    @staticmethod
+    def creations(app: _App, n: int) -> float:
+        """C1-floor: ``n`` appends of one event to a new stream each, expecting none, with
+        an event id, causation and correlation id given: what a creating command writes,
+        with nothing around it."""
+        db = app.db
+        streams = [f"{Account.category}-{uuid.uuid4().hex}" for _ in range(n)]
+        keys = [(uuid.uuid4(), uuid.uuid4()) for _ in range(n)]
+        with timer() as t:
+            for i, (stream, (event_id, causation)) in enumerate(zip(streams, keys, strict=True)):
+                event = NewEvent(
+                    "BenchOpened",
+                    Opened(f"owner-{i}"),
+                    event_id=event_id,
+                    causation_id=causation,
+                    correlation_id=causation,
+                )
+                db.append(stream, [event], expected_version=NO_STREAM)
+        return t[0]
+
+    @staticmethod
+    def appends(app: _App, ids: list[str], history: int, n: int) -> float:
+        """C3-floor: ``n`` appends of one event over the accounts ``ids`` (``history``
+        events each, before the first call), each expecting the version it knows, with an
+        event id, causation and correlation id given: the durable write a command on a
+        cached aggregate makes, with nothing around it."""
+        db, count = app.db, len(ids)
+        streams = [f"{Account.category}-{id}" for id in ids]
+        versions = app.versions = app.versions or dict.fromkeys(streams, history - 1)
+        keys = [(uuid.uuid4(), uuid.uuid4()) for _ in range(n)]
+        with timer() as t:
+            for i, (event_id, causation) in enumerate(keys):
+                stream = streams[i % count]
+                event = NewEvent(
+                    "BenchDeposited",
+                    Deposited(1),
+                    event_id=event_id,
+                    causation_id=causation,
+                    correlation_id=causation,
+                )
+                versions[stream] = db.append(
+                    stream, [event], expected_version=versions[stream]
+                ).last_version
         return t[0]
 
     @staticmethod

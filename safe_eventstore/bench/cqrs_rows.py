@@ -3,16 +3,23 @@
 
 =========  ==============================================================================
 C1         commands on distinct new aggregates: create, save
+C1-floor   what C1 cannot go below: one durable append per command of an event to a new
+           stream, with the ids a command gives it (event, causation, correlation)
 C2         commands on existing aggregates: load, decide, save (no cache)
 C3         C2 with the repository's cache of loaded aggregates
+C3-floor   what C3 cannot go below: one durable single-event append per command, with the
+           ids a command gives it, nothing else
 C4         loads of one long aggregate with snapshots; C4-full the same without snapshots
 =========  ==============================================================================
 
-The rows of one system run in rounds interleaved with the other's, as the W rows do.
+The rows of one system run in rounds interleaved with the other's, as the W rows do, in a
+new order each round.
 """
 
 from __future__ import annotations
 
+import functools
+import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,9 +31,11 @@ from ._workloads import Sizes
 __all__ = ["REFERENCES", "TARGETS", "command_rows"]
 
 REFERENCES = {
-    "C1": ("C1-es",),
+    "C1": ("C1-es", "C1-floor"),
+    "C1-floor": ("C1-es",),
     "C2": ("C2-es",),
-    "C3": ("C2", "C3-es"),
+    "C3": ("C2", "C3-es", "C3-floor"),
+    "C3-floor": ("C2",),
     "C4": ("C4-full", "C4-es"),
     "C4-full": ("C4-full-es",),
     "C4-es": ("C4-full-es",),
@@ -74,13 +83,26 @@ def _measure(
         for key, cache in (("C2", False), ("C3", True)):
             apps[key + suffix] = app = system.app(key.lower(), cache=cache)
             ids[key + suffix] = system.fill(app, s.aggregates, s.history)
+    ours = systems[0][2]
+    apps["C1-floor"] = ours.app("c1floor")
+    apps["C3-floor"] = floor = ours.app("c3floor")
+    ids["C3-floor"] = ours.fill(floor, s.aggregates, s.history)
     each = max(1, s.commands // s.rounds)
+    steps: list[tuple[str, Callable[[], float]]] = [
+        ("C1-floor", lambda: ours.creations(apps["C1-floor"], each)),
+        ("C3-floor", lambda: ours.appends(apps["C3-floor"], ids["C3-floor"], s.history, each)),
+    ]
+    for suffix, _, system in systems:
+        steps.append(("C1" + suffix, functools.partial(system.create, apps["C1" + suffix], each)))
+        for key in ("C2" + suffix, "C3" + suffix):
+            steps.append((key, functools.partial(system.commands, apps[key], ids[key], each)))
     for r in range(s.rounds):
+        # a new order each round (the same in every run): no workload always follows the
+        # same one, whose writes the disk may still be flushing
         say(f"commands, round {r + 1} of {s.rounds}")
-        for suffix, _, system in systems:
-            timings.setdefault("C1" + suffix, []).append(system.create(apps["C1" + suffix], each))
-            for key in ("C2" + suffix, "C3" + suffix):
-                timings.setdefault(key, []).append(system.commands(apps[key], ids[key], each))
+        random.Random(r).shuffle(steps)
+        for key, step in steps:
+            timings.setdefault(key, []).append(step())
     rows = []
     count = each * s.rounds
     for suffix, name, _ in systems:
@@ -90,6 +112,11 @@ def _measure(
             ("C3", "the same, with the cache of loaded aggregates"),
         ):
             rows.append(summed_row(timings, key + suffix, key, name, what, count, "commands/s"))
+        if not suffix:
+            what = "C1's floor: a durable append of one event with its ids to a new stream"
+            rows.append(summed_row(timings, "C1-floor", "C1", name, what, count, "appends/s"))
+            what = "C3's floor: a durable append of one event with its ids, nothing else"
+            rows.append(summed_row(timings, "C3-floor", "C3", name, what, count, "appends/s"))
     return rows + _load_rows(s, systems, say)
 
 

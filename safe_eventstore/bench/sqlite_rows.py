@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from .._exceptions import InvalidInput
 from ..crypto import create_keyfile
 from . import web_rows
 from ._rows import (
@@ -39,14 +40,19 @@ def run(
     out: str | os.PathLike[str] | None = None,
     references: bool = True,
     progress: Callable[[str], None] | None = None,
+    only: str | None = None,
 ) -> list[Row]:
     """Run every workload and its references; return the rows, and write them with the
     machine facts as JSON to ``out`` when given.
 
     ``quick`` uses :data:`QUICK` sizes (a smoke run). The stores live in a temporary
     directory under ``directory`` (default: the system's), removed afterwards.
-    ``references=False`` skips the eventsourcing and raw sqlite3 rows.
+    ``references=False`` skips the eventsourcing and raw sqlite3 rows. ``only="W"`` runs
+    the W rows alone (their encrypted twins included), ``only="C"`` the C rows alone;
+    the H rows (HTTP, when the web extra is installed) run only when neither is given.
     """
+    if only not in (None, "W", "C"):
+        raise InvalidInput(f"only is None, 'W' or 'C', not {only!r}")
     s = sizes or (QUICK if quick else Sizes())
     say = progress or (lambda _: None)
     try:
@@ -65,19 +71,24 @@ def run(
     keyfile = str(create_keyfile(work / "bench.key"))
     enc = Workloads(str(work / "enc"), keyfile=keyfile, key_scope=CATEGORY_SCOPE)
     enc_s = Workloads(str(work / "enc-streams"), keyfile=keyfile)
-    es = EventSourcingRecorder(work, s.writers) if have_es else None
-    raw = RawSqlite(work) if references else None
+    es = EventSourcingRecorder(work, s.writers) if have_es and only != "C" else None
+    raw = RawSqlite(work) if references and only != "C" else None
     try:
-        rows = _write_rows(s, ours, (enc, enc_s), es, raw, say)
-        rows += _read_rows(s, ours, enc, es, say)
-        say("W6: live latency")
-        rows += latency_rows(ours.live_latency(s.latency))
-        commands, command_notes = command_rows(work, s, references, say)
-        rows += commands
-        if web_rows.available():
-            rows += web_rows.web_rows(ours.store, str(work / "safe-eventstore"), s, say)
-        else:
-            say("H rows skipped: the web extra is not installed")
+        rows: list[Row] = []
+        command_notes: dict[str, object] = {}
+        if only != "C":
+            rows += _write_rows(s, ours, (enc, enc_s), es, raw, say)
+            rows += _read_rows(s, ours, enc, es, say)
+            say("W6: live latency")
+            rows += latency_rows(ours.live_latency(s.latency))
+        if only != "W":
+            commands, command_notes = command_rows(work, s, references, say)
+            rows += commands
+        if only is None:
+            if web_rows.available():
+                rows += web_rows.web_rows(ours.store, str(work / "safe-eventstore"), s, say)
+            else:
+                say("H rows skipped: the web extra is not installed")
     finally:
         ours.close()
         enc.close()

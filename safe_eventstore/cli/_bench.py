@@ -23,6 +23,11 @@ __all__ = ["bench"]
 @click.option("--events", type=click.IntRange(min=1), metavar="N", help="W4-W6 stream size.")
 @click.option("--rounds", type=click.IntRange(min=1), metavar="N", help="Write rounds.")
 @click.option("--no-references", is_flag=True, help="Skip the reference rows.")
+@click.option(
+    "--only",
+    type=click.Choice(["W", "C"]),
+    help="Only the W rows (store) or only the C rows (commands); not with --nats.",
+)
 @click.option("--nats", is_flag=True, help="The NATS rows: on a nats-server started for the run.")
 @click.option("--cluster", is_flag=True, help="With --nats: three servers, 3 replicas.")
 @click.option(
@@ -39,6 +44,7 @@ def bench(
     events: int | None,
     rounds: int | None,
     no_references: bool,
+    only: str | None,
     nats: bool,
     cluster: bool,
     nats_url: str | None,
@@ -57,6 +63,8 @@ def bench(
     from .. import bench as harness
 
     _check_nats_options(nats, cluster, nats_url, replicas)
+    if only and nats:
+        raise click.UsageError("--only goes with the SQLite rows, not --nats")
     err = stderr()
     progress = lambda message: err.print(message, style="dim")  # noqa: E731
     if nats:
@@ -92,6 +100,7 @@ def bench(
             out=out,
             references=not no_references,
             progress=progress,
+            only=only,
         )
     _print_table(harness.COLUMNS, harness.table(rows), out)
 

@@ -23,8 +23,9 @@ A = TypeVar("A", bound=Aggregate)
 
 class Cache:
     """Loaded aggregates by stream, least recently used first out when ``size`` is reached
-    (``None``: no bound). It holds private copies and hands out copies, so no two callers
-    ever share an object."""
+    (``None``: no bound). ``get``/``put`` keep private copies and hand out copies, so no two
+    callers ever share an object; ``take``/``put(owned=True)`` move an entry out and back
+    without copying, for a caller (the router) that hands the object to no one else."""
 
     def __init__(self, size: int | None) -> None:
         self._size = size
@@ -39,8 +40,19 @@ class Cache:
             self._items.move_to_end(stream)
         return copy_of(found)
 
-    def put(self, aggregate: Aggregate) -> None:
-        kept = copy_of(aggregate)
+    def take(self, stream: str) -> Aggregate | None:
+        """Remove and return the entry itself, no copy: the taker owns it and gives it back
+        (``put(..., owned=True)``) only once it is the stored state again."""
+        with self._lock:
+            return self._items.pop(stream, None)
+
+    def holds(self, stream: str) -> bool:
+        with self._lock:
+            return stream in self._items
+
+    def put(self, aggregate: Aggregate, *, owned: bool = False) -> None:
+        """Keep ``aggregate`` (a copy of it, unless the caller hands it over, ``owned``)."""
+        kept = aggregate if owned else copy_of(aggregate)
         with self._lock:
             self._items[aggregate.stream] = kept
             self._items.move_to_end(aggregate.stream)
@@ -92,6 +104,29 @@ class Core(Generic[A]):
             cache.put(aggregate)
         return aggregate
 
+    def take(self, id: str, check: bool) -> Plan[tuple[A, bool]]:
+        """For the router: the aggregate at its last version (a new one if none), taken out
+        of the cache when it is there, uncopied: the router owns it and hands it back by
+        :meth:`remember` once saved. Without ``check`` a cached aggregate comes as it is,
+        and the second value says so (``True``: not verified against the store); the
+        router's save expects its version, which is the check."""
+        cache = self.cache
+        if cache is not None and isinstance(id, str):
+            found = cache.take(f"{self.cls.category}-{id}")
+            if found is not None:
+                if not check:
+                    return found, True  # type: ignore[return-value]
+                before = found.version
+                if (yield Version(found.stream)) != before:
+                    yield from replay(found, before + 1)
+                return found, False  # type: ignore[return-value]
+        return (yield from load(self.cls, id)), False
+
+    def holds(self, id: str) -> bool:
+        """Whether the cache holds the aggregate (so its stream exists)."""
+        cache = self.cache
+        return cache is not None and cache.holds(f"{self.cls.category}-{id}")
+
     def get(self, id: str, version: int | None, at: datetime | None) -> Plan[A]:
         check_target(version, at)
         if version is None and at is None:
@@ -118,7 +153,9 @@ class Core(Generic[A]):
         if self.cache is not None:
             self.cache.evict(a.stream for a in aggregates)
 
-    def remember(self, saved: Saved) -> None:
+    def remember(self, saved: Saved, *, owned: bool = False) -> None:
+        """Cache the saved aggregates of this class (``owned``: the caller hands them over
+        and keeps no reference, so no copy is taken)."""
         if self.cache is None:
             return
         if saved.replayed:  # the in-memory state is not what the store holds
@@ -126,7 +163,7 @@ class Core(Generic[A]):
             return
         for aggregate in saved.aggregates:
             if type(aggregate) is self.cls:
-                self.cache.put(aggregate)
+                self.cache.put(aggregate, owned=owned)
 
 
 class Repository(Generic[A]):

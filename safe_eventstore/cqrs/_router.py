@@ -16,7 +16,7 @@ import safe_eventstore as ses
 from ._aggregate import Aggregate
 from ._commands import Command, CommandResult, event_id_for
 from ._errors import DomainError, HandlerFailed, UnknownCommand
-from ._io import Append, Plan, Read, run, run_async
+from ._io import Append, Plan, Read, Version, run, run_async
 from ._loading import PAGE, Causes, save
 from ._repository import Core
 
@@ -31,12 +31,27 @@ _NEVER = 2**63 - 1  # an expected version no stream reaches: the probe never wri
 
 
 class _Route:
-    __slots__ = ("handler", "others", "target")
+    __slots__ = ("creates", "handler", "others", "target")
 
-    def __init__(self, handler: Callable[..., Any], target: type[Aggregate], others: Others | None):
+    def __init__(
+        self,
+        handler: Callable[..., Any],
+        target: type[Aggregate],
+        others: Others | None,
+        creates: bool,
+    ):
         self.handler = handler
         self.target = target
         self.others = others
+        self.creates = creates
+
+
+# How an attempt gets its aggregates: the target as a new aggregate without a read (a
+# creating command), the cached aggregates as they are, or each checked against the store.
+_NEW, _CACHED, _FRESH = "new", "cached", "fresh"
+# An attempt that ended otherwise than with a save, on aggregates not checked against the
+# store: they may be stale, so the command runs again on checked ones (not a retry).
+_UNCHECKED = object()
 
 
 def _check_command(command: Command) -> None:
@@ -65,12 +80,18 @@ class RouterCore:
         self.cores: dict[type[Aggregate], Core[Any]] = {}
 
     def handles(
-        self, command: type[Command], target: type[Aggregate], others: Others | None
+        self,
+        command: type[Command],
+        target: type[Aggregate],
+        others: Others | None,
+        creates: bool = False,
     ) -> Callable[[F], F]:
         if not isinstance(command, type) or not issubclass(command, Command):
             raise ses.InvalidInput(f"a command type is a Command subclass, not {command!r}")
         if command in self.routes:
             raise ses.InvalidInput(f"{command.__name__} has a handler already")
+        if not isinstance(creates, bool):
+            raise ses.InvalidInput(f"creates must be True or False, not {creates!r}")
         core = self.core(target)  # checks the class
 
         def register(handler: F) -> F:
@@ -79,7 +100,7 @@ class RouterCore:
                     f"the handler of {command.__name__} must be a plain function (the asyncio "
                     "router calls the same one)"
                 )
-            self.routes[command] = _Route(handler, core.cls, others)
+            self.routes[command] = _Route(handler, core.cls, others, creates)
             return handler
 
         return register
@@ -95,20 +116,35 @@ class RouterCore:
         if route is None:
             raise UnknownCommand(f"no handler for command type {type(command).__name__}")
         _check_command(command)
+        expected = command.expected_version
+        creating = route.creates and expected in (None, ses.NO_STREAM)
+        if creating and not self.core(route.target).holds(command.target_id):
+            mode = _NEW
+        else:
+            mode = _CACHED
         attempt = 0
         while True:
-            final = command.expected_version is not None or attempt >= self.retries
-            result = yield from self._attempt(route, command, final)
-            if result is not None:
+            final = expected is not None or attempt >= self.retries
+            result = yield from self._attempt(route, command, final, mode)
+            if isinstance(result, CommandResult):
                 return result
+            if result is _UNCHECKED:
+                mode = _FRESH
+                continue
             attempt += 1
+            mode = _CACHED
 
-    def _attempt(self, route: _Route, command: Command, final: bool) -> Plan[CommandResult | None]:
-        """Load, decide, save once; ``None`` when a conflict calls for another attempt."""
+    def _attempt(
+        self, route: _Route, command: Command, final: bool, mode: str
+    ) -> Plan[CommandResult | object | None]:
+        """Load, decide, save once; ``None`` when a conflict calls for another attempt,
+        ``_UNCHECKED`` when the aggregates were not checked and the outcome was not a save."""
         cid = command.command_id
-        loaded = yield from self._load(route, command)
+        loaded, unchecked = yield from self._load(route, command, mode)
         target, expected = loaded[0], command.expected_version
         if expected is not None and target.version != expected:
+            if unchecked:
+                return _UNCHECKED
             found = yield from _find(cid, loaded)
             if found is not None:
                 return found
@@ -116,11 +152,21 @@ class RouterCore:
             raise ses.WrongExpectedVersion(target.stream, expected, actual)
         try:
             value = _decide(route, command, loaded)
-        except DomainError:
+        except (DomainError, HandlerFailed):
+            if unchecked:
+                return _UNCHECKED
             found = yield from _find(cid, loaded)
             if found is not None:
                 return found
             raise
+        if unchecked:
+            # the save checks the version of each aggregate it writes; the decision may
+            # also rest on one it does not write, which must be current
+            for aggregate in unchecked:
+                if not aggregate._cqrs_pending:
+                    head = yield Version(aggregate.stream)
+                    if (ses.NO_STREAM if head is None else head) != aggregate.version:
+                        return _UNCHECKED
         if not any(a._cqrs_pending for a in loaded):
             found = yield from _find(cid, loaded)
             return found if found is not None else CommandResult(cid, value)
@@ -132,6 +178,8 @@ class RouterCore:
         except ses.WrongExpectedVersion:
             for core in self.cores.values():
                 core.forget(loaded)
+            if unchecked:
+                return _UNCHECKED
             if final:
                 raise
             return None
@@ -141,7 +189,11 @@ class RouterCore:
                 return found
             raise
         for core in self.cores.values():
-            core.remember(saved)
+            core.remember(saved, owned=True)  # the loaded aggregates go nowhere else
+        if mode == _NEW:
+            # the store answers a repeated create with the original result, which looks
+            # like a first write: the state decided here need not be the stored one
+            self.core(route.target).forget(loaded[:1])
         return CommandResult(
             cid,
             None if saved.replayed else value,
@@ -150,18 +202,31 @@ class RouterCore:
             saved.replayed,
         )
 
-    def _load(self, route: _Route, command: Command) -> Plan[list[Aggregate]]:
-        loaded = [(yield from self.core(route.target).get_or_new(command.target_id))]
+    def _load(
+        self, route: _Route, command: Command, mode: str
+    ) -> Plan[tuple[list[Aggregate], list[Aggregate]]]:
+        """The target and the others, and those of them not checked against the store."""
+        pairs: list[tuple[type[Aggregate], str]] = [(route.target, command.target_id)]
         if route.others is not None:
             try:
-                others = list(route.others(command))
+                pairs += list(route.others(command))
             except Exception as exc:
                 raise HandlerFailed(
                     f"others() of {type(command).__name__} failed: {exc!r}"
                 ) from exc
-            for cls, id in others:
-                loaded.append((yield from self.core(cls).get_or_new(id)))
-        return loaded
+        loaded: list[Aggregate] = []
+        unchecked: list[Aggregate] = []
+        for n, (cls, id) in enumerate(pairs):
+            core = self.core(cls)
+            if n == 0 and mode == _NEW:
+                aggregate: Aggregate = core.cls(id)  # checks the id; the save expects no stream
+                unchecked.append(aggregate)
+            else:
+                aggregate, trusted = yield from core.take(id, check=mode == _FRESH)
+                if trusted:
+                    unchecked.append(aggregate)
+            loaded.append(aggregate)
+        return loaded, unchecked
 
 
 def _decide(route: _Route, command: Command, loaded: list[Aggregate]) -> Any:
@@ -225,7 +290,10 @@ class CommandRouter:
     command's correlation id, and ids derived from the command id: executing the same
     command again records nothing and returns the original outcome. Without an
     ``expected_version``, a conflict re-loads and re-runs the handler up to ``retries``
-    times. ``cache`` is the repositories' option (see :class:`Repository`).
+    times. ``cache`` (``True`` or a maximum number of aggregates) keeps saved aggregates in
+    memory and uses them without a read: the save expects the cached version, and a stale
+    entry is a refused save that reloads and runs the command again (not counted as a
+    retry). ``handles(..., creates=True)`` skips the read for commands that create.
     """
 
     def __init__(self, db: ses.Database, *, retries: int = 3, cache: bool | int = False) -> None:
@@ -233,13 +301,20 @@ class CommandRouter:
         self._core = RouterCore(retries, cache)
 
     def handles(
-        self, command: type[C], target: type[Aggregate], *, others: Others | None = None
+        self,
+        command: type[C],
+        target: type[Aggregate],
+        *,
+        others: Others | None = None,
+        creates: bool = False,
     ) -> Callable[[F], F]:
         """Register the decorated function as the handler of ``command``:
         ``handler(command, target, *others) -> Any``, a plain function shared by the sync and
         asyncio routers. ``others(command)`` gives ``(AggregateClass, id)`` pairs to load
-        as well."""
-        return self._core.handles(command, target, others)
+        as well. ``creates=True``: the command usually creates its target, so the router
+        hands the handler a new aggregate without reading the stream and saves it expecting
+        no stream; when the stream exists, it loads the target and runs the handler again."""
+        return self._core.handles(command, target, others, creates)
 
     def execute(self, command: Command) -> CommandResult:
         """Execute ``command``: load, decide, save. Typed errors, nothing written:
@@ -260,10 +335,15 @@ class AsyncCommandRouter:
         self._core = RouterCore(retries, cache)
 
     def handles(
-        self, command: type[C], target: type[Aggregate], *, others: Others | None = None
+        self,
+        command: type[C],
+        target: type[Aggregate],
+        *,
+        others: Others | None = None,
+        creates: bool = False,
     ) -> Callable[[F], F]:
         """As :meth:`CommandRouter.handles`."""
-        return self._core.handles(command, target, others)
+        return self._core.handles(command, target, others, creates)
 
     async def execute(self, command: Command) -> CommandResult:
         """As :meth:`CommandRouter.execute`."""
