@@ -194,8 +194,10 @@ class AsyncDatabase:
     def subscribe(self, *, idle_timeout: float | None = None, **options: Any) -> AsyncSubscription:
         return AsyncSubscription(self.sync.subscribe(**options), idle_timeout)
 
-    async def verify(self) -> VerifyReport:
-        return await _run(self.sync.verify)
+    async def verify(
+        self, *, progress: Callable[[VerifyReport], None] | None = None
+    ) -> VerifyReport:
+        return await _run(self.sync.verify, progress=progress)
 
     async def stats(self) -> dict[str, float]:
         return await _run(self.sync.stats)

@@ -6,7 +6,7 @@ worker threads."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -335,9 +335,14 @@ class Database:
 
     # -- integrity and statistics ----------------------------------------------------------
 
-    def verify(self) -> VerifyReport:
-        """Re-check every stream's hash chain, its head, and every payload's address."""
-        return verify(self._storage, self.name)
+    def verify(
+        self, *, progress: Callable[[VerifyReport], None] | None = None
+    ) -> VerifyReport:
+        """Re-check every stream's hash chain, its head, and every payload's address.
+
+        ``progress``, if given, is called with the report so far (``entries`` and
+        ``payloads`` checked) after each stream and each page of payloads."""
+        return verify(self._storage, self.name, progress)
 
     def stats(self) -> dict[str, float]:
         """Counts and sizes: ``events``, ``streams``, ``restructures``, ``payloads``,

@@ -3,6 +3,7 @@ from what the storage holds."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from hashlib import sha256
 
 from ._codec import address_of, entry_hash
@@ -14,19 +15,24 @@ __all__ = ["verify"]
 PAGE = 1000
 
 
-def verify(storage: Storage, db: str) -> VerifyReport:
+def verify(
+    storage: Storage, db: str, progress: Callable[[VerifyReport], None] | None = None
+) -> VerifyReport:
     """The findings of re-checking database ``db``: its streams, then its payloads, then
-    that every stored entry belongs to a listed stream."""
+    that every stored entry belongs to a listed stream. ``progress`` is called with the
+    report so far after each stream and each page of payloads."""
     report = VerifyReport()
     after: str | None = None
     while True:
         names = storage.list_streams(db, category=None, after=after, limit=PAGE)
         for name in names:
             _verify_stream(storage, db, name, report)
+            if progress is not None:
+                progress(report)
         if len(names) < PAGE:
             break
         after = names[-1]
-    _verify_payloads(storage, db, report)
+    _verify_payloads(storage, db, report, progress)
     counts = storage.stats(db)
     stored = counts["events"] + counts["restructures"]
     if stored != report.entries:
@@ -36,7 +42,12 @@ def verify(storage: Storage, db: str) -> VerifyReport:
     return report
 
 
-def _verify_payloads(storage: Storage, db: str, report: VerifyReport) -> None:
+def _verify_payloads(
+    storage: Storage,
+    db: str,
+    report: VerifyReport,
+    progress: Callable[[VerifyReport], None] | None,
+) -> None:
     last: bytes | None = None
     while True:
         blobs = storage.read_blobs(db, after=last, limit=PAGE)
@@ -46,6 +57,8 @@ def _verify_payloads(storage: Storage, db: str, report: VerifyReport) -> None:
                 report.problems.append(
                     Problem(None, None, f"payload {address.hex()} does not match its address")
                 )
+        if progress is not None:
+            progress(report)
         if len(blobs) < PAGE:
             break
         last = blobs[-1][0]
