@@ -21,6 +21,7 @@ from . import (  # noqa: F401  (each module registers its commands on main)
     _import,
     _integrity,
     _reading,
+    _serve,
     _tail,
     _writing,
 )
