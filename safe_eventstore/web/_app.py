@@ -10,7 +10,7 @@ from starlette.middleware.sessions import SessionMiddleware
 import safe_eventstore as ses
 
 from ._api import api_router
-from ._console import router as console_router
+from ._console import install_console
 from ._context import DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_PAGE_SIZE, WebContext
 from ._problems import install_problem_handlers
 from ._security import BodyLimit, LoginRequired, login_redirect
@@ -57,7 +57,7 @@ def create_app(
     install_problem_handlers(app)
     app.add_exception_handler(LoginRequired, login_redirect)
     app.include_router(api_router)
-    app.include_router(console_router)
+    install_console(app)
     app.add_middleware(
         SessionMiddleware,
         secret_key=session_secret or secrets.token_urlsafe(32),
