@@ -335,9 +335,7 @@ class Database:
 
     # -- integrity and statistics ----------------------------------------------------------
 
-    def verify(
-        self, *, progress: Callable[[VerifyReport], None] | None = None
-    ) -> VerifyReport:
+    def verify(self, *, progress: Callable[[VerifyReport], None] | None = None) -> VerifyReport:
         """Re-check every stream's hash chain, its head, and every payload's address.
 
         ``progress``, if given, is called with the report so far (``entries`` and
