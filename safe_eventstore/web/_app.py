@@ -12,8 +12,9 @@ import safe_eventstore as ses
 from ._api import api_router
 from ._console import install_console
 from ._context import DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_PAGE_SIZE, WebContext
+from ._docs import install_docs
 from ._problems import install_problem_handlers
-from ._security import BodyLimit, LoginRequired, login_redirect
+from ._security import BodyLimit, LoginRequired, SecurityHeaders, login_redirect
 
 __all__ = ["create_app"]
 
@@ -46,6 +47,8 @@ def create_app(
         version=ses.__version__,
         description="The HTTP API of a SAFE EventStore store. Errors are RFC 9457 problem "
         "documents (`application/problem+json`).",
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.web = WebContext(
         store=store,
@@ -57,6 +60,7 @@ def create_app(
     install_problem_handlers(app)
     app.add_exception_handler(LoginRequired, login_redirect)
     app.include_router(api_router)
+    install_docs(app)
     install_console(app)
     app.add_middleware(
         SessionMiddleware,
@@ -65,4 +69,5 @@ def create_app(
         same_site="strict",
     )
     app.add_middleware(BodyLimit, max_size=max_body_size)
+    app.add_middleware(SecurityHeaders)
     return app

@@ -102,7 +102,6 @@ def render(request: Request, template: str, status_code: int = 200, **values: An
         status_code=status_code,
         headers={
             "Content-Security-Policy": _CSP,
-            "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "same-origin",
             "Cache-Control": "no-store",
         },
@@ -137,5 +136,5 @@ def static_file(name: str) -> Response:
     return FileResponse(
         _HERE / "static" / name,
         media_type=media_type,
-        headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
+        headers={"Cache-Control": "public, max-age=3600"},
     )

@@ -25,6 +25,7 @@ from ._problems import ApiProblem, problem_response
 __all__ = [
     "BodyLimit",
     "LoginRequired",
+    "SecurityHeaders",
     "has_session",
     "log_in",
     "log_out",
@@ -150,3 +151,30 @@ class BodyLimit:
 
     def _detail(self) -> str:
         return f"the request body is larger than this server's limit of {self.max_size} bytes"
+
+
+_HEADERS = [
+    # a browser never guesses a script or a page out of a JSON or text answer
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+]
+
+
+class SecurityHeaders:
+    """Adds headers that stop browsers sniffing content types or framing the console."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
