@@ -102,7 +102,6 @@ def render(request: Request, template: str, status_code: int = 200, **values: An
         status_code=status_code,
         headers={
             "Content-Security-Policy": _CSP,
-            "Referrer-Policy": "same-origin",
             "Cache-Control": "no-store",
         },
     )
