@@ -95,7 +95,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8766)
     args = parser.parse_args()
     with ses.open(args.store) as store:
-        print(f"NoteBook at http://127.0.0.1:{args.port}/notebook/ (console: /). Ctrl-C stops.")
+        print(
+            f"NoteBook at http://127.0.0.1:{args.port}/notebook/ (console: /). Ctrl-C stops.",
+            flush=True,
+        )
         uvicorn.run(notebook_web_app(store), host="127.0.0.1", port=args.port, log_level="warning")
 
 
