@@ -30,12 +30,25 @@ class _Batch:
         self.streams: dict[str, list[ses.NewEvent]] = {}
 
     def add(
-        self, stream: str, type: str, data: dict[str, Any], at: datetime, **ids: uuid.UUID | None
+        self,
+        stream: str,
+        type: str,
+        data: dict[str, Any],
+        at: datetime,
+        *,
+        correlation_id: uuid.UUID | None = None,
+        causation_id: uuid.UUID | None = None,
     ) -> uuid.UUID:
         event_id = uuid.uuid4()
-        self.streams.setdefault(stream, []).append(
-            ses.NewEvent(type, data, event_id=event_id, timestamp=at, **ids)
+        event = ses.NewEvent(
+            type,
+            data,
+            event_id=event_id,
+            timestamp=at,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
         )
+        self.streams.setdefault(stream, []).append(event)
         return event_id
 
     def store(self, db: ses.Database) -> None:
