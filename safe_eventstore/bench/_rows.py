@@ -133,7 +133,7 @@ def latency_rows(latencies: list[float]) -> list[Row]:
 
 def add_ratios(rows: list[Row], references: dict[str, tuple[str, ...]]) -> None:
     """Sort the rows by workload and set each row's ratio to its reference rows."""
-    order = ("W1", "W2", "W3", "W4", "W5", "W6", "C1", "C2", "C3", "C4")
+    order = ("W1", "W2", "W3", "W4", "W5", "W6", "C1", "C2", "C3", "C4", "H1", "H2", "H3")
     rows.sort(key=lambda r: order.index(r.workload))
     by_id = {r.id: r for r in rows}
     for row in rows:
@@ -166,7 +166,7 @@ def table(rows: list[Row]) -> list[tuple[str, ...]]:
     lines: list[tuple[str, ...]] = []
     for r in rows:
         rate = f"{r.rate:,.2f} {r.unit}" if r.unit.startswith("ms") else f"{r.rate:,.0f} {r.unit}"
-        if r.id == "W6-live":
+        if "p50_ms" in r.notes:
             rate = f"p50 {r.notes['p50_ms']:.2f} ms, p99 {r.notes['p99_ms']:.2f} ms"
         ratios = ", ".join(f"{v:.2f}x {k}" for k, v in r.ratios.items())
         if "target" in r.notes:

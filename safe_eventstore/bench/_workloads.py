@@ -43,12 +43,15 @@ class Sizes:
     long: int = 10_000  # C4: events of the aggregate loaded
     snapshot_every: int = 1000  # C4: events between snapshots
     loads: int = 20  # C4: loads timed
+    http_appends: int = 1000  # H1: appends through the HTTP API (and in-process)
+    big_stream: int = 1_000_000  # H3: events of the stream whose pages are served
+    pages: int = 500  # H3: pages timed
 
 
 QUICK = Sizes(
     single=20, writers=4, concurrent=40, batches=3, batch=10, read=300, latency=5,
     raw_rows=1000, rounds=1, read_repeat=1, commands=20, aggregates=4, history=5, long=50,
-    snapshot_every=10, loads=2,
+    snapshot_every=10, loads=2, http_appends=10, big_stream=500, pages=8,
 )  # fmt: skip
 """Tiny sizes for a smoke run: checks the harness, measures nothing worth reading."""
 

@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from . import web_rows
 from ._rows import (
     Row,
     add_ratios,
@@ -62,6 +63,10 @@ def run(
         rows += latency_rows(ours.live_latency(s.latency))
         commands, command_notes = command_rows(work, s, references, say)
         rows += commands
+        if web_rows.available():
+            rows += web_rows.web_rows(ours.store, str(work / "safe-eventstore"), s, say)
+        else:
+            say("H rows skipped: the web extra is not installed")
     finally:
         ours.close()
         if es:
@@ -70,7 +75,7 @@ def run(
             raw.close()
         shutil.rmtree(work, ignore_errors=True)
 
-    add_ratios(rows, {**_REFERENCES, **COMMAND_REFERENCES})
+    add_ratios(rows, {**_REFERENCES, **COMMAND_REFERENCES, **web_rows.REFERENCES})
     if out is not None:
         notes = {"eventsourcing_synchronous": es and es.synchronous, **command_notes}
         write_json(rows, out, sizes=s, notes=notes)

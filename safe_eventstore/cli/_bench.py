@@ -48,7 +48,9 @@ def bench(
 
     Rows W1-W6 on an embedded SQLite store, each with its ratio to the eventsourcing
     library's SQLite recorder and to raw sqlite3, measured in the same run; rows C1-C4,
-    commands through safe_eventstore.cqrs beside the library's Application. With --nats,
+    commands through safe_eventstore.cqrs beside the library's Application; rows H1-H3, the
+    HTTP API (a `serve` process) beside the same calls in-process, when the web extra is
+    installed. With --nats,
     the same rows on NATS JetStream beside raw nats-py. Compare ratios, not absolute
     rates. See docs/performance.md and docs/nats-mapping.md.
     """

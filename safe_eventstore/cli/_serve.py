@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import click
 from rich.markup import escape
@@ -16,6 +19,7 @@ __all__ = ["is_loopback", "serve"]
 
 TOKEN_VARIABLE = "SAFE_EVENTSTORE_TOKEN"
 DEFAULT_PORT = 8765
+LIVE_THREADS = 256
 
 
 def is_loopback(host: str) -> bool:
@@ -30,7 +34,9 @@ def is_loopback(host: str) -> bool:
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named, not implied: asyncio sets TCP_NODELAY only on sockets that say so,
+    # and without it every answer written in two parts waits out the peer's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host.strip("[]"), port))
@@ -92,4 +98,13 @@ def serve(url: str | None, host: str, port: int, token: str | None, read_only: b
         )
         sys.stdout.flush()  # a process reading the address through a pipe sees it now
         config = uvicorn.Config(app, log_level="warning", lifespan="off")
-        uvicorn.Server(config).run(sockets=[sock])
+        asyncio.run(_serve(uvicorn.Server(config), sock))
+
+
+async def _serve(server: Any, sock: socket.socket) -> None:
+    # Each live tail waits for events in a worker thread of the loop's default executor;
+    # asyncio's default (a handful of threads on a small machine) would make the tails
+    # queue for it.
+    executor = ThreadPoolExecutor(max_workers=LIVE_THREADS, thread_name_prefix="live")
+    asyncio.get_running_loop().set_default_executor(executor)
+    await server.serve(sockets=[sock])

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from ._api_common import Context, DbName, errors, open_db
 from ._api_live import live
-from ._api_models import CreateDatabaseBody, DatabaseOut, DatabasesOut, VerifyOut
+from ._api_models import CreateDatabaseBody, DatabaseOut, DatabasesOut, VerifyOut, VerifyProblemOut
 from ._api_reads import reads
 from ._api_writes import writes
 from ._security import require_bearer, require_writable
@@ -38,7 +38,7 @@ def list_databases(context: Context) -> DatabasesOut:
     "/databases",
     tags=["databases"],
     status_code=status.HTTP_201_CREATED,
-    responses=errors(403, 409),
+    responses=errors(403, 409, 413),
     dependencies=[Depends(require_writable)],
 )
 def create_database(body: CreateDatabaseBody, context: Context, response: Response) -> DatabaseOut:
@@ -61,7 +61,7 @@ def get_stats(db: DbName, context: Context) -> dict[str, float]:
     return open_db(context, db).stats()
 
 
-@api_router.post("/databases/{db}/verify", tags=["databases"], responses=errors(404))
+@api_router.post("/databases/{db}/verify", tags=["databases"], responses=errors(404, 413))
 def verify(db: DbName, context: Context) -> VerifyOut:
     """Re-check every hash chain and payload address of the database (allowed read-only:
     it writes nothing)."""
@@ -72,8 +72,7 @@ def verify(db: DbName, context: Context) -> VerifyOut:
         entries=report.entries,
         payloads=report.payloads,
         problems=[
-            {"stream": p.stream, "seq": p.seq, "message": p.message}  # type: ignore[misc]
-            for p in report.problems
+            VerifyProblemOut(stream=p.stream, seq=p.seq, message=p.message) for p in report.problems
         ],
     )
 

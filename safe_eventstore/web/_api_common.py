@@ -13,14 +13,16 @@ from ._api_models import ProblemOut
 from ._context import WebContext, web_context
 from ._problems import PROBLEM
 
-__all__ = ["MAX_INT", "Context", "DbName", "errors", "open_db"]
+__all__ = ["DATABASE_NAME", "MAX_INT", "Context", "DbName", "errors", "open_db"]
 
 MAX_INT = 2**63 - 1  # the stores keep 64-bit integers
 
 Context = Annotated[WebContext, Depends(web_context)]
-DbName = Annotated[str, Path(max_length=64, description="The database's name.")]
+DATABASE_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+DbName = Annotated[str, Path(pattern=DATABASE_NAME, description="The database's name.")]
 
 _MEANINGS = {
+    400: "The request cannot be read (a body that is not UTF-8 JSON, ...).",
     401: "A bearer token is needed (the server has a token).",
     403: "The server is read-only.",
     404: "No such database, stream or event.",
@@ -38,7 +40,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "description": _MEANINGS[status],
             "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/ProblemOut"}}},
         }
-        for status in (401, 422, *statuses)
+        for status in (400, 401, 422, *statuses)
     }
 
 

@@ -51,7 +51,10 @@ class DatabasesOut(BaseModel):
 
 class CreateDatabaseBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(max_length=NAME_LENGTH, examples=["bank"])
+    name: str = Field(
+        examples=["bank"],
+        description="1-64 characters of a-z, 0-9, '_' and '-', starting with a letter or digit.",
+    )
 
 
 class CategoriesOut(BaseModel):

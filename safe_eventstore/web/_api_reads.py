@@ -92,10 +92,6 @@ def _page(
     return Response(dump_json(body), media_type="application/json")
 
 
-def _name_page(names: list[str], key: str, next_after: str | None) -> dict[str, Any]:
-    return {key: names, "next_after": next_after}
-
-
 @reads.get("/databases/{db}/categories", responses=errors(404))
 def list_categories(
     db: DbName,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from starlette.middleware.sessions import SessionMiddleware
 
 import safe_eventstore as ses
@@ -68,6 +70,30 @@ def create_app(
         session_cookie="safe_eventstore_session",
         same_site="strict",
     )
+    if token is None:
+        _document_without_auth(app)
     app.add_middleware(BodyLimit, max_size=max_body_size)
     app.add_middleware(SecurityHeaders)
     return app
+
+
+def _document_without_auth(app: FastAPI) -> None:
+    # The bearer scheme is declared on every API route; served without a token, the
+    # document must not ask clients for one.
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            for operations in document.get("paths", {}).values():
+                for operation in operations.values():
+                    operation.pop("security", None)
+                    operation.get("responses", {}).pop("401", None)
+            document.get("components", {}).pop("securitySchemes", None)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -10,9 +10,18 @@ import msgspec
 
 import safe_eventstore as ses
 
-__all__ = ["dump_json", "dump_ndjson_line", "event_json"]
+__all__ = ["dump_json", "event_json"]
 
-_encoder = msgspec.json.Encoder()
+
+def _plain(obj: Any) -> Any:
+    # Typed events: msgspec encodes dataclasses and Structs itself; pydantic models dump.
+    dump = getattr(obj, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    raise TypeError(f"cannot show a {type(obj).__name__} as JSON")
+
+
+_encoder = msgspec.json.Encoder(enc_hook=_plain)
 
 
 def event_json(event: ses.RecordedEvent) -> dict[str, Any]:
@@ -44,7 +53,3 @@ def event_json(event: ses.RecordedEvent) -> dict[str, Any]:
 def dump_json(value: Any) -> bytes:
     """``value`` (with dataclasses, Structs, UUIDs and datetimes in it) as JSON bytes."""
     return _encoder.encode(value)
-
-
-def dump_ndjson_line(value: Any) -> bytes:
-    return _encoder.encode(value) + b"\n"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 import uuid
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
@@ -121,7 +123,7 @@ def test_event_input_errors(client: TestClient) -> None:
     problem(client.post(url, content=b"events", headers={"content-type": "text/plain"}), 422)
 
 
-def test_an_event_too_large_for_the_store_is_413(tmp_path: object) -> None:
+def test_an_event_too_large_for_the_store_is_413() -> None:
     with ses.open("memory://", max_event_size=1000) as store:
         store.create_database("bank")
         client = TestClient(create_app(store))
@@ -308,3 +310,41 @@ def test_an_idle_subscription_ends_after_its_timeout(client: TestClient) -> None
     response = client.get(f"{API}/bank/subscribe", params={"idle_timeout": 0.2})
     assert response.status_code == 200
     assert "data:" not in response.text
+
+
+def test_typed_events_of_the_served_store_read_as_their_json() -> None:
+    import dataclasses
+
+    import pydantic
+
+    @dataclasses.dataclass
+    class Opened:
+        owner: str
+
+    class Deposited(pydantic.BaseModel):
+        amount: int
+
+    types = ses.EventTypes()
+    types.register(Opened)
+    types.register(Deposited)
+    with ses.open("memory://", event_types=types) as store:
+        db = store.create_database("bank")
+        db.append("Account-1", [Opened("ann"), Deposited(amount=5)])
+        client = TestClient(create_app(store))
+        page = client.get(f"{API}/bank/streams/Account-1/events").json()["events"]
+    assert [(e["type"], e["data"]) for e in page] == [
+        ("Opened", {"owner": "ann"}),
+        ("Deposited", {"amount": 5}),
+    ]
+
+
+def test_verify_reports_altered_history(client: TestClient, tmp_path: Path) -> None:
+    append(client, "Account-1", "Opened", "Deposited")
+    database = tmp_path / "store" / "bank.sqlite3"
+    with sqlite3.connect(database) as conn:
+        conn.execute("UPDATE entries SET metadata = CAST('{\"x\":1}' AS BLOB) WHERE position = 1")
+    conn.close()
+    report = client.post(f"{API}/bank/verify").json()
+    assert report["ok"] is False
+    assert [(p["stream"], p["seq"]) for p in report["problems"]] == [("Account-1", 0)]
+    assert report["problems"][0]["message"].startswith("entry altered")
