@@ -67,7 +67,8 @@ def _when(i: int, start: datetime, rng: random.Random) -> datetime:
 def fill_shop(db: ses.Database, seed: int = 7) -> int:
     """Append the shop's events to ``db``; how many events were appended."""
     rng = random.Random(seed)
-    start = datetime.now(UTC) - timedelta(hours=HOURS)
+    # The day ends an hour ago, so every shipment (half an hour after its order) is past.
+    start = datetime.now(UTC) - timedelta(hours=HOURS + 1)
     count = 0
     batch = _Batch()
     for c in range(CUSTOMERS):

@@ -52,12 +52,7 @@ def _samples(db: ses.Database, last: int) -> list[tuple[int, float]]:
     for position in positions:
         for event in db.read_all(from_position=position, limit=1):
             found.append((event.position, event.timestamp.timestamp()))
-    found = sorted(set(found))
-    # Imported events may carry older timestamps: keep time non-decreasing along positions.
-    steady: list[tuple[int, float]] = []
-    for position, at in found:
-        steady.append((position, max(at, steady[-1][1]) if steady else at))
-    return steady
+    return sorted(set(found))
 
 
 def rate_chart(db: ses.Database) -> RateChart:
@@ -66,14 +61,16 @@ def rate_chart(db: ses.Database) -> RateChart:
     samples = _samples(db, last) if last else []
     if not samples:
         return RateChart([], None, None, 0, 0.0)
-    t0, t1 = samples[0][1], samples[-1][1]
-    span = max(t1 - t0, 1.0)
-    size = span / BUCKETS
+    # Imported events may carry older timestamps than the ones stored before them: an
+    # interval's entries are spread between its two times, whichever comes first.
+    t0 = min(at for _, at in samples)
+    t1 = max(at for _, at in samples)
+    size = max(t1 - t0, 1.0) / BUCKETS
     counts = [0.0] * BUCKETS
-    counts[0] += 1  # the first sampled entry itself
-    for (p0, a), (p1, b) in itertools.pairwise(samples):
-        entries = p1 - p0
-        if b <= a:
+    counts[min(int((samples[0][1] - t0) / size), BUCKETS - 1)] += 1  # the first entry itself
+    for (p0, x), (p1, y) in itertools.pairwise(samples):
+        entries, a, b = p1 - p0, min(x, y), max(x, y)
+        if b == a:
             counts[min(int((a - t0) / size), BUCKETS - 1)] += entries
             continue
         for i in range(BUCKETS):
