@@ -45,6 +45,16 @@ class RateChart:
     width: int = WIDTH
     height: int = HEIGHT
 
+    @property
+    def bucket(self) -> str:
+        """The bars' interval, in words."""
+        seconds = self.bucket_seconds
+        if seconds >= 3600:
+            return f"{seconds / 3600:.3g} h"
+        if seconds >= 60:
+            return f"{seconds / 60:.3g} min"
+        return f"{seconds:.3g} s"
+
 
 def _samples(db: ses.Database, last: int) -> list[tuple[int, float]]:
     positions = sorted({1 + (last - 1) * i // (SAMPLES - 1) for i in range(SAMPLES)} | {last})
