@@ -91,7 +91,8 @@ def _percentile(values: list[float], q: float) -> float:
 def web_rows(store: Store, url: str, s: Sizes, say: Callable[[str], None]) -> list[Row]:
     """The H rows on ``store`` (open here, at ``url``), whose database ``reads`` holds the
     events of the read rows."""
-    h1 = store.create_database("h1")
+    store.create_database("h1")  # the server's; each system writes a database of its own
+    h1 = store.create_database("h1lib")
     pages = store.create_database("pages")
     say(f"H3: storing a stream of {s.big_stream:,} events")
     step = 20_000
@@ -124,7 +125,7 @@ def _append_rows(h1: Any, client: _Client, s: Sizes, say: Callable[[str], None])
         timings["H1"].append(t[0])
         with timer() as t:
             for i in range(each):
-                h1.append(f"Lib-{r}", [event(i)], expected_version=i - 1 if i else NO_STREAM)
+                h1.append(f"Http-{r}", [event(i)], expected_version=i - 1 if i else NO_STREAM)
         timings["H1-lib"].append(t[0])
     count = each * s.rounds
     return [
