@@ -101,7 +101,10 @@ def event_page(
     request: Request, db: str, stream: str, version: Annotated[int, Path(ge=0, le=2**63 - 1)]
 ) -> Response:
     database = page_database(request, db)
-    found = list(database.read_stream(stream, from_version=version, limit=1))
+    try:
+        found = list(database.read_stream(stream, from_version=version, limit=1))
+    except ses.InvalidInput as exc:
+        raise PageError(422, str(exc)) from exc
     if not found or found[0].version != version:
         raise PageError(404, f"no event {version} in stream {stream!r}")
     event = found[0]

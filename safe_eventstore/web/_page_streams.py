@@ -13,6 +13,7 @@ from starlette.responses import Response
 import safe_eventstore as ses
 
 from ._event_view import pretty, pretty_data, short_time
+from ._page_errors import PageError
 from ._pages import PAGE_SIZE, page_database, pages, render
 
 __all__ = ["router"]
@@ -103,20 +104,19 @@ def stream(
     raw: bool = False,
 ) -> Response:
     database = page_database(request, db)
-    last = database.stream_version(stream)
     if raw:
         backwards = False  # the raw history reads forwards only
-    if from_version is None and backwards:
-        from_version = last
-    events = list(
-        database.read_stream(
-            stream,
-            from_version=from_version,
-            limit=PAGE_SIZE,
-            backwards=backwards,
-            raw=raw,
+    try:
+        last = database.stream_version(stream)
+        if from_version is None and backwards:
+            from_version = last
+        events = list(
+            database.read_stream(
+                stream, from_version=from_version, limit=PAGE_SIZE, backwards=backwards, raw=raw
+            )
         )
-    )
+    except ses.InvalidInput as exc:
+        raise PageError(422, str(exc)) from exc
     versions = [e.version for e in events if e.kind == "event"] or [e.version for e in events]
     low, high = (min(versions), max(versions)) if versions else (None, None)
     return render(

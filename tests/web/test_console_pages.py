@@ -60,6 +60,23 @@ def test_an_unknown_database_is_a_404_page(client: TestClient) -> None:
     assert page.headers["content-type"].startswith("text/html") and "nope" in page.text
 
 
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/db/bank/streams/%24bad", 422),
+        ("/db/bank/events/%24bad/0", 422),
+        ("/db/bank/events/Order-1/7", 404),
+        ("/db/bank/tail?stream=%24bad", 422),
+        ("/db/bank/verify?job=unknown", 404),
+    ],
+)
+def test_bad_addresses_are_error_pages(client: TestClient, path: str, status: int) -> None:
+    page = client.get(path)
+    assert page.status_code == status
+    assert page.headers["content-type"].startswith("text/html")
+    assert '<p class="error">' in page.text
+
+
 def test_streams_are_filtered_by_prefix_and_paged(client: TestClient, bank: ses.Database) -> None:
     for n in range(120):
         bank.append(f"Account-{n:03}", [ses.NewEvent("Opened", {})])
