@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+import pytest
 from playwright.sync_api import Page, expect
 
 import safe_eventstore as ses
 
 from .conftest import BIG
+
+pytestmark = pytest.mark.slow  # one store with a 1,000,000-event stream, built once
 
 
 def test_open_the_console_and_create_a_database(
