@@ -195,8 +195,13 @@ class AsyncDatabase:
     def subscribe(self, *, idle_timeout: float | None = None, **options: Any) -> AsyncSubscription:
         return AsyncSubscription(self.sync.subscribe(**options), idle_timeout)
 
-    async def verify(self, *, public_key: Any = None) -> VerifyReport:
-        return await _run(self.sync.verify, public_key=public_key)
+    async def verify(
+        self,
+        *,
+        public_key: Any = None,
+        progress: Callable[[VerifyReport], None] | None = None,
+    ) -> VerifyReport:
+        return await _run(self.sync.verify, public_key=public_key, progress=progress)
 
     @property
     def encrypted(self) -> bool:

@@ -6,7 +6,7 @@ worker threads."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -397,16 +397,23 @@ class Database:
 
     # -- integrity and statistics ----------------------------------------------------------
 
-    def verify(self, *, public_key: Any = None) -> VerifyReport:
+    def verify(
+        self,
+        *,
+        public_key: Any = None,
+        progress: Callable[[VerifyReport], None] | None = None,
+    ) -> VerifyReport:
         """Re-check every stream's hash chain, its head, and every payload's address.
 
         With ``public_key`` (the signing key's public half: a PEM file's path, an
         ``Ed25519PublicKey`` or its 32 raw bytes), also check every batch signature and
         that each stream's head is the one last signed for it, which finds even a history
         rewritten consistently by whoever holds the store's files (docs/tamper-evidence.md).
+        ``progress``, if given, is called with the report so far (``entries`` and
+        ``payloads`` checked) after each stream and each page of payloads.
         """
         key = None if public_key is None else public_key_of(public_key)
-        return verify(self._storage, self.name, key)
+        return verify(self._storage, self.name, key, progress)
 
     def stats(self) -> dict[str, float]:
         """Counts and sizes: ``events``, ``streams``, ``restructures``, ``payloads``,

@@ -3,6 +3,7 @@ from what the storage holds."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from hashlib import sha256
 from typing import TYPE_CHECKING
 
@@ -19,10 +20,16 @@ __all__ = ["verify"]
 PAGE = 1000
 
 
-def verify(storage: Storage, db: str, public_key: Ed25519PublicKey | None = None) -> VerifyReport:
+def verify(
+    storage: Storage,
+    db: str,
+    public_key: Ed25519PublicKey | None = None,
+    progress: Callable[[VerifyReport], None] | None = None,
+) -> VerifyReport:
     """The findings of re-checking database ``db``: its streams, then its payloads, then
     that every stored entry belongs to a listed stream; with ``public_key``, then its
-    batch signatures and every stream head against the last one signed."""
+    batch signatures and every stream head against the last one signed. ``progress`` is
+    called with the report so far after each stream and each page of payloads."""
     report = VerifyReport()
     heads: dict[str, Head | None] = {}
     after: str | None = None
@@ -32,10 +39,12 @@ def verify(storage: Storage, db: str, public_key: Ed25519PublicKey | None = None
             head = _verify_stream(storage, db, name, report)
             if public_key is not None:
                 heads[name] = head
+            if progress is not None:
+                progress(report)
         if len(names) < PAGE:
             break
         after = names[-1]
-    _verify_payloads(storage, db, report)
+    _verify_payloads(storage, db, report, progress)
     counts = storage.stats(db)
     stored = counts["events"] + counts["restructures"]
     if stored != report.entries:
@@ -47,7 +56,12 @@ def verify(storage: Storage, db: str, public_key: Ed25519PublicKey | None = None
     return report
 
 
-def _verify_payloads(storage: Storage, db: str, report: VerifyReport) -> None:
+def _verify_payloads(
+    storage: Storage,
+    db: str,
+    report: VerifyReport,
+    progress: Callable[[VerifyReport], None] | None,
+) -> None:
     last: bytes | None = None
     while True:
         blobs = storage.read_blobs(db, after=last, limit=PAGE)
@@ -57,6 +71,8 @@ def _verify_payloads(storage: Storage, db: str, report: VerifyReport) -> None:
                 report.problems.append(
                     Problem(None, None, f"payload {address.hex()} does not match its address")
                 )
+        if progress is not None:
+            progress(report)
         if len(blobs) < PAGE:
             break
         last = blobs[-1][0]

@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/safe-eventstore demo "$@"
+# --serve ends with the web console open on the demo database; --no-serve stops after the tour.
+.venv/bin/safe-eventstore demo --serve "$@"

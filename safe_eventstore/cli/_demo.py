@@ -15,7 +15,9 @@ from rich.text import Text
 import safe_eventstore as ses
 
 from ._app import main, open_store, store_option
+from ._demo_shop import fill_shop
 from ._render import data_text, events_table, stats_table, stdout, summary
+from ._serve import serve as serve_command
 
 __all__ = ["demo"]
 
@@ -60,12 +62,24 @@ def _balances_table(balances: dict[str, int]) -> Table:
 
 @main.command()
 @store_option
-def demo(url: str | None) -> None:
+@click.option(
+    "--serve/--no-serve",
+    default=False,
+    help="End by serving the web console on the demo's store (scripts/demo.sh does).",
+)
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+    help="The console's port, with --serve (0: any free port).",
+)  # fmt: skip
+@click.pass_context
+def demo(ctx: click.Context, url: str | None, serve: bool, port: int) -> None:
     """Show the store at work in a fresh database (demo, demo-2, ...).
 
     Appends a few accounts' events (one payload repeated, to show dedup), corrects one by a
     restructure, reads a stream, runs a subscription that resumes from a checkpoint, then
-    verifies the hash chains and prints statistics.
+    verifies the hash chains and prints statistics. It then fills the database with a
+    shop's few thousand events (orders, payments, stock, shipments, customers) and, with
+    --serve, serves the web console over it.
     """
     out = stdout()
     started = time.perf_counter()
@@ -101,7 +115,22 @@ def demo(url: str | None) -> None:
         _section(out, "6. Statistics")
         out.print(stats_table(db.stats()))
 
+        _section(out, "7. A shop's events, for the web console")
+        shop = fill_shop(db)
+        out.print(
+            f"appended {shop:,} events of orders, payments, stock, shipments and customers; "
+            "each order's events share a correlation id and name their cause.",
+            soft_wrap=True,
+        )
+
         _done(out, store, db, url, started)
+        name, in_memory = db.name, store.url.startswith("memory:")
+    if serve and in_memory:
+        raise click.ClickException("--serve needs a store that outlives the tour, not memory://")
+    if serve:
+        out.print()
+        out.print(Text(f"The console: open the address below, then database {name}.", "bold"))
+        ctx.invoke(serve_command, url=url, host="127.0.0.1", port=port, token=None, read_only=False)
 
 
 def _section(out: Console, title: str) -> None:

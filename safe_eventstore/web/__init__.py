@@ -23,5 +23,6 @@ except ImportError as exc:  # pragma: no cover - depends on what is installed
 
 from ._app import create_app
 from ._context import WebContext, web_context
+from ._csrf import csrf_form, csrf_token
 
-__all__ = ["WebContext", "create_app", "web_context"]
+__all__ = ["WebContext", "create_app", "csrf_form", "csrf_token", "web_context"]

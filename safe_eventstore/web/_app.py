@@ -12,7 +12,7 @@ from starlette.middleware.sessions import SessionMiddleware
 import safe_eventstore as ses
 
 from ._api import api_router
-from ._console import router as console_router
+from ._console import install_console
 from ._context import DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_PAGE_SIZE, WebContext
 from ._docs import install_docs
 from ._problems import install_problem_handlers
@@ -63,7 +63,7 @@ def create_app(
     app.add_exception_handler(LoginRequired, login_redirect)
     app.include_router(api_router)
     install_docs(app)
-    app.include_router(console_router)
+    install_console(app)
     app.add_middleware(
         SessionMiddleware,
         secret_key=session_secret or secrets.token_urlsafe(32),
