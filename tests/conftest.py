@@ -55,3 +55,10 @@ def fresh_store(request: pytest.FixtureRequest, kind: str) -> Iterator[str]:
         url = f"{base}?prefix={prefix}&replicas=3"
     yield url
     drop(base, prefix)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Playwright's sync API keeps an event loop running in the main thread for as long as
+    # its session-wide fixtures live, so asyncio.run() in any test after the first browser
+    # test would fail: the browser tests go last, whatever paths the command line names.
+    items.sort(key=lambda item: "browser" in item.path.parts)
