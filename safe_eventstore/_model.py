@@ -123,6 +123,10 @@ class NewEvent(msgspec.Struct, frozen=True):
     ``event_id`` is made when the event is made (a fresh, time-ordered UUIDv7), so
     retrying an append with the same ``NewEvent`` objects (after a timeout, say) stores
     them once: the retry finds their ids stored and returns the first append's result.
+    A retry is the same call: with a concrete expected version (a version or
+    ``NO_STREAM``) it finds the events right after that version, without an index of ids;
+    with ``ANY`` or ``STREAM_EXISTS`` it looks their ids up. An id given as a plain UUID
+    (your own, or one read back) is always looked up by id.
     Give an id of your own to tie an event to something outside (a message id, a row of an
     import); give ``event_id=None`` to have the store make a new id at each append, which
     makes a retry store the events again.
