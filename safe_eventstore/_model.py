@@ -88,6 +88,10 @@ class _MadeId(uuid.UUID):
     def __repr__(self) -> str:
         return f"UUID('{self}')"
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # a copy or unpickled id: is_safe is the class's, not a slot to set
+        _set(self, "int", state["int"])
+
 
 _make = object.__new__
 _set = object.__setattr__
