@@ -7,8 +7,9 @@ here once, as :func:`plan_append`.
 
 The whole append sequence is part of the contract too, as :func:`run_append` (written in
 :mod:`._sequence`, re-exported here): it drives a backend's :class:`Transaction` (the
-primitives of one atomic step: a stream's head, the stored entries of some event ids, the
-first event a query selects, a stored checkpoint, storing entries) through the heads,
+primitives of one atomic step: a stream's head, the stored entries of some event ids (or,
+for a write retried by position, :func:`by_position`, at some versions), the first event a
+query selects, a stored checkpoint, storing entries) through the heads,
 :func:`plan_append`, the idempotent-retry short cut, the append condition, the checkpoint
 and the results. A backend supplies only its atomic step (a lock, a write transaction) and
 those primitives. So do the helpers that backends filtering in Python share:
@@ -397,7 +398,8 @@ class Storage(ABC):
         by address, and move ``checkpoint`` forward if given: all in one atomic step.
 
         Each write is decided by :func:`plan_append`; a write that is an idempotent retry
-        returns its original result and stores nothing. When every write is a retry,
+        (found by event id, or by position for a :func:`by_position` write) returns its
+        original result and stores nothing. When every write is a retry,
         nothing is stored and the checkpoint and condition are left alone. ``writes`` may
         be empty when a checkpoint is given: then only the checkpoint moves (forward).
         ``condition`` is checked in the same step, before anything is written: the first
