@@ -22,6 +22,7 @@ from ._model import (
     AppendResult,
     NewEvent,
     StreamAppend,
+    made_here,
     new_event_id,
 )
 from ._names import check_name
@@ -224,14 +225,18 @@ class Writer:
         drafts = []
         # No event id came from the caller: plain data and typed events given without a
         # NewEvent, and NewEvents made with event_id=None, get new ids at each append.
-        new_ids = True
+        # Ids made with their NewEvents (every one of them) let a retry be found by position.
+        new_ids = made = True
         for e in events:
             drafts.append(self.draft(e, blobs, EVENT, stream))
             if isinstance(e, NewEvent) and e.event_id is not None:
                 new_ids = False
+                made = made and made_here(e.event_id)
+            else:
+                made = False
         if not drafts:
             raise InvalidEvent(f"stream {stream!r}: a batch needs at least one event")
-        return Write(stream, drafts, expected, new_ids)
+        return Write(stream, drafts, expected, new_ids, made)
 
     def refresh(self) -> None:
         """Before an append: take note of scopes forgotten meanwhile."""

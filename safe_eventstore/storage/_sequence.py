@@ -8,12 +8,14 @@ from abc import ABC, abstractmethod
 from .._model import AppendCondition, AppendResult, Query
 from ._signatures import BatchSignature, SignedHead, Signer, encode_statement
 from .base import (
-    EVENT,
     Entry,
     Head,
     Write,
+    by_position,
     check_checkpoint,
     check_condition,
+    event_ids,
+    placed,
     plan_append,
     result_of,
     retried,
@@ -36,6 +38,19 @@ class Transaction(ABC):
     @abstractmethod
     def existing(self, stream: str, event_ids: list[bytes]) -> list[Entry]:
         """The stream's stored event entries whose event ids are among ``event_ids``."""
+
+    def at_versions(self, stream: str, first: int, event_ids: list[bytes]) -> list[Entry]:
+        """The stream's stored event entries at versions ``first`` to
+        ``first + len(event_ids) - 1`` that carry the id at the same place of ``event_ids``
+        (:func:`placed`): where a retry of a :func:`by_position` write finds its earlier
+        attempt. Called only when the stream's version is not the one the write expects.
+
+        A backend that reads a stream by version overrides this, and then leaves the ids of
+        such writes out of its index (:func:`indexed`). This default looks the ids up with
+        :meth:`existing`, so it serves a backend that indexes every id that is not
+        generated (``Write.new_ids``), as the contract asked before this method.
+        """
+        return placed(event_ids, first, self.existing(stream, event_ids))
 
     @abstractmethod
     def first_match(self, query: Query, from_position: int) -> Entry | None:
@@ -76,7 +91,8 @@ def run_append(
     db: str = "",
 ) -> list[AppendResult]:
     """The append sequence of :meth:`Storage.append`, run inside a backend's atomic step:
-    each write's head and repeated event ids, :func:`plan_append`, the idempotent-retry
+    each write's head and what an earlier attempt of it stored (by place for a
+    :func:`by_position` write, else by event id), :func:`plan_append`, the idempotent-retry
     short cut, the condition, the checkpoint, then the stores and the results. Raises
     (having stored nothing) when a check fails. With a ``signer``, the new heads of the
     streams written are signed and stored with them (database ``db``: see
@@ -86,8 +102,15 @@ def run_append(
     for w in writes:
         head = tx.head(w.stream)
         existing: list[Entry] = []
-        if head is not None and not w.new_ids:  # no retry looks up a generated id
-            ids = [d.event_id for d in w.drafts if d.kind == EVENT]
+        if head is None or w.new_ids:  # no retry looks up a generated id
+            pass
+        elif by_position(w):
+            # at the expected version nothing of this write can be stored yet: the usual case
+            # costs no read; past it, an earlier attempt sits right after that version
+            if head.version > w.expected:
+                existing = tx.at_versions(w.stream, w.expected + 1, event_ids(w))
+        else:
+            ids = event_ids(w)
             if ids:
                 existing = tx.existing(w.stream, ids)
         heads.append(head)

@@ -7,8 +7,9 @@ here once, as :func:`plan_append`.
 
 The whole append sequence is part of the contract too, as :func:`run_append` (written in
 :mod:`._sequence`, re-exported here): it drives a backend's :class:`Transaction` (the
-primitives of one atomic step: a stream's head, the stored entries of some event ids, the
-first event a query selects, a stored checkpoint, storing entries) through the heads,
+primitives of one atomic step: a stream's head, the stored entries of some event ids (or,
+for a write retried by position, :func:`by_position`, at some versions), the first event a
+query selects, a stored checkpoint, storing entries) through the heads,
 :func:`plan_append`, the idempotent-retry short cut, the append condition, the checkpoint
 and the results. A backend supplies only its atomic step (a lock, a write transaction) and
 those primitives. So do the helpers that backends filtering in Python share:
@@ -48,10 +49,14 @@ __all__ = [
     "Storage",
     "Transaction",
     "Write",
+    "by_position",
     "check_checkpoint",
     "check_condition",
+    "event_ids",
+    "indexed",
     "matches",
     "page_after",
+    "placed",
     "plan_append",
     "read_all_filter",
     "result_of",
@@ -93,6 +98,10 @@ class Write(msgspec.Struct):
     #: every event id was generated for this append (none came from the caller), so
     #: none can be stored yet and a backend may skip looking for an idempotent retry
     new_ids: bool = False
+    #: every event id was made with its NewEvent (none came from the caller): with a
+    #: concrete expected version, a retry of the same call is found by position
+    #: (:func:`by_position`), and the ids need not be indexed (:func:`indexed`)
+    made_ids: bool = False
 
 
 class Entry(msgspec.Struct, gc=False):
@@ -218,6 +227,40 @@ def plan_append(
         )  # fmt: skip
         prev = h
     return sealed
+
+
+def by_position(write: Write) -> bool:
+    """Whether a retry of ``write`` is recognised by the place its events would take.
+
+    A write whose event ids were all made with their events (``made_ids``) and whose
+    expected version ``E`` is concrete (a version, or ``NO_STREAM``) can be stored only
+    where the stream is at ``E``: its events then take versions ``E+1`` to ``E+n``. A retry
+    of the same call carries the same events and the same ``E``, so its earlier attempt, if
+    it was stored, is there and nowhere else (:meth:`Transaction.at_versions`), and no
+    index of event ids is needed to find it. Every other write is looked up by event id.
+    """
+    return write.made_ids and write.expected >= NO_STREAM
+
+
+def indexed(write: Write) -> bool:
+    """Whether a backend keeps ``write``'s event ids where :meth:`Transaction.existing` (or
+    a backend's own lookup by id) finds them: ids that came from the caller, and made ids
+    that :func:`by_position` does not cover. Generated ids (``new_ids``) never are."""
+    return not write.new_ids and not by_position(write)
+
+
+def event_ids(write: Write) -> list[bytes]:
+    """The event ids of ``write``'s event drafts, in order."""
+    return [d.event_id for d in write.drafts if d.kind == EVENT]
+
+
+def placed(ids: list[bytes], first: int, stored: Iterable[Entry]) -> list[Entry]:
+    """Of ``stored`` (a stream's event entries), those at versions ``first`` on that carry
+    the id at the same place of ``ids``: the entries a retry of a :func:`by_position`
+    write finds. All of them make it a retry; some of them, an IdempotencyConflict in
+    :func:`plan_append`; none, a wrong expected version."""
+    last = first + len(ids)
+    return [e for e in stored if first <= e.version < last and ids[e.version - first] == e.event_id]
 
 
 def check_checkpoint(name: str, stored: int | None, position: int) -> None:
@@ -355,7 +398,8 @@ class Storage(ABC):
         by address, and move ``checkpoint`` forward if given: all in one atomic step.
 
         Each write is decided by :func:`plan_append`; a write that is an idempotent retry
-        returns its original result and stores nothing. When every write is a retry,
+        (found by event id, or by position for a :func:`by_position` write) returns its
+        original result and stores nothing. When every write is a retry,
         nothing is stored and the checkpoint and condition are left alone. ``writes`` may
         be empty when a checkpoint is given: then only the checkpoint moves (forward).
         ``condition`` is checked in the same step, before anything is written: the first

@@ -23,8 +23,10 @@ from .base import (
     Storage,
     Transaction,
     Write,
+    indexed,
     matches,
     page_after,
+    placed,
     read_all_filter,
     run_append,
     statistics,
@@ -60,6 +62,11 @@ class _Transaction(Transaction):
         index = self.d.event_ids
         return [e for i in event_ids if (e := index.get((stream, i))) is not None]
 
+    def at_versions(self, stream: str, first: int, event_ids: list[bytes]) -> list[Entry]:
+        entries = self.d.streams.get(stream, [])
+        # an event's seq is its version plus the restructures before it: it is no earlier
+        return placed(event_ids, first, (e for e in entries[first:] if e.kind == EVENT))
+
     def first_match(self, query: Query, from_position: int) -> Entry | None:
         found = _query(self.d, query, from_position, 1)
         return found[0] if found else None
@@ -69,10 +76,11 @@ class _Transaction(Transaction):
 
     def store(self, write: Write, entries: list[Entry], head: Head | None) -> None:
         d = self.d
+        keyed = indexed(write)
         for e in entries:
             e.position = len(d.entries) + 1
             d.entries.append(e)
-            if e.kind == EVENT and not write.new_ids:  # no retry looks up a generated id
+            if e.kind == EVENT and keyed:
                 d.event_ids[(write.stream, e.event_id)] = e
         stream = d.streams.get(write.stream)
         if stream is None:

@@ -61,7 +61,11 @@ def _resume(server: NatsServer) -> None:
         server.process.send_signal(signal.SIGCONT)
 
 
-def _events(n: int) -> list[ses.NewEvent]:
+def _events(n: int, ids: str = "given") -> list[ses.NewEvent]:
+    # "made": the ids each NewEvent makes, which an append with an expected version finds
+    # by position (no markers); "given": ids of the caller's, found by their markers
+    if ids == "made":
+        return [ses.NewEvent("Deposited", {"n": k}) for k in range(n)]
     return [ses.NewEvent("Deposited", {"n": k}, event_id=uuid.uuid4()) for k in range(n)]
 
 
@@ -83,9 +87,10 @@ def _ids(db: ses.Database, stream: str) -> list[uuid.UUID | None]:
     return [e.event_id for e in db.read_stream(stream)]
 
 
+@pytest.mark.parametrize("ids", ["given", "made"])
 @pytest.mark.parametrize("shape", ["batch", "single"])
 def test_an_append_the_server_answers_late_is_retried_inside_and_stored_once(
-    server: NatsServer, shape: str
+    server: NatsServer, shape: str, ids: str
 ) -> None:
     timeout = 2 * TIMEOUT  # room for the server to answer the retry once resumed
     with ses.open(f"{server.url}?timeout={timeout}") as store:
@@ -94,9 +99,9 @@ def test_an_append_the_server_answers_late_is_retried_inside_and_stored_once(
         db.append("Account-2", [ses.NewEvent("Opened", {})])
         # streams whose heads the store knows, so that the append is sent at once
         if shape == "batch":  # an atomic batch of three events
-            stream, events = "Account-2", _events(3)
-        else:  # a chain: one event (its marker, then its entry)
-            stream, events = "Account-1", _events(1)
+            stream, events = "Account-2", _events(3, ids)
+        else:  # a chain: one event (its marker, if any, then its entry)
+            stream, events = "Account-1", _events(1, ids)
         expected = 0
         _freeze(server)
         thread, box = _in_thread(lambda: db.append(stream, events, expected_version=expected))
@@ -114,14 +119,15 @@ def test_an_append_the_server_answers_late_is_retried_inside_and_stored_once(
         assert db.verify().ok
 
 
+@pytest.mark.parametrize("ids", ["given", "made"])
 @pytest.mark.parametrize("after", ["resumed", "restarted"])
 def test_an_append_whose_outcome_stays_unknown_says_so_and_its_retry_stores_it_once(
-    server: NatsServer, after: str
+    server: NatsServer, after: str, ids: str
 ) -> None:
     with ses.open(f"{server.url}?timeout={TIMEOUT}") as store:
         db = store.create_database("bank")
         db.append("Account-1", [ses.NewEvent("Opened", {})])
-        events = _events(3)
+        events = _events(3, ids)
 
         def append() -> ses.AppendResult:
             return db.append("Account-1", events, expected_version=0)

@@ -12,8 +12,10 @@ it if that is not so:
 * a checkpoint expects the message holding its current value (it only moves forward).
 
 Event ids the core generated (``Write.new_ids``: fresh UUIDv7s) cannot be stored already, so
-their events get no marker. A single event with a generated id whose payload is known to be
-stored is one message, its entry, like a plain publish.
+their events get no marker; nor do ids made with their events in a write with a concrete
+expected version (``by_position``): the head expectation stores such a write once, and a retry
+finds its earlier attempt right after the version it expects. A single event without a
+marker whose payload is known to be stored is one message, its entry, like a plain publish.
 
 The messages go to the server in one of two ways:
 
@@ -69,7 +71,7 @@ from typing import Any
 
 from ..._exceptions import AppendOutcomeUnknown, StoreUnavailable
 from ..._model import AppendCondition, AppendResult
-from ..base import EVENT, Write
+from ..base import EVENT, Write, indexed
 from ._committing import CONFLICTS, Committer
 from ._connection import NoStream
 from ._reads import Reader
@@ -235,9 +237,10 @@ class Appender:
         """At most how many messages an append takes."""
         size = 1  # a checkpoint
         for w in r.writes:
-            # an entry each, a marker or copy each (no marker for a generated id), its
+            # an entry each, a marker or copy each (a marker only for an indexed id), its
             # tags, its stream's name
-            pointers = sum(1 for x in w.drafts if not w.new_ids or x.kind != EVENT)
+            keyed = indexed(w)
+            pointers = sum(1 for x in w.drafts if keyed or x.kind != EVENT)
             size += len(w.drafts) + pointers + sum(len(x.tags) for x in w.drafts) + 1
         return size + sum(max(1, math.ceil(len(b) / self.chunk)) for b in r.blobs.values())
 

@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import Callable
 
 from ..._model import Query
-from ..base import EVENT, Entry, matches
+from ..base import EVENT, Entry, matches, placed
 from ._lookups import MULTI, PAGE, Lookups
 from ._names import Layout
 from ._records import decode_copy, decode_entry
@@ -154,6 +154,17 @@ class Reader(Lookups):
         if version == 0:
             return 1
         return await self.locate(d, stream, lambda e, events: events, version)
+
+    async def at_versions(
+        self, d: DbState, stream: str, first: int, event_ids: list[bytes]
+    ) -> list[Entry]:
+        """The stream's event entries at versions ``first`` on that carry the id at the same
+        place of ``event_ids`` (:func:`~safe_eventstore.storage.base.placed`)."""
+        start = await self.locate(d, stream, lambda e, events: events, first)
+        if start is None:
+            return []
+        entries = await self.scan(d, d.layout.stream(stream), start, len(event_ids), _is_event)
+        return placed(event_ids, first, entries)
 
     async def read_entries(self, d: DbState, stream: str, from_seq: int, limit: int) -> list[Entry]:
         if limit <= 0:

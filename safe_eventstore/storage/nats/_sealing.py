@@ -23,8 +23,11 @@ from ..base import (
     EVENT,
     Entry,
     Head,
+    by_position,
     check_checkpoint,
     check_condition,
+    event_ids,
+    indexed,
     plan_append,
     result_of,
     retried,
@@ -91,13 +94,16 @@ class Sealer:
         """Seal an append's entries and lay out its messages (or, when it is wholly an
         idempotent retry, its original results)."""
         # a retry is recognised before its condition: by the entries an earlier attempt may
-        # have stored, and by the markers of event ids that came from the caller
+        # have stored, by the markers of event ids that came from the caller, and for a
+        # write with made ids and a concrete expected version, by the place its events take
         earlier = await self._stored_before(d, r) if fresh and r.unsure else {}
-        marked = [w for n, w in enumerate(r.writes) if not w.new_ids and n not in earlier]
+        marked = [w for n, w in enumerate(r.writes) if indexed(w) and n not in earlier]
         existing: dict[str, list[Entry]] = {}
         markers: dict[str, int] = {}
-        if marked and (fresh or r.condition is not None):
-            existing, markers = await self.reader.existing(d, marked)
+        if fresh or r.condition is not None:
+            if marked:
+                existing, markers = await self.reader.existing(d, marked)
+            existing.update(await self._placed(d, r, heads, earlier))
         plans = self._plans(r, heads, earlier, existing, fresh=fresh)
         done = retried(plans)
         if done is not None:
@@ -120,6 +126,29 @@ class Sealer:
                 return checkpoint
             p.checkpoint = checkpoint
         return p
+
+    async def _placed(
+        self,
+        d: DbState,
+        r: Request,
+        heads: dict[str, Head | None],
+        earlier: dict[int, AppendResult],
+    ) -> dict[str, list[Entry]]:
+        """The entries an earlier attempt of each :func:`by_position` write stored, found
+        where they would be: right after the version the write expects. Read only for a
+        stream past that version (at it, nothing of the write can be stored yet)."""
+        wanted = [
+            w
+            for n, w in enumerate(r.writes)
+            if n not in earlier
+            and by_position(w)
+            and (head := heads[w.stream]) is not None
+            and head.version > w.expected
+        ]
+        found = await asyncio.gather(
+            *(self.reader.at_versions(d, w.stream, w.expected + 1, event_ids(w)) for w in wanted)
+        )
+        return {w.stream: entries for w, entries in zip(wanted, found, strict=True)}
 
     def _plans(
         self,
@@ -178,7 +207,7 @@ class Sealer:
                 at = len(p.entries)
                 if e.kind == EVENT:
                     events = e.version
-                    if not w.new_ids:  # a generated id cannot be stored already
+                    if indexed(w):  # a retry of the others is not found by marker
                         marker = layout.marker(w.stream, e.event_id)
                         expect = {EXPECT: str(markers.get(marker, 0))}
                         p.pointers.append((marker, at, expect, False))

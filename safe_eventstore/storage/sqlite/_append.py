@@ -20,7 +20,18 @@ import msgspec
 
 from ..._model import AppendCondition, AppendResult, Query
 from ..._names import category_of
-from ..base import EVENT, BatchSignature, Entry, Head, Signer, Transaction, Write, run_append
+from ..base import (
+    EVENT,
+    BatchSignature,
+    Entry,
+    Head,
+    Signer,
+    Transaction,
+    Write,
+    indexed,
+    placed,
+    run_append,
+)
 from ..group_commit import Request
 from . import _reads, _signatures
 from ._errors import WriteFailed, translated
@@ -247,6 +258,17 @@ class _Transaction(Transaction):
             return _reads.entries(self.conn.execute(f"{_reads.SELECT} WHERE {where}", args))
         return []
 
+    def at_versions(self, stream: str, first: int, event_ids: list[bytes]) -> list[Entry]:
+        # an event's seq is its version plus the restructures before it, so the (stream,
+        # seq) index starts the walk at or before version ``first``; events follow in version
+        # order, so the first len(event_ids) from version ``first`` on are the ones wanted
+        rows = self.conn.execute(
+            f"{_reads.SELECT} WHERE e.stream = ? AND e.seq >= ? AND e.kind = 0"
+            " AND e.version >= ? ORDER BY e.seq LIMIT ?",
+            (stream, first, first, len(event_ids)),
+        )
+        return placed(event_ids, first, _reads.entries(rows))
+
     def first_match(self, query: Query, from_position: int) -> Entry | None:
         sql, args = _reads.query_sql(query, from_position)
         match = _reads.entries(
@@ -270,7 +292,7 @@ class _Transaction(Transaction):
         else:
             self.flags_off.append((head.position,))
             version = head.version
-        given = not write.new_ids  # no retry looks up a generated id: left out of the index
+        given = indexed(write)  # the ids no retry looks up by id are left out of the index
         last = entries[-1]  # the stream's new head
         position = self.position
         rows, tags, blobs = self.rows, self.tags, self.blobs

@@ -52,7 +52,10 @@ from __future__ import annotations
 from . import _rewrite  # noqa: F401  (first: before the modules it registers)
 from ._appends import (
     test_a_bad_event_fails_the_whole_batch,
+    test_a_partial_overlap_by_position_is_an_idempotency_conflict,
+    test_a_retry_with_a_concrete_expected_version_is_found_where_it_was_stored,
     test_a_retry_with_the_same_event_objects_stores_them_once,
+    test_a_retry_without_a_concrete_expected_version_is_found_by_id,
     test_an_empty_batch_is_refused,
     test_an_id_the_store_generated_is_not_a_retry_key,
     test_checkpoint_stored_with_a_batch_only_moves_forward,
@@ -219,9 +222,12 @@ __all__ = [
     "test_a_hiding_restructure_takes_the_id_and_time_it_is_given",
     "test_a_live_event_arrives_before_the_idle_timeout",
     "test_a_matching_event_after_the_position_fails_the_append",
+    "test_a_partial_overlap_by_position_is_an_idempotency_conflict",
     "test_a_replacement_carries_its_own_id_and_time",
     "test_a_restarted_subscriber_process_resumes_after_its_checkpoint",
+    "test_a_retry_with_a_concrete_expected_version_is_found_where_it_was_stored",
     "test_a_retry_with_the_same_event_objects_stores_them_once",
+    "test_a_retry_without_a_concrete_expected_version_is_found_by_id",
     "test_a_subscription_cannot_save_a_checkpoint_beyond_the_end",
     "test_a_subscription_may_deliver_restructure_entries",
     "test_a_timestamp_must_be_a_timezone_aware_datetime",

@@ -282,7 +282,6 @@ def test_a_retry_with_the_same_event_objects_stores_them_once(db: ses.Database) 
     before = _snapshot(db)
     for _ in range(2):
         assert db.append("Order-1", events, expected_version=ses.NO_STREAM) == first
-        assert db.append("Order-1", events) == first
         assert db.append_batch(batch) == results
         # the retry is answered from what is stored, before the condition is looked at
         assert db.append_events(tagged, condition=condition) == dcb
@@ -291,6 +290,77 @@ def test_a_retry_with_the_same_event_objects_stores_them_once(db: ses.Database) 
     assert [e.event_id for e in db.read_stream("Order-1")] == [e.event_id for e in events]
     # an event like one stored before, made anew, is a new event
     assert db.append("Order-1", [_new("Placed", n=1)]).first_version == 2
+
+
+def test_a_retry_with_a_concrete_expected_version_is_found_where_it_was_stored(
+    db: ses.Database,
+) -> None:
+    # Made ids with an expected version are found by position: the retry's events can only
+    # be at the versions right after the one it expects, however far the stream moved on.
+    db.append("Order-1", [_new("Opened")])
+    events = [_new("Placed", n=1), _new("Paid", n=2)]
+    first = db.append("Order-1", events, expected_version=0)
+    made = [_new("Placed")]
+    batch = [
+        ses.StreamAppend("Order-2", made, expected_version=ses.NO_STREAM),
+        ses.StreamAppend("Order-3", [_new("Placed", n=3)], expected_version=ses.NO_STREAM),
+    ]
+    results = db.append_batch(batch)
+    db.append("Order-1", [_new("Shipped")], expected_version=2)  # someone else, in between
+    db.append("Order-2", [_new("Paid")], expected_version=0)
+    db.append("Order-4", [_new("Placed")])
+    before = _snapshot(db)
+    for _ in range(2):
+        assert db.append("Order-1", events, expected_version=0) == first
+        assert db.append_batch(batch) == results
+        assert db.append("Order-2", made, expected_version=ses.NO_STREAM) == results[0]
+    assert _snapshot(db) == before
+    assert [e.type for e in db.read_stream("Order-1")] == ["Opened", "Placed", "Paid", "Shipped"]
+    # the same call whose expected version was wrong from the start is refused, as before
+    with pytest.raises(ses.WrongExpectedVersion):
+        db.append("Order-1", [_new("Returned")], expected_version=1)
+    with pytest.raises(ses.WrongExpectedVersion):
+        db.append("Order-1", events, expected_version=5)
+    assert _snapshot(db) == before
+
+
+def test_a_partial_overlap_by_position_is_an_idempotency_conflict(db: ses.Database) -> None:
+    # A write whose events are partly those stored right after its expected version is no
+    # retry of one call (a call is stored whole or not at all): refused as a conflict, as a
+    # partial overlap of ids the caller gave is. None of them there: a wrong version.
+    placed, paid = _new("Placed"), _new("Paid")
+    db.append("Order-1", [placed, paid], expected_version=ses.NO_STREAM)
+    before = _snapshot(db)
+    for events in ([placed, _new("Paid")], [_new("Placed"), paid], [placed, paid, _new("X")]):
+        with pytest.raises(ses.IdempotencyConflict):
+            db.append("Order-1", events, expected_version=ses.NO_STREAM)
+    with pytest.raises(ses.IdempotencyConflict):
+        db.append_batch([ses.StreamAppend("Order-1", [paid, _new("X")], expected_version=0)])
+    for events in ([paid, placed], [_new("Placed")]):
+        with pytest.raises(ses.WrongExpectedVersion):
+            db.append("Order-1", events, expected_version=ses.NO_STREAM)
+    assert _snapshot(db) == before
+
+
+def test_a_retry_without_a_concrete_expected_version_is_found_by_id(db: ses.Database) -> None:
+    # ANY and STREAM_EXISTS say nothing of where the events went: such a retry, an
+    # append_events retry, and ids that lost their making (rebuilt from their value, as a
+    # decoded event's are) are looked up by event id.
+    db.append("Order-1", [_new("Opened")])
+    anywhere = [_new("Placed")]
+    existing = [_new("Paid")]
+    first = db.append("Order-1", anywhere)
+    second = db.append("Order-1", existing, expected_version=ses.STREAM_EXISTS)
+    rebuilt = [ses.NewEvent("Shipped", {}, event_id=uuid.UUID(bytes=uuid.uuid4().bytes))]
+    third = db.append("Order-1", rebuilt, expected_version=2)
+    db.append("Order-1", [_new("Closed")])
+    before = _snapshot(db)
+    assert db.append("Order-1", anywhere) == first
+    assert db.append("Order-1", anywhere, expected_version=ses.STREAM_EXISTS) == first
+    assert db.append("Order-1", existing, expected_version=ses.STREAM_EXISTS) == second
+    assert db.append("Order-1", rebuilt) == third
+    assert db.append("Order-1", rebuilt, expected_version=2) == third
+    assert _snapshot(db) == before
 
 
 def test_an_id_the_store_generated_is_not_a_retry_key(db: ses.Database) -> None:
