@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import msgspec
-
 import safe_eventstore as ses
 
-from ._errors import HandlerFailed, InvalidState
+from ._errors import HandlerFailed
 from ._io import StoreIO
+from ._json import copy_json
 from ._naming import PREFIX, checkpoint_name, key_stream
 from ._projection import KeyFunction, Projection
 
@@ -27,15 +26,6 @@ __all__ = ["STATE_TYPE", "Folder", "Pending"]
 
 STATE_TYPE = "ProjectionState"
 _IDS = uuid.UUID("6f1d3c52-8a0e-4f43-9d55-2f3a7a41c0de")
-
-
-def copy_json(value: Any) -> Any:
-    """A fresh copy of a JSON value (so a handler mutating its state in place cannot change
-    the copy kept in memory), or :class:`InvalidState`."""
-    try:
-        return msgspec.json.decode(msgspec.json.encode(value))
-    except (TypeError, ValueError, OverflowError, msgspec.MsgspecError) as exc:
-        raise InvalidState(f"a projection state must be a JSON value: {exc}") from None
 
 
 @dataclass
@@ -80,11 +70,13 @@ class Folder:
             found = keyfn(event)
         except Exception as exc:
             raise HandlerFailed(self.projection.name, event, exc) from exc
-        keys = [found] if isinstance(found, str) else list(found)
-        if not all(isinstance(k, str) and k for k in keys):
+        keys = [found] if isinstance(found, str) else found
+        if not isinstance(keys, list | tuple | set | frozenset) or not all(
+            isinstance(k, str) and k for k in keys
+        ):
             error = TypeError(f"a key is a non-empty string, not {found!r}")
             raise HandlerFailed(self.projection.name, event, error)
-        return keys
+        return list(keys)
 
     async def _call(self, state: Any, event: ses.RecordedEvent) -> Any:
         fn = self.projection.handlers[event.type][0]

@@ -9,7 +9,7 @@ from typing import Any
 import safe_eventstore as ses
 
 from ._errors import InvalidProjection
-from ._folding import copy_json
+from ._json import copy_json
 from ._naming import key_stream
 from ._projection import Projection
 

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import safe_eventstore as ses
 
 from ._errors import InvalidProjection, UnknownEventType
+from ._json import copy_json
 from ._naming import NAME
 from ._source import Source
 
@@ -99,7 +100,7 @@ class Projection:
         if self.types is not None and not all(isinstance(t, str) and t for t in self.types):
             raise InvalidProjection("types= is a collection of event type names")
         self.key = key
-        self.initial = initial
+        self.initial = copy_json(initial)
         self.handlers: dict[str, tuple[Handler, KeyFunction]] = {}
 
     def __repr__(self) -> str:
