@@ -16,6 +16,10 @@ from ._projection import Projection
 
 __all__ = ["AsyncRunner", "Runner"]
 
+# What another writer of the same projection causes: someone stored this page (or a later
+# one) first. Exactly-once holds either way; the runner resumes from what is stored.
+_LOST_RACE = (ses.WrongExpectedVersion, ses.CheckpointConflict, ses.IdempotencyConflict)
+
 # NATS stores an atomic batch of at most some 300 events: a page makes one state entry per
 # key it changes, so 100 source events stay well inside that on every backend.
 PAGE_SIZE = 100
@@ -99,7 +103,7 @@ class Runner:
             self._loop = asyncio.Runner()
         try:
             return self._loop.run(folder.apply(page))
-        except ses.Conflict:
+        except _LOST_RACE:
             # another writer moved the checkpoint or a state: start again from what is stored
             folder.reset()
             self._subs.pop(folder.checkpoint_name).close()
@@ -173,7 +177,7 @@ class AsyncRunner:
             return None
         try:
             return await folder.apply(page)
-        except ses.Conflict:
+        except _LOST_RACE:
             folder.reset()
             self._subs.pop(folder.checkpoint_name).close()
             return 0

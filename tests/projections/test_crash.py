@@ -86,10 +86,12 @@ def test_killed_runs_leave_a_read_model_equal_to_a_from_scratch_build(tmp_path: 
     rng = random.Random(14)
     path = tmp_path / "store"
     with ses.open(f"sqlite://{path}") as store:
-        _append(store.create_database("crash"), rng, 3000)
+        _append(store.create_database("crash"), rng, 6000)  # far more than 5 runs reach
     checkpoints = []
     for _ in range(KILLS):
-        _kill_after(_child(path, page=rng.choice([20, 50, 80])), rng.randint(30, 400))
+        page = rng.choice([20, 50, 80])
+        # a line past the first page means that page is stored: each run moves forward
+        _kill_after(_child(path, page=page), rng.randint(page + 1, 400))
         with ses.open(f"sqlite://{path}") as store:
             db = store.database("crash")
             checkpoints.append(db.get_checkpoint("projection.sums.v1") or 0)
@@ -100,9 +102,9 @@ def test_killed_runs_leave_a_read_model_equal_to_a_from_scratch_build(tmp_path: 
     with ses.open(f"sqlite://{path}") as store:
         db = store.database("crash")
         source = list(db.read_category("Account"))
-        # every kill left the run part done: the checkpoint moved, and was short of the end
-        assert 0 < checkpoints[0] and all(c < source[-1].position for c in checkpoints)
-        assert checkpoints == sorted(checkpoints)
+        # every killed run stored at least one page, and none reached the end
+        assert all(c < source[-1].position for c in checkpoints)
+        assert all(a < b for a, b in zip([0, *checkpoints], checkpoints, strict=False))
         expected: dict[str, dict[str, int]] = {}
         for event in source:
             s = expected.setdefault(event.stream, {"sum": 0, "n": 0, "last": 0})
