@@ -98,10 +98,11 @@ class Folder:
         applied = 0
         for event in page:
             if event.kind == "restructure":
-                for key in await self._affected(event):
+                affected = await self._affected(event)
+                for key in affected:
                     state = await self._rebuild(key, event.position)
                     pending[key] = Pending(state, event.position, event.timestamp, True)
-                applied += 1
+                applied += 1 if affected else 0
                 continue
             if not self._handled(event):
                 continue

@@ -105,9 +105,17 @@ class Runner:
             return self._loop.run(folder.apply(page))
         except _LOST_RACE:
             # another writer moved the checkpoint or a state: start again from what is stored
-            folder.reset()
-            self._subs.pop(folder.checkpoint_name).close()
+            self._restart(folder)
             return 0
+        except BaseException:
+            # the subscription is past the page that was not stored: the next run must read
+            # it again from the stored checkpoint, never skip it
+            self._restart(folder)
+            raise
+
+    def _restart(self, folder: Folder) -> None:
+        folder.reset()
+        self._subs.pop(folder.checkpoint_name).close()
 
     def run_once(self) -> int:
         """Apply every source event stored now to every projection; how many were applied."""
@@ -178,9 +186,15 @@ class AsyncRunner:
         try:
             return await folder.apply(page)
         except _LOST_RACE:
-            folder.reset()
-            self._subs.pop(folder.checkpoint_name).close()
+            self._restart(folder)
             return 0
+        except BaseException:
+            self._restart(folder)  # never skip the page that was not stored
+            raise
+
+    def _restart(self, folder: Folder) -> None:
+        folder.reset()
+        self._subs.pop(folder.checkpoint_name).close()
 
     async def run_once(self) -> int:
         """Apply every source event stored now to every projection; how many were applied."""

@@ -120,6 +120,25 @@ def test_a_failing_handler_stores_nothing_of_its_page(db: ses.Database) -> None:
     _nothing_written(db, before)
 
 
+def test_after_a_failed_page_the_same_runner_reads_it_again(db: ses.Database) -> None:
+    p = projections.Projection("flaky", source=projections.category("Account"), initial=0)
+    failing = [True]
+
+    @p.on(Deposited)
+    def _(state: int, event: ses.RecordedEvent) -> int:
+        if event.data.amount == 13 and failing[0]:
+            raise RuntimeError("not yet")
+        return state + event.data.amount
+
+    db.append("Account-1", [Deposited(1), Deposited(13), Deposited(4)])
+    with projections.Runner(db, [p], page_size=2) as runner:
+        with pytest.raises(projections.HandlerFailed):
+            runner.run_once()
+        failing[0] = False
+        assert runner.run_once() == 3
+    assert projections.ReadModel(db, p).state("Account-1") == 18
+
+
 def test_a_state_with_no_json_form_stores_nothing(db: ses.Database) -> None:
     p = projections.Projection("sets", source=projections.category("Account"))
     p.on(Deposited)(lambda state, event: {event.stream: object()})
