@@ -9,14 +9,14 @@ import safe_eventstore as ses
 from safe_eventstore import projections
 
 
-@ses.event_type("Deposited")
+@ses.event_type("p.Deposited")
 @dataclass(frozen=True)
 class Deposited:
     amount: int
     day: str = "2026-01-01"
 
 
-@ses.event_type("Withdrawn")
+@ses.event_type("p.Withdrawn")
 @dataclass(frozen=True)
 class Withdrawn:
     amount: int
@@ -32,7 +32,7 @@ def balances(version: int = 1) -> projections.Projection:
     def _deposited(state: int, event: ses.RecordedEvent) -> int:
         return state + event.data.amount
 
-    @p.on("Withdrawn")
+    @p.on("p.Withdrawn")
     def _withdrawn(state: int, event: ses.RecordedEvent) -> int:
         return state - event.data.amount
 
@@ -60,6 +60,6 @@ def expected_balances(db: ses.Database) -> dict[str, int]:
     """Balances folded straight from a read of the source (the from-scratch answer)."""
     found: dict[str, int] = {}
     for event in db.read_category("Account"):
-        sign = 1 if event.type == "Deposited" else -1
+        sign = 1 if event.type == "p.Deposited" else -1
         found[event.stream] = found.get(event.stream, 0) + sign * event.data.amount
     return found

@@ -31,12 +31,12 @@ def test_a_handler_for_an_unknown_event_type_is_refused() -> None:
 
 def test_unknown_means_not_registered_and_not_declared() -> None:
     @dataclass(frozen=True)
-    class Closed:
+    class PClosed:
         reason: str
 
     p = projections.Projection("p", source=projections.category("Account"))
-    p.on(Closed)(lambda s, e: s)  # a typed class is registered on the spot
-    assert ses.event_types.get("Closed") is Closed
+    p.on(PClosed)(lambda s, e: s)  # a typed class is registered on the spot
+    assert ses.event_types.get("PClosed") is PClosed
     declared = projections.Projection("d", source=projections.whole_database(), types=["X"])
     declared.on("X")(lambda s, e: s)
     assert set(declared.handlers) == {"X"}

@@ -76,7 +76,7 @@ def test_keys_per_day_async_handlers_under_the_sync_runner(db: ses.Database) -> 
     with projections.Runner(db, [p, balances()], page_size=25) as runner:
         applied = runner.run_once()
     model = projections.ReadModel(db, p)
-    deposits = [e for e in db.read_category("Account") if e.type == "Deposited"]
+    deposits = [e for e in db.read_category("Account") if e.type == "p.Deposited"]
     assert applied == len(deposits) + 60  # depositors handle deposits only
     total = model.state("total")
     assert total["sum"] == sum(e.data.amount for e in deposits)
