@@ -10,7 +10,7 @@ import safe_eventstore as ses
 
 from ._errors import InvalidProjection, UnknownEventType
 from ._json import copy_json
-from ._naming import NAME
+from ._naming import NAME, PREFIX
 from ._source import Source
 
 __all__ = ["Handler", "KeyFunction", "Projection"]
@@ -139,6 +139,6 @@ class Projection:
 
     def reads(self, event: ses.RecordedEvent) -> bool:
         """Whether ``event`` is one this projection handles (own streams never are)."""
-        if event.stream.startswith("projection."):
+        if event.stream.startswith(PREFIX):
             return False
         return event.type in self.handlers
