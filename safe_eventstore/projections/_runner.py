@@ -100,7 +100,13 @@ class Runner:
         if not page:
             return None
         if self._loop is None:
-            self._loop = asyncio.Runner()
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                self._loop = asyncio.Runner()
+            else:
+                self._restart(folder)
+                raise InvalidProjection("inside a running event loop, use AsyncRunner")
         try:
             return self._loop.run(folder.apply(page))
         except _LOST_RACE:

@@ -75,3 +75,15 @@ def test_the_async_runner_follows_live_appends_until_stopped(store_url: str) -> 
 def test_the_async_runner_refuses_a_sync_database(db: ses.Database) -> None:
     with pytest.raises(projections.InvalidProjection):
         projections.AsyncRunner(db, [balances()])  # type: ignore[arg-type]
+
+
+def test_the_sync_runner_inside_an_event_loop_is_a_typed_error(db: ses.Database) -> None:
+    db.append("Account-1", [Deposited(1)])
+
+    async def body() -> None:
+        with projections.Runner(db, [balances()]) as runner:
+            with pytest.raises(projections.InvalidProjection, match="AsyncRunner"):
+                runner.run_once()
+
+    asyncio.run(body())
+    assert db.list_checkpoints() == {}
