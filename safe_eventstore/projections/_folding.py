@@ -94,51 +94,63 @@ class Folder:
     async def apply(self, page: list[ses.RecordedEvent]) -> int:
         """Apply a page of source events (restructure entries among them) and store the
         result with the checkpoint in one batch; how many events were applied."""
-        pending: dict[str, Pending] = {}
+        pending: dict[str, list[Pending]] = {}
         applied = 0
         for event in page:
             if event.kind == "restructure":
                 affected = await self._affected(event)
                 for key in affected:
                     state = await self._rebuild(key, event.position)
-                    pending[key] = Pending(state, event.position, event.timestamp, True)
+                    step = Pending(state, event.position, event.timestamp, True)
+                    pending.setdefault(key, []).append(step)
                 applied += 1 if affected else 0
                 continue
             if not self._handled(event):
                 continue
             for key in self._keys(self.projection.handlers[event.type][1], event):
-                before = pending.get(key)
-                state = before.state if before else (await self._load(key))[0]
+                steps = pending.setdefault(key, [])
+                state = steps[-1].state if steps else (await self._load(key))[0]
                 new = await self._call(state, event)
-                correction = before.correction if before else False
-                pending[key] = Pending(new, event.position, event.timestamp, correction)
+                steps.append(Pending(new, event.position, event.timestamp))
             applied += 1
         await self._store(pending, page[-1].position)
         return applied
 
-    async def _store(self, pending: dict[str, Pending], last: int) -> None:
+    def _entries(self, stream: str, key: str, steps: list[Pending], last: int) -> list[Any]:
+        """The state entries of one key for one page: every step with ``history="event"``,
+        else the last one (a correction if any step was)."""
+        if self.projection.history == "page":
+            final = steps[-1]
+            correction = any(step.correction for step in steps)
+            steps = [Pending(final.state, final.position, final.at, correction)]
+        events = []
+        for step in steps:
+            data = {
+                "key": key,
+                "state": step.state,
+                "position": step.position,
+                "at": step.at.isoformat(),
+                "correction": step.correction,
+            }
+            # ids derived from what the entry reflects: a retry after an unknown outcome
+            # is answered with the original result, never stored twice
+            mark = last if self.projection.history == "page" else step.position
+            event_id = uuid.uuid5(_IDS, f"{stream}@{mark}")
+            events.append(ses.NewEvent(STATE_TYPE, data, event_id=event_id))
+        return events
+
+    async def _store(self, pending: dict[str, list[Pending]], last: int) -> None:
         p = self.projection
         keys = sorted(pending)
         appends = []
         for key in keys:
-            entry = pending[key]
             stream = key_stream(p.name, p.version, key)
             version = (await self._load(key))[1]
-            data = {
-                "key": key,
-                "state": entry.state,
-                "position": entry.position,
-                "at": entry.at.isoformat(),
-                "correction": entry.correction,
-            }
-            # ids derived from what the entry reflects: a retry after an unknown outcome
-            # is answered with the original result, never stored twice
-            event_id = uuid.uuid5(_IDS, f"{stream}@{last}")
-            event = ses.NewEvent(STATE_TYPE, data, event_id=event_id)
-            appends.append(ses.StreamAppend(stream, [event], expected_version=version))
+            events = self._entries(stream, key, pending[key], last)
+            appends.append(ses.StreamAppend(stream, events, expected_version=version))
         results = await self.io.append_batch(appends, (self.checkpoint_name, last))
         for key, result in zip(keys, results, strict=True):
-            self.cache[key] = (pending[key].state, result.last_version)
+            self.cache[key] = (pending[key][-1].state, result.last_version)
 
     async def _affected(self, entry: ses.RecordedEvent) -> set[str]:
         """The keys an event restructured by ``entry`` was (or now is) folded into: those of

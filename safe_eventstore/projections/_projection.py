@@ -69,7 +69,10 @@ class Projection:
     states and checkpoint apart from the old one's. ``types``: if given, only events of these
     type names are read (and these names may be handled though no class is registered for
     them). ``key``: the key (or keys) an event's handler folds into, by default the event's
-    stream. ``initial``: the state of a key before its first event (a JSON value)."""
+    stream. ``initial``: the state of a key before its first event (a JSON value).
+    ``history``: ``"page"`` stores a key's state once per page of source events that changed
+    it; ``"event"`` stores it after every event (time travel exact at every position, one
+    entry per event and key, still one batch per page)."""
 
     def __init__(
         self,
@@ -80,6 +83,7 @@ class Projection:
         types: Iterable[str] | None = None,
         key: KeyFunction = _by_stream,
         initial: Any = None,
+        history: str = "page",
     ) -> None:
         if not isinstance(name, str) or not NAME.fullmatch(name):
             raise InvalidProjection(
@@ -99,6 +103,9 @@ class Projection:
         self.types = None if types is None else frozenset(types)
         if self.types is not None and not all(isinstance(t, str) and t for t in self.types):
             raise InvalidProjection("types= is a collection of event type names")
+        if history not in ("page", "event"):
+            raise InvalidProjection(f"history= is 'page' or 'event', not {history!r}")
+        self.history = history
         self.key = key
         self.initial = copy_json(initial)
         self.handlers: dict[str, tuple[Handler, KeyFunction]] = {}

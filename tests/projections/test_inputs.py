@@ -54,6 +54,7 @@ def test_unknown_means_not_registered_and_not_declared() -> None:
         {"key": "stream"},
         {"types": [""]},
         {"initial": object()},
+        {"history": "day"},
     ],
 )
 def test_a_bad_declaration_is_a_typed_error(bad: dict[str, Any]) -> None:

@@ -87,3 +87,27 @@ def test_a_catch_up_after_the_restructure_matches_a_live_one(db: ses.Database) -
     p = balances()
     _run(db, p)  # the subscription already applies the restructure; the entry recomputes
     assert projections.ReadModel(db, p).state("Account-1") == 57
+
+
+def test_a_history_of_every_event_is_exact_at_every_position(db: ses.Database) -> None:
+    p = projections.Projection(
+        "exact", source=projections.category("Account"), initial=0, history="event"
+    )
+    p.on(Deposited)(lambda state, event: state + event.data.amount)
+    model = projections.ReadModel(db, p)
+    results = [db.append("Account-1", [Deposited(n)]) for n in (1, 2, 3)]
+    db.append("Account-2", [Deposited(100)])
+    _run(db, p)  # one page, one batch: three entries for Account-1
+    assert [model.state("Account-1", at_position=r.position) for r in results] == [1, 3, 6]
+    assert [h.position for h in model.history("Account-1")] == [r.position for r in results]
+    db.restructure("Account-1", 1, reason="not made")
+    db.append("Account-1", [Deposited(10)])
+    _run(db, p)
+    assert [(h.state, h.correction) for h in model.history("Account-1")][3:] == [
+        (4, True),
+        (14, False),
+    ]
+    with projections.Runner(db, [p]) as runner:  # a new runner: the cache is rebuilt
+        db.append("Account-1", [Deposited(1)])
+        runner.run_once()
+    assert model.state("Account-1") == 15
