@@ -21,7 +21,8 @@ __all__ = ["AsyncRunner", "Runner"]
 _LOST_RACE = (ses.WrongExpectedVersion, ses.CheckpointConflict, ses.IdempotencyConflict)
 
 # NATS stores an atomic batch of at most some 300 events: a page makes one state entry per
-# key it changes, so 100 source events stay well inside that on every backend.
+# key it changes (per event and key with history="event"), so 100 source events with one key
+# each stay inside that on every backend.
 PAGE_SIZE = 100
 
 
@@ -55,7 +56,8 @@ class Runner:
     stores each page of up to ``page_size`` source events as one atomic batch (its key
     states and its checkpoint). Async handlers are run on a private event loop; inside
     asyncio, use :class:`AsyncRunner`. A handler that raises stops the runner with
-    :class:`HandlerFailed`, with nothing of that page stored."""
+    :class:`HandlerFailed`, with nothing of that page stored; the next run reads the page
+    again."""
 
     def __init__(
         self, db: ses.Database, projections: Iterable[Projection], *, page_size: int = PAGE_SIZE
