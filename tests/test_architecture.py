@@ -106,6 +106,9 @@ def _module(root: Path, name: str) -> Path:
         ("safe_eventstore.cqrs", "from safe_eventstore import _model", "public API only"),
         ("safe_eventstore.cqrs._router", "from ..storage import memory", "public API only"),
         ("safe_eventstore._database", "from . import cqrs", "layer"),
+        ("safe_eventstore.projections", "from safe_eventstore import _codec", "public API only"),
+        ("safe_eventstore.projections._io", "from ..storage import sqlite", "public API only"),
+        ("safe_eventstore.cqrs", "from .. import projections", "layer"),
     ],
 )
 def test_a_broken_rule_is_reported(tmp_path: Path, importer: str, line: str, broken: str) -> None:

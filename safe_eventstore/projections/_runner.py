@@ -1,0 +1,223 @@
+"""Runners: catch projections up, then follow new events as they are appended."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+import safe_eventstore as ses
+
+from ._errors import DuplicateProjection, InvalidProjection
+from ._folding import Folder
+from ._io import AsyncIO, SyncIO
+from ._projection import Projection
+
+__all__ = ["AsyncRunner", "Runner"]
+
+# What another writer of the same projection causes: someone stored this page (or a later
+# one) first. Exactly-once holds either way; the runner resumes from what is stored.
+_LOST_RACE = (ses.WrongExpectedVersion, ses.CheckpointConflict, ses.IdempotencyConflict)
+
+# NATS stores an atomic batch of at most some 300 events: a page makes one state entry per
+# key it changes (per event and key with history="event"), so 100 source events with one key
+# each stay inside that on every backend.
+PAGE_SIZE = 100
+
+
+def _checked(projections: Iterable[Projection], page_size: int) -> list[Projection]:
+    found = list(projections)
+    names: set[str] = set()
+    for p in found:
+        if not isinstance(p, Projection):
+            raise InvalidProjection(f"not a projection: {p!r}")
+        if p.name in names:
+            raise DuplicateProjection(f"two projections named {p.name!r}")
+        names.add(p.name)
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+        raise InvalidProjection(f"invalid page_size {page_size!r}: a whole number from 1")
+    return found
+
+
+def _options(folder: Folder) -> dict[str, Any]:
+    source = folder.projection.source.subscribe_options()
+    return {"checkpoint": folder.checkpoint_name, "restructures": True, **source}
+
+
+class Runner:
+    """Keeps projections up to date on a sync :class:`ses.Database`::
+
+        with projections.Runner(db, [balances]) as runner:
+            runner.run_once()        # catch up, then return
+            runner.run(stop)         # catch up, then follow until stop (a threading.Event)
+
+    Each projection reads through its own subscription from its stored checkpoint and
+    stores each page of up to ``page_size`` source events as one atomic batch (its key
+    states and its checkpoint). Async handlers are run on a private event loop; inside
+    asyncio, use :class:`AsyncRunner`. A handler that raises stops the runner with
+    :class:`HandlerFailed`, with nothing of that page stored; the next run reads the page
+    again."""
+
+    def __init__(
+        self, db: ses.Database, projections: Iterable[Projection], *, page_size: int = PAGE_SIZE
+    ) -> None:
+        if not isinstance(db, ses.Database):
+            raise InvalidProjection("Runner needs a ses.Database (AsyncRunner an AsyncDatabase)")
+        self.db = db
+        self.page_size = page_size
+        io = SyncIO(db)
+        self.folders = [Folder(p, io) for p in _checked(projections, page_size)]
+        self._subs: dict[str, ses.Subscription] = {}
+        self._loop: asyncio.Runner | None = None
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the subscriptions and the private event loop."""
+        for sub in self._subs.values():
+            sub.close()
+        self._subs.clear()
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
+
+    def _page(self, folder: Folder) -> list[ses.RecordedEvent]:
+        sub = self._subs.get(folder.checkpoint_name)
+        if sub is None:
+            sub = self.db.subscribe(**_options(folder))
+            self._subs[folder.checkpoint_name] = sub
+        page: list[ses.RecordedEvent] = []
+        while len(page) < self.page_size and (event := sub.get(timeout=0)) is not None:
+            page.append(event)
+        return page
+
+    def _step(self, folder: Folder) -> int | None:
+        """Apply one page; ``None`` when there was nothing to read."""
+        page = self._page(folder)
+        if not page:
+            return None
+        if self._loop is None:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                self._loop = asyncio.Runner()
+            else:
+                self._restart(folder)
+                raise InvalidProjection("inside a running event loop, use AsyncRunner")
+        try:
+            return self._loop.run(folder.apply(page))
+        except _LOST_RACE:
+            # another writer moved the checkpoint or a state: start again from what is stored
+            self._restart(folder)
+            return 0
+        except BaseException:
+            # the subscription is past the page that was not stored: the next run must read
+            # it again from the stored checkpoint, never skip it
+            self._restart(folder)
+            raise
+
+    def _restart(self, folder: Folder) -> None:
+        folder.reset()
+        self._subs.pop(folder.checkpoint_name).close()
+
+    def run_once(self) -> int:
+        """Apply every source event stored now to every projection; how many were applied."""
+        total = 0
+        for folder in self.folders:
+            while (applied := self._step(folder)) is not None:
+                total += applied
+        return total
+
+    def run(self, stop: threading.Event, *, wait: float = 1.0) -> None:
+        """Catch up, then follow new events until ``stop`` is set (checked at least every
+        ``wait`` seconds; an append wakes the runner at once)."""
+        with self.db.subscribe(from_position=self.db.last_position() + 1) as wake:
+            while not stop.is_set():
+                # drain the wake-ups first: an append after this is seen by the catch-up or
+                # left in ``wake``, so none is lost (our own writes wake us once, harmlessly)
+                while wake.get(timeout=0) is not None:
+                    pass
+                if self.run_once() == 0 and not stop.is_set():
+                    wake.get(timeout=wait)
+
+
+class AsyncRunner:
+    """The asyncio twin of :class:`Runner`, on an :class:`ses.AsyncDatabase`: ``await
+    run_once()``, ``await run(stop)`` with an :class:`asyncio.Event`."""
+
+    def __init__(
+        self,
+        db: ses.AsyncDatabase,
+        projections: Iterable[Projection],
+        *,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        if not isinstance(db, ses.AsyncDatabase):
+            raise InvalidProjection("AsyncRunner needs a ses.AsyncDatabase")
+        self.db = db
+        self.page_size = page_size
+        io = AsyncIO(db)
+        self.folders = [Folder(p, io) for p in _checked(projections, page_size)]
+        self._subs: dict[str, ses.AsyncSubscription] = {}
+
+    async def __aenter__(self) -> AsyncRunner:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the subscriptions."""
+        for sub in self._subs.values():
+            sub.close()
+        self._subs.clear()
+
+    async def _page(self, folder: Folder) -> list[ses.RecordedEvent]:
+        sub = self._subs.get(folder.checkpoint_name)
+        if sub is None:
+            sub = self.db.subscribe(**_options(folder))
+            self._subs[folder.checkpoint_name] = sub
+        page: list[ses.RecordedEvent] = []
+        while len(page) < self.page_size and (event := await sub.get(timeout=0)) is not None:
+            page.append(event)
+        return page
+
+    async def _step(self, folder: Folder) -> int | None:
+        page = await self._page(folder)
+        if not page:
+            return None
+        try:
+            return await folder.apply(page)
+        except _LOST_RACE:
+            self._restart(folder)
+            return 0
+        except BaseException:
+            self._restart(folder)  # never skip the page that was not stored
+            raise
+
+    def _restart(self, folder: Folder) -> None:
+        folder.reset()
+        self._subs.pop(folder.checkpoint_name).close()
+
+    async def run_once(self) -> int:
+        """Apply every source event stored now to every projection; how many were applied."""
+        total = 0
+        for folder in self.folders:
+            while (applied := await self._step(folder)) is not None:
+                total += applied
+        return total
+
+    async def run(self, stop: asyncio.Event, *, wait: float = 1.0) -> None:
+        """Catch up, then follow new events until ``stop`` is set."""
+        start = await self.db.last_position() + 1
+        async with self.db.subscribe(from_position=start) as wake:
+            while not stop.is_set():
+                while await wake.get(timeout=0) is not None:
+                    pass
+                if await self.run_once() == 0 and not stop.is_set():
+                    await wake.get(timeout=wait)
