@@ -47,6 +47,10 @@ def test_quick_run_writes_rows_and_json(tmp_path: Path) -> None:
     assert by_id["W4"].count == by_id["W4-es"].count == bench.QUICK.read
     assert by_id["W5"].count == by_id["W5-es"].count == bench.QUICK.read
     assert by_id["W6"].count == bench.QUICK.read
+    # the encrypted read beside the cost of its cipher alone, and the ceiling that sets
+    assert by_id["W4-open"].count == by_id["W4-enc"].count == bench.QUICK.read
+    assert 0 < by_id["W4-enc"].notes["ceiling"] < 1
+    assert by_id["W4-open"].notes["us_per_event"] > 0
     assert all(r.rate > 0 for r in rows)
     assert {"p50_ms", "p99_ms"} <= set(by_id["W6-live"].notes)
     # the command rows, each beside its reference, with its target

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import safe_eventstore as ses
 
-from .conftest import fresh_store
+from .backends import BACKENDS, backend_url
 
 
 # the three shapes of one event type: amount (1), + currency (2), amount renamed cents (3)
@@ -54,14 +54,9 @@ def _old(version: int, amount: int, **extra: Any) -> ses.NewEvent:
     return ses.NewEvent("Deposited", data, metadata={"$schema": version}, **extra)
 
 
-@pytest.fixture(params=["memory", "sqlite", "nats"])
+@pytest.fixture(params=BACKENDS)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "memory":
-        yield "memory://"
-    elif request.param == "sqlite":
-        yield f"sqlite://{tmp_path / 'store'}"
-    else:
-        yield from fresh_store(request, "single")
+    yield from backend_url(request, tmp_path)
 
 
 @pytest.fixture

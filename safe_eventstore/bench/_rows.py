@@ -169,6 +169,8 @@ def table(rows: list[Row]) -> list[tuple[str, ...]]:
         if "p50_ms" in r.notes:
             rate = f"p50 {r.notes['p50_ms']:.2f} ms, p99 {r.notes['p99_ms']:.2f} ms"
         ratios = ", ".join(f"{v:.2f}x {k}" for k, v in r.ratios.items())
+        if "ceiling" in r.notes:
+            ratios += f" (ceiling {r.notes['ceiling']:.2f}x)"
         if "target" in r.notes:
             ratios += f" (target {r.notes['target']})"
         lines.append((r.id, r.system, r.what, f"{r.count:,}", rate, ratios))

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from hashlib import sha256
 
 from .._database import Database
 from .._model import ANY, NO_STREAM, NewEvent
@@ -161,6 +162,26 @@ class Workloads:
         with timer() as t:
             count = sum(1 for _ in self.reads.read_stream("Account-1"))
         return count, t[0]
+
+    def opening(self) -> Callable[[], tuple[int, float]]:
+        """The W4-open run (an encrypted store, after :meth:`fill`): the scope cipher's
+        ``open`` once for each stored payload of the W4 stream, and nothing else."""
+        events = list(self.reads.read_stream("Account-1"))
+        keys = self.reads._keyring()
+        # Sealing is deterministic: sealing the plaintexts again gives the stored
+        # ciphertexts, which their addresses confirm.
+        sealed = [keys.sealer("Account-1", ())(e.payload) for e in events]
+        assert all(sha256(c).hexdigest() == e.address for c, e in zip(sealed, events, strict=True))
+        opener = keys.opener("Account-1", ())
+        assert opener is not None
+
+        def run() -> tuple[int, float]:
+            with timer() as t:
+                for payload in sealed:
+                    opener(payload)
+            return len(sealed), t[0]
+
+        return run
 
     def read_all(self) -> tuple[int, float]:
         with timer() as t:

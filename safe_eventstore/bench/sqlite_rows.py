@@ -223,12 +223,24 @@ def _read_rows(
         es.fill(s.read)
     reads = our_reads(ours, s.read)
     reads.insert(1, ("W4-enc", "W4", "safe-eventstore", "read_stream, encrypted", enc.read_stream))
+    # what the cipher alone costs those reads: the ceiling W4-enc can reach
+    reads.insert(2, ("W4-open", "W4", "safe-eventstore", "the cipher alone: open W4-enc's payloads",
+                     enc.opening()))  # fmt: skip
     if es:
         reads += [
             ("W4-es", "W4", "eventsourcing", "select_events", es.read_stream),
             ("W5-es", "W5", "eventsourcing", "select_notifications, 1000 a page", es.read_all),
         ]
-    return best_reads(reads, s.read_repeat, say)
+    rows = best_reads(reads, s.read_repeat, say)
+    by_id = {r.id: r for r in rows}
+    plain, opened = by_id["W4"], by_id["W4-open"]
+    per_event = plain.seconds / plain.count
+    opened.notes["us_per_event"] = round(opened.seconds / opened.count * 1e6, 3)
+    # the best W4-enc / W4 when a read costs W4's time plus one open per event
+    by_id["W4-enc"].notes["ceiling"] = round(
+        per_event / (per_event + opened.seconds / opened.count), 3
+    )
+    return rows
 
 
 _REFERENCES = {
