@@ -80,6 +80,7 @@ class Decoder:
         keys = self._keys
         if keys is not None and SEALED in metadata:
             metadata = self._open_metadata(e, src, metadata)
+        forgotten = False
         if address is None:
             payload = b""
             data = None
@@ -89,16 +90,12 @@ class Decoder:
                 raise IntegrityError(f"{e.stream}@{e.version}: payload {what}")
             assert src.type is not None and src.codec is not None
             if keys is not None:
-                opener = keys.openers.get(e.stream) or keys.opener(e.stream, src.tags)
-                if opener is None:
-                    return self._forgotten(e, src)
-                try:
-                    payload = opener(payload)
-                except IntegrityError:
-                    raise IntegrityError(
-                        f"{e.stream}@{e.version}: the payload fails its authentication"
-                    ) from None
-            if src.codec != JSON:
+                opened = self._open(e, src, keys, payload)
+                forgotten = opened is None
+                payload = b"" if opened is None else opened
+            if forgotten:
+                data = None  # its scope's key is destroyed: what stays is in the clear
+            elif src.codec != JSON:
                 data = self._types.decode(src.type, src.codec, payload)
             elif src.type in self._current:
                 data, metadata = self._upcast(e, src.type, payload, metadata)
@@ -129,6 +126,7 @@ class Decoder:
             "restructure" if e.kind == RESTRUCTURE else "event",
             override is not None,
             src.tags,
+            forgotten,
         )
 
     def _upcast(
@@ -169,33 +167,17 @@ class Decoder:
             ) from None
         return {**decode_json(opened), **metadata}
 
-    def _forgotten(self, e: Entry, src: Entry) -> RecordedEvent:
-        """An event whose key scope was forgotten: what was kept in the clear, no data."""
-        meta = src.metadata
-        metadata = {} if meta == b"{}" else decode_json(meta)
-        metadata.pop(SEALED, None)
-        corr = e.correlation_id
-        cause = e.causation_id
-        ts = e.timestamp
-        return RecordedEvent(
-            e.stream,
-            src.type if src.type is not None else HIDDEN,
-            None,
-            metadata,
-            uuid_of(e.event_id),
-            None if corr is None else uuid_of(corr),
-            None if cause is None else uuid_of(cause),
-            e.version,
-            e.position,
-            _EPOCH + timedelta(0, 0, ts),
-            b"",
-            src.codec or "",
-            src.address.hex() if src.address else "",
-            "restructure" if e.kind == RESTRUCTURE else "event",
-            src is not e,
-            src.tags,
-            True,
-        )
+    def _open(self, e: Entry, src: Entry, keys: Keyring, sealed: bytes) -> bytes | None:
+        """The plaintext of a sealed payload; ``None`` when its scope was forgotten."""
+        opener = keys.openers.get(e.stream) or keys.opener(e.stream, src.tags)
+        if opener is None:
+            return None
+        try:
+            return opener(sealed)
+        except IntegrityError:
+            raise IntegrityError(
+                f"{e.stream}@{e.version}: the payload fails its authentication"
+            ) from None
 
     def apply(self, e: Entry, overrides: Overrides) -> RecordedEvent | None:
         """The event ``e`` reads as under ``overrides``; ``None`` when it is hidden."""
