@@ -152,6 +152,7 @@ from ._keys import (
 )
 from ._leases import (
     test_a_lease_is_taken_renewed_and_released,
+    test_a_lease_on_an_encrypted_database,
     test_another_owner_is_refused_until_the_lease_expires,
     test_bad_lease_input_is_refused_and_changes_nothing,
     test_lease_info_names_and_listing,
@@ -231,6 +232,7 @@ __all__ = [
     "test_a_given_timestamp_is_kept_to_the_microsecond",
     "test_a_hiding_restructure_takes_the_id_and_time_it_is_given",
     "test_a_lease_is_taken_renewed_and_released",
+    "test_a_lease_on_an_encrypted_database",
     "test_a_live_event_arrives_before_the_idle_timeout",
     "test_a_matching_event_after_the_position_fails_the_append",
     "test_a_partial_overlap_by_position_is_an_idempotency_conflict",

@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -109,6 +110,22 @@ def test_lease_info_names_and_listing(store: ses.Store, db: ses.Database) -> Non
     assert other.list_leases() == []
     assert other.take_lease("b-lease", "someone", ttl=LONG) is not None
     assert db.get_lease("b-lease").owner == "owner 0 é"  # type: ignore[union-attr]
+
+
+def test_a_lease_on_an_encrypted_database(store_url: str, tmp_path: Path) -> None:
+    """Leases involve no payload: an encrypted database keeps them as any other (their info
+    in plain text)."""
+    keyfile = ses.create_keyfile(tmp_path / "leases.key")
+    with ses.open(store_url, keyfile=keyfile) as store:
+        try:
+            db = store.create_database("secret", encrypted=True)
+        except ses.NotSupported:
+            return  # a backend without key storage (the encrypted-database tests say so)
+        lease = db.take_lease("job", "agent-a", ttl=LONG, info={"state": "up"})
+        assert lease is not None and lease.info == {"state": "up"}
+        assert db.take_lease("job", "agent-b", ttl=LONG) is None
+        assert [x.owner for x in db.list_leases()] == ["agent-a"]
+        assert db.release_lease("job", "agent-a")
 
 
 def test_leases_need_the_database(store: ses.Store) -> None:
