@@ -11,6 +11,7 @@ docs/decisions.md for what that assumes.
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -83,11 +84,15 @@ def _check_owner(owner: object) -> str:
 
 
 def _check_ttl(ttl: object) -> float:
-    if isinstance(ttl, bool) or not isinstance(ttl, int | float):
+    if isinstance(ttl, bool) or not isinstance(ttl, numbers.Real):
         raise InvalidLease(f"ttl must be a number of seconds, not {ttl!r}")
-    if not math.isfinite(ttl) or not 0 < ttl <= MAX_TTL:
+    try:
+        seconds = float(ttl)
+    except OverflowError:  # an integer beyond any float
+        seconds = math.inf
+    if not 0 < seconds <= MAX_TTL:  # NaN fails both comparisons
         raise InvalidLease(f"ttl must be more than 0 and at most {MAX_TTL:g} seconds, not {ttl!r}")
-    return float(ttl)
+    return seconds
 
 
 def _encode_info(info: object) -> bytes:

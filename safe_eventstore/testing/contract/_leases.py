@@ -140,7 +140,7 @@ def test_leases_need_the_database(store: ses.Store) -> None:
 
 _BAD_NAMES = ["", "x" * 201, "with space", "tab\there", "line\nbreak", "nul\x00", 7, None]
 _BAD_OWNERS = ["", "o" * 201, 7, None, b"owner"]
-_BAD_TTLS = [0, -1, 0.0, 3600.5, 10_000, True, "10", None, float("nan"), float("inf")]
+_BAD_TTLS = [0, -1, 0.0, 3600.5, 10_000, True, "10", None, float("nan"), float("inf"), 10**400]
 _BAD_INFOS: list[Any] = [
     ["a list"],
     "text",
