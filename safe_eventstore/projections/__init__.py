@@ -21,32 +21,47 @@ Built on the public store API only (docs/projections.md).
 
 from __future__ import annotations
 
+from ._agent import Agent, AsyncAgent
 from ._errors import (
     DuplicateProjection,
     HandlerFailed,
     InvalidProjection,
     InvalidState,
+    ProjectionNotFound,
     UnknownEventType,
 )
 from ._history import AsyncReadModel, ReadModel, StateEntry
+from ._loading import load
+from ._log import Failure
 from ._projection import Projection
 from ._runner import AsyncRunner, Runner
 from ._source import Source, category, stream, whole_database
+from ._status import ProjectionStatus, retry, retry_async, status, status_async
 
 __all__ = [
+    "Agent",
+    "AsyncAgent",
     "AsyncReadModel",
     "AsyncRunner",
     "DuplicateProjection",
+    "Failure",
     "HandlerFailed",
     "InvalidProjection",
     "InvalidState",
     "Projection",
+    "ProjectionNotFound",
+    "ProjectionStatus",
     "ReadModel",
     "Runner",
     "Source",
     "StateEntry",
     "UnknownEventType",
     "category",
+    "load",
+    "retry",
+    "retry_async",
+    "status",
+    "status_async",
     "stream",
     "whole_database",
 ]

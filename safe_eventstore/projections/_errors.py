@@ -5,6 +5,8 @@ SafeEventStoreError
 └── InvalidInput
     └── InvalidProjection            a projection that cannot work as declared
         ├── DuplicateProjection      two projections with one name given to one runner
+        ├── ProjectionNotFound       an import path, or a name in the store, that finds no
+        │                            projection (also ``NotFound``)
         ├── UnknownEventType         a handler for a type name that is neither registered
         │                            nor declared in the projection's ``types``
         └── InvalidState             a handler returned a state with no JSON form
@@ -19,6 +21,7 @@ __all__ = [
     "HandlerFailed",
     "InvalidProjection",
     "InvalidState",
+    "ProjectionNotFound",
     "UnknownEventType",
 ]
 
@@ -29,6 +32,11 @@ class InvalidProjection(ses.InvalidInput):
 
 class DuplicateProjection(InvalidProjection):
     """Two projections with one name given to one runner."""
+
+
+class ProjectionNotFound(InvalidProjection, ses.NotFound):
+    """An import path that does not import or names nothing, or a projection name the store
+    knows nothing of (no checkpoint, lease or log)."""
 
 
 class UnknownEventType(InvalidProjection):

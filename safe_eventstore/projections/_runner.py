@@ -123,7 +123,9 @@ class Runner:
 
     def _restart(self, folder: Folder) -> None:
         folder.reset()
-        self._subs.pop(folder.checkpoint_name).close()
+        sub = self._subs.pop(folder.checkpoint_name, None)
+        if sub is not None:  # an agent also drops a projection it has not started
+            sub.close()
 
     def run_once(self) -> int:
         """Apply every source event stored now to every projection; how many were applied."""
@@ -202,7 +204,9 @@ class AsyncRunner:
 
     def _restart(self, folder: Folder) -> None:
         folder.reset()
-        self._subs.pop(folder.checkpoint_name).close()
+        sub = self._subs.pop(folder.checkpoint_name, None)
+        if sub is not None:  # an agent also drops a projection it has not started
+            sub.close()
 
     async def run_once(self) -> int:
         """Apply every source event stored now to every projection; how many were applied."""
