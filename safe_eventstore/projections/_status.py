@@ -229,7 +229,7 @@ def retry(db: ses.Database, name: str, *, version: int | None = None) -> list[in
     found, _, _ = _known(db)
     versions = sorted(v for n, v in found if n == name and version in (None, v))
     if not versions:
-        which = name if version is None else f"{name} v{version}"
+        which = repr(name) if version is None else f"{name!r} v{version}"
         raise ProjectionNotFound(f"no projection {which} in database {db.name!r}")
     retried = []
     for v in versions:
