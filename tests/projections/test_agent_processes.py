@@ -70,7 +70,9 @@ class Agent:
         )  # fmt: skip
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
+        self.errors = ""
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def _read(self) -> None:
         assert self.process.stdout is not None
@@ -87,20 +89,30 @@ class Agent:
                 raise AssertionError(f"{self.owner} never printed {words!r}: {self.seen}") from None
 
     def stderr(self) -> str:
-        if self.process.poll() is None or self.process.stderr is None:
-            return ""
-        return self.process.stderr.read()
+        if self.process.poll() is not None and self.process.stderr is not None:
+            if not self.process.stderr.closed:
+                self.errors = self.process.stderr.read()
+                self.process.stderr.close()
+        return self.errors
+
+    def _ended(self) -> int:
+        self.reader.join(30)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+        self.stderr()
+        while not self.lines.empty():
+            self.seen.append(self.lines.get())
+        return self.process.returncode
 
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(30)
+        self._ended()
 
     def stop(self) -> int:
         self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(60)
-        while not self.lines.empty():
-            self.seen.append(self.lines.get())
-        return code
+        self.process.wait(60)
+        return self._ended()
 
 
 def _app(tmp_path: Path) -> Path:
