@@ -29,6 +29,7 @@ from ._exceptions import (
     InvalidEvent,
     InvalidInput,
     InvalidKeyFile,
+    InvalidLease,
     InvalidName,
     InvalidSigningKey,
     InvalidURL,
@@ -50,6 +51,7 @@ from ._exceptions import (
     WrongKey,
 )
 from ._inputs import FORGOTTEN_STREAM
+from ._leases import Lease
 from ._model import (
     ANY,
     NO_STREAM,
@@ -102,11 +104,13 @@ __all__ = [
     "InvalidEvent",
     "InvalidInput",
     "InvalidKeyFile",
+    "InvalidLease",
     "InvalidName",
     "InvalidSigningKey",
     "InvalidURL",
     "KeyProvider",
     "KeyRequired",
+    "Lease",
     "NewEvent",
     "NotFound",
     "NotSupported",

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
 from ._database import Database, Subscription
+from ._leases import Lease
 from ._model import (
     ANY,
     AppendCondition,
@@ -191,6 +192,24 @@ class AsyncDatabase:
 
     async def delete_checkpoint(self, name: str) -> bool:
         return await _run(self.sync.delete_checkpoint, name)
+
+    async def take_lease(
+        self, name: str, owner: str, *, ttl: float, info: Mapping[str, Any] | None = None
+    ) -> Lease | None:
+        """Take or renew a lease (see :meth:`Database.take_lease`)."""
+        return await _run(self.sync.take_lease, name, owner, ttl=ttl, info=info)
+
+    async def release_lease(self, name: str, owner: str) -> bool:
+        """Free a lease ``owner`` holds (see :meth:`Database.release_lease`)."""
+        return await _run(self.sync.release_lease, name, owner)
+
+    async def get_lease(self, name: str) -> Lease | None:
+        """The stored lease ``name``, expired or not."""
+        return await _run(self.sync.get_lease, name)
+
+    async def list_leases(self) -> list[Lease]:
+        """Every lease held or expired, sorted by name."""
+        return await _run(self.sync.list_leases)
 
     def subscribe(self, *, idle_timeout: float | None = None, **options: Any) -> AsyncSubscription:
         return AsyncSubscription(self.sync.subscribe(**options), idle_timeout)

@@ -6,7 +6,7 @@ worker threads."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ from ._decoding import Decoder
 from ._exceptions import InvalidInput
 from ._inputs import MAX_NUMBER, check_count, check_query, check_types, readable
 from ._keyring import KeyHolder, Keyring
+from ._leases import Lease, Leases
 from ._model import (
     ANY,
     AppendCondition,
@@ -67,6 +68,7 @@ class Database:
         self._writer = Writer(storage, name, event_types, max_event_size, signer, keys)
         self._reader = Reader(storage, name, Decoder(event_types, keys))
         self._checkpoints = Checkpoints(storage, name)
+        self._leases = Leases(storage, name)
 
     @property
     def encrypted(self) -> bool:
@@ -357,6 +359,45 @@ class Database:
             idle_timeout,
             restructures,
         )
+
+    # -- leases ----------------------------------------------------------------------------
+
+    def take_lease(
+        self, name: str, owner: str, *, ttl: float, info: Mapping[str, Any] | None = None
+    ) -> Lease | None:
+        """Take lease ``name`` for ``owner`` for ``ttl`` seconds: when it is free, expired,
+        or held by ``owner`` already (a renewal: the time to live starts again and ``info``
+        is replaced; the epoch stays). Returns the :class:`Lease` now held, or ``None`` when
+        another owner holds it unexpired. One atomic compare-and-set in the backend: of
+        racing owners (threads, processes, machines) at most one gets it.
+
+        ``name``: 1-200 characters, no whitespace or control characters
+        (:class:`InvalidName`); ``owner``: 1-200 characters; ``ttl``: more than 0, at most
+        3600 seconds; ``info``: a JSON object of at most 4 KiB (:class:`InvalidLease`).
+        Expiry is judged on this process's clock: renew well before ``ttl`` runs out.
+
+        ::
+
+            lease = db.take_lease("projection-balances", "host-a:4242", ttl=10,
+                                  info={"state": "running"})
+            if lease is None:
+                ...  # another instance runs it: stand by and try again later
+        """
+        return self._leases.take(name, owner, ttl, info)
+
+    def release_lease(self, name: str, owner: str) -> bool:
+        """Free lease ``name`` if ``owner`` holds it (expired or not, no other owner took it
+        since); whether it did. The next taker starts a new epoch."""
+        return self._leases.release(name, owner)
+
+    def get_lease(self, name: str) -> Lease | None:
+        """The stored lease ``name``, expired or not (see :meth:`Lease.expired`); ``None``
+        when it was never taken or was released."""
+        return self._leases.get(name)
+
+    def list_leases(self) -> list[Lease]:
+        """Every lease held or expired (not released), sorted by name."""
+        return self._leases.all()
 
     # -- encryption: key scopes -------------------------------------------------------------
 

@@ -10,6 +10,7 @@ backends translate their drivers' errors (``sqlite3``, ``nats``) into it::
     │   │   └── EventTooLarge               over the store's configured event size limit
     │   ├── InvalidURL                      a store URL that cannot be opened
     │   ├── InvalidSigningKey               a signing or public key that cannot be used
+    │   ├── InvalidLease                    a lease's owner, ttl or info (its name: InvalidName)
     │   └── InvalidKeyFile                  a master key file missing, malformed or in the way
     ├── Conflict
     │   ├── WrongExpectedVersion            the optimistic concurrency check failed
@@ -57,6 +58,7 @@ __all__ = [
     "InvalidEvent",
     "InvalidInput",
     "InvalidKeyFile",
+    "InvalidLease",
     "InvalidName",
     "InvalidSigningKey",
     "InvalidURL",
@@ -111,6 +113,11 @@ class InvalidURL(InvalidInput):
 class InvalidSigningKey(InvalidInput):
     """A signing key (private) or public key that is missing, unreadable or not an Ed25519
     key in PEM form, or signing asked of a backend that does not store signatures."""
+
+
+class InvalidLease(InvalidInput):
+    """A lease's owner, time to live or info breaks its rule (``take_lease``): nothing is
+    written. A bad lease name raises :class:`InvalidName`."""
 
 
 class Conflict(SafeEventStoreError):

@@ -37,6 +37,7 @@ from .._exceptions import (
 )
 from .._model import ANY, NO_STREAM, STREAM_EXISTS, AppendCondition, AppendResult, Query
 from .._names import category_of
+from ._leases import LeaseRecord, LeaseStorage
 
 __all__ = [
     "EVENT",
@@ -45,6 +46,8 @@ __all__ = [
     "Draft",
     "Entry",
     "Head",
+    "LeaseRecord",
+    "LeaseStorage",
     "Signer",
     "Storage",
     "Transaction",
@@ -357,8 +360,9 @@ def statistics(
     }
 
 
-class Storage(ABC):
-    """One store's storage: databases of entries, payload blobs and checkpoints.
+class Storage(LeaseStorage, ABC):
+    """One store's storage: databases of entries, payload blobs, checkpoints and leases
+    (the lease methods are :class:`LeaseStorage`'s, in :mod:`._leases`).
 
     Every method is thread-safe. ``append`` is one atomic step: the expected-version
     check, the idempotency check and the write happen together or not at all.

@@ -13,12 +13,14 @@ from msgspec.structs import replace
 from .._exceptions import DatabaseExists, DatabaseNotFound, StoreClosed
 from .._model import AppendCondition, AppendResult, Query
 from .._names import category_of
+from ._leases import decide_release, decide_take
 from .base import (
     EVENT,
     RESTRUCTURE,
     BatchSignature,
     Entry,
     Head,
+    LeaseRecord,
     Signer,
     Storage,
     Transaction,
@@ -47,6 +49,7 @@ class _Database:
     event_ids: dict[tuple[str, bytes], Entry] = field(default_factory=dict)
     settings: dict[str, str] = field(default_factory=dict)
     keys: dict[str, bytes] = field(default_factory=dict)  # wrapped data keys by scope
+    leases: dict[str, LeaseRecord] = field(default_factory=dict)
 
 
 class _Transaction(Transaction):
@@ -318,6 +321,32 @@ class MemoryStorage(Storage):
     def delete_checkpoint(self, db: str, name: str) -> bool:
         with self._lock:
             return self._db(db).checkpoints.pop(name, None) is not None
+
+    def take_lease(
+        self, db: str, name: str, owner: str, ttl: float, info: bytes, now: int
+    ) -> LeaseRecord | None:
+        with self._lock:
+            leases = self._db(db).leases
+            taken = decide_take(leases.get(name), name, owner, ttl, info, now)
+            if taken is not None:
+                leases[name] = taken
+            return taken
+
+    def release_lease(self, db: str, name: str, owner: str) -> bool:
+        with self._lock:
+            leases = self._db(db).leases
+            freed = decide_release(leases.get(name), owner)
+            if freed is None:
+                return False
+            leases[name] = freed
+            return True
+
+    def read_leases(self, db: str, name: str | None = None) -> list[LeaseRecord]:
+        with self._lock:
+            leases = self._db(db).leases
+            if name is not None:
+                return [leases[name]] if name in leases else []
+            return [leases[n] for n in sorted(leases)]
 
     def wait(self, db: str, position: int, timeout: float) -> bool:
         with self._lock:

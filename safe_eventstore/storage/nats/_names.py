@@ -13,6 +13,7 @@ which captures the subjects ``ses.bank.>``:
 ``ses.bank.k.<n>``                     carries an append condition's check
 ``ses.bank.c.<checkpoint>``            a checkpoint (rolled up: the last is kept; empty
                                        when it was deleted); its name in a header
+``ses.bank.l.<lease>``                 a lease's record (rolled up: see ``_leases``)
 =====================================  =====================================================
 
 A stream's entries share one subject, so the server finds a stream's last entry, and checks
@@ -113,6 +114,10 @@ class Layout:
     def checkpoints(self) -> str:
         return f"{self.base}.c.*"
 
+    @property
+    def leases(self) -> str:
+        return f"{self.base}.l.*"
+
     def scope(self, *, stream: str | None, category: str | None) -> str:
         """The entries of one stream, of one category, or of all."""
         if stream is not None:
@@ -151,6 +156,9 @@ class Layout:
 
     def checkpoint(self, name: str) -> str:
         return f"{self.base}.c.{token(name)}"
+
+    def lease(self, name: str) -> str:
+        return f"{self.base}.l.{token(name)}"
 
     @staticmethod
     def _pair(stream: str) -> str:

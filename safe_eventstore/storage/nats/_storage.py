@@ -23,11 +23,21 @@ from ..._exceptions import (
     StoreUnavailable,
 )
 from ..._model import AppendCondition, AppendResult, Query
-from ..base import Entry, Head, Storage, Write, page_after, read_all_filter, statistics
+from ..base import (
+    Entry,
+    Head,
+    LeaseRecord,
+    Storage,
+    Write,
+    page_after,
+    read_all_filter,
+    statistics,
+)
 from ._append import CONFLICTS, Appender, Retry, outcome_unknown
 from ._append import EXPECT as EXPECT_SEQ
 from ._connection import ApiError, Connection, NoStream
 from ._keys import KEYS_SUFFIX, SETTINGS, KeyStore
+from ._leases import Leases
 from ._names import Layout, check_prefix, name_header
 from ._reads import Reader
 from ._state import DbState, Watcher, seq_of
@@ -96,6 +106,7 @@ class NatsStorage(Storage):
         chunk = max(limit - 8192, limit // 2)
         self._reader = Reader(self._conn)
         self._appender = Appender(self._reader, chunk=chunk, timeout=self.timeout)
+        self._leases = Leases(self._conn)
         self._dbs: dict[str, DbState] = {}
         self._known: set[str] = set()
         self._lock = threading.Lock()
@@ -414,6 +425,19 @@ class NatsStorage(Storage):
                 return True
 
         return self._run(db, delete)
+
+    # -- leases -----------------------------------------------------------------------------------
+
+    def take_lease(
+        self, db: str, name: str, owner: str, ttl: float, info: bytes, now: int
+    ) -> LeaseRecord | None:
+        return self._run(db, lambda d: self._leases.take(d, name, owner, ttl, info, now))
+
+    def release_lease(self, db: str, name: str, owner: str) -> bool:
+        return self._run(db, lambda d: self._leases.release(d, name, owner))
+
+    def read_leases(self, db: str, name: str | None = None) -> list[LeaseRecord]:
+        return self._run(db, lambda d: self._leases.read(d, name))
 
     # -- waiting for appends ----------------------------------------------------------------------
 

@@ -28,9 +28,9 @@ from ..._exceptions import (
     StoreWarning,
 )
 from ..._model import AppendCondition, AppendResult, Query
-from ..base import BatchSignature, Entry, Head, Signer, Storage, Write
+from ..base import BatchSignature, Entry, Head, LeaseRecord, Signer, Storage, Write
 from ..group_commit import GroupCommit
-from . import _keys, _reads, _signatures
+from . import _keys, _leases, _reads, _signatures
 from ._append import AppendItem, AppendRequest, Known, run_group
 from ._directory import Directory, create_private, fsync_dir, open_to_others, read_only_error
 from ._errors import WriteFailed, is_busy, translate, translated
@@ -527,6 +527,24 @@ class SqliteStorage(Storage):
     def delete_checkpoint(self, db: str, name: str) -> bool:
         with self._write(db) as conn:
             return conn.execute("DELETE FROM checkpoints WHERE name = ?", (name,)).rowcount > 0
+
+    # -- leases -------------------------------------------------------------------------------
+
+    @translate
+    def take_lease(
+        self, db: str, name: str, owner: str, ttl: float, info: bytes, now: int
+    ) -> LeaseRecord | None:
+        with self._write(db) as conn:
+            return _leases.take(conn, name, owner, ttl, info, now)
+
+    @translate
+    def release_lease(self, db: str, name: str, owner: str) -> bool:
+        with self._write(db) as conn:
+            return _leases.release(conn, name, owner)
+
+    @translate
+    def read_leases(self, db: str, name: str | None = None) -> list[LeaseRecord]:
+        return _leases.read(self._conn(db), name)
 
     # -- settings and wrapped data keys (encrypted databases) ---------------------------------
 

@@ -39,7 +39,7 @@ subscription it opens, so it runs cleanly under ``filterwarnings = error``.
 
 The tests live in modules by topic (appends, reads, backwards reads, checkpoints, payloads,
 restructures, verification, subscriptions, bad input, errors, concurrency and crashes, dynamic
-consistency boundaries, the asyncio API, the store against a model, encrypted databases: a
+consistency boundaries, leases, the asyncio API, the store against a model, encrypted databases: a
 backend without key storage must refuse those with ``NotSupported``); the fixtures and the
 helpers the topics share are in ``_fixtures``. This package re-exports every test and both
 fixtures, which is what the star import above takes. Importing it registers those modules for
@@ -150,6 +150,16 @@ from ._keys import (
     test_a_backend_keeps_settings_and_wrapped_keys,
     test_an_encrypted_database_round_trip,
 )
+from ._leases import (
+    test_a_lease_is_taken_renewed_and_released,
+    test_another_owner_is_refused_until_the_lease_expires,
+    test_bad_lease_input_is_refused_and_changes_nothing,
+    test_lease_info_names_and_listing,
+    test_leases_need_the_database,
+    test_leases_through_the_async_api,
+    test_racing_processes_take_a_free_lease_once,
+    test_racing_threads_take_a_free_lease_once,
+)
 from ._model import test_store_matches_model
 from ._payloads import (
     test_a_16_mib_event_is_stored_and_read_back,
@@ -220,6 +230,7 @@ __all__ = [
     "test_a_deleted_checkpoint_starts_afresh",
     "test_a_given_timestamp_is_kept_to_the_microsecond",
     "test_a_hiding_restructure_takes_the_id_and_time_it_is_given",
+    "test_a_lease_is_taken_renewed_and_released",
     "test_a_live_event_arrives_before_the_idle_timeout",
     "test_a_matching_event_after_the_position_fails_the_append",
     "test_a_partial_overlap_by_position_is_an_idempotency_conflict",
@@ -239,11 +250,13 @@ __all__ = [
     "test_an_event_over_the_limit_is_refused",
     "test_an_id_the_store_generated_is_not_a_retry_key",
     "test_an_idle_subscriber_does_not_spin",
+    "test_another_owner_is_refused_until_the_lease_expires",
     "test_async_api",
     "test_async_subscription",
     "test_backwards_from_position_means_at_or_below",
     "test_backwards_reads_apply_restructures",
     "test_backwards_through_the_async_api",
+    "test_bad_lease_input_is_refused_and_changes_nothing",
     "test_bad_queries_and_conditions_are_rejected",
     "test_bytes_pass_through",
     "test_category_subscription_keeps_to_its_category",
@@ -270,6 +283,9 @@ __all__ = [
     "test_invalid_database_names_are_refused",
     "test_invalid_expected_version_is_refused",
     "test_invalid_stream_names_are_refused",
+    "test_lease_info_names_and_listing",
+    "test_leases_need_the_database",
+    "test_leases_through_the_async_api",
     "test_list_and_delete_checkpoints",
     "test_list_streams_pages_in_sorted_order",
     "test_list_streams_refuses_an_after_that_is_not_a_name",
@@ -286,7 +302,9 @@ __all__ = [
     "test_racing_appends_with_one_condition_store_one",
     "test_racing_creators_make_one_database",
     "test_racing_processes_keep_versions_contiguous",
+    "test_racing_processes_take_a_free_lease_once",
     "test_racing_threads_keep_versions_contiguous",
+    "test_racing_threads_take_a_free_lease_once",
     "test_raw_read_keeps_originals_and_shows_restructures",
     "test_read_all_backwards_from_a_position",
     "test_read_all_backwards_gives_payloads_and_restructures",
