@@ -84,6 +84,11 @@ class _Slot:
         self.standby = standby_name(p.name, p.version, owner)
         self.log = log_stream(p.name, p.version)
         self.source = source_of(p)
+        # a lease's info is small (4 KiB): a long list of types stays in the log only
+        types = self.source["types"]
+        self.brief = self.source
+        if types is not None and len(",".join(types)) > 1000:
+            self.brief = {**self.source, "types": None, "type_count": len(types)}
         self.state = "starting"
         self.held = False
         self.waiting = False  # holds its standby lease
@@ -130,7 +135,7 @@ class _Core:
         return {
             "state": slot.state,
             "events_per_second": slot.rate(),
-            "source": slot.source,
+            "source": slot.brief,
             "owner": self.owner,
             "pid": os.getpid(),
             "host": socket.gethostname(),

@@ -170,7 +170,7 @@ def _one(
     lease = next((x for x in live if x.name == base), None)
     waiting = sum(1 for x in live if x.name.startswith(base + STANDBY))
     info = lease.info if lease is not None else {}
-    source = info.get("source") or last_source(log)
+    source = last_source(log) or info.get("source")
     position = checkpoints.get(base)
     head, lag, exact, seconds = None, None, False, None
     if source is not None:
