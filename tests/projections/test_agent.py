@@ -99,6 +99,7 @@ def test_a_standby_agent_takes_over_when_the_holder_stops(db: ses.Database) -> N
         assert s.owner == "first" and s.standby == 1
         _fill(db, 60)
         first.release()
+        assert _by_name(db)["balances"].state == "standby"  # nobody holds it, one waits
         _until(lambda: second.states()["balances v1"] == "running", second.run_once)
         while second.run_once():
             pass
@@ -253,3 +254,50 @@ def test_run_follows_new_events_until_stopped(db: ses.Database) -> None:
         thread.join(30)
         agent.close()
     assert db.get_lease("projection.balances.v1") is None
+
+
+def test_the_lag_is_a_flagged_lower_bound_past_the_limit(
+    db: ses.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from safe_eventstore.projections import _status
+
+    counter = projections.Projection("counter", source=projections.whole_database(), initial=0)
+
+    @counter.on(Deposited)
+    def _counted(state: int, event: ses.RecordedEvent) -> int:
+        return state + 1
+
+    _fill(db, 20)
+    with projections.Agent(db, [counter], owner="one") as agent:
+        while agent.run_once():
+            pass
+        _fill(db, 30)
+        s = _by_name(db)["counter"]
+        # the projection's own entries and log are not source events
+        assert s.lag_events == 30 and s.lag_exact and s.head == db.last_position()
+        monkeypatch.setattr(_status, "LAG_LIMIT", 10)
+        s = _by_name(db)["counter"]
+        assert s.lag_events == 10 and not s.lag_exact
+        assert s.lag_seconds is not None and s.lag_seconds >= 0
+        while agent.run_once():
+            pass
+        s = _by_name(db)["counter"]
+        assert s.lag_events == 0 and s.lag_exact and s.lag_seconds == 0
+
+
+def test_many_declared_types_stay_out_of_the_lease_info(db: ses.Database) -> None:
+    types = [f"Type{i:04d}_with_a_long_name" for i in range(100)]
+    wide = projections.Projection("wide", source=projections.category("Account"), types=types)
+
+    @wide.on(types[0])
+    def _first(state: object, event: ses.RecordedEvent) -> int:
+        return 1
+
+    db.append("Account-1", [ses.NewEvent(types[0], {})])
+    with projections.Agent(db, [wide], owner="one") as agent:
+        agent.run_once()
+        lease = db.get_lease("projection.wide.v1")
+        assert lease is not None and lease.info["source"]["type_count"] == 100
+        s = _by_name(db)["wide"]
+        assert s.source is not None and s.source["types"] == sorted(types)
+        assert s.state == "running" and s.lag_events == 0
