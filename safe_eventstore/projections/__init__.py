@@ -26,12 +26,14 @@ from ._errors import (
     HandlerFailed,
     InvalidProjection,
     InvalidState,
+    UnbuiltVersion,
     UnknownEventType,
 )
 from ._history import AsyncReadModel, ReadModel, StateEntry
 from ._projection import Projection
 from ._runner import AsyncRunner, Runner
 from ._source import Source, category, stream, whole_database
+from ._versions import active_version, active_version_async, promote, promote_async
 
 __all__ = [
     "AsyncReadModel",
@@ -45,8 +47,13 @@ __all__ = [
     "Runner",
     "Source",
     "StateEntry",
+    "UnbuiltVersion",
     "UnknownEventType",
+    "active_version",
+    "active_version_async",
     "category",
+    "promote",
+    "promote_async",
     "stream",
     "whole_database",
 ]

@@ -7,7 +7,8 @@ SafeEventStoreError
         ├── DuplicateProjection      two projections with one name given to one runner
         ├── UnknownEventType         a handler for a type name that is neither registered
         │                            nor declared in the projection's ``types``
-        └── InvalidState             a handler returned a state with no JSON form
+        ├── InvalidState             a handler returned a state with no JSON form
+        └── UnbuiltVersion           a version promoted by hand that was never built
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ __all__ = [
     "HandlerFailed",
     "InvalidProjection",
     "InvalidState",
+    "UnbuiltVersion",
     "UnknownEventType",
 ]
 
@@ -38,6 +40,11 @@ class UnknownEventType(InvalidProjection):
 
 class InvalidState(InvalidProjection):
     """A handler returned a state that has no JSON form; nothing of its page is written."""
+
+
+class UnbuiltVersion(InvalidProjection):
+    """A projection version promoted by hand that has no stored checkpoint: it was never
+    built, so it cannot serve readers; nothing is written."""
 
 
 class HandlerFailed(ses.SafeEventStoreError):
