@@ -17,7 +17,7 @@ from ._versions import ServingVersion
 __all__ = ["AsyncReadModel", "ReadModel", "StateEntry"]
 
 # How long a read model trusts the active version it read (docs/projections.md)
-ACTIVE_CACHE = 0.0
+ACTIVE_CACHE = 1.0
 
 
 @dataclass(frozen=True)
