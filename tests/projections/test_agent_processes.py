@@ -1,6 +1,7 @@
 """`safe-eventstore projections run` as real processes: SIGKILLed again and again with new
-appends between, and two agents on one store where the active one is killed and the
-standby takes over; each time the read model ends equal to a from-scratch build."""
+appends between, and two agents on one store where the active one is killed and the standby
+takes over (SQLite, a NATS server, a three-server NATS cluster); each time the read model
+ends equal to a from-scratch build."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import safe_eventstore as ses
 from safe_eventstore import projections
 
 from ..backends import backend_url
+from ..conftest import fresh_store
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(os.name != "posix", reason="signals")]
 
@@ -49,9 +51,12 @@ def deposited(state, event):
 """
 
 
-@pytest.fixture(params=["sqlite", "nats"])
+@pytest.fixture(params=["sqlite", "nats", "nats-cluster"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    yield from backend_url(request, tmp_path)
+    if request.param == "nats-cluster":  # three servers, three replicas
+        yield from fresh_store(request, "cluster")
+    else:
+        yield from backend_url(request, tmp_path)
 
 
 class Agent:
