@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import safe_eventstore as ses
 
-from ._errors import HandlerFailed, InvalidProjection
+from ._errors import HandlerFailed, InvalidProjection, InvalidState
 from ._folding import Folder
 from ._log import (
     failure_entry,
@@ -171,7 +171,12 @@ class _Core:
             try:
                 n = await self.ops.step(slot.folder)
             except HandlerFailed as failed:
-                await self._fail(slot, failed)
+                await self._fail(slot, failed.event, failed.__cause__ or failed)
+                break
+            except InvalidState as invalid:
+                if invalid.event is None:
+                    raise
+                await self._fail(slot, invalid.event, invalid)
                 break
             if n is None:
                 await self.ops.caught_up(slot.folder)  # a rebuild that caught up is promoted
@@ -229,10 +234,8 @@ class _Core:
             self._set(slot, "running")
         await self.ops.take(slot.lease, self.owner, self.ttl, self._info(slot))
 
-    async def _fail(self, slot: _Slot, failed: HandlerFailed) -> None:
-        await self.ops.record(slot.log, failure_entry(failed, self.owner))
-        event = failed.event
-        cause = failed.__cause__ or failed
+    async def _fail(self, slot: _Slot, event: ses.RecordedEvent, cause: BaseException) -> None:
+        await self.ops.record(slot.log, failure_entry(event, cause, self.owner))
         detail = f"{event.type} at position {event.position}: {cause!r}"
         self._set(slot, "failed", detail)
         slot.next_check = 0.0  # publish the failed state now

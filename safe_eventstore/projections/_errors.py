@@ -47,7 +47,10 @@ class UnknownEventType(InvalidProjection):
 
 
 class InvalidState(InvalidProjection):
-    """A handler returned a state that has no JSON form; nothing of its page is written."""
+    """A handler returned a state that has no JSON form; nothing of its page is written.
+    ``event`` is the event the handler was given (``None`` for a bad ``initial``)."""
+
+    event: ses.RecordedEvent | None = None
 
 
 class UnbuiltVersion(InvalidProjection):

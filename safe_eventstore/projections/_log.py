@@ -18,7 +18,6 @@ from typing import Any
 
 import safe_eventstore as ses
 
-from ._errors import HandlerFailed
 from ._naming import PREFIX, state_category
 
 __all__ = [
@@ -100,9 +99,7 @@ def started_entry(projection: Any, owner: str) -> ses.NewEvent:
     return ses.NewEvent(STARTED, data)
 
 
-def failure_entry(failed: HandlerFailed, owner: str) -> ses.NewEvent:
-    event = failed.event
-    cause = failed.__cause__ or failed
+def failure_entry(event: ses.RecordedEvent, cause: BaseException, owner: str) -> ses.NewEvent:
     text = "".join(traceback.format_exception(cause))
     if len(text) > TRACEBACK_CHARS:  # the end of a traceback says the most
         text = "...\n" + text[-TRACEBACK_CHARS:]

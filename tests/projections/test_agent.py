@@ -324,3 +324,21 @@ def test_status_shows_a_rebuild_and_the_version_it_retires(db: ses.Database) -> 
     model = projections.ReadModel(db, balances(2))
     expected = expected_balances(db)
     assert {k: model.state(k) for k in expected} == expected
+
+
+def test_a_state_with_no_json_form_is_a_recorded_failure_too(db: ses.Database) -> None:
+    odd = projections.Projection("odd", source=projections.category("Account"), initial=0)
+
+    @odd.on(Deposited)
+    def _deposited(state: object, event: ses.RecordedEvent) -> object:
+        return object() if event.data.amount == 13 else 1
+
+    _fill(db, 10)
+    bad = db.append("Account-2", [Deposited(13)]).position
+    with projections.Agent(db, [odd, balances()], owner="one") as agent:
+        while agent.run_once():
+            pass
+        assert agent.states() == {"odd v1": "failed", "balances v1": "running"}
+    [s] = projections.status(db, "odd")
+    assert s.failure is not None and "InvalidState" in s.failure.error
+    assert s.failure.position == bad
