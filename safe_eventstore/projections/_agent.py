@@ -210,8 +210,9 @@ class _Core:
             # lost: someone else holds it now; what this agent had read is stale
             slot.held = False
             self.ops.drop(slot.folder)
-        holder = await self.ops.holder(slot.lease)
-        self._set(slot, "standby", f"held by {holder}" if holder else "")
+        if slot.state != "standby":
+            holder = await self.ops.holder(slot.lease)
+            self._set(slot, "standby", f"held by {holder}" if holder else "")
         info = {"state": "standby", "owner": self.owner, "pid": os.getpid()}
         info["host"] = socket.gethostname()
         slot.waiting = await self.ops.take(slot.standby, self.owner, self.ttl, info) is not None

@@ -13,7 +13,7 @@ import pytest
 import safe_eventstore as ses
 from safe_eventstore import projections
 
-from .bank import Deposited, balances, expected_balances
+from .bank import Deposited, balances, depositors, expected_balances
 
 TTL = 0.6  # short, so a take-over happens quickly; nothing here asserts a duration
 
@@ -342,3 +342,10 @@ def test_a_state_with_no_json_form_is_a_recorded_failure_too(db: ses.Database) -
     [s] = projections.status(db, "odd")
     assert s.failure is not None and "InvalidState" in s.failure.error
     assert s.failure.position == bad
+
+
+def test_coroutine_handlers_under_the_sync_agent(db: ses.Database) -> None:
+    _fill(db, 30)
+    with projections.Agent(db, [depositors()], owner="one") as agent:
+        assert agent.run_once() == 30
+    assert projections.ReadModel(db, depositors()).state("total")["sum"] == 30
