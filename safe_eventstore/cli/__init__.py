@@ -21,6 +21,7 @@ from . import (  # noqa: F401  (each module registers its commands on main)
     _import,
     _integrity,
     _keys,
+    _projections,
     _reading,
     _serve,
     _signing,

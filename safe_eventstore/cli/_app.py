@@ -216,9 +216,11 @@ def open_store(
     reading: bool = False,
     lock_timeout: float | None = None,
     keyfile: str | None = None,
+    event_types: ses.EventTypes | None = None,
 ) -> ses.Store:
     """Open the store. A command that only reads opens no store that is not there, so it
-    creates nothing: a missing directory is an error."""
+    creates nothing: a missing directory is an error. ``event_types``: the registry to
+    decode with (by default a fresh one, so stored data shows as plain JSON)."""
     resolved = store_url(url)
     if reading:
         directory = _local_directory(resolved)
@@ -232,7 +234,8 @@ def open_store(
         options["keyfile"] = keyfile
     # A registry of its own: the tool shows stored data as plain JSON, whatever classes the
     # importing process may have registered.
-    store = ses.open(resolved, event_types=ses.EventTypes(), **options)
+    registry = ses.EventTypes() if event_types is None else event_types
+    store = ses.open(resolved, event_types=registry, **options)
     store.storage.on_lock_wait = _say_waiting  # any write, after a second of waiting
     return store
 
@@ -248,8 +251,11 @@ def open_database(
     *,
     reading: bool = False,
     lock_timeout: float | None = None,
+    event_types: ses.EventTypes | None = None,
 ) -> Iterator[ses.Database]:
-    with open_store(url, reading=reading, lock_timeout=lock_timeout) as store:
+    with open_store(
+        url, reading=reading, lock_timeout=lock_timeout, event_types=event_types
+    ) as store:
         yield store.database(database_name(name))
 
 

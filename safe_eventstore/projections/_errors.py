@@ -5,9 +5,12 @@ SafeEventStoreError
 └── InvalidInput
     └── InvalidProjection            a projection that cannot work as declared
         ├── DuplicateProjection      two projections with one name given to one runner
+        ├── ProjectionNotFound       an import path, or a name in the store, that finds no
+        │                            projection (also ``NotFound``)
         ├── UnknownEventType         a handler for a type name that is neither registered
         │                            nor declared in the projection's ``types``
-        └── InvalidState             a handler returned a state with no JSON form
+        ├── InvalidState             a handler returned a state with no JSON form
+        └── UnbuiltVersion           a version promoted by hand that was never built
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ __all__ = [
     "HandlerFailed",
     "InvalidProjection",
     "InvalidState",
+    "ProjectionNotFound",
+    "UnbuiltVersion",
     "UnknownEventType",
 ]
 
@@ -31,13 +36,26 @@ class DuplicateProjection(InvalidProjection):
     """Two projections with one name given to one runner."""
 
 
+class ProjectionNotFound(InvalidProjection, ses.NotFound):
+    """An import path that does not import or names nothing, or a projection name the store
+    knows nothing of (no checkpoint, lease or log)."""
+
+
 class UnknownEventType(InvalidProjection):
     """A handler for an event type name that is not registered in ``ses.event_types`` and
     not declared in the projection's ``types``."""
 
 
 class InvalidState(InvalidProjection):
-    """A handler returned a state that has no JSON form; nothing of its page is written."""
+    """A handler returned a state that has no JSON form; nothing of its page is written.
+    ``event`` is the event the handler was given (``None`` for a bad ``initial``)."""
+
+    event: ses.RecordedEvent | None = None
+
+
+class UnbuiltVersion(InvalidProjection):
+    """A projection version promoted by hand that has no stored checkpoint: it was never
+    built, so it cannot serve readers; nothing is written."""
 
 
 class HandlerFailed(ses.SafeEventStoreError):

@@ -16,7 +16,7 @@ from typing import Any
 
 import safe_eventstore as ses
 
-from ._errors import HandlerFailed
+from ._errors import HandlerFailed, InvalidState
 from ._io import StoreIO
 from ._json import copy_json
 from ._naming import PREFIX, checkpoint_name, key_stream
@@ -86,7 +86,11 @@ class Folder:
                 result = await result
         except Exception as exc:
             raise HandlerFailed(self.projection.name, event, exc) from exc
-        return copy_json(result)
+        try:
+            return copy_json(result)
+        except InvalidState as exc:
+            exc.event = event  # so an agent records which event it was
+            raise
 
     def _handled(self, event: ses.RecordedEvent) -> bool:
         return self.projection.reads(event) and not event.forgotten
