@@ -16,19 +16,26 @@ atomically with their checkpoints, and read back at any point of their history.
         runner.run_once()
     projections.ReadModel(db, balances).state("Account-42")
 
+A :class:`ProcessManager` (a saga) is declared the same way; its handlers also issue
+commands through a ``cqrs`` command router, with ids derived from the event, and schedule
+commands for later.
+
 Built on the public store API only (docs/projections.md).
 """
 
 from __future__ import annotations
 
 from ._errors import (
+    CommandFailed,
     DuplicateProjection,
     HandlerFailed,
+    InvalidCommand,
     InvalidProjection,
     InvalidState,
     UnknownEventType,
 )
 from ._history import AsyncReadModel, ReadModel, StateEntry
+from ._process import Context, ProcessManager
 from ._projection import Projection
 from ._runner import AsyncRunner, Runner
 from ._source import Source, category, stream, whole_database
@@ -36,10 +43,14 @@ from ._source import Source, category, stream, whole_database
 __all__ = [
     "AsyncReadModel",
     "AsyncRunner",
+    "CommandFailed",
+    "Context",
     "DuplicateProjection",
     "HandlerFailed",
+    "InvalidCommand",
     "InvalidProjection",
     "InvalidState",
+    "ProcessManager",
     "Projection",
     "ReadModel",
     "Runner",

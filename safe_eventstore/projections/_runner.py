@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import safe_eventstore as ses
@@ -12,6 +13,7 @@ import safe_eventstore as ses
 from ._errors import DuplicateProjection, InvalidProjection
 from ._folding import Folder
 from ._io import AsyncIO, SyncIO
+from ._process_folding import ProcessFolder, make_folder
 from ._projection import Projection
 
 __all__ = ["AsyncRunner", "Runner"]
@@ -38,6 +40,14 @@ def _checked(projections: Iterable[Projection], page_size: int) -> list[Projecti
     if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
         raise InvalidProjection(f"invalid page_size {page_size!r}: a whole number from 1")
     return found
+
+
+def _timeout(folders: list[Folder], wait: float) -> float:
+    """How long a live runner may sleep: ``wait``, or less when a timer is due sooner."""
+    due = [d for f in folders if isinstance(f, ProcessFolder) and (d := f.next_due()) is not None]
+    if not due:
+        return wait
+    return max(0.0, min(wait, (min(due) - datetime.now(UTC)).total_seconds()))
 
 
 def _options(folder: Folder) -> dict[str, Any]:
@@ -67,7 +77,7 @@ class Runner:
         self.db = db
         self.page_size = page_size
         io = SyncIO(db)
-        self.folders = [Folder(p, io) for p in _checked(projections, page_size)]
+        self.folders = [make_folder(p, io) for p in _checked(projections, page_size)]
         self._subs: dict[str, ses.Subscription] = {}
         self._loop: asyncio.Runner | None = None
 
@@ -99,7 +109,7 @@ class Runner:
     def _step(self, folder: Folder) -> int | None:
         """Apply one page; ``None`` when there was nothing to read."""
         page = self._page(folder)
-        if not page:
+        if not page and not isinstance(folder, ProcessFolder):
             return None
         if self._loop is None:
             try:
@@ -110,6 +120,8 @@ class Runner:
                 self._restart(folder)
                 raise InvalidProjection("inside a running event loop, use AsyncRunner")
         try:
+            if isinstance(folder, ProcessFolder) and not page:
+                return self._loop.run(folder.fire_due())  # nothing to read: fire due timers
             return self._loop.run(folder.apply(page))
         except _LOST_RACE:
             # another writer moved the checkpoint or a state: start again from what is stored
@@ -143,7 +155,7 @@ class Runner:
                 while wake.get(timeout=0) is not None:
                     pass
                 if self.run_once() == 0 and not stop.is_set():
-                    wake.get(timeout=wait)
+                    wake.get(timeout=_timeout(self.folders, wait))
 
 
 class AsyncRunner:
@@ -162,7 +174,7 @@ class AsyncRunner:
         self.db = db
         self.page_size = page_size
         io = AsyncIO(db)
-        self.folders = [Folder(p, io) for p in _checked(projections, page_size)]
+        self.folders = [make_folder(p, io) for p in _checked(projections, page_size)]
         self._subs: dict[str, ses.AsyncSubscription] = {}
 
     async def __aenter__(self) -> AsyncRunner:
@@ -189,9 +201,11 @@ class AsyncRunner:
 
     async def _step(self, folder: Folder) -> int | None:
         page = await self._page(folder)
-        if not page:
+        if not page and not isinstance(folder, ProcessFolder):
             return None
         try:
+            if isinstance(folder, ProcessFolder) and not page:
+                return await folder.fire_due()  # nothing to read: fire due timers
             return await folder.apply(page)
         except _LOST_RACE:
             self._restart(folder)
@@ -220,4 +234,4 @@ class AsyncRunner:
                 while await wake.get(timeout=0) is not None:
                     pass
                 if await self.run_once() == 0 and not stop.is_set():
-                    await wake.get(timeout=wait)
+                    await wake.get(timeout=_timeout(self.folders, wait))
