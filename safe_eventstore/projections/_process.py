@@ -12,7 +12,7 @@ import dataclasses
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import safe_eventstore as ses
@@ -116,6 +116,10 @@ class Context:
         self.issued.cancels.append(name)
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 class ProcessManager(Projection):
     """A process manager (saga): reacts to events by issuing commands, and keeps a state per
     key, stored like a projection's (with its checkpoint, in one batch per page)::
@@ -133,8 +137,10 @@ class ProcessManager(Projection):
     ``router``: a ``cqrs.CommandRouter`` (for :class:`Runner`), a ``cqrs.AsyncCommandRouter``
     (for :class:`AsyncRunner`), or a function of the runner's database returning one (so one
     declaration serves either runner, and an agent that opens the database). The other
-    options are a projection's (``history``, too). Handlers are ``handler(state, event, ctx)
-    -> new state``, sync or async; see docs/projections.md, "Process managers"."""
+    options are a projection's (``history``, too). ``clock``: the function giving the time
+    timers are due by (by default the system clock, in UTC). Handlers are
+    ``handler(state, event, ctx) -> new state``, sync or async; see docs/projections.md,
+    "Process managers"."""
 
     def __init__(
         self,
@@ -147,6 +153,7 @@ class ProcessManager(Projection):
         key: KeyFunction = _by_stream,
         initial: Any = None,
         history: str = "page",
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         super().__init__(
             name,
@@ -164,7 +171,10 @@ class ProcessManager(Projection):
                 "router= is a cqrs.CommandRouter, a cqrs.AsyncCommandRouter, or a function "
                 f"of the database returning one; not {router!r}"
             )
+        if clock is not None and not callable(clock):
+            raise InvalidProjection("clock= is a function returning a timezone-aware datetime")
         self.router = router
+        self.clock = clock or _now
 
     def __repr__(self) -> str:
         return f"ProcessManager({self.name!r}, version={self.version})"

@@ -15,13 +15,13 @@ effect once."""
 from __future__ import annotations
 
 import inspect
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import safe_eventstore as ses
 from safe_eventstore import cqrs
 
-from ._errors import CommandFailed, HandlerFailed
+from ._errors import CommandFailed, HandlerFailed, InvalidProjection
 from ._folding import Folder, Pending
 from ._io import AsyncIO, StoreIO
 from ._json import copy_json
@@ -156,15 +156,23 @@ class ProcessFolder(Folder):
         if timer_entries:
             changes.commit(results[-1].last_version)
 
-    def next_due(self) -> datetime | None:
-        """When the earliest pending timer is due (``None``: none, or not read yet)."""
-        return self.timers.next_due() if self.timers.loaded else None
+    def _now(self) -> datetime:
+        now = self.projection.clock()
+        if not isinstance(now, datetime) or now.utcoffset() is None:
+            raise InvalidProjection(f"clock() gave {now!r}, not a timezone-aware datetime")
+        return now
+
+    def seconds_to_due(self) -> float | None:
+        """How long until the earliest pending timer is due, by the process manager's
+        clock (``None``: no timer, or the timers not read yet)."""
+        due = self.timers.next_due() if self.timers.loaded else None
+        return None if due is None else (due - self._now()).total_seconds()
 
     async def fire_due(self, now: datetime | None = None) -> int | None:
-        """Execute the command of every timer due at ``now`` (by default the current time),
+        """Execute the command of every timer due at ``now`` (by default the clock's time),
         earliest first, then record them fired; how many fired, ``None`` if none was due."""
         book = await self._timers()
-        due = book.due(now or datetime.now(UTC))
+        due = book.due(now or self._now())
         if not due:
             return None
         fired: list[Timer] = []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 import safe_eventstore as ses
@@ -44,10 +43,10 @@ def _checked(projections: Iterable[Projection], page_size: int) -> list[Projecti
 
 def _timeout(folders: list[Folder], wait: float) -> float:
     """How long a live runner may sleep: ``wait``, or less when a timer is due sooner."""
-    due = [d for f in folders if isinstance(f, ProcessFolder) and (d := f.next_due()) is not None]
-    if not due:
-        return wait
-    return max(0.0, min(wait, (min(due) - datetime.now(UTC)).total_seconds()))
+    for folder in folders:
+        if isinstance(folder, ProcessFolder) and (due := folder.seconds_to_due()) is not None:
+            wait = max(0.0, min(wait, due))
+    return wait
 
 
 def _options(folder: Folder) -> dict[str, Any]:
