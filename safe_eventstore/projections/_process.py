@@ -43,11 +43,12 @@ def command_id(name: str, key: str, event: ses.RecordedEvent, what: str, index: 
 
 @dataclass
 class Issued:
-    """What one handler call issued: commands to send, timers set, timer names cancelled."""
+    """What one handler call issued: commands to send, timers set, and the timers set and
+    the timer names cancelled in the order of the calls (a cancel affects what came before)."""
 
     sends: list[cqrs.Command] = dataclasses.field(default_factory=list)
     timers: list[Timer] = dataclasses.field(default_factory=list)
-    cancels: list[str] = dataclasses.field(default_factory=list)
+    changes: list[Timer | str] = dataclasses.field(default_factory=list)
 
 
 class Context:
@@ -106,6 +107,7 @@ class Context:
         encoded = encode_command(derived)
         timer = Timer(derived.command_id, self.key, name, due, encoded, self.event.event_id)
         self.issued.timers.append(timer)
+        self.issued.changes.append(timer)
         return derived.command_id
 
     def cancel(self, name: str) -> None:
@@ -113,7 +115,7 @@ class Context:
         earlier in this page); nothing if there are none."""
         if not isinstance(name, str) or not name:
             raise InvalidCommand(f"a timer name is a non-empty string, not {name!r}")
-        self.issued.cancels.append(name)
+        self.issued.changes.append(name)
 
 
 def _now() -> datetime:

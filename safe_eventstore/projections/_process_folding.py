@@ -23,7 +23,7 @@ from safe_eventstore import cqrs
 
 from ._errors import CommandFailed, HandlerFailed, InvalidProjection
 from ._folding import Folder, Pending
-from ._io import AsyncIO, StoreIO
+from ._io import StoreIO
 from ._json import copy_json
 from ._naming import key_stream
 from ._process import Context, ProcessManager, Router
@@ -34,12 +34,14 @@ from ._timers import timers_stream as timers_stream_name
 __all__ = ["ProcessFolder", "make_folder"]
 
 
-def make_folder(projection: Projection, io: StoreIO) -> Folder:
-    """The folder a runner uses for ``projection``: a :class:`ProcessFolder` for a process
-    manager (with its router for the runner's database), else a plain :class:`Folder`."""
+def make_folder(
+    projection: Projection, io: StoreIO, db: ses.Database | ses.AsyncDatabase
+) -> Folder:
+    """The folder a runner uses for ``projection`` on ``db`` (which ``io`` reads and writes):
+    a :class:`ProcessFolder` for a process manager, with its router for ``db``, else a
+    plain :class:`Folder`."""
     if isinstance(projection, ProcessManager):
-        db: Any = io.db  # type: ignore[attr-defined]
-        return ProcessFolder(projection, io, projection.router_for(db))
+        return ProcessFolder(projection, io, projection.router_for(db), db)
     return Folder(projection, io)
 
 
@@ -75,9 +77,16 @@ class ProcessFolder(Folder):
 
     projection: ProcessManager
 
-    def __init__(self, projection: ProcessManager, io: StoreIO, router: Router) -> None:
+    def __init__(
+        self,
+        projection: ProcessManager,
+        io: StoreIO,
+        router: Router,
+        db: ses.Database | ses.AsyncDatabase,
+    ) -> None:
         super().__init__(projection, io)
         self.router = router
+        self.db = db
         self.timers = TimerBook(timers_stream_name(projection.name, projection.version))
 
     def reset(self) -> None:
@@ -122,9 +131,11 @@ class ProcessFolder(Folder):
                 ctx = Context(self.projection, event, key)
                 new = await self._handle(state, event, ctx)
                 sends.extend((command, event) for command in ctx.issued.sends)
-                for name in ctx.issued.cancels:
-                    changes.cancel(key, name)
-                changes.new.update((t.id, t) for t in ctx.issued.timers)
+                for change in ctx.issued.changes:
+                    if isinstance(change, str):
+                        changes.cancel(key, change)
+                    else:
+                        changes.new[change.id] = change
                 steps.append(Pending(new, event.position, event.timestamp))
             applied += 1
         for command, event in sends:
@@ -201,10 +212,16 @@ class ProcessFolder(Folder):
         book = self.timers
         events = [entry(FIRED, t) for t in fired]
         append = ses.StreamAppend(book.stream, events, expected_version=book.version)
-        [result] = await _append(self.io, append)
+        [result] = await self._append(append)
         for timer in fired:
             book.pending.pop(timer.id, None)
         book.version = result.last_version
+
+    async def _append(self, append: ses.StreamAppend) -> list[ses.AppendResult]:
+        """An append without a checkpoint (the firing of timers does not move it)."""
+        if isinstance(self.db, ses.AsyncDatabase):
+            return await self.db.append_batch([append])
+        return self.db.append_batch([append])
 
     async def _schedule_entry(self, timer: Timer) -> ses.RecordedEvent | None:
         """The stored entry that scheduled ``timer`` (named by a failure of its command)."""
@@ -213,12 +230,3 @@ class ProcessFolder(Folder):
             if event.event_id == wanted:
                 return event
         return None
-
-
-async def _append(io: StoreIO, append: ses.StreamAppend) -> list[ses.AppendResult]:
-    """An append without a checkpoint (the firing of timers does not move it)."""
-    db: Any = io.db  # type: ignore[attr-defined]
-    if isinstance(io, AsyncIO):
-        found: list[ses.AppendResult] = await db.append_batch([append])
-        return found
-    return list(db.append_batch([append]))

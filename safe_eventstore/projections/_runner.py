@@ -76,7 +76,7 @@ class Runner:
         self.db = db
         self.page_size = page_size
         io = SyncIO(db)
-        self.folders = [make_folder(p, io) for p in _checked(projections, page_size)]
+        self.folders = [make_folder(p, io, db) for p in _checked(projections, page_size)]
         self._subs: dict[str, ses.Subscription] = {}
         self._loop: asyncio.Runner | None = None
 
@@ -173,7 +173,7 @@ class AsyncRunner:
         self.db = db
         self.page_size = page_size
         io = AsyncIO(db)
-        self.folders = [make_folder(p, io) for p in _checked(projections, page_size)]
+        self.folders = [make_folder(p, io, db) for p in _checked(projections, page_size)]
         self._subs: dict[str, ses.AsyncSubscription] = {}
 
     async def __aenter__(self) -> AsyncRunner:

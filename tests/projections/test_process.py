@@ -17,7 +17,7 @@ from examples.bank import Account, CloseAccount, Deposit, OpenAccount, routes
 from examples.bank.transfers import RequestTransfer, bank_router, transfer_routes, transfer_saga
 from safe_eventstore import cqrs, projections
 
-from .tasks import TaskClosed, TaskOpened, reminded, reminders
+from .tasks import Remind, TaskClosed, TaskOpened, reminded, reminders, task_router
 
 CHECKPOINT = "projection.transfers.v1"
 REQUESTS = {
@@ -212,3 +212,30 @@ def test_the_async_runner_runs_the_saga_on_an_async_router(store_url: str) -> No
             assert balances == [250, 50, 0]
 
     asyncio.run(main())
+
+
+def test_a_cancel_takes_back_the_timers_set_before_it_in_the_same_call(db: ses.Database) -> None:
+    start = datetime(2030, 1, 1, tzinfo=UTC)
+    now = [start]
+    pm = projections.ProcessManager(
+        "rescheduled",
+        source=projections.category("Task"),
+        router=task_router,
+        initial=0,
+        clock=lambda: now[0],
+    )
+
+    @pm.on(TaskOpened)
+    def opened(state: int, event: ses.RecordedEvent, ctx: projections.Context) -> int:
+        due = datetime.fromisoformat(event.data.due)
+        ctx.schedule(Remind(target_id="gone"), at=due, name="r")
+        ctx.cancel("r")  # takes back the timer above
+        ctx.schedule(Remind(target_id="a"), at=due + timedelta(hours=1), name="r")
+        return state + 1
+
+    db.append("Task-a", [TaskOpened(start.isoformat())])
+    now[0] = start + timedelta(hours=2)
+    with projections.Runner(db, [pm]) as runner:
+        runner.run_once()
+    assert reminded(db, "a") == 1
+    assert "Task-gone" not in db.list_streams()
