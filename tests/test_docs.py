@@ -69,6 +69,12 @@ APPLICATION_OUTPUT = {
         """Dora's deposit as stored: {"amount":70}, as read: """
         "Deposited(amount=70, currency='EUR')",
         "Dora: balance 50",
+        "transfer t1: completed",
+        "transfer t2: failed (account gus is closed)",
+        "transfer t3: failed (timed out)",
+        "transfer t4: failed (account finn: 500 passes the overdraft limit)",
+        "a run after the end applies 0 events: nothing is issued twice",
+        "balances {'eve': 250, 'finn': 50, 'gus': 0}, total 300: money conserved",
     ],
     "notebook": [
         "refused: a note has at most 100 characters, not 101",

@@ -4,14 +4,17 @@ stores of the contract, sync and asyncio."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 import safe_eventstore as ses
 from examples import bank, notebook
-from safe_eventstore import cqrs
+from examples.bank import transfers
+from safe_eventstore import cqrs, projections
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -77,3 +80,38 @@ def test_old_deposits_read_in_the_current_shape(db: ses.Database) -> None:
     assert accounts.get("old").balance == 12
     with pytest.raises(cqrs.DomainError, match="takes euros"):
         router.execute(bank.Deposit(target_id="old", amount=1, currency="USD"))
+
+
+def test_the_transfer_saga_conserves_money_and_takes_each_step_once(db: ses.Database) -> None:
+    router = transfers.bank_router(db)
+    for id in ("a", "b", "c"):
+        router.execute(bank.OpenAccount(target_id=id, owner=id))
+    router.execute(bank.Deposit(target_id="a", amount=500))
+    router.execute(bank.CloseAccount(target_id="c"))
+    requests = [("a", "b", 120), ("a", "c", 40), ("b", "a", 400), ("a", "b", 300), ("b", "x", 5)]
+    for n, (source, target, amount) in enumerate(requests):
+        command = transfers.RequestTransfer(
+            target_id=f"t{n}", source=source, target=target, amount=amount
+        )
+        router.execute(command)
+    # the held credit of t3 (over the review limit) is released before the timeout
+    saga = transfers.transfer_saga(timedelta(hours=1))
+    with projections.Runner(db, [saga]) as runner:
+        runner.run_once()
+        router.execute(transfers.ReleaseCredit(target_id="b", transfer_id="t3"))
+        runner.run_once()
+        assert runner.run_once() == 0
+    accounts = cqrs.Repository(db, bank.Account)
+    balances = {id: accounts.get(id).balance for id in ("a", "b", "c")}
+    assert sum(balances.values()) == 500  # money conserved
+    assert balances == {"a": 500 - 120 - 300, "b": 120 + 300, "c": 0}
+    model = projections.ReadModel(db, saga)
+    steps = [model.state(f"t{n}")["step"] for n in range(len(requests))]
+    assert steps == ["completed", "failed", "failed", "completed", "failed"]
+    # each step of each transfer once: no debit, credit or refund twice
+    events = [e for e in db.read_all() if not e.stream.startswith("projection.")]
+    done = Counter((e.stream, e.type, getattr(e.data, "transfer_id", None)) for e in events)
+    assert max(n for (_, _, t), n in done.items() if t is not None) == 1
+    # the timers of the transfers that ended were cancelled: none is left to fire
+    timers = Counter(e.type for e in db.read_stream("projection.transfers.v1.timers-all"))
+    assert timers == {"ProcessTimerScheduled": 5, "ProcessTimerCancelled": 5}

@@ -1,5 +1,15 @@
 """A bank on the application toolkit: accounts with deposits, withdrawals and an overdraft
-limit, and money transfers that change two accounts in one atomic save.
+limit, and money transfers made two ways:
+
+- ``Transfer``: one command that changes both accounts in one atomic save (``others=``).
+  The simplest and strongest way, when both accounts live in one database, so that one
+  ``append_batch`` can hold them.
+- a transfer saga (``examples.bank.transfers``): a process manager debits the source, then
+  credits the target, each a command of its own, and compensates (refunds the source) when
+  the credit is refused or the transfer does not complete in time. The way for steps that
+  cannot share one transaction: accounts in different databases or services, or a step
+  that waits on someone (here a large credit held for review). Each step is atomic; the
+  whole is made consistent by the saga, not by one batch.
 
 Deposits changed shape once: the first release stored ``{"amount": ...}`` (euros only); the
 current one records a currency too. Stored deposits are never rewritten: the upcaster below
@@ -18,6 +28,9 @@ from safe_eventstore import cqrs
 
 OVERDRAFT_LIMIT = 100
 """How far below zero an account's balance may go."""
+
+REVIEW_LIMIT = 200
+"""A transfer credit above this is held for review before it reaches the account."""
 
 
 @ses.event_type("bank.Opened")
@@ -45,6 +58,65 @@ class Withdrawn:
     amount: int
 
 
+@ses.event_type("bank.Closed")
+@dataclass(frozen=True)
+class Closed:
+    pass
+
+
+# The steps of a transfer saga on an account. A refusal the saga must react to is recorded
+# as an event (not raised): the saga sees it in its source like any other outcome.
+
+
+@ses.event_type("bank.TransferDebited")
+@dataclass(frozen=True)
+class TransferDebited:
+    transfer_id: str
+    amount: int
+
+
+@ses.event_type("bank.DebitRefused")
+@dataclass(frozen=True)
+class DebitRefused:
+    transfer_id: str
+    reason: str
+
+
+@ses.event_type("bank.TransferCredited")
+@dataclass(frozen=True)
+class TransferCredited:
+    transfer_id: str
+    amount: int
+
+
+@ses.event_type("bank.CreditRefused")
+@dataclass(frozen=True)
+class CreditRefused:
+    transfer_id: str
+    reason: str
+
+
+@ses.event_type("bank.CreditHeld")
+@dataclass(frozen=True)
+class CreditHeld:
+    transfer_id: str
+    amount: int
+
+
+@ses.event_type("bank.HeldCreditReturned")
+@dataclass(frozen=True)
+class HeldCreditReturned:
+    transfer_id: str
+    amount: int
+
+
+@ses.event_type("bank.TransferRefunded")
+@dataclass(frozen=True)
+class TransferRefunded:
+    transfer_id: str
+    amount: int
+
+
 class Overdrawn(cqrs.DomainError):
     """A withdrawal would take the balance below the overdraft limit."""
 
@@ -55,7 +127,9 @@ class Account(cqrs.Aggregate):
     def __init__(self, id: str) -> None:
         super().__init__(id)
         self.owner: str | None = None
+        self.closed = False
         self.balance = 0
+        self.held: tuple[tuple[str, int], ...] = ()  # (transfer id, amount) held for review
 
     # -- commands: check the invariants, then record ------------------------------------
 
@@ -83,9 +157,59 @@ class Account(cqrs.Aggregate):
             )
         self.record(Withdrawn(amount))
 
-    def _check_open(self) -> None:
+    def close(self) -> None:
+        self._check_open()
+        self.record(Closed())
+
+    def _refusal(self, amount: int) -> str | None:
         if self.owner is None:
+            return f"no account {self.id}"
+        if self.closed:
+            return f"account {self.id} is closed"
+        if amount <= 0:
+            return "a transfer must be positive"
+        return None
+
+    def _check_open(self) -> None:
+        if self.owner is None or self.closed:
             raise cqrs.DomainError(f"account {self.id} is not open")
+
+    # -- the steps of a transfer saga: each decided by the account, refusals recorded ---
+
+    def debit(self, transfer_id: str, amount: int) -> None:
+        reason = self._refusal(amount)
+        if reason is None and self.balance - amount < -OVERDRAFT_LIMIT:
+            reason = f"account {self.id}: {amount} passes the overdraft limit"
+        if reason is not None:
+            self.record(DebitRefused(transfer_id, reason))
+        else:
+            self.record(TransferDebited(transfer_id, amount))
+
+    def credit(self, transfer_id: str, amount: int) -> None:
+        reason = self._refusal(amount)
+        if reason is not None:
+            self.record(CreditRefused(transfer_id, reason))
+        elif amount > REVIEW_LIMIT:
+            self.record(CreditHeld(transfer_id, amount))
+        else:
+            self.record(TransferCredited(transfer_id, amount))
+
+    def release_credit(self, transfer_id: str) -> None:
+        """A reviewer lets a held credit through."""
+        for held, amount in self.held:
+            if held == transfer_id:
+                self.record(TransferCredited(transfer_id, amount))
+                return
+        raise cqrs.DomainError(f"account {self.id} holds no credit of transfer {transfer_id}")
+
+    def return_credit(self, transfer_id: str) -> None:
+        """Send a held credit back (nothing if it is not held: released, or returned)."""
+        for held, amount in self.held:
+            if held == transfer_id:
+                self.record(HeldCreditReturned(transfer_id, amount))
+
+    def refund(self, transfer_id: str, amount: int) -> None:
+        self.record(TransferRefunded(transfer_id, amount))
 
     # -- how events change the state ----------------------------------------------------
 
@@ -100,6 +224,35 @@ class Account(cqrs.Aggregate):
     @cqrs.when(Withdrawn)
     def _withdrawn(self, event: Withdrawn) -> None:
         self.balance -= event.amount
+
+    @cqrs.when(Closed)
+    def _closed(self, event: Closed) -> None:
+        self.closed = True
+
+    @cqrs.when(TransferDebited)
+    def _debited(self, event: TransferDebited) -> None:
+        self.balance -= event.amount
+
+    @cqrs.when(TransferCredited)
+    def _credited(self, event: TransferCredited) -> None:
+        self.balance += event.amount
+        self.held = tuple(h for h in self.held if h[0] != event.transfer_id)
+
+    @cqrs.when(CreditHeld)
+    def _held(self, event: CreditHeld) -> None:
+        self.held = (*self.held, (event.transfer_id, event.amount))
+
+    @cqrs.when(HeldCreditReturned)
+    def _returned(self, event: HeldCreditReturned) -> None:
+        self.held = tuple(h for h in self.held if h[0] != event.transfer_id)
+
+    @cqrs.when(TransferRefunded)
+    def _refunded(self, event: TransferRefunded) -> None:
+        self.balance += event.amount
+
+    @cqrs.when(DebitRefused, CreditRefused)
+    def _refused(self, event: DebitRefused | CreditRefused) -> None:
+        pass
 
 
 @dataclass(frozen=True)
@@ -116,6 +269,11 @@ class Deposit(cqrs.Command):
 @dataclass(frozen=True)
 class Withdraw(cqrs.Command):
     amount: int
+
+
+@dataclass(frozen=True)
+class CloseAccount(cqrs.Command):
+    pass
 
 
 @dataclass(frozen=True)
@@ -142,6 +300,10 @@ def routes(router: cqrs.CommandRouter | cqrs.AsyncCommandRouter) -> None:
     def withdraw(command: Withdraw, account: Account) -> int:
         account.withdraw(command.amount)
         return account.balance
+
+    @router.handles(CloseAccount, Account)
+    def close_account(command: CloseAccount, account: Account) -> None:
+        account.close()
 
     # the destination is loaded too; the router saves both accounts in one atomic batch
     @router.handles(Transfer, Account, others=lambda command: [(Account, command.to_id)])

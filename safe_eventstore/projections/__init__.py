@@ -16,6 +16,10 @@ atomically with their checkpoints, and read back at any point of their history.
         runner.run_once()
     projections.ReadModel(db, balances).state("Account-42")
 
+A :class:`ProcessManager` (a saga) is declared the same way; its handlers also issue
+commands through a ``cqrs`` command router, with ids derived from the event, and schedule
+commands for later.
+
 Built on the public store API only (docs/projections.md).
 """
 
@@ -23,8 +27,10 @@ from __future__ import annotations
 
 from ._agent import Agent, AsyncAgent
 from ._errors import (
+    CommandFailed,
     DuplicateProjection,
     HandlerFailed,
+    InvalidCommand,
     InvalidProjection,
     InvalidState,
     ProjectionNotFound,
@@ -34,6 +40,7 @@ from ._errors import (
 from ._history import AsyncReadModel, ReadModel, StateEntry
 from ._loading import load
 from ._log import Failure
+from ._process import Context, ProcessManager
 from ._projection import Projection
 from ._runner import AsyncRunner, Runner
 from ._source import Source, category, stream, whole_database
@@ -45,11 +52,15 @@ __all__ = [
     "AsyncAgent",
     "AsyncReadModel",
     "AsyncRunner",
+    "CommandFailed",
+    "Context",
     "DuplicateProjection",
     "Failure",
     "HandlerFailed",
+    "InvalidCommand",
     "InvalidProjection",
     "InvalidState",
+    "ProcessManager",
     "Projection",
     "ProjectionNotFound",
     "ProjectionStatus",

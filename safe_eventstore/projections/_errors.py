@@ -2,6 +2,8 @@
 
 SafeEventStoreError
 ├── HandlerFailed                    a projection handler (or key function) raised (chained)
+│   └── CommandFailed                a process manager's command (sent or fired by a
+│                                    timer) was refused by the router (chained)
 └── InvalidInput
     └── InvalidProjection            a projection that cannot work as declared
         ├── DuplicateProjection      two projections with one name given to one runner
@@ -10,7 +12,9 @@ SafeEventStoreError
         ├── UnknownEventType         a handler for a type name that is neither registered
         │                            nor declared in the projection's ``types``
         ├── InvalidState             a handler returned a state with no JSON form
-        └── UnbuiltVersion           a version promoted by hand that was never built
+        ├── UnbuiltVersion           a version promoted by hand that was never built
+        └── InvalidCommand           a process manager's send/schedule/cancel given bad
+                                     input (not a command, no time, a naive datetime, ...)
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ from __future__ import annotations
 import safe_eventstore as ses
 
 __all__ = [
+    "CommandFailed",
     "DuplicateProjection",
     "HandlerFailed",
+    "InvalidCommand",
     "InvalidProjection",
     "InvalidState",
     "ProjectionNotFound",
@@ -68,4 +74,28 @@ class HandlerFailed(ses.SafeEventStoreError):
         super().__init__(
             f"projection {projection!r}: the handler of {event.type!r} failed on "
             f"{event.stream}@{event.version} (position {event.position}): {error!r}"
+        )
+
+
+class InvalidCommand(InvalidProjection):
+    """A process manager's ``ctx.send``, ``ctx.schedule`` or ``ctx.cancel`` was given bad
+    input: not a ``cqrs.Command``, no time or two, a naive datetime, a command that cannot be
+    stored for later. Raised in the handler, it fails the page: nothing is issued or stored."""
+
+
+class CommandFailed(HandlerFailed):
+    """A command of a process manager was refused or failed in the command router (the
+    router's error chained as ``__cause__``): a command sent by a handler (``event`` is the
+    event that handler ran on; nothing of its page is stored) or one fired by a timer
+    (``event`` is the timer's stored schedule entry; the timer stays due)."""
+
+    def __init__(
+        self, projection: str, event: ses.RecordedEvent, command: object, error: BaseException
+    ) -> None:
+        super().__init__(projection, event, error)
+        self.command = command
+        what = command if isinstance(command, str) else type(command).__name__
+        self.args = (
+            f"process manager {projection!r}: {what} issued for "
+            f"{event.stream}@{event.version} (position {event.position}) failed: {error!r}",
         )

@@ -12,6 +12,7 @@ import safe_eventstore as ses
 from ._errors import DuplicateProjection, InvalidProjection
 from ._folding import Folder
 from ._io import AsyncIO, SyncIO
+from ._process_folding import ProcessFolder, make_folder
 from ._projection import Projection
 from ._versions import AsyncRunnerVersions, RunnerVersions
 
@@ -42,6 +43,14 @@ def _checked(projections: Iterable[Projection], page_size: int) -> list[Projecti
     return found
 
 
+def _timeout(folders: list[Folder], wait: float) -> float:
+    """How long a live runner may sleep: ``wait``, or less when a timer is due sooner."""
+    for folder in folders:
+        if isinstance(folder, ProcessFolder) and (due := folder.seconds_to_due()) is not None:
+            wait = max(0.0, min(wait, due))
+    return wait
+
+
 def _options(folder: Folder) -> dict[str, Any]:
     source = folder.projection.source.subscribe_options()
     return {"checkpoint": folder.checkpoint_name, "restructures": True, **source}
@@ -69,7 +78,7 @@ class Runner:
         self.db = db
         self.page_size = page_size
         io = SyncIO(db)
-        self.folders = [Folder(p, io) for p in _checked(projections, page_size)]
+        self.folders = [make_folder(p, io, db) for p in _checked(projections, page_size)]
         self._subs: dict[str, ses.Subscription] = {}
         self._loop: asyncio.Runner | None = None
         self._versions = RunnerVersions(db)
@@ -102,7 +111,7 @@ class Runner:
     def _step(self, folder: Folder) -> int | None:
         """Apply one page; ``None`` when there was nothing to read."""
         page = self._page(folder)
-        if not page:
+        if not page and not isinstance(folder, ProcessFolder):
             return None
         if self._loop is None:
             try:
@@ -113,6 +122,8 @@ class Runner:
                 self._restart(folder)
                 raise InvalidProjection("inside a running event loop, use AsyncRunner")
         try:
+            if isinstance(folder, ProcessFolder) and not page:
+                return self._loop.run(folder.fire_due())  # nothing to read: fire due timers
             return self._loop.run(folder.apply(page))
         except _LOST_RACE:
             # another writer moved the checkpoint or a state: start again from what is stored
@@ -153,7 +164,7 @@ class Runner:
                 while wake.get(timeout=0) is not None:
                     pass
                 if self.run_once() == 0 and not stop.is_set():
-                    wake.get(timeout=wait)
+                    wake.get(timeout=_timeout(self.folders, wait))
 
 
 class AsyncRunner:
@@ -172,7 +183,7 @@ class AsyncRunner:
         self.db = db
         self.page_size = page_size
         io = AsyncIO(db)
-        self.folders = [Folder(p, io) for p in _checked(projections, page_size)]
+        self.folders = [make_folder(p, io, db) for p in _checked(projections, page_size)]
         self._subs: dict[str, ses.AsyncSubscription] = {}
         self._versions = AsyncRunnerVersions(db)
 
@@ -200,9 +211,11 @@ class AsyncRunner:
 
     async def _step(self, folder: Folder) -> int | None:
         page = await self._page(folder)
-        if not page:
+        if not page and not isinstance(folder, ProcessFolder):
             return None
         try:
+            if isinstance(folder, ProcessFolder) and not page:
+                return await folder.fire_due()  # nothing to read: fire due timers
             return await folder.apply(page)
         except _LOST_RACE:
             self._restart(folder)
@@ -237,4 +250,4 @@ class AsyncRunner:
                 while await wake.get(timeout=0) is not None:
                     pass
                 if await self.run_once() == 0 and not stop.is_set():
-                    await wake.get(timeout=wait)
+                    await wake.get(timeout=_timeout(self.folders, wait))
