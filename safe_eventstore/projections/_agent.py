@@ -30,7 +30,7 @@ from ._log import (
     started_entry,
 )
 from ._naming import checkpoint_name
-from ._runner import PAGE_SIZE, AsyncRunner, Runner
+from ._runner import PAGE_SIZE, AsyncRunner, Runner, _timeout
 
 __all__ = ["LEASE_TTL", "Agent", "AsyncAgent", "StateCallback", "lease_name", "standby_name"]
 
@@ -367,7 +367,7 @@ class Agent:
                     while wake.get(timeout=0) is not None:
                         pass
                     if self.run_once() == 0 and not stop.is_set():
-                        wake.get(timeout=min(wait, self._core.tick))
+                        wake.get(timeout=_timeout(self.runner.folders, min(wait, self._core.tick)))
         finally:
             self.release()
 
@@ -463,7 +463,9 @@ class AsyncAgent:
                     while await wake.get(timeout=0) is not None:
                         pass
                     if await self.run_once() == 0 and not stop.is_set():
-                        await wake.get(timeout=min(wait, self._core.tick))
+                        await wake.get(
+                            timeout=_timeout(self.runner.folders, min(wait, self._core.tick))
+                        )
         finally:
             await self.release()
 

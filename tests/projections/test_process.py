@@ -186,6 +186,26 @@ def test_a_live_runner_wakes_for_the_next_due_timer(db: ses.Database) -> None:
     assert reminded(db, "a") == 1
 
 
+def test_a_live_agent_wakes_for_the_next_due_timer(db: ses.Database) -> None:
+    due = datetime.now(UTC) + timedelta(seconds=0.3)
+    db.append("Task-a", [TaskOpened(due.isoformat())])
+    stop = threading.Event()
+    # a long lease and wait=60: nothing but the timer's due time wakes the agent in time
+    with projections.Agent(db, [reminders()], lease_ttl=300, owner="timer") as agent:
+        thread = threading.Thread(target=agent.run, args=(stop,), kwargs={"wait": 60})
+        thread.start()
+        try:
+            deadline = time.monotonic() + 30
+            while reminded(db, "a") == 0:
+                assert time.monotonic() < deadline, "the timer did not fire"
+                time.sleep(0.02)
+        finally:
+            stop.set()
+            db.append("Task-x", [TaskClosed()])  # wake the agent to see stop
+            thread.join(30)
+    assert reminded(db, "a") == 1
+
+
 def test_the_async_runner_runs_the_saga_on_an_async_router(store_url: str) -> None:
     async def main() -> None:
         async with ses.open_async(store_url) as store:
