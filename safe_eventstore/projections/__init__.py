@@ -28,6 +28,7 @@ from ._errors import (
     InvalidProjection,
     InvalidState,
     ProjectionNotFound,
+    UnbuiltVersion,
     UnknownEventType,
 )
 from ._history import AsyncReadModel, ReadModel, StateEntry
@@ -37,6 +38,7 @@ from ._projection import Projection
 from ._runner import AsyncRunner, Runner
 from ._source import Source, category, stream, whole_database
 from ._status import ProjectionStatus, retry, retry_async, status, status_async
+from ._versions import active_version, active_version_async, promote, promote_async
 
 __all__ = [
     "Agent",
@@ -55,9 +57,14 @@ __all__ = [
     "Runner",
     "Source",
     "StateEntry",
+    "UnbuiltVersion",
     "UnknownEventType",
+    "active_version",
+    "active_version_async",
     "category",
     "load",
+    "promote",
+    "promote_async",
     "retry",
     "retry_async",
     "status",

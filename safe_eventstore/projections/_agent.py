@@ -72,6 +72,10 @@ class _Ops(Protocol):
 
     def drop(self, folder: Folder) -> None: ...
 
+    async def works(self, folder: Folder) -> bool: ...
+
+    async def caught_up(self, folder: Folder) -> None: ...
+
 
 class _Slot:
     """What the agent knows of one projection."""
@@ -155,8 +159,13 @@ class _Core:
         return total
 
     async def _work(self, slot: _Slot) -> int:
-        if not await self._hold(slot) or slot.state != "running":
+        if not await self._hold(slot) or slot.state not in ("running", "retired"):
             return 0
+        # versions as the runner treats them: an older one than the active is retired
+        if not await self.ops.works(slot.folder):
+            self._set(slot, "retired", "a newer version is active")
+            return 0
+        self._set(slot, "running")
         applied = 0
         for _ in range(TURN):
             try:
@@ -165,6 +174,7 @@ class _Core:
                 await self._fail(slot, failed)
                 break
             if n is None:
+                await self.ops.caught_up(slot.folder)  # a rebuild that caught up is promoted
                 break
             applied += n
             slot.count(n)
@@ -286,6 +296,12 @@ class _SyncOps:
     def drop(self, folder: Folder) -> None:
         self.runner._restart(folder)
 
+    async def works(self, folder: Folder) -> bool:
+        return self.runner._versions.works(folder.projection)
+
+    async def caught_up(self, folder: Folder) -> None:
+        self.runner._versions.caught_up(folder.projection)
+
 
 class Agent:
     """Runs projections until stopped, each on one agent at a time, on a sync
@@ -302,7 +318,9 @@ class Agent:
     projection only; the failure is recorded in the projection's log (see :func:`status`)
     and the projection stays failed, here and in any agent started later, until
     :func:`retry`. ``on_state(projection, state, detail)`` is called on every change of a
-    projection's state (``running``, ``standby``, ``failed``, ``stopped``)."""
+    projection's state (``running``, ``standby``, ``failed``, ``retired``: a newer version is
+    active, ``stopped``). Versions are treated as the runner treats them: a rebuild is
+    promoted once it has caught up, an older version than the active one is not worked."""
 
     def __init__(
         self,
@@ -389,6 +407,12 @@ class _AsyncOps:
 
     def drop(self, folder: Folder) -> None:
         self.runner._restart(folder)
+
+    async def works(self, folder: Folder) -> bool:
+        return await self.runner._versions.works(folder.projection)
+
+    async def caught_up(self, folder: Folder) -> None:
+        await self.runner._versions.caught_up(folder.projection)
 
 
 class AsyncAgent:

@@ -9,7 +9,8 @@ SafeEventStoreError
         │                            projection (also ``NotFound``)
         ├── UnknownEventType         a handler for a type name that is neither registered
         │                            nor declared in the projection's ``types``
-        └── InvalidState             a handler returned a state with no JSON form
+        ├── InvalidState             a handler returned a state with no JSON form
+        └── UnbuiltVersion           a version promoted by hand that was never built
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = [
     "InvalidProjection",
     "InvalidState",
     "ProjectionNotFound",
+    "UnbuiltVersion",
     "UnknownEventType",
 ]
 
@@ -46,6 +48,11 @@ class UnknownEventType(InvalidProjection):
 
 class InvalidState(InvalidProjection):
     """A handler returned a state that has no JSON form; nothing of its page is written."""
+
+
+class UnbuiltVersion(InvalidProjection):
+    """A projection version promoted by hand that has no stored checkpoint: it was never
+    built, so it cannot serve readers; nothing is written."""
 
 
 class HandlerFailed(ses.SafeEventStoreError):

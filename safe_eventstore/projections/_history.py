@@ -12,8 +12,12 @@ from ._errors import InvalidProjection
 from ._json import copy_json
 from ._naming import key_stream
 from ._projection import Projection
+from ._versions import ServingVersion
 
 __all__ = ["AsyncReadModel", "ReadModel", "StateEntry"]
+
+# How long a read model trusts the active version it read (docs/projections.md)
+ACTIVE_CACHE = 1.0
 
 
 @dataclass(frozen=True)
@@ -36,12 +40,10 @@ def _entry(event: ses.RecordedEvent) -> StateEntry:
     return StateEntry(d["key"], d["state"], d["position"], at, d["correction"], event.version)
 
 
-def _check(projection: Projection, key: object) -> str:
-    if not isinstance(projection, Projection):
-        raise InvalidProjection(f"not a projection: {projection!r}")
+def _check(key: object) -> str:
     if not isinstance(key, str) or not key:
         raise InvalidProjection(f"a key is a non-empty string, not {key!r}")
-    return key_stream(projection.name, projection.version, key)
+    return key
 
 
 def _target(at_position: int | None, at: datetime | None) -> None:
@@ -78,16 +80,33 @@ class ReadModel:
         model.history("Account-42")                     # every stored state, oldest first
 
     A key without a stored state has the projection's initial state. The current state is
-    one read of the key stream's last entry; time travel reads the key's history."""
+    one read of the key stream's last entry; time travel reads the key's history.
 
-    def __init__(self, db: ses.Database, projection: Projection) -> None:
+    While ``projection`` is a new version still being built, the active (older, complete)
+    version is read, until the new one is promoted; its states may have the old shape.
+    ``version=N`` pins the version read. The active version is read again when the last
+    read of it is older than ``cache`` seconds (``0``: on every call)."""
+
+    def __init__(
+        self,
+        db: ses.Database,
+        projection: Projection,
+        *,
+        version: int | None = None,
+        cache: float = ACTIVE_CACHE,
+    ) -> None:
         self.db = db
         self.projection = projection
+        self.serving = ServingVersion(projection, version, cache)
+
+    def _stream(self, key: object) -> str:
+        key = _check(key)
+        return key_stream(self.projection.name, self.serving.read(self.db), key)
 
     def state(self, key: str, *, at_position: int | None = None, at: datetime | None = None) -> Any:
         """The state of ``key`` now, or as it was at a source position or a time."""
-        stream = _check(self.projection, key)
         _target(at_position, at)
+        stream = self._stream(key)
         if at_position is None and at is None:
             last = list(self.db.read_stream(stream, backwards=True, limit=1))
             return last[0].data["state"] if last else copy_json(self.projection.initial)
@@ -96,22 +115,34 @@ class ReadModel:
 
     def history(self, key: str) -> list[StateEntry]:
         """Every stored state of ``key``, oldest first (corrections included)."""
-        return [_entry(e) for e in self.db.read_stream(_check(self.projection, key))]
+        return [_entry(e) for e in self.db.read_stream(self._stream(key))]
 
 
 class AsyncReadModel:
     """The asyncio twin of :class:`ReadModel`."""
 
-    def __init__(self, db: ses.AsyncDatabase, projection: Projection) -> None:
+    def __init__(
+        self,
+        db: ses.AsyncDatabase,
+        projection: Projection,
+        *,
+        version: int | None = None,
+        cache: float = ACTIVE_CACHE,
+    ) -> None:
         self.db = db
         self.projection = projection
+        self.serving = ServingVersion(projection, version, cache)
+
+    async def _stream(self, key: object) -> str:
+        key = _check(key)
+        return key_stream(self.projection.name, await self.serving.read_async(self.db), key)
 
     async def state(
         self, key: str, *, at_position: int | None = None, at: datetime | None = None
     ) -> Any:
         """The state of ``key`` now, or as it was at a source position or a time."""
-        stream = _check(self.projection, key)
         _target(at_position, at)
+        stream = await self._stream(key)
         if at_position is None and at is None:
             last = await self.db.read_stream(stream, backwards=True, limit=1)
             return last[0].data["state"] if last else copy_json(self.projection.initial)
@@ -120,4 +151,4 @@ class AsyncReadModel:
 
     async def history(self, key: str) -> list[StateEntry]:
         """Every stored state of ``key``, oldest first (corrections included)."""
-        return [_entry(e) for e in await self.db.read_stream(_check(self.projection, key))]
+        return [_entry(e) for e in await self.db.read_stream(await self._stream(key))]

@@ -82,17 +82,18 @@ def load(paths: Iterable[str]) -> list[Any]:
     function of no arguments returning one of those. Everything is checked before anything
     is run or written: a path that does not import or names nothing is
     :class:`ProjectionNotFound`, the wrong kind of object :class:`InvalidProjection`, and two
-    projections with one name :class:`DuplicateProjection`."""
+    projections with one name and version :class:`DuplicateProjection`."""
     found: list[Any] = []
-    seen: dict[str, str] = {}
+    seen: dict[tuple[str, int], str] = {}
     for path in paths:
         for value in _found(path, _import(path)):
-            name = str(value.name)
-            if name in seen:
+            key = (str(value.name), int(value.version))
+            if key in seen:
                 raise DuplicateProjection(
-                    f"two projections named {name!r}: in {seen[name]} and in {path}"
+                    f"two projections named {key[0]!r} at version {key[1]}: in {seen[key]} "
+                    f"and in {path}"
                 )
-            seen[name] = path
+            seen[key] = path
             found.append(value)
     if not found:
         raise InvalidProjection("no projection given: name at least one import path")

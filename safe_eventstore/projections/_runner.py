@@ -13,6 +13,7 @@ from ._errors import DuplicateProjection, InvalidProjection
 from ._folding import Folder
 from ._io import AsyncIO, SyncIO
 from ._projection import Projection
+from ._versions import AsyncRunnerVersions, RunnerVersions
 
 __all__ = ["AsyncRunner", "Runner"]
 
@@ -28,13 +29,14 @@ PAGE_SIZE = 100
 
 def _checked(projections: Iterable[Projection], page_size: int) -> list[Projection]:
     found = list(projections)
-    names: set[str] = set()
+    names: set[tuple[str, int]] = set()
     for p in found:
         if not isinstance(p, Projection):
             raise InvalidProjection(f"not a projection: {p!r}")
-        if p.name in names:
-            raise DuplicateProjection(f"two projections named {p.name!r}")
-        names.add(p.name)
+        # two versions of one projection may run side by side: a rebuild beside the old one
+        if (p.name, p.version) in names:
+            raise DuplicateProjection(f"two projections named {p.name!r} at version {p.version}")
+        names.add((p.name, p.version))
     if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
         raise InvalidProjection(f"invalid page_size {page_size!r}: a whole number from 1")
     return found
@@ -70,6 +72,7 @@ class Runner:
         self.folders = [Folder(p, io) for p in _checked(projections, page_size)]
         self._subs: dict[str, ses.Subscription] = {}
         self._loop: asyncio.Runner | None = None
+        self._versions = RunnerVersions(db)
 
     def __enter__(self) -> Runner:
         return self
@@ -128,11 +131,16 @@ class Runner:
             sub.close()
 
     def run_once(self) -> int:
-        """Apply every source event stored now to every projection; how many were applied."""
+        """Apply every source event stored now to every projection; how many were applied.
+        A version older than the active one is retired (not worked); a newer one is promoted
+        once it has caught up (docs/projections.md, "Rebuilding without downtime")."""
         total = 0
         for folder in self.folders:
+            if not self._versions.works(folder.projection):
+                continue
             while (applied := self._step(folder)) is not None:
                 total += applied
+            self._versions.caught_up(folder.projection)
         return total
 
     def run(self, stop: threading.Event, *, wait: float = 1.0) -> None:
@@ -166,6 +174,7 @@ class AsyncRunner:
         io = AsyncIO(db)
         self.folders = [Folder(p, io) for p in _checked(projections, page_size)]
         self._subs: dict[str, ses.AsyncSubscription] = {}
+        self._versions = AsyncRunnerVersions(db)
 
     async def __aenter__(self) -> AsyncRunner:
         return self
@@ -209,11 +218,15 @@ class AsyncRunner:
             sub.close()
 
     async def run_once(self) -> int:
-        """Apply every source event stored now to every projection; how many were applied."""
+        """Apply every source event stored now to every projection; how many were applied
+        (versions retired and promoted as in :meth:`Runner.run_once`)."""
         total = 0
         for folder in self.folders:
+            if not await self._versions.works(folder.projection):
+                continue
             while (applied := await self._step(folder)) is not None:
                 total += applied
+            await self._versions.caught_up(folder.projection)
         return total
 
     async def run(self, stop: asyncio.Event, *, wait: float = 1.0) -> None:

@@ -23,6 +23,7 @@ from ._log import (
     retry_entry,
 )
 from ._naming import NAME, PREFIX
+from ._versions import active_version
 
 __all__ = [
     "LAG_LIMIT",
@@ -43,8 +44,9 @@ STANDBY = ".standby."
 class ProjectionStatus:
     """One projection version as the store shows it.
 
-    ``state``: ``failed`` (a recorded failure not retried), ``rebuilding`` (running, at a
-    version above the active one), ``running`` (an agent holds its lease), ``standby``
+    ``state``: ``failed`` (a recorded failure not retried), ``retired`` (a newer version is
+    active), ``rebuilding`` (running, at a version above the active one, see
+    :func:`active_version`), ``running`` (an agent holds its lease), ``standby``
     (nobody holds its lease, an agent waits to take it over), ``stopped`` (no agent).
     ``position``: its checkpoint (``None`` before its first page). ``head``: the position
     of the latest event of its source. ``lag_events``: source events after the checkpoint
@@ -69,12 +71,6 @@ class ProjectionStatus:
     source: dict[str, Any] | None
     failure: Failure | None
     lease_expires_at: datetime | None
-
-
-def _active_version(db: ses.Database, name: str) -> int | None:
-    """The version readers are switched to, when a rebuild procedure has chosen one."""
-    # the hook for rebuilds: no procedure records an active version yet
-    return None
 
 
 def _backwards(db: ses.Database, source: dict[str, Any]) -> Iterator[ses.RecordedEvent]:
@@ -175,9 +171,11 @@ def _one(
     head, lag, exact, seconds = None, None, False, None
     if source is not None:
         head, lag, exact, seconds = _lag(db, source, position, now)
-    active = _active_version(db, name)
+    active = active_version(db, name)
     if failure is not None:
         state = "failed"
+    elif active is not None and version < active:
+        state = "retired"
     elif lease is not None:
         state = "rebuilding" if active is not None and version > active else "running"
     else:

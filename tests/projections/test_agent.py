@@ -301,3 +301,26 @@ def test_many_declared_types_stay_out_of_the_lease_info(db: ses.Database) -> Non
         s = _by_name(db)["wide"]
         assert s.source is not None and s.source["types"] == sorted(types)
         assert s.state == "running" and s.lag_events == 0
+
+
+def test_status_shows_a_rebuild_and_the_version_it_retires(db: ses.Database) -> None:
+    _fill(db, 230)
+    with projections.Agent(db, [balances(1)], owner="one") as agent:
+        while agent.run_once():
+            pass
+        assert projections.active_version(db, "balances") == 1
+    with projections.Agent(db, [balances(1), balances(2)], page_size=10, owner="two") as agent:
+        agent.run_once()  # a turn is a bounded number of pages: version 2 is not caught up
+        by_version = {s.version: s for s in projections.status(db, "balances")}
+        assert by_version[1].state == "running" and by_version[2].state == "rebuilding"
+        assert by_version[2].lag_events is not None and by_version[2].lag_events > 0
+        while agent.run_once():
+            pass
+        agent.run_once()  # the retired version is seen as such on the next turn
+        assert agent.states() == {"balances v1": "retired", "balances v2": "running"}
+        assert projections.active_version(db, "balances") == 2
+        by_version = {s.version: s for s in projections.status(db, "balances")}
+        assert by_version[1].state == "retired" and by_version[2].state == "running"
+    model = projections.ReadModel(db, balances(2))
+    expected = expected_balances(db)
+    assert {k: model.state(k) for k in expected} == expected

@@ -95,7 +95,9 @@ def test_two_projections_with_one_name_are_refused_and_nothing_is_written(
     db.append("Account-1", [Deposited(5)])
     before = db.last_position()
     with pytest.raises(projections.DuplicateProjection):
-        projections.Runner(db, [balances(), balances(version=2)])
+        projections.Runner(db, [balances(), balances()])
+    with pytest.raises(projections.DuplicateProjection):
+        projections.Runner(db, [balances(version=2), balances(), balances(version=2)])
     with pytest.raises(projections.InvalidProjection):
         projections.Runner(db, ["balances"])  # type: ignore[list-item]
     with pytest.raises(projections.InvalidProjection):
