@@ -12,6 +12,7 @@ console has no projection code.
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends
 from starlette.datastructures import FormData
@@ -50,6 +51,12 @@ def _rows(database: ses.Database) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _back(db: str, done: str) -> Response:
+    return RedirectResponse(
+        f"/db/{quote(db, safe='')}/projections?done={quote(done, safe='')}", status_code=303
+    )
 
 
 def _writable(request: Request) -> None:
@@ -91,7 +98,7 @@ def retry(
         if retried
         else (f"{name} has no failure to retry")
     )
-    return RedirectResponse(f"/db/{db}/projections?done={done}", status_code=303)
+    return _back(db, done)
 
 
 @router.post("/db/{db}/projections/{name}/promote")
@@ -108,4 +115,4 @@ def promote(
     except projections.InvalidProjection as exc:
         raise PageError(422, str(exc)) from exc
     done = f"readers of {name} switched to v{int(raw)}"
-    return RedirectResponse(f"/db/{db}/projections?done={done}", status_code=303)
+    return _back(db, done)
