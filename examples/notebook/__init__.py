@@ -1,5 +1,7 @@
 """The NoteBook domain: a notebook aggregate, the ``AddNote`` command and the ``NoteAdded``
-event, notes of at most 100 characters.
+event, notes of at most 100 characters; and its read side, two projections: each notebook's
+notes, and the list of notebooks (``safe-eventstore projections run
+examples.notebook:PROJECTIONS`` keeps them current, as the web app's own agent does).
 
 Importable as ``examples.notebook`` (a front end imports the domain and :func:`notebook_app`);
 run the walk-through with ``python -m examples.notebook``.
@@ -10,15 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import safe_eventstore as ses
-from safe_eventstore import cqrs
+from safe_eventstore import cqrs, projections
 
 __all__ = [
     "MAX_NOTE",
+    "NOTEBOOKS",
+    "NOTES",
+    "PROJECTIONS",
     "AddNote",
     "NoteAdded",
     "NoteBook",
     "NoteTooLong",
     "notebook_app",
+    "notebook_of",
     "routes",
 ]
 
@@ -78,3 +84,32 @@ def notebook_app(db: ses.Database) -> tuple[cqrs.CommandRouter, cqrs.Repository[
     router = cqrs.CommandRouter(db)
     routes(router)
     return router, cqrs.Repository(db, NoteBook)
+
+
+def notebook_of(event: ses.RecordedEvent) -> str:
+    """The id of the notebook an event belongs to (its stream is ``NoteBook-<id>``)."""
+    return event.stream.split("-", 1)[1]
+
+
+NOTES = projections.Projection(
+    "notes", source=projections.category("NoteBook"), key=notebook_of, initial=[]
+)
+"""Each notebook's notes, oldest first: one key per notebook (its id)."""
+
+NOTEBOOKS = projections.Projection(
+    "notebooks", source=projections.category("NoteBook"), key=lambda event: "all", initial=[]
+)
+"""The ids of every notebook, sorted, under the one key ``"all"``."""
+
+PROJECTIONS = [NOTES, NOTEBOOKS]
+
+
+@NOTES.on(NoteAdded)
+def _notes(state: list[str], event: ses.RecordedEvent) -> list[str]:
+    return [*state, event.data.text]
+
+
+@NOTEBOOKS.on(NoteAdded)
+def _notebooks(state: list[str], event: ses.RecordedEvent) -> list[str]:
+    notebook = notebook_of(event)
+    return state if notebook in state else sorted([*state, notebook])

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,7 +13,7 @@ import safe_eventstore as ses
 
 from ._errors import InvalidProjection
 from ._json import copy_json
-from ._naming import key_stream
+from ._naming import checkpoint_name, key_stream
 from ._projection import Projection
 from ._versions import ServingVersion
 
@@ -70,6 +73,26 @@ def _pick(
     return found
 
 
+def _wait_deadline(position: object, timeout: object) -> float:
+    if isinstance(position, bool) or not isinstance(position, int) or position < 0:
+        raise InvalidProjection(f"a position is a whole number from 0, not {position!r}")
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0:
+        raise InvalidProjection(f"invalid timeout {timeout!r}: seconds, from 0")
+    return time.monotonic() + float(timeout)
+
+
+def _pauses(deadline: float) -> Iterator[float]:
+    """The pauses between looks at a checkpoint: short at first (a live projection is
+    usually a few milliseconds behind), longer later, the last look at the deadline."""
+    pause = 0.002
+    while True:
+        left = deadline - time.monotonic()
+        yield max(min(pause, left), 0.0)
+        if left <= 0:
+            return
+        pause = min(pause * 2, 0.05)
+
+
 class ReadModel:
     """The stored states of one projection on a sync :class:`ses.Database`::
 
@@ -117,6 +140,20 @@ class ReadModel:
         """Every stored state of ``key``, oldest first (corrections included)."""
         return [_entry(e) for e in self.db.read_stream(self._stream(key))]
 
+    def wait(self, position: int, *, timeout: float = 5.0) -> bool:
+        """Wait until the version read has applied the source up to ``position`` (the
+        position of an event of its source, for example an append's): read-your-writes
+        after a command. True once its checkpoint reached it; False after ``timeout``
+        seconds."""
+        deadline = _wait_deadline(position, timeout)
+        name = self.projection.name
+        for pause in _pauses(deadline):
+            found = self.db.get_checkpoint(checkpoint_name(name, self.serving.read(self.db)))
+            if found is not None and found >= position:
+                return True
+            time.sleep(pause)
+        return False
+
 
 class AsyncReadModel:
     """The asyncio twin of :class:`ReadModel`."""
@@ -152,3 +189,15 @@ class AsyncReadModel:
     async def history(self, key: str) -> list[StateEntry]:
         """Every stored state of ``key``, oldest first (corrections included)."""
         return [_entry(e) for e in await self.db.read_stream(await self._stream(key))]
+
+    async def wait(self, position: int, *, timeout: float = 5.0) -> bool:
+        """The asyncio twin of :meth:`ReadModel.wait`."""
+        deadline = _wait_deadline(position, timeout)
+        name = self.projection.name
+        for pause in _pauses(deadline):
+            version = await self.serving.read_async(self.db)
+            found = await self.db.get_checkpoint(checkpoint_name(name, version))
+            if found is not None and found >= position:
+                return True
+            await asyncio.sleep(pause)
+        return False

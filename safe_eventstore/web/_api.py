@@ -13,6 +13,7 @@ from starlette.responses import Response
 from ._api_common import Context, DbName, errors, open_db
 from ._api_live import live
 from ._api_models import CreateDatabaseBody, DatabaseOut, DatabasesOut, VerifyOut, VerifyProblemOut
+from ._api_projections import projections_api
 from ._api_reads import reads
 from ._api_writes import writes
 from ._security import require_bearer, require_writable
@@ -80,3 +81,4 @@ def verify(db: DbName, context: Context) -> VerifyOut:
 api_router.include_router(reads)
 api_router.include_router(writes)
 api_router.include_router(live)
+api_router.include_router(projections_api)

@@ -6,10 +6,6 @@ its paths must not start with ``/api``, ``/docs`` or ``/openapi.json``. Every pa
 on :func:`require_session` (a redirect to ``/login`` when the server has a token and the
 browser no session); every POST on :func:`csrf_form`. :func:`install_console` also answers
 the pages' errors with HTML instead of problem documents.
-
-The projections page (position, lag, state, errors; rebuild and retry) belongs here once
-the read side exists: a module ``_page_projections.py`` included below, and its link in
-``templates/base.html`` (marked there).
 """
 
 from __future__ import annotations
@@ -22,6 +18,7 @@ from . import (
     _page_databases,
     _page_event,
     _page_login,
+    _page_projections,
     _page_search,
     _page_streams,
     _page_tail,
@@ -41,6 +38,7 @@ for _module in (
     _page_search,
     _page_tail,
     _page_verify,
+    _page_projections,
 ):
     router.include_router(_module.router)
 router.include_router(static_router)

@@ -16,7 +16,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 import safe_eventstore as ses
+from examples.notebook import NOTEBOOKS, NOTES
 from examples.notebook.web import notebook_web_app
+from safe_eventstore import projections
 
 from .console import form_token
 
@@ -52,7 +54,7 @@ def test_a_note_over_100_characters_is_refused_with_a_clear_message(
     message = re.search(r'id="refused">([^<]+)<', refused.text)
     assert message and message.group(1) == "a note has at most 100 characters, not 101"
     assert 'value="' + "x" * 101 + '"' in refused.text  # the text stays, to shorten
-    assert store.database("notebook").last_position() == 0
+    assert not list(store.database("notebook").read_category("NoteBook"))
     assert add(notes, "y" * 100).status_code == 200
 
 
@@ -60,7 +62,7 @@ def test_a_note_without_the_form_token_is_refused(notes: TestClient, store: ses.
     form_token(notes, "/notebook/")
     refused = notes.post("/notebook/notes", data={"notebook": "g", "text": "forged"})
     assert refused.status_code == 403
-    assert store.database("notebook").last_position() == 0
+    assert not list(store.database("notebook").read_category("NoteBook"))
 
 
 def test_the_notes_events_are_in_the_console(notes: TestClient) -> None:
@@ -68,6 +70,19 @@ def test_the_notes_events_are_in_the_console(notes: TestClient) -> None:
     page = notes.get("/db/notebook/streams/NoteBook-groceries").text
     assert "notebook.NoteAdded" in page and "milk" in page
     assert "NoteBook" in notes.get("/db/notebook").text
+
+
+def test_the_notes_are_read_from_projections_the_console_shows(
+    notes: TestClient, store: ses.Store
+) -> None:
+    add(notes, "milk")
+    db = store.database("notebook")
+    assert projections.ReadModel(db, NOTES).state("groceries") == ["milk"]
+    assert projections.ReadModel(db, NOTEBOOKS).state("all") == ["groceries"]
+    page = notes.get("/db/notebook/projections").text
+    for name in ("notes", "notebooks"):
+        row = re.search(rf'<tr class="state-(\w+)" data-projection="{name}"', page)
+        assert row and row.group(1) == "running", name
 
 
 def test_the_readme_command_serves_the_notebook(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ with a screenshot in test-artifacts/browser/."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 import safe_eventstore as ses
+from safe_eventstore import projections
 
 from .conftest import BIG
 
@@ -111,3 +113,35 @@ def test_event_data_never_runs_as_script(page: Page, served: dict[str, Any]) -> 
         assert page.evaluate("typeof window.pwned") == "undefined", path
     expect(page.locator("#tail-rows")).to_contain_text("Evil-<script>window.pwned=3<@0")
     assert dialogs == []
+
+
+def test_a_failed_projection_is_shown_and_retried_from_its_page(
+    page: Page, served: dict[str, Any], shots: Path
+) -> None:
+    db = served["store"].create_database("ledger")
+    db.append("Account-1", [ses.NewEvent("Deposited", {"amount": 13})])
+    audit = projections.Projection(
+        "audit", source=projections.category("Account"), types=["Deposited"]
+    )
+
+    @audit.on("Deposited")
+    def _(state: object, event: ses.RecordedEvent) -> object:
+        raise ValueError("unlucky amount")
+
+    def work() -> None:
+        with projections.Agent(db, [audit], owner="agent-b") as agent:
+            agent.run_once()
+
+    # Playwright's sync API keeps an event loop in this thread: the sync agent runs in another
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join()
+    page.goto(served["url"] + "/db/ledger/projections")
+    row = page.locator('tr[data-projection="audit"]')
+    expect(row.locator("td.state")).to_have_text("failed")
+    expect(page.locator("tr.failure")).to_contain_text("unlucky amount")
+    page.screenshot(path=shots / "projections.png", full_page=True)
+    row.locator("button.retry").click()
+    expect(page.locator("#projections-message")).to_contain_text("retry recorded for audit v1")
+    expect(row.locator("td.state")).to_have_text("stopped")
+    expect(page.locator("tr.failure")).to_have_count(0)
