@@ -64,10 +64,10 @@ class Runner:
     Each projection reads through its own subscription from its stored checkpoint and
     stores each page of up to ``page_size`` source events as one atomic batch (its key
     states and its checkpoint). By default a page is 10,000 events where the backend takes
-    large batches (``db.large_batches``: SQLite, memory), else 100 (NATS). Async handlers are run on a private event loop; inside
-    asyncio, use :class:`AsyncRunner`. A handler that raises stops the runner with
-    :class:`HandlerFailed`, with nothing of that page stored; the next run reads the page
-    again."""
+    large batches (``db.large_batches``: SQLite, memory), else 100 (NATS). Async handlers
+    are run on a private event loop; inside asyncio, use :class:`AsyncRunner`. A handler
+    that raises stops the runner with :class:`HandlerFailed`, with nothing of that page
+    stored; the next run reads the page again."""
 
     def __init__(
         self,
