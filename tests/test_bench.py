@@ -187,6 +187,7 @@ def test_nats_rows_on_a_server_started_for_the_run(
         "raw-ordered",
         "raw-get",
         "core-read",
+        "P2",
     ):
         assert f"\n{row} " in result.output
     document = json.loads(out.read_text())
