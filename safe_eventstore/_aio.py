@@ -227,6 +227,11 @@ class AsyncDatabase:
         """Whether the database's payloads are encrypted."""
         return self.sync.encrypted
 
+    @property
+    def large_batches(self) -> bool:
+        """Whether one atomic batch may hold many thousands of events on this backend."""
+        return self.sync.large_batches
+
     def key_scope(self, stream: str) -> str:
         """The key scope of the events of ``stream``."""
         return self.sync.key_scope(stream)

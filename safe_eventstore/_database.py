@@ -75,6 +75,12 @@ class Database:
         """Whether the database's payloads are encrypted (chosen at its creation)."""
         return self._keys.get() is not None
 
+    @property
+    def large_batches(self) -> bool:
+        """Whether one atomic batch may hold many thousands of events on this backend
+        (SQLite and memory; not NATS, whose atomic batches are capped)."""
+        return self._storage.large_batches
+
     def __repr__(self) -> str:
         return f"<Database {self.name!r}>"
 

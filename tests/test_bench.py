@@ -68,7 +68,7 @@ def test_quick_run_writes_rows_and_json(tmp_path: Path) -> None:
     targets = {r.id: r.notes["target"] for r in rows if "target" in r.notes}
     assert targets == {
         "C1": ">= 1.0x C1-es", "C2": ">= 1.0x C2-es", "C3": ">= 3.0x C2", "C4": ">= 20.0x C4-full",
-        "H3": "< 50 ms p99",
+        "H3": "< 50 ms p99", "P1": ">= 2.0x P1-es, >= 0.5x W6", "P2": "< 20 ms p99",
     }  # fmt: skip
     # the HTTP API's rows, each beside the same operation in-process
     for key in ("H1", "H2", "H3"):
@@ -187,6 +187,7 @@ def test_nats_rows_on_a_server_started_for_the_run(
         "raw-ordered",
         "raw-get",
         "core-read",
+        "P2",
     ):
         assert f"\n{row} " in result.output
     document = json.loads(out.read_text())

@@ -14,6 +14,8 @@ W4     ``read_stream`` of one long stream, fully decoded events
 W5     ``read_all`` over the same events
 W6     subscription catch-up over the same events; live latency from append to
        delivery (p50, p99)
+P1     projection catch-up (``projections.Runner``), beside the ``eventsourcing`` library's
+       ``ProjectionRunner`` (P1-es) and W6; P2 its live lag (:mod:`.projection_rows`)
 C1     commands on new aggregates (create, save) through ``safe_eventstore.cqrs``
 C2     commands on existing aggregates (load, decide, save), no cache
 C3     C2 with the repository's cache
@@ -34,7 +36,8 @@ The C rows are compared with the ``eventsourcing`` library's ``Application`` (ro
 
 The modules: :mod:`._workloads` (W1-W6 on a store of ours, sizes, timing),
 :mod:`._rows` (rows, ratios, table, JSON), :mod:`.sqlite_rows` (the SQLite run) with its
-references in :mod:`._sqlite_references`, :mod:`.cqrs_rows` (the C rows) with the library's
+references in :mod:`._sqlite_references`, :mod:`.projection_rows` (the P rows) with the
+library's runner in :mod:`._es_projection`, :mod:`.cqrs_rows` (the C rows) with the library's
 applications in :mod:`._es_application`, :mod:`.web_rows` (the H rows, with the web
 extra), and :mod:`.nats_rows` (the NATS run, beside raw
 nats-py; it imports ``nats``, so it is imported only when asked for).

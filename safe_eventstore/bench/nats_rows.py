@@ -51,6 +51,7 @@ from ._rows import (
     write_json,
 )  # fmt: skip
 from ._workloads import Sizes, Workloads, per_round
+from .projection_rows import lag_rows
 
 __all__ = ["QUICK", "SIZES", "run"]
 
@@ -238,6 +239,8 @@ def _rows(
 
         say("W6: live latency")
         rows += latency_rows(ours.live_latency(s.latency))
+        say("P2: live lag of a projection")
+        rows += lag_rows(ours.store.create_database("p2"), s.latency)
     finally:
         stack.close()
         ours.close()

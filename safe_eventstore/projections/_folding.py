@@ -20,12 +20,14 @@ from ._errors import HandlerFailed, InvalidState
 from ._io import StoreIO
 from ._json import copy_json
 from ._naming import PREFIX, checkpoint_name, key_stream
-from ._projection import KeyFunction, Projection
+from ._projection import Handler, KeyFunction, Projection
 
 __all__ = ["STATE_TYPE", "Folder", "Pending"]
 
 STATE_TYPE = "ProjectionState"
 _IDS = uuid.UUID("6f1d3c52-8a0e-4f43-9d55-2f3a7a41c0de")
+# results that cannot be awaitables: the common states skip the awaitable check
+_PLAIN = frozenset({int, float, str, bool, type(None), dict, list})
 
 
 @dataclass
@@ -70,6 +72,8 @@ class Folder:
             found = keyfn(event)
         except Exception as exc:
             raise HandlerFailed(self.projection.name, event, exc) from exc
+        if type(found) is str and found:
+            return [found]
         keys = [found] if isinstance(found, str) else found
         if not isinstance(keys, list | tuple | set | frozenset) or not all(
             isinstance(k, str) and k for k in keys
@@ -79,18 +83,29 @@ class Folder:
         return list(keys)
 
     async def _call(self, state: Any, event: ses.RecordedEvent) -> Any:
-        fn = self.projection.handlers[event.type][0]
-        try:
-            result = fn(state, event)
-            if inspect.isawaitable(result):
-                result = await result
-        except Exception as exc:
-            raise HandlerFailed(self.projection.name, event, exc) from exc
+        result = self._result(self.projection.handlers[event.type][0], state, event)
+        if type(result) not in _PLAIN and inspect.isawaitable(result):
+            result = await self._awaited(result, event)
+        return self._json(result, event)
+
+    def _json(self, result: Any, event: ses.RecordedEvent) -> Any:
         try:
             return copy_json(result)
         except InvalidState as exc:
             exc.event = event  # so an agent records which event it was
             raise
+
+    def _result(self, fn: Handler, state: Any, event: ses.RecordedEvent) -> Any:
+        try:
+            return fn(state, event)
+        except Exception as exc:
+            raise HandlerFailed(self.projection.name, event, exc) from exc
+
+    async def _awaited(self, result: Any, event: ses.RecordedEvent) -> Any:
+        try:
+            return await result
+        except Exception as exc:
+            raise HandlerFailed(self.projection.name, event, exc) from exc
 
     def _handled(self, event: ses.RecordedEvent) -> bool:
         return self.projection.reads(event) and not event.forgotten
@@ -100,6 +115,7 @@ class Folder:
         result with the checkpoint in one batch; how many events were applied."""
         pending: dict[str, list[Pending]] = {}
         applied = 0
+        handlers, reads = self.projection.handlers, self.projection.reads
         for event in page:
             if event.kind == "restructure":
                 affected = await self._affected(event)
@@ -109,13 +125,21 @@ class Folder:
                     pending.setdefault(key, []).append(step)
                 applied += 1 if affected else 0
                 continue
-            if not self._handled(event):
+            if event.forgotten or not reads(event):
                 continue
-            for key in self._keys(self.projection.handlers[event.type][1], event):
-                steps = pending.setdefault(key, [])
-                state = steps[-1].state if steps else (await self._load(key))[0]
-                new = await self._call(state, event)
-                steps.append(Pending(new, event.position, event.timestamp))
+            # the fold of one event, inlined: it runs once per source event and key
+            fn, keyfn = handlers[event.type]
+            for key in self._keys(keyfn, event):
+                steps = pending.get(key)
+                if steps is None:
+                    steps = pending[key] = []
+                    state = (await self._load(key))[0]
+                else:
+                    state = steps[-1].state
+                new = self._result(fn, state, event)
+                if type(new) not in _PLAIN and inspect.isawaitable(new):
+                    new = await self._awaited(new, event)
+                steps.append(Pending(self._json(new, event), event.position, event.timestamp))
             applied += 1
         await self._store(pending, page[-1].position)
         return applied

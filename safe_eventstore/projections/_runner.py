@@ -26,6 +26,15 @@ _LOST_RACE = (ses.WrongExpectedVersion, ses.CheckpointConflict, ses.IdempotencyC
 # key it changes (per event and key with history="event"), so 100 source events with one key
 # each stay inside that on every backend.
 PAGE_SIZE = 100
+# Where a batch may be large (SQLite, memory), a catch-up page folds many events of a key
+# into one state entry: the entries written, not the events read, are what a page costs.
+LARGE_PAGE_SIZE = 10_000
+
+
+def _page_size(page_size: int | None, large_batches: bool) -> int:
+    if page_size is None:
+        return LARGE_PAGE_SIZE if large_batches else PAGE_SIZE
+    return page_size
 
 
 def _checked(projections: Iterable[Projection], page_size: int) -> list[Projection]:
@@ -65,18 +74,23 @@ class Runner:
 
     Each projection reads through its own subscription from its stored checkpoint and
     stores each page of up to ``page_size`` source events as one atomic batch (its key
-    states and its checkpoint). Async handlers are run on a private event loop; inside
-    asyncio, use :class:`AsyncRunner`. A handler that raises stops the runner with
-    :class:`HandlerFailed`, with nothing of that page stored; the next run reads the page
-    again."""
+    states and its checkpoint). By default a page is 10,000 events where the backend takes
+    large batches (``db.large_batches``: SQLite, memory), else 100 (NATS). Async handlers
+    are run on a private event loop; inside asyncio, use :class:`AsyncRunner`. A handler
+    that raises stops the runner with :class:`HandlerFailed`, with nothing of that page
+    stored; the next run reads the page again."""
 
     def __init__(
-        self, db: ses.Database, projections: Iterable[Projection], *, page_size: int = PAGE_SIZE
+        self,
+        db: ses.Database,
+        projections: Iterable[Projection],
+        *,
+        page_size: int | None = None,
     ) -> None:
         if not isinstance(db, ses.Database):
             raise InvalidProjection("Runner needs a ses.Database (AsyncRunner an AsyncDatabase)")
         self.db = db
-        self.page_size = page_size
+        self.page_size = page_size = _page_size(page_size, db.large_batches)
         io = SyncIO(db)
         self.folders = [make_folder(p, io, db) for p in _checked(projections, page_size)]
         self._subs: dict[str, ses.Subscription] = {}
@@ -176,12 +190,12 @@ class AsyncRunner:
         db: ses.AsyncDatabase,
         projections: Iterable[Projection],
         *,
-        page_size: int = PAGE_SIZE,
+        page_size: int | None = None,
     ) -> None:
         if not isinstance(db, ses.AsyncDatabase):
             raise InvalidProjection("AsyncRunner needs a ses.AsyncDatabase")
         self.db = db
-        self.page_size = page_size
+        self.page_size = page_size = _page_size(page_size, db.large_batches)
         io = AsyncIO(db)
         self.folders = [make_folder(p, io, db) for p in _checked(projections, page_size)]
         self._subs: dict[str, ses.AsyncSubscription] = {}

@@ -373,6 +373,9 @@ class Storage(LeaseStorage, ABC):
     #: whether the storage keeps batch signatures (:mod:`._signatures`): then it
     #: overrides :meth:`append_signed` and :meth:`read_signatures`
     signs_batches: bool = False
+    #: whether one atomic batch may hold many thousands of entries; backends whose atomic
+    #: batches are capped (NATS), and those that do not say, keep the default
+    large_batches: bool = False
     #: called with a description of what is waited for (naming the file or server) when a
     #: write has waited about a second for a lock another process holds; the write goes on
     #: waiting (up to the backend's lock timeout). Set it to tell a user why nothing

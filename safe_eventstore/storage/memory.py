@@ -122,6 +122,7 @@ class MemoryStorage(Storage):
     """Keeps everything in dictionaries behind one lock; appends wake waiters at once."""
 
     signs_batches = True
+    large_batches = True
 
     def __init__(self) -> None:
         self._dbs: dict[str, _Database] = {}

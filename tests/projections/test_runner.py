@@ -194,3 +194,19 @@ def test_run_follows_live_appends_until_stopped(db: ses.Database) -> None:
 def test_a_bad_page_size_is_refused(db: ses.Database, page_size: object) -> None:
     with pytest.raises(projections.InvalidProjection):
         projections.Runner(db, [balances()], page_size=page_size)  # type: ignore[arg-type]
+
+
+def test_the_default_page_is_large_only_where_the_backend_takes_large_batches(
+    store_url: str, db: ses.Database
+) -> None:
+    large = not store_url.startswith("nats://")
+    assert db.large_batches is large
+    _fill(db, 230)
+    p = balances()
+    with projections.Runner(db, [p]) as runner:
+        assert runner.page_size == (10_000 if large else 100)
+        assert runner.run_once() == 230
+    # one page on SQLite and memory: each key's state stored once; three pages on NATS
+    history = projections.ReadModel(db, p).history("Account-0")
+    assert len(history) == (1 if large else 3)
+    assert history[-1].state == expected_balances(db)["Account-0"]

@@ -74,6 +74,7 @@ class SqliteStorage(Storage):
 
     shared_across_processes = True
     signs_batches = True
+    large_batches = True
 
     def __init__(
         self,
