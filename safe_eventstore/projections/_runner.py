@@ -37,6 +37,12 @@ def _page_size(page_size: int | None, large_batches: bool) -> int:
     return page_size
 
 
+def _limit(folder: Folder, page_size: int) -> int:
+    """The page of one folder: a process manager's stays small whatever the runner's, since
+    each of its events may execute commands (a long page would outlast an agent's lease)."""
+    return min(page_size, PAGE_SIZE) if isinstance(folder, ProcessFolder) else page_size
+
+
 def _checked(projections: Iterable[Projection], page_size: int) -> list[Projection]:
     found = list(projections)
     names: set[tuple[str, int]] = set()
@@ -118,7 +124,8 @@ class Runner:
             sub = self.db.subscribe(**_options(folder))
             self._subs[folder.checkpoint_name] = sub
         page: list[ses.RecordedEvent] = []
-        while len(page) < self.page_size and (event := sub.get(timeout=0)) is not None:
+        limit = _limit(folder, self.page_size)
+        while len(page) < limit and (event := sub.get(timeout=0)) is not None:
             page.append(event)
         return page
 
@@ -219,7 +226,8 @@ class AsyncRunner:
             sub = self.db.subscribe(**_options(folder))
             self._subs[folder.checkpoint_name] = sub
         page: list[ses.RecordedEvent] = []
-        while len(page) < self.page_size and (event := await sub.get(timeout=0)) is not None:
+        limit = _limit(folder, self.page_size)
+        while len(page) < limit and (event := await sub.get(timeout=0)) is not None:
             page.append(event)
         return page
 
