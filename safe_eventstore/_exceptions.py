@@ -10,6 +10,8 @@ backends translate their drivers' errors (``sqlite3``, ``nats``) into it::
     │   │   └── EventTooLarge               over the store's configured event size limit
     │   ├── InvalidURL                      a store URL that cannot be opened
     │   ├── InvalidSigningKey               a signing or public key that cannot be used
+    │   ├── InvalidDocumentQuery            a document query, index or collection that is wrong
+    │   │   └── UnknownDocumentIndex        a query of a field the collection did not declare
     │   └── InvalidKeyFile                  a master key file missing, malformed or in the way
     ├── Conflict
     │   ├── WrongExpectedVersion            the optimistic concurrency check failed
@@ -54,6 +56,7 @@ __all__ = [
     "EventTooLarge",
     "IdempotencyConflict",
     "IntegrityError",
+    "InvalidDocumentQuery",
     "InvalidEvent",
     "InvalidInput",
     "InvalidKeyFile",
@@ -73,6 +76,7 @@ __all__ = [
     "StoreUnavailable",
     "StoreWarning",
     "StreamNotFound",
+    "UnknownDocumentIndex",
     "UpcastError",
     "WrongExpectedVersion",
     "WrongKey",
@@ -111,6 +115,15 @@ class InvalidURL(InvalidInput):
 class InvalidSigningKey(InvalidInput):
     """A signing key (private) or public key that is missing, unreadable or not an Ed25519
     key in PEM form, or signing asked of a backend that does not store signatures."""
+
+
+class InvalidDocumentQuery(InvalidInput):
+    """A document query, index declaration or collection name that cannot be used as given
+    (an unknown operator, a value of the wrong kind, a bad ``after`` token or limit)."""
+
+
+class UnknownDocumentIndex(InvalidDocumentQuery):
+    """A document query names a field its collection has not declared an index on."""
 
 
 class Conflict(SafeEventStoreError):
