@@ -25,27 +25,36 @@ from ._errors import (
     DuplicateProjection,
     HandlerFailed,
     InvalidProjection,
+    InvalidQuery,
     InvalidState,
+    QueryTooLarge,
     UnknownEventType,
+    UnknownIndex,
 )
 from ._history import AsyncReadModel, ReadModel, StateEntry
 from ._projection import Projection
+from ._query import MAX_SCAN_KEYS, QueryPage
 from ._runner import AsyncRunner, Runner
 from ._source import Source, category, stream, whole_database
 
 __all__ = [
+    "MAX_SCAN_KEYS",
     "AsyncReadModel",
     "AsyncRunner",
     "DuplicateProjection",
     "HandlerFailed",
     "InvalidProjection",
+    "InvalidQuery",
     "InvalidState",
     "Projection",
+    "QueryPage",
+    "QueryTooLarge",
     "ReadModel",
     "Runner",
     "Source",
     "StateEntry",
     "UnknownEventType",
+    "UnknownIndex",
     "category",
     "stream",
     "whole_database",

@@ -7,7 +7,13 @@ SafeEventStoreError
         ├── DuplicateProjection      two projections with one name given to one runner
         ├── UnknownEventType         a handler for a type name that is neither registered
         │                            nor declared in the projection's ``types``
-        └── InvalidState             a handler returned a state with no JSON form
+        ├── InvalidState             a handler returned a state with no JSON form
+        └── InvalidQuery             a query of a read model that cannot be answered as given
+            ├── UnknownIndex         a field the projection does not declare in ``indexes``
+            └── QueryTooLarge        a scan (without documents) over more keys than its limit
+
+InvalidQuery is also a ``ses.InvalidDocumentQuery``, and UnknownIndex a
+``ses.UnknownDocumentIndex``.
 """
 
 from __future__ import annotations
@@ -18,8 +24,11 @@ __all__ = [
     "DuplicateProjection",
     "HandlerFailed",
     "InvalidProjection",
+    "InvalidQuery",
     "InvalidState",
+    "QueryTooLarge",
     "UnknownEventType",
+    "UnknownIndex",
 ]
 
 
@@ -38,6 +47,21 @@ class UnknownEventType(InvalidProjection):
 
 class InvalidState(InvalidProjection):
     """A handler returned a state that has no JSON form; nothing of its page is written."""
+
+
+class InvalidQuery(InvalidProjection, ses.InvalidDocumentQuery):
+    """A read-model query that cannot be answered as given: a bad operator, value, order,
+    limit or ``after`` token."""
+
+
+class UnknownIndex(InvalidQuery, ses.UnknownDocumentIndex):
+    """A query names a field the projection does not declare in ``indexes`` (or the
+    projection declares none)."""
+
+
+class QueryTooLarge(InvalidQuery):
+    """Without documents (NATS, an encrypted database), a query scans every key's state;
+    a projection with more keys than the scan limit refuses it."""
 
 
 class HandlerFailed(ses.SafeEventStoreError):

@@ -12,6 +12,7 @@ from ._errors import InvalidProjection
 from ._json import copy_json
 from ._naming import key_stream
 from ._projection import Projection
+from ._query import MAX_SCAN_KEYS, AsyncDocs, SyncDocs, drive, run_count, run_query
 
 __all__ = ["AsyncReadModel", "ReadModel", "StateEntry"]
 
@@ -98,6 +99,40 @@ class ReadModel:
         """Every stored state of ``key``, oldest first (corrections included)."""
         return [_entry(e) for e in self.db.read_stream(_check(self.projection, key))]
 
+    #: without documents (NATS, an encrypted database) a query scans up to this many keys
+    scan_limit = MAX_SCAN_KEYS
+
+    def query(
+        self,
+        where: dict[str, Any] | None = None,
+        *,
+        order_by: str | None = None,
+        descending: bool = False,
+        limit: int = 50,
+        after: str | None = None,
+    ) -> ses.DocumentPage:
+        """A page of the current states by the projection's ``indexes``::
+
+            page = model.query({"balance": (">=", 100), "owner": "ann"}, order_by="balance")
+            page.items                   # [(key, state), ...], at most ``limit``
+            model.query(..., after=page.next)  # the next page (None: there is none)
+
+        ``where`` maps an indexed field (or ``"key"``) to a value or to ``(op, value)`` with
+        ``op`` in ``== != < <= > >=``, or to a list of them; order by an indexed field or
+        ``"key"`` (the default), the key breaking ties (docs/projections.md: queries).
+        Only keys with a stored state are found. A field not in ``indexes`` is
+        :class:`UnknownIndex`; other bad input :class:`InvalidQuery`."""
+        options = {
+            "where": where, "order_by": order_by, "descending": descending, "limit": limit,
+            "after": after,
+        }  # fmt: skip
+        docs = SyncDocs(self.db)
+        return drive(run_query(docs, self.projection, options, self.scan_limit))
+
+    def count(self, where: dict[str, Any] | None = None) -> int:
+        """How many keys' current states pass ``where`` (as in :meth:`query`)."""
+        return drive(run_count(SyncDocs(self.db), self.projection, where, self.scan_limit))
+
 
 class AsyncReadModel:
     """The asyncio twin of :class:`ReadModel`."""
@@ -121,3 +156,27 @@ class AsyncReadModel:
     async def history(self, key: str) -> list[StateEntry]:
         """Every stored state of ``key``, oldest first (corrections included)."""
         return [_entry(e) for e in await self.db.read_stream(_check(self.projection, key))]
+
+    #: without documents (NATS, an encrypted database) a query scans up to this many keys
+    scan_limit = MAX_SCAN_KEYS
+
+    async def query(
+        self,
+        where: dict[str, Any] | None = None,
+        *,
+        order_by: str | None = None,
+        descending: bool = False,
+        limit: int = 50,
+        after: str | None = None,
+    ) -> ses.DocumentPage:
+        """A page of the current states by the projection's ``indexes`` (see
+        :meth:`ReadModel.query`)."""
+        options = {
+            "where": where, "order_by": order_by, "descending": descending, "limit": limit,
+            "after": after,
+        }  # fmt: skip
+        return await run_query(AsyncDocs(self.db), self.projection, options, self.scan_limit)
+
+    async def count(self, where: dict[str, Any] | None = None) -> int:
+        """How many keys' current states pass ``where`` (as in :meth:`ReadModel.query`)."""
+        return await run_count(AsyncDocs(self.db), self.projection, where, self.scan_limit)
