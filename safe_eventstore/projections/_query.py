@@ -224,7 +224,8 @@ async def _documents_ready(docs: Docs, p: Projection) -> bool:
         return False
     raise UnknownIndex(
         f"projection {p.name!r}: the store has not declared its indexes "
-        f"{', '.join(sorted(set(p.indexes) - declared))} yet: run its runner first"
+        f"{', '.join(sorted(set(p.indexes) - declared))} yet: its runner does that (a "
+        "version built without indexes needs a new version)"
     )
 
 
