@@ -28,6 +28,9 @@ class Documents:
         self.storage = storage
         self.db = db
         self._keys = keys
+        # fields known to be declared: declarations only ever add, so what was seen once
+        # stays true, and a query of known fields reads no declaration
+        self._declared: dict[str, frozenset[str]] = {}
 
     @property
     def supported(self) -> bool:
@@ -76,7 +79,10 @@ class Documents:
     def _checked(self, collection: str, query: DocumentQuery) -> DocumentStorage:
         check_collection(collection)
         storage = self._storage()
-        declared = set(storage.document_fields(self.db, collection))
+        declared = self._declared.get(collection, frozenset())
+        if not query.fields <= declared:
+            declared = frozenset(storage.document_fields(self.db, collection))
+            self._declared[collection] = declared
         unknown = sorted(query.fields - declared)
         if unknown:
             raise UnknownDocumentIndex(

@@ -22,7 +22,6 @@ from typing import Any
 import msgspec
 
 from ._exceptions import InvalidDocumentQuery, InvalidEvent
-from ._inputs import MAX_NUMBER
 from ._names import check_name
 
 __all__ = [
@@ -42,6 +41,7 @@ KEY = "key"
 """The name a query gives the document's key: always queryable, and the last tiebreak."""
 OPERATORS = ("==", "!=", "<", "<=", ">", ">=")
 MAX_LIMIT = 1000
+MAX_NUMBER = 2**63 - 1  # SQLite's integers
 _FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}(?:\.[A-Za-z_][A-Za-z0-9_]{0,63}){0,7}")
 Scalar = str | int | float | bool | None
 

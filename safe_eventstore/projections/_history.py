@@ -84,6 +84,7 @@ class ReadModel:
     def __init__(self, db: ses.Database, projection: Projection) -> None:
         self.db = db
         self.projection = projection
+        self._docs = SyncDocs(db)
 
     def state(self, key: str, *, at_position: int | None = None, at: datetime | None = None) -> Any:
         """The state of ``key`` now, or as it was at a source position or a time."""
@@ -126,12 +127,11 @@ class ReadModel:
             "where": where, "order_by": order_by, "descending": descending, "limit": limit,
             "after": after,
         }  # fmt: skip
-        docs = SyncDocs(self.db)
-        return drive(run_query(docs, self.projection, options, self.scan_limit))
+        return drive(run_query(self._docs, self.projection, options, self.scan_limit))
 
     def count(self, where: dict[str, Any] | None = None) -> int:
         """How many keys' current states pass ``where`` (as in :meth:`query`)."""
-        return drive(run_count(SyncDocs(self.db), self.projection, where, self.scan_limit))
+        return drive(run_count(self._docs, self.projection, where, self.scan_limit))
 
 
 class AsyncReadModel:
@@ -140,6 +140,7 @@ class AsyncReadModel:
     def __init__(self, db: ses.AsyncDatabase, projection: Projection) -> None:
         self.db = db
         self.projection = projection
+        self._docs = AsyncDocs(db)
 
     async def state(
         self, key: str, *, at_position: int | None = None, at: datetime | None = None
@@ -175,8 +176,8 @@ class AsyncReadModel:
             "where": where, "order_by": order_by, "descending": descending, "limit": limit,
             "after": after,
         }  # fmt: skip
-        return await run_query(AsyncDocs(self.db), self.projection, options, self.scan_limit)
+        return await run_query(self._docs, self.projection, options, self.scan_limit)
 
     async def count(self, where: dict[str, Any] | None = None) -> int:
         """How many keys' current states pass ``where`` (as in :meth:`ReadModel.query`)."""
-        return await run_count(AsyncDocs(self.db), self.projection, where, self.scan_limit)
+        return await run_count(self._docs, self.projection, where, self.scan_limit)

@@ -56,6 +56,7 @@ class Docs:
     """The document and stream calls a query needs (coroutines; see SyncDocs, AsyncDocs)."""
 
     supported: bool
+    ready = False  # the projection's indexes were found declared (they stay so)
 
     async def indexes(self, collection: str) -> tuple[str, ...]:
         raise NotImplementedError
@@ -217,8 +218,11 @@ async def _scan(docs: Docs, p: Projection, limit: int) -> list[tuple[str, Any]]:
 async def _documents_ready(docs: Docs, p: Projection) -> bool:
     """Whether the store's collection has the projection's indexes; a projection never run
     has no states yet (its answers are empty)."""
+    if docs.ready:
+        return True
     declared = set(await docs.indexes(collection_of(p)))
     if set(p.indexes) <= declared:
+        docs.ready = True
         return True
     if await docs.checkpoint(checkpoint_name(p.name, p.version)) is None:
         return False
