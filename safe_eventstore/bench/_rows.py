@@ -133,7 +133,8 @@ def latency_rows(latencies: list[float]) -> list[Row]:
 
 def add_ratios(rows: list[Row], references: dict[str, tuple[str, ...]]) -> None:
     """Sort the rows by workload and set each row's ratio to its reference rows."""
-    order = ("W1", "W2", "W3", "W4", "W5", "W6", "C1", "C2", "C3", "C4", "H1", "H2", "H3")
+    order = ("W1", "W2", "W3", "W4", "W5", "W6", "C1", "C2", "C3", "C4", "H1", "H2", "H3",
+             "P1", "P2", "P3")  # fmt: skip
     rows.sort(key=lambda r: order.index(r.workload))
     by_id = {r.id: r for r in rows}
     for row in rows:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .._exceptions import InvalidInput
 from ..crypto import create_keyfile
-from . import web_rows
+from . import query_rows, web_rows
 from ._rows import (
     Row,
     add_ratios,
@@ -48,11 +48,12 @@ def run(
     ``quick`` uses :data:`QUICK` sizes (a smoke run). The stores live in a temporary
     directory under ``directory`` (default: the system's), removed afterwards.
     ``references=False`` skips the eventsourcing and raw sqlite3 rows. ``only="W"`` runs
-    the W rows alone (their encrypted twins included), ``only="C"`` the C rows alone;
-    the H rows (HTTP, when the web extra is installed) run only when neither is given.
+    the W rows alone (their encrypted twins included), ``only="C"`` the C rows alone,
+    ``only="P"`` the P rows (read models) alone; the H rows (HTTP, when the web extra is
+    installed) run only when none is given.
     """
-    if only not in (None, "W", "C"):
-        raise InvalidInput(f"only is None, 'W' or 'C', not {only!r}")
+    if only not in (None, "W", "C", "P"):
+        raise InvalidInput(f"only is None, 'W', 'C' or 'P', not {only!r}")
     s = sizes or (QUICK if quick else Sizes())
     say = progress or (lambda _: None)
     try:
@@ -71,19 +72,21 @@ def run(
     keyfile = str(create_keyfile(work / "bench.key"))
     enc = Workloads(str(work / "enc"), keyfile=keyfile, key_scope=CATEGORY_SCOPE)
     enc_s = Workloads(str(work / "enc-streams"), keyfile=keyfile)
-    es = EventSourcingRecorder(work, s.writers) if have_es and only != "C" else None
-    raw = RawSqlite(work) if references and only != "C" else None
+    es = EventSourcingRecorder(work, s.writers) if have_es and only in (None, "W") else None
+    raw = RawSqlite(work) if references and only in (None, "W") else None
     try:
         rows: list[Row] = []
         command_notes: dict[str, object] = {}
-        if only != "C":
+        if only in (None, "W"):
             rows += _write_rows(s, ours, (enc, enc_s), es, raw, say)
             rows += _read_rows(s, ours, enc, es, say)
             say("W6: live latency")
             rows += latency_rows(ours.live_latency(s.latency))
-        if only != "W":
+        if only in (None, "C"):
             commands, command_notes = command_rows(work, s, references, say)
             rows += commands
+        if only in (None, "P"):
+            rows += query_rows.query_rows(work, s, say, references=references)
         if only is None:
             if web_rows.available():
                 rows += web_rows.web_rows(ours.store, str(work / "safe-eventstore"), s, say)
@@ -99,7 +102,8 @@ def run(
             raw.close()
         shutil.rmtree(work, ignore_errors=True)
 
-    add_ratios(rows, {**_REFERENCES, **COMMAND_REFERENCES, **web_rows.REFERENCES})
+    references_of = {**_REFERENCES, **COMMAND_REFERENCES, **web_rows.REFERENCES}
+    add_ratios(rows, {**references_of, **query_rows.REFERENCES})
     if out is not None:
         notes = {"eventsourcing_synchronous": es and es.synchronous, **command_notes}
         write_json(rows, out, sizes=s, notes=notes)

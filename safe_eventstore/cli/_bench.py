@@ -25,8 +25,9 @@ __all__ = ["bench"]
 @click.option("--no-references", is_flag=True, help="Skip the reference rows.")
 @click.option(
     "--only",
-    type=click.Choice(["W", "C"]),
-    help="Only the W rows (store) or only the C rows (commands); not with --nats.",
+    type=click.Choice(["W", "C", "P"]),
+    help="Only the W rows (store), the C rows (commands) or the P rows (read models); "
+    "not with --nats.",
 )
 @click.option("--nats", is_flag=True, help="The NATS rows: on a nats-server started for the run.")
 @click.option("--cluster", is_flag=True, help="With --nats: three servers, 3 replicas.")
