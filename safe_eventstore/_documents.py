@@ -94,7 +94,9 @@ def check_documents(documents: object) -> list[tuple[str, str, bytes | None]]:
                 body = msgspec.json.encode(value)
                 msgspec.json.decode(body)  # NaN and the like encode to what cannot be read
             except (TypeError, ValueError, OverflowError, msgspec.MsgspecError) as exc:
-                raise InvalidEvent(f"document {collection}/{key} is not a JSON value: {exc}")
+                raise InvalidEvent(
+                    f"document {collection}/{key} is not a JSON value: {exc}"
+                ) from None
             rows.append((collection, key, body))
     return rows
 
@@ -145,9 +147,7 @@ class Condition:
         if not same:
             return False
         a, b = sort_key(value)[1], sort_key(self.value)[1]
-        return bool(
-            {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[self.op]
-        )
+        return bool({"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[self.op])
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ class Folder:
         self.initial = copy_json(projection.initial)
         # key -> (state, the last version of the key's stream); filled on first touch
         self.cache: dict[str, tuple[Any, int]] = {}
-        self.documents: str | None | bool = False  # the documents' collection, once prepared
+        self.documents: str | bool | None = False  # the documents' collection, once prepared
 
     def reset(self) -> None:
         """Forget what is cached (after a conflict: someone else wrote)."""

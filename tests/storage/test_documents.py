@@ -109,7 +109,8 @@ def test_sqlite_answers_a_range_page_through_the_declared_index(tmp_path: Path) 
             indexes = {
                 r[0]
                 for r in conn.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'index' AND sql LIKE '%json_extract%'"
+                    "SELECT name FROM sqlite_master WHERE type = 'index'"
+                    " AND sql LIKE '%json_extract%'"
                 )
             }
             assert len(indexes) == 2

@@ -167,7 +167,11 @@ def query_sql(collection: str, q: DocumentQuery) -> tuple[str, list[Any]]:
     """The statement of a query page (``limit + 1`` rows) and its parameters."""
     where, args = _where(collection, q, paging=True)
     direction = " DESC" if q.descending else ""
-    order = f"key{direction}" if q.order_by == KEY else f"{_expr(q.order_by)}{direction}, key{direction}"
+    order = (
+        f"key{direction}"
+        if q.order_by == KEY
+        else f"{_expr(q.order_by)}{direction}, key{direction}"
+    )
     return f"SELECT key, body FROM documents WHERE {where} ORDER BY {order} LIMIT ?", [
         *args,
         q.limit + 1,

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..._documents import DocumentQuery
 from ..._exceptions import (
     DatabaseExists,
     DatabaseNotFound,
@@ -27,7 +28,6 @@ from ..._exceptions import (
     StoreLocked,
     StoreWarning,
 )
-from ..._documents import DocumentQuery
 from ..._model import AppendCondition, AppendResult, Query
 from ..base import BatchSignature, Entry, Head, Signer, Storage, Write
 from ..documents import DocumentRow, DocumentStorage
@@ -320,9 +320,7 @@ class SqliteStorage(Storage, DocumentStorage):
         condition: AppendCondition | None = None,
     ) -> list[AppendResult]:
         # A group of its own per signer, so that the request items stay as they are
-        return self._signed_group(db, signer).submit(
-            (writes, blobs, checkpoint, condition, None)
-        )
+        return self._signed_group(db, signer).submit((writes, blobs, checkpoint, condition, None))
 
     def append_documents(
         self,
