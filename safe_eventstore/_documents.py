@@ -259,6 +259,7 @@ class DocumentQuery:
         return named - {KEY}
 
     def order_value(self, key: str, body: Any) -> Scalar:
+        """The value a document is ordered by (its key, or its ``order_by`` field)."""
         return key if self.order_by == KEY else field_value(body, self.order_by)
 
     def matches(self, key: str, body: Any) -> bool:
