@@ -33,12 +33,11 @@ from ._errors import (
 )
 from ._history import AsyncReadModel, ReadModel, StateEntry
 from ._projection import Projection
-from ._query import MAX_SCAN_KEYS, QueryPage
+from ._query import QueryPage
 from ._runner import AsyncRunner, Runner
 from ._source import Source, category, stream, whole_database
 
 __all__ = [
-    "MAX_SCAN_KEYS",
     "AsyncReadModel",
     "AsyncRunner",
     "DuplicateProjection",

@@ -21,7 +21,7 @@ from ._io import StoreIO
 from ._json import copy_json
 from ._naming import PREFIX, checkpoint_name, key_stream
 from ._projection import KeyFunction, Projection
-from ._query import docs_of, documents_of, prepare
+from ._query import documents_of, prepare
 
 __all__ = ["STATE_TYPE", "Folder", "Pending"]
 
@@ -144,7 +144,7 @@ class Folder:
     async def _store(self, pending: dict[str, list[Pending]], last: int) -> None:
         p = self.projection
         if self.documents is False:
-            self.documents = await prepare(docs_of(getattr(self.io, "db", None)), p)
+            self.documents = await prepare(self.io, p)
         keys = sorted(pending)
         appends = []
         for key in keys:

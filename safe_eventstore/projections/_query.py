@@ -135,21 +135,23 @@ class AsyncDocs(Docs):
         return found[0] if found else None
 
 
-def docs_of(db: object) -> Docs:
+def docs_of(io: object) -> Docs | None:
+    """The document calls on the database of a folder's I/O (``None``: none known)."""
+    db = getattr(io, "db", None)
     if isinstance(db, ses.AsyncDatabase):
         return AsyncDocs(db)
-    assert isinstance(db, ses.Database)
-    return SyncDocs(db)
+    return SyncDocs(db) if isinstance(db, ses.Database) else None
 
 
 def collection_of(p: Projection) -> str:
     return state_category(p.name, p.version)
 
 
-async def prepare(docs: Docs, p: Projection) -> str | None:
+async def prepare(io: object, p: Projection) -> str | None:
     """Before a runner stores a projection's first page: the collection its states go to as
     documents (its indexes declared), or ``None`` when they go to none."""
-    if not p.indexes or not docs.supported:
+    docs = docs_of(io) if p.indexes else None
+    if docs is None or not docs.supported:
         return None
     collection = collection_of(p)
     declared = await docs.indexes(collection)
