@@ -48,11 +48,10 @@ Scalar = str | int | float | bool | None
 
 def check_collection(name: object) -> str:
     """A collection is named like a stream (and may not be ``$``-prefixed)."""
-    check_name(name, "collection")
-    assert isinstance(name, str)
-    if "'" in name or '"' in name:  # SQLite keeps a collection's name in its index definitions
-        raise InvalidDocumentQuery(f"invalid collection name {name!r}: no quotes allowed")
-    return name
+    found = check_name(name, "collection")
+    if "'" in found or '"' in found:  # SQLite keeps a collection's name in its index definitions
+        raise InvalidDocumentQuery(f"invalid collection name {found!r}: no quotes allowed")
+    return found
 
 
 def check_fields(fields: object) -> tuple[str, ...]:
