@@ -14,6 +14,7 @@ from __future__ import annotations
 from ._aio import AsyncDatabase, AsyncRecordedEvents, AsyncStore, AsyncSubscription, open_async
 from ._codec import EventTypes, event_type, event_types, upcaster
 from ._database import Database, Subscription
+from ._documents import DocumentPage, DocumentQuery
 from ._exceptions import (
     AppendConditionFailed,
     AppendOutcomeUnknown,
@@ -26,6 +27,7 @@ from ._exceptions import (
     EventTooLarge,
     IdempotencyConflict,
     IntegrityError,
+    InvalidDocumentQuery,
     InvalidEvent,
     InvalidInput,
     InvalidKeyFile,
@@ -46,6 +48,7 @@ from ._exceptions import (
     StoreUnavailable,
     StoreWarning,
     StreamNotFound,
+    UnknownDocumentIndex,
     UpcastError,
     WrongExpectedVersion,
     WrongKey,
@@ -93,6 +96,8 @@ __all__ = [
     "Database",
     "DatabaseExists",
     "DatabaseNotFound",
+    "DocumentPage",
+    "DocumentQuery",
     "EncryptionError",
     "EncryptionSettings",
     "EventNotFound",
@@ -101,6 +106,7 @@ __all__ = [
     "FileKeyProvider",
     "IdempotencyConflict",
     "IntegrityError",
+    "InvalidDocumentQuery",
     "InvalidEvent",
     "InvalidInput",
     "InvalidKeyFile",
@@ -133,6 +139,7 @@ __all__ = [
     "StreamNotFound",
     "StreamsPage",
     "Subscription",
+    "UnknownDocumentIndex",
     "UpcastError",
     "VerifyReport",
     "WrongExpectedVersion",

@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
 from ._database import Database, Subscription
+from ._documents import DocumentPage
 from ._leases import Lease
 from ._model import (
     ANY,
@@ -131,9 +132,37 @@ class AsyncDatabase:
         return await _run(self.sync.append, stream, list(events), expected_version=expected_version)
 
     async def append_batch(
-        self, appends: Iterable[StreamAppend], *, checkpoint: tuple[str, int] | None = None
+        self,
+        appends: Iterable[StreamAppend],
+        *,
+        checkpoint: tuple[str, int] | None = None,
+        documents: dict[str, dict[str, Any]] | None = None,
     ) -> list[AppendResult]:
-        return await _run(self.sync.append_batch, list(appends), checkpoint=checkpoint)
+        return await _run(
+            self.sync.append_batch, list(appends), checkpoint=checkpoint, documents=documents
+        )
+
+    @property
+    def supports_documents(self) -> bool:
+        """Whether the database keeps documents (see :attr:`Database.supports_documents`)."""
+        return self.sync.supports_documents
+
+    async def declare_document_index(self, collection: str, fields: Iterable[str]) -> None:
+        await _run(self.sync.declare_document_index, collection, list(fields))
+
+    async def document_indexes(self, collection: str) -> tuple[str, ...]:
+        return await _run(self.sync.document_indexes, collection)
+
+    async def get_document(self, collection: str, key: str) -> Any:
+        return await _run(self.sync.get_document, collection, key)
+
+    async def query_documents(
+        self, collection: str, where: dict[str, Any] | None = None, **options: Any
+    ) -> DocumentPage:
+        return await _run(self.sync.query_documents, collection, where, **options)
+
+    async def count_documents(self, collection: str, where: dict[str, Any] | None = None) -> int:
+        return await _run(self.sync.count_documents, collection, where)
 
     async def append_events(
         self, events: Iterable[NewEvent | Any], *, condition: AppendCondition | None = None

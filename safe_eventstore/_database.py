@@ -13,6 +13,8 @@ from typing import Any
 from ._checkpoints import Checkpoints
 from ._codec import EventTypes
 from ._decoding import Decoder
+from ._document_calls import Documents
+from ._documents import DocumentPage, DocumentQuery
 from ._exceptions import InvalidInput
 from ._inputs import MAX_NUMBER, check_count, check_query, check_types, readable
 from ._keyring import KeyHolder, Keyring
@@ -70,6 +72,8 @@ class Database:
         self._checkpoints = Checkpoints(storage, name)
         self._leases = Leases(storage, name)
 
+        self._documents = Documents(storage, name, keys)
+
     @property
     def encrypted(self) -> bool:
         """Whether the database's payloads are encrypted (chosen at its creation)."""
@@ -115,6 +119,7 @@ class Database:
         appends: Iterable[StreamAppend],
         *,
         checkpoint: tuple[str, int] | None = None,
+        documents: dict[str, dict[str, Any]] | None = None,
     ) -> list[AppendResult]:
         """Append to several streams in one atomic batch: all or nothing.
 
@@ -123,8 +128,13 @@ class Database:
         :class:`CheckpointConflict` (so a process that records how far it got can never
         apply the same input twice). A retry with the same ``NewEvent`` objects is safe,
         as for :meth:`append`: it returns the original results, checkpoint untouched.
+
+        ``documents={collection: {key: value}}`` stores (``None``: deletes) documents in
+        the same step, replacing a key's earlier value: only where
+        :attr:`supports_documents`, else :class:`NotSupported`.
         """
-        return self._writer.append_batch(appends, checkpoint)
+        rows = None if documents is None else self._documents.rows(documents)
+        return self._writer.append_batch(appends, checkpoint, rows)
 
     def append_events(
         self,
@@ -295,6 +305,58 @@ class Database:
             return StreamsPage(names)
         del names[limit:]
         return StreamsPage(names, next_after=names[-1] if names else after or "")
+
+    # -- documents -------------------------------------------------------------------------
+
+    @property
+    def supports_documents(self) -> bool:
+        """Whether the database keeps documents (``append_batch(documents=...)`` and the
+        document queries): SQLite and memory do, NATS does not, and an encrypted database
+        never does (documents are kept in plaintext)."""
+        return self._documents.supported
+
+    def declare_document_index(self, collection: str, fields: Iterable[str]) -> None:
+        """Make ``collection`` queryable by ``fields`` (names, dotted for nested fields),
+        adding to those declared before. On SQLite each field gets a real index. Refused on
+        a database that does not :attr:`support documents <supports_documents>` with
+        :class:`NotSupported`."""
+        self._documents.declare(collection, fields)
+
+    def document_indexes(self, collection: str) -> tuple[str, ...]:
+        """The fields ``collection`` is queryable by, in name order (``()``: none)."""
+        return self._documents.fields(collection)
+
+    def get_document(self, collection: str, key: str) -> Any:
+        """A document's value, or ``None`` when there is none."""
+        return self._documents.get(collection, key)
+
+    def query_documents(
+        self,
+        collection: str,
+        where: dict[str, Any] | None = None,
+        *,
+        order_by: str | None = None,
+        descending: bool = False,
+        limit: int = 50,
+        after: str | None = None,
+    ) -> DocumentPage:
+        """A page of a collection's documents by their declared fields::
+
+            page = db.query_documents("accounts", {"balance": (">=", 100)}, order_by="balance")
+            page.items  # [(key, value), ...]
+            more = db.query_documents("accounts", {"balance": (">=", 100)},
+                                      order_by="balance", after=page.next)
+
+        :class:`DocumentQuery` tells the form; a field the collection has not declared is
+        :class:`UnknownDocumentIndex`."""
+        query = DocumentQuery(
+            where, order_by=order_by, descending=descending, limit=limit, after=after
+        )
+        return self._documents.query(collection, query)
+
+    def count_documents(self, collection: str, where: dict[str, Any] | None = None) -> int:
+        """How many documents of ``collection`` pass ``where`` (as in :meth:`query_documents`)."""
+        return self._documents.count(collection, DocumentQuery(where))
 
     # -- checkpoints and subscriptions -----------------------------------------------------
 

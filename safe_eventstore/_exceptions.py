@@ -11,6 +11,8 @@ backends translate their drivers' errors (``sqlite3``, ``nats``) into it::
     │   ├── InvalidURL                      a store URL that cannot be opened
     │   ├── InvalidSigningKey               a signing or public key that cannot be used
     │   ├── InvalidLease                    a lease's owner, ttl or info (its name: InvalidName)
+    │   ├── InvalidDocumentQuery            a document query, index or collection that is wrong
+    │   │   └── UnknownDocumentIndex        a query of a field the collection did not declare
     │   └── InvalidKeyFile                  a master key file missing, malformed or in the way
     ├── Conflict
     │   ├── WrongExpectedVersion            the optimistic concurrency check failed
@@ -55,6 +57,7 @@ __all__ = [
     "EventTooLarge",
     "IdempotencyConflict",
     "IntegrityError",
+    "InvalidDocumentQuery",
     "InvalidEvent",
     "InvalidInput",
     "InvalidKeyFile",
@@ -75,6 +78,7 @@ __all__ = [
     "StoreUnavailable",
     "StoreWarning",
     "StreamNotFound",
+    "UnknownDocumentIndex",
     "UpcastError",
     "WrongExpectedVersion",
     "WrongKey",
@@ -118,6 +122,15 @@ class InvalidSigningKey(InvalidInput):
 class InvalidLease(InvalidInput):
     """A lease's owner, time to live or info breaks its rule (``take_lease``): nothing is
     written. A bad lease name raises :class:`InvalidName`."""
+
+
+class InvalidDocumentQuery(InvalidInput):
+    """A document query, index declaration or collection name that cannot be used as given
+    (an unknown operator, a value of the wrong kind, a bad ``after`` token or limit)."""
+
+
+class UnknownDocumentIndex(InvalidDocumentQuery):
+    """A document query names a field its collection has not declared an index on."""
 
 
 class Conflict(SafeEventStoreError):

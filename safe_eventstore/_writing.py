@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from ._codec import BYTES, JSON, SCHEMA_KEY, EventTypes, address_of, decode_json, encode_json
 from ._decoding import SEALED
-from ._exceptions import EventNotFound, EventTooLarge, InvalidEvent, InvalidInput, StreamNotFound
+from ._exceptions import (
+    EventNotFound,
+    EventTooLarge,
+    InvalidEvent,
+    InvalidInput,
+    NotSupported,
+    StreamNotFound,
+)
 from ._inputs import EVENTS_STREAM, FORGOTTEN_STREAM, MAX_NUMBER, check_count, check_query
 from ._model import (
     ANY,
@@ -28,6 +35,7 @@ from ._model import (
 from ._names import check_name
 from .crypto import FORGOTTEN_TYPE
 from .storage.base import EVENT, RESTRUCTURE, Draft, Signer, Storage, Write
+from .storage.documents import DocumentStorage
 
 if TYPE_CHECKING:
     from ._keyring import KeyHolder
@@ -246,7 +254,10 @@ class Writer:
                 keys.refresh()
 
     def append_batch(
-        self, appends: Iterable[StreamAppend], checkpoint: tuple[str, int] | None
+        self,
+        appends: Iterable[StreamAppend],
+        checkpoint: tuple[str, int] | None,
+        documents: list[tuple[str, str, bytes | None]] | None = None,
     ) -> list[AppendResult]:
         self.refresh()
         blobs: dict[bytes, bytes] = {}
@@ -266,6 +277,16 @@ class Writer:
             name, position = checkpoint
             check_name(name, "checkpoint")
             check_count(position, "checkpoint position")
+        if documents:
+            if not writes:
+                raise InvalidEvent("documents are written with at least one event")
+            storage = self.storage
+            if not isinstance(storage, DocumentStorage):
+                raise NotSupported(f"{type(storage).__name__} does not keep documents")
+            return storage.append_documents(
+                self.db, writes, blobs, documents=documents, checkpoint=checkpoint,
+                signer=self._signer,
+            )  # fmt: skip
         return self._store(writes, blobs, checkpoint=checkpoint)
 
     def append_events(

@@ -35,6 +35,7 @@ STORAGE_SHARED = {
     "_sequence",
     "_signatures",
     "_leases",
+    "documents",
 }
 
 

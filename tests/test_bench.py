@@ -69,7 +69,11 @@ def test_quick_run_writes_rows_and_json(tmp_path: Path) -> None:
     assert targets == {
         "C1": ">= 1.0x C1-es", "C2": ">= 1.0x C2-es", "C3": ">= 3.0x C2", "C4": ">= 20.0x C4-full",
         "H3": "< 50 ms p99", "P1": ">= 2.0x P1-es, >= 0.5x W6", "P2": "< 20 ms p99",
+        "P3": "< 5 ms p99",
     }  # fmt: skip
+    # the read-model query page, beside a scan and a plain table
+    assert set(by_id["P3"].ratios) == {"P3-scan", "P3-raw"}
+    assert by_id["P3"].count == by_id["P3-raw"].count == bench.QUICK.pages
     # the HTTP API's rows, each beside the same operation in-process
     for key in ("H1", "H2", "H3"):
         assert set(by_id[key].ratios) == {f"{key}-lib"}
@@ -133,6 +137,8 @@ def test_only_one_family_of_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert {r.workload for r in commands} == {"C1", "C2", "C3", "C4"}
     writes = bench.run(quick=True, directory=tmp_path, references=False, only="W")
     assert {r.workload for r in writes} == {"W1", "W2", "W3", "W4", "W5", "W6"}
+    queries = bench.run(quick=True, directory=tmp_path, only="P")
+    assert {r.id for r in queries} == {"P3", "P3-scan", "P3-raw"}
     with pytest.raises(ses.InvalidInput, match="only"):
         bench.run(quick=True, directory=tmp_path, only="X")
     assert list(tmp_path.iterdir()) == []

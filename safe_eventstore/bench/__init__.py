@@ -23,6 +23,8 @@ C4     loads of a long aggregate with snapshots; C4-full without
 H1     single-event appends through the HTTP API, beside the same in-process (H1-lib)
 H2     a read of every event through the HTTP API as NDJSON, beside ``read_all``
 H3     p99 latency of a page of a 1,000,000-event stream over HTTP (target < 50 ms)
+P3     p99 latency of a read-model query page on a declared index of 1,000,000 keys
+       (target < 5 ms), beside the same page without the index and from a plain table
 =====  ==========================================================================
 
 The C rows are compared with the ``eventsourcing`` library's ``Application`` (rows ``-es``).
@@ -39,7 +41,7 @@ The modules: :mod:`._workloads` (W1-W6 on a store of ours, sizes, timing),
 references in :mod:`._sqlite_references`, :mod:`.projection_rows` (the P rows) with the
 library's runner in :mod:`._es_projection`, :mod:`.cqrs_rows` (the C rows) with the library's
 applications in :mod:`._es_application`, :mod:`.web_rows` (the H rows, with the web
-extra), and :mod:`.nats_rows` (the NATS run, beside raw
+extra), :mod:`.query_rows` (the P3 rows), and :mod:`.nats_rows` (the NATS run, beside raw
 nats-py; it imports ``nats``, so it is imported only when asked for).
 """
 

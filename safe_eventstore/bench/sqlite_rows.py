@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .._exceptions import InvalidInput
 from ..crypto import create_keyfile
-from . import web_rows
+from . import query_rows, web_rows
 from ._rows import (
     Row,
     add_ratios,
@@ -51,8 +51,8 @@ def run(
     directory under ``directory`` (default: the system's), removed afterwards.
     ``references=False`` skips the eventsourcing and raw sqlite3 rows. ``only="W"`` runs
     the W rows alone (their encrypted twins included), ``only="C"`` the C rows alone,
-    ``only="P"`` the P rows (projections) with W6, which P1 is compared with; the H rows
-    (HTTP, when the web extra is installed) run only when none is given.
+    ``only="P"`` the P rows (projections, read-model queries) with W6, which P1 is compared
+    with; the H rows (HTTP, when the web extra is installed) run only when none is given.
     """
     if only not in (None, "W", "C", "P"):
         raise InvalidInput(f"only is None, 'W', 'C' or 'P', not {only!r}")
@@ -88,6 +88,7 @@ def run(
             found, projection_notes = projection_rows(ours, work, s, have_es, say, w6=only == "P")
             rows += found
             command_notes.update(projection_notes)
+            rows += query_rows.query_rows(work, s, say, references=references)
         if only in (None, "C"):
             commands, notes = command_rows(work, s, references, say)
             rows += commands
@@ -107,10 +108,8 @@ def run(
             raw.close()
         shutil.rmtree(work, ignore_errors=True)
 
-    add_ratios(
-        rows,
-        {**_REFERENCES, **COMMAND_REFERENCES, **PROJECTION_REFERENCES, **web_rows.REFERENCES},
-    )
+    references_of = {**_REFERENCES, **COMMAND_REFERENCES, **PROJECTION_REFERENCES}
+    add_ratios(rows, {**references_of, **web_rows.REFERENCES, **query_rows.REFERENCES})
     if out is not None:
         notes = {"eventsourcing_synchronous": es and es.synchronous, **command_notes}
         write_json(rows, out, sizes=s, notes=notes)

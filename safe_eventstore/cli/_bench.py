@@ -26,8 +26,8 @@ __all__ = ["bench"]
 @click.option(
     "--only",
     type=click.Choice(["W", "C", "P"]),
-    help="Only the W rows (store), the C rows (commands) or the P rows (projections, with "
-    "W6); not with --nats.",
+    help="Only the W rows (store), the C rows (commands) or the P rows (projections and "
+    "read-model queries, with W6); not with --nats.",
 )
 @click.option("--nats", is_flag=True, help="The NATS rows: on a nats-server started for the run.")
 @click.option("--cluster", is_flag=True, help="With --nats: three servers, 3 replicas.")

@@ -32,16 +32,20 @@ from ._errors import (
     HandlerFailed,
     InvalidCommand,
     InvalidProjection,
+    InvalidQuery,
     InvalidState,
     ProjectionNotFound,
+    QueryTooLarge,
     UnbuiltVersion,
     UnknownEventType,
+    UnknownIndex,
 )
 from ._history import AsyncReadModel, ReadModel, StateEntry
 from ._loading import load
 from ._log import Failure
 from ._process import Context, ProcessManager
 from ._projection import Projection
+from ._query import QueryPage
 from ._runner import AsyncRunner, Runner
 from ._source import Source, category, stream, whole_database
 from ._status import ProjectionStatus, retry, retry_async, status, status_async
@@ -59,17 +63,21 @@ __all__ = [
     "HandlerFailed",
     "InvalidCommand",
     "InvalidProjection",
+    "InvalidQuery",
     "InvalidState",
     "ProcessManager",
     "Projection",
     "ProjectionNotFound",
     "ProjectionStatus",
+    "QueryPage",
+    "QueryTooLarge",
     "ReadModel",
     "Runner",
     "Source",
     "StateEntry",
     "UnbuiltVersion",
     "UnknownEventType",
+    "UnknownIndex",
     "active_version",
     "active_version_async",
     "category",

@@ -13,8 +13,14 @@ SafeEventStoreError
         │                            nor declared in the projection's ``types``
         ├── InvalidState             a handler returned a state with no JSON form
         ├── UnbuiltVersion           a version promoted by hand that was never built
-        └── InvalidCommand           a process manager's send/schedule/cancel given bad
-                                     input (not a command, no time, a naive datetime, ...)
+        ├── InvalidCommand           a process manager's send/schedule/cancel given bad
+        │                            input (not a command, no time, a naive datetime, ...)
+        └── InvalidQuery             a query of a read model that cannot be answered as given
+            ├── UnknownIndex         a field the projection does not declare in ``indexes``
+            └── QueryTooLarge        a scan (without documents) over more keys than its limit
+
+InvalidQuery is also a ``ses.InvalidDocumentQuery``, and UnknownIndex a
+``ses.UnknownDocumentIndex``.
 """
 
 from __future__ import annotations
@@ -27,10 +33,13 @@ __all__ = [
     "HandlerFailed",
     "InvalidCommand",
     "InvalidProjection",
+    "InvalidQuery",
     "InvalidState",
     "ProjectionNotFound",
+    "QueryTooLarge",
     "UnbuiltVersion",
     "UnknownEventType",
+    "UnknownIndex",
 ]
 
 
@@ -62,6 +71,21 @@ class InvalidState(InvalidProjection):
 class UnbuiltVersion(InvalidProjection):
     """A projection version promoted by hand that has no stored checkpoint: it was never
     built, so it cannot serve readers; nothing is written."""
+
+
+class InvalidQuery(InvalidProjection, ses.InvalidDocumentQuery):
+    """A read-model query that cannot be answered as given: a bad operator, value, order,
+    limit or ``after`` token."""
+
+
+class UnknownIndex(InvalidQuery, ses.UnknownDocumentIndex):
+    """A query names a field the projection does not declare in ``indexes`` (or the
+    projection declares none)."""
+
+
+class QueryTooLarge(InvalidQuery):
+    """Without documents (NATS, an encrypted database), a query scans every key's state;
+    a projection with more keys than the scan limit refuses it."""
 
 
 class HandlerFailed(ses.SafeEventStoreError):

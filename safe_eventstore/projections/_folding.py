@@ -21,6 +21,7 @@ from ._io import StoreIO
 from ._json import copy_json
 from ._naming import PREFIX, checkpoint_name, key_stream
 from ._projection import Handler, KeyFunction, Projection
+from ._query import documents_of, prepare
 
 __all__ = ["STATE_TYPE", "Folder", "Pending"]
 
@@ -50,6 +51,7 @@ class Folder:
         self.initial = copy_json(projection.initial)
         # key -> (state, the last version of the key's stream); filled on first touch
         self.cache: dict[str, tuple[Any, int]] = {}
+        self.documents: str | bool | None = False  # the documents' collection, once prepared
 
     def reset(self) -> None:
         """Forget what is cached (after a conflict: someone else wrote)."""
@@ -169,6 +171,8 @@ class Folder:
 
     async def _store(self, pending: dict[str, list[Pending]], last: int) -> None:
         p = self.projection
+        if self.documents is False:
+            self.documents = await prepare(self.io, p)
         keys = sorted(pending)
         appends = []
         for key in keys:
@@ -176,7 +180,11 @@ class Folder:
             version = (await self._load(key))[1]
             events = self._entries(stream, key, pending[key], last)
             appends.append(ses.StreamAppend(stream, events, expected_version=version))
-        results = await self.io.append_batch(appends, (self.checkpoint_name, last))
+        states = {key: pending[key][-1].state for key in keys}
+        documents = documents_of(p, states) if p.indexes else None
+        if not isinstance(self.documents, str):
+            documents = None  # checked, but kept by no document collection here
+        results = await self.io.append_batch(appends, (self.checkpoint_name, last), documents)
         for key, result in zip(keys, results, strict=True):
             self.cache[key] = (pending[key][-1].state, result.last_version)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from ._errors import InvalidProjection
 from ._json import copy_json
 from ._naming import checkpoint_name, key_stream
 from ._projection import Projection
+from ._query import MAX_SCAN_KEYS, AsyncDocs, SyncDocs, drive, run_count, run_query
 from ._versions import ServingVersion
 
 __all__ = ["AsyncReadModel", "ReadModel", "StateEntry"]
@@ -93,6 +95,16 @@ def _pauses(deadline: float) -> Iterator[float]:
         pause = min(pause * 2, 0.05)
 
 
+def _as_version(projection: Projection, version: int) -> Projection:
+    """``projection`` as seen at the version read: queries during a rebuild read the
+    serving (older) version's documents, with its declared indexes as stored."""
+    if version == projection.version:
+        return projection
+    served = copy.copy(projection)
+    served.version = version
+    return served
+
+
 class ReadModel:
     """The stored states of one projection on a sync :class:`ses.Database`::
 
@@ -121,6 +133,7 @@ class ReadModel:
         self.db = db
         self.projection = projection
         self.serving = ServingVersion(projection, version, cache)
+        self._docs = SyncDocs(db)
 
     def _stream(self, key: object) -> str:
         key = _check(key)
@@ -154,6 +167,41 @@ class ReadModel:
             time.sleep(pause)
         return False
 
+    #: without documents (NATS, an encrypted database) a query scans up to this many keys
+    scan_limit = MAX_SCAN_KEYS
+
+    def query(
+        self,
+        where: dict[str, Any] | None = None,
+        *,
+        order_by: str | None = None,
+        descending: bool = False,
+        limit: int = 50,
+        after: str | None = None,
+    ) -> ses.DocumentPage:
+        """A page of the current states by the projection's ``indexes``::
+
+            page = model.query({"balance": (">=", 100), "owner": "ann"}, order_by="balance")
+            page.items                   # [(key, state), ...], at most ``limit``
+            model.query(..., after=page.next)  # the next page (None: there is none)
+
+        ``where`` maps an indexed field (or ``"key"``) to a value or to ``(op, value)`` with
+        ``op`` in ``== != < <= > >=``, or to a list of them; order by an indexed field or
+        ``"key"`` (the default), the key breaking ties (docs/projections.md: queries).
+        Only keys with a stored state are found. A field not in ``indexes`` is
+        :class:`UnknownIndex`; other bad input :class:`InvalidQuery`."""
+        options = {
+            "where": where, "order_by": order_by, "descending": descending, "limit": limit,
+            "after": after,
+        }  # fmt: skip
+        served = _as_version(self.projection, self.serving.read(self.db))
+        return drive(run_query(self._docs, served, options, self.scan_limit))
+
+    def count(self, where: dict[str, Any] | None = None) -> int:
+        """How many keys' current states pass ``where`` (as in :meth:`query`)."""
+        served = _as_version(self.projection, self.serving.read(self.db))
+        return drive(run_count(self._docs, served, where, self.scan_limit))
+
 
 class AsyncReadModel:
     """The asyncio twin of :class:`ReadModel`."""
@@ -169,6 +217,7 @@ class AsyncReadModel:
         self.db = db
         self.projection = projection
         self.serving = ServingVersion(projection, version, cache)
+        self._docs = AsyncDocs(db)
 
     async def _stream(self, key: object) -> str:
         key = _check(key)
@@ -201,3 +250,29 @@ class AsyncReadModel:
                 return True
             await asyncio.sleep(pause)
         return False
+
+    #: without documents (NATS, an encrypted database) a query scans up to this many keys
+    scan_limit = MAX_SCAN_KEYS
+
+    async def query(
+        self,
+        where: dict[str, Any] | None = None,
+        *,
+        order_by: str | None = None,
+        descending: bool = False,
+        limit: int = 50,
+        after: str | None = None,
+    ) -> ses.DocumentPage:
+        """A page of the current states by the projection's ``indexes`` (see
+        :meth:`ReadModel.query`)."""
+        options = {
+            "where": where, "order_by": order_by, "descending": descending, "limit": limit,
+            "after": after,
+        }  # fmt: skip
+        served = _as_version(self.projection, await self.serving.read_async(self.db))
+        return await run_query(self._docs, served, options, self.scan_limit)
+
+    async def count(self, where: dict[str, Any] | None = None) -> int:
+        """How many keys' current states pass ``where`` (as in :meth:`ReadModel.query`)."""
+        served = _as_version(self.projection, await self.serving.read_async(self.db))
+        return await run_count(self._docs, served, where, self.scan_limit)

@@ -21,7 +21,10 @@ class StoreIO(Protocol):
     async def raw(self, stream: str) -> list[ses.RecordedEvent]: ...
 
     async def append_batch(
-        self, appends: list[ses.StreamAppend], checkpoint: tuple[str, int]
+        self,
+        appends: list[ses.StreamAppend],
+        checkpoint: tuple[str, int],
+        documents: dict[str, dict[str, Any]] | None = None,
     ) -> list[ses.AppendResult]: ...
 
     async def get_checkpoint(self, name: str) -> int | None: ...
@@ -56,9 +59,12 @@ class SyncIO:
         return list(self.db.read_stream(stream, raw=True))
 
     async def append_batch(
-        self, appends: list[ses.StreamAppend], checkpoint: tuple[str, int]
+        self,
+        appends: list[ses.StreamAppend],
+        checkpoint: tuple[str, int],
+        documents: dict[str, dict[str, Any]] | None = None,
     ) -> list[ses.AppendResult]:
-        return self.db.append_batch(appends, checkpoint=checkpoint)
+        return self.db.append_batch(appends, checkpoint=checkpoint, documents=documents)
 
     async def get_checkpoint(self, name: str) -> int | None:
         return self.db.get_checkpoint(name)
@@ -89,9 +95,12 @@ class AsyncIO:
         return await self.db.read_stream(stream, raw=True)
 
     async def append_batch(
-        self, appends: list[ses.StreamAppend], checkpoint: tuple[str, int]
+        self,
+        appends: list[ses.StreamAppend],
+        checkpoint: tuple[str, int],
+        documents: dict[str, dict[str, Any]] | None = None,
     ) -> list[ses.AppendResult]:
-        return await self.db.append_batch(appends, checkpoint=checkpoint)
+        return await self.db.append_batch(appends, checkpoint=checkpoint, documents=documents)
 
     async def get_checkpoint(self, name: str) -> int | None:
         return await self.db.get_checkpoint(name)

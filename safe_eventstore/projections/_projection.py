@@ -56,6 +56,22 @@ def _type_name(event_type: object, declared: frozenset[str]) -> str:
     return event_type.__name__
 
 
+def _indexes(indexes: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(indexes, str) or not isinstance(indexes, Iterable):
+        raise InvalidProjection("indexes= is a list of field names, such as ['balance']")
+    found = tuple(indexes)
+    for field in found:
+        if field == "key":
+            raise InvalidProjection("'key' is always queryable: it names no field of a state")
+        try:
+            ses.DocumentQuery(order_by=field)
+        except ses.InvalidDocumentQuery as exc:
+            raise InvalidProjection(str(exc)) from None
+    if len(set(found)) != len(found):
+        raise InvalidProjection(f"an index is named twice in {list(found)}")
+    return tuple(sorted(found))
+
+
 class Projection:
     """A read model folded from a source of events, one state per key::
 
@@ -72,7 +88,8 @@ class Projection:
     stream. ``initial``: the state of a key before its first event (a JSON value).
     ``history``: ``"page"`` stores a key's state once per page of source events that changed
     it; ``"event"`` stores it after every event (time travel exact at every position, one
-    entry per event and key, still one batch per page)."""
+    entry per event and key, still one batch per page). ``indexes``: fields of the states
+    (then JSON objects) that :meth:`ReadModel.query` can filter and order by."""
 
     def __init__(
         self,
@@ -84,6 +101,7 @@ class Projection:
         key: KeyFunction = _by_stream,
         initial: Any = None,
         history: str = "page",
+        indexes: Iterable[str] = (),
     ) -> None:
         if not isinstance(name, str) or not NAME.fullmatch(name):
             raise InvalidProjection(
@@ -106,6 +124,7 @@ class Projection:
         if history not in ("page", "event"):
             raise InvalidProjection(f"history= is 'page' or 'event', not {history!r}")
         self.history = history
+        self.indexes = _indexes(indexes)
         self.key = key
         self.initial = copy_json(initial)
         self.handlers: dict[str, tuple[Handler, KeyFunction]] = {}

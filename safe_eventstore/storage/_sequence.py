@@ -79,6 +79,11 @@ class Transaction(ABC):
         """Store the append's signature with its entries (called before :meth:`finish`)."""
         raise NotImplementedError
 
+    # A backend that keeps documents (storage/documents.py) implements this one.
+    def store_documents(self, documents: list[tuple[str, str, bytes | None]]) -> None:
+        """Store the append's documents with its entries (called before :meth:`finish`)."""
+        raise NotImplementedError
+
 
 def run_append(
     tx: Transaction,
@@ -89,11 +94,13 @@ def run_append(
     *,
     signer: Signer | None = None,
     db: str = "",
+    documents: list[tuple[str, str, bytes | None]] | None = None,
 ) -> list[AppendResult]:
     """The append sequence of :meth:`Storage.append`, run inside a backend's atomic step:
     each write's head and what an earlier attempt of it stored (by place for a
     :func:`by_position` write, else by event id), :func:`plan_append`, the idempotent-retry
-    short cut, the condition, the checkpoint, then the stores and the results. Raises
+    short cut, the condition, the checkpoint, then the stores (``documents`` too, if given)
+    and the results. Raises
     (having stored nothing) when a check fails. With a ``signer``, the new heads of the
     streams written are signed and stored with them (database ``db``: see
     :mod:`._signatures`)."""
@@ -138,5 +145,7 @@ def run_append(
         statement = encode_statement(db, tx.last_signature(), signed)
         position = max(h.position for h in signed)
         tx.store_signature(BatchSignature(position, statement, signer(statement)))
+    if documents:
+        tx.store_documents(documents)
     tx.finish(blobs, checkpoint)
     return results

@@ -8,8 +8,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import islice
 
+import msgspec
 from msgspec.structs import replace
 
+from .._documents import DocumentQuery
 from .._exceptions import DatabaseExists, DatabaseNotFound, StoreClosed
 from .._model import AppendCondition, AppendResult, Query
 from .._names import category_of
@@ -34,6 +36,7 @@ from .base import (
     statistics,
     take,
 )
+from .documents import DocumentRow, DocumentStorage
 
 __all__ = ["MemoryStorage"]
 
@@ -50,6 +53,8 @@ class _Database:
     settings: dict[str, str] = field(default_factory=dict)
     keys: dict[str, bytes] = field(default_factory=dict)  # wrapped data keys by scope
     leases: dict[str, LeaseRecord] = field(default_factory=dict)
+    documents: dict[str, dict[str, bytes]] = field(default_factory=dict)  # by collection, key
+    document_fields: dict[str, set[str]] = field(default_factory=dict)
 
 
 class _Transaction(Transaction):
@@ -97,6 +102,14 @@ class _Transaction(Transaction):
     def store_signature(self, signature: BatchSignature) -> None:
         self.d.signatures.append(signature)
 
+    def store_documents(self, documents: list[DocumentRow]) -> None:
+        for collection, key, body in documents:
+            stored = self.d.documents.setdefault(collection, {})
+            if body is None:
+                stored.pop(key, None)
+            else:
+                stored[key] = body
+
     def finish(self, blobs: dict[bytes, bytes], checkpoint: tuple[str, int] | None) -> None:
         for address, data in blobs.items():
             self.d.blobs.setdefault(address, data)
@@ -118,8 +131,9 @@ def _query(d: _Database, query: Query, from_position: int, limit: int) -> list[E
     )
 
 
-class MemoryStorage(Storage):
-    """Keeps everything in dictionaries behind one lock; appends wake waiters at once."""
+class MemoryStorage(Storage, DocumentStorage):
+    """Keeps everything in dictionaries behind one lock; appends wake waiters at once.
+    Document queries scan the collection (:meth:`DocumentQuery.select`)."""
 
     signs_batches = True
     large_batches = True
@@ -219,6 +233,51 @@ class MemoryStorage(Storage):
             results = run_append(tx, writes, blobs, checkpoint, condition, signer=signer, db=db)
             self._changed.notify_all()
             return results
+
+    def append_documents(
+        self,
+        db: str,
+        writes: list[Write],
+        blobs: dict[bytes, bytes],
+        *,
+        documents: list[DocumentRow],
+        checkpoint: tuple[str, int] | None = None,
+        signer: Signer | None = None,
+    ) -> list[AppendResult]:
+        with self._lock:
+            tx = _Transaction(self._db(db))
+            results = run_append(
+                tx, writes, blobs, checkpoint, None, signer=signer, db=db, documents=documents
+            )
+            self._changed.notify_all()
+            return results
+
+    def declare_document_index(self, db: str, collection: str, fields: tuple[str, ...]) -> None:
+        with self._lock:
+            self._db(db).document_fields.setdefault(collection, set()).update(fields)
+
+    def document_fields(self, db: str, collection: str) -> tuple[str, ...]:
+        with self._lock:
+            return tuple(sorted(self._db(db).document_fields.get(collection, ())))
+
+    def get_document(self, db: str, collection: str, key: str) -> bytes | None:
+        with self._lock:
+            return self._db(db).documents.get(collection, {}).get(key)
+
+    def _decoded(self, db: str, collection: str) -> dict[str, tuple[bytes, object]]:
+        with self._lock:
+            stored = dict(self._db(db).documents.get(collection, {}))
+        return {k: (b, msgspec.json.decode(b)) for k, b in stored.items()}
+
+    def query_documents(
+        self, db: str, collection: str, query: DocumentQuery
+    ) -> list[tuple[str, bytes]]:
+        found = self._decoded(db, collection)
+        rows = query.ordered((k, v) for k, (_, v) in found.items())
+        return [(k, found[k][0]) for k, _ in rows]
+
+    def count_documents(self, db: str, collection: str, query: DocumentQuery) -> int:
+        return query.count((k, v) for k, (_, v) in self._decoded(db, collection).items())
 
     def read_signatures(self, db: str, *, after: int, limit: int) -> list[BatchSignature]:
         with self._lock:

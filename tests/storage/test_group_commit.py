@@ -395,7 +395,7 @@ def test_a_batch_matches_appending_one_by_one(tmp_path: Path, seed: int) -> None
         memory = MemoryStorage()
         memory.create_database("bank")
         expected_outcomes: list[object] = []
-        for writes, blobs, checkpoint, condition in items:
+        for writes, blobs, checkpoint, condition, _documents in items:
             try:
                 expected_outcomes.append(
                     memory.append("bank", writes, blobs, checkpoint=checkpoint, condition=condition)

@@ -32,14 +32,21 @@ from ..base import (
     placed,
     run_append,
 )
+from ..documents import DocumentRow
 from ..group_commit import Request
-from . import _reads, _signatures
+from . import _documents, _reads, _signatures
 from ._errors import WriteFailed, translated
 from ._schema import INLINE_BELOW
 
 __all__ = ["AppendItem", "AppendRequest", "Known", "Pending", "run_group"]
 
-AppendItem = tuple[list[Write], dict[bytes, bytes], tuple[str, int] | None, AppendCondition | None]
+AppendItem = tuple[
+    list[Write],
+    dict[bytes, bytes],
+    tuple[str, int] | None,
+    AppendCondition | None,
+    list[DocumentRow] | None,
+]
 AppendRequest = Request[AppendItem, list[AppendResult]]
 
 
@@ -56,6 +63,7 @@ class Pending:
         self.checkpoints: dict[str, int] = {}
         self.streams: set[str] = set()
         self.signatures: list[BatchSignature] = []
+        self.documents: list[DocumentRow] = []
         self.signed_before = False  # a signature is known to be stored: the table is there
 
     def add(
@@ -124,6 +132,8 @@ class Pending:
                 )
             if self.signatures:
                 _signatures.write(conn, self.signatures, table=self.signed_before)
+            if self.documents:
+                _documents.write(conn, self.documents)
         except sqlite3.Error as exc:
             raise WriteFailed(exc) from exc
         self._written = self.position
@@ -135,7 +145,7 @@ class Pending:
         self.entries, self.tags, self.blobs = [], [], {}
         self.streams_new, self.flags_off = [], []
         self.checkpoints, self.streams = {}, set()
-        self.signatures = []
+        self.signatures, self.documents = [], []
 
 
 _ENTRY_COLUMNS = (
@@ -236,6 +246,7 @@ class _Transaction(Transaction):
         self.writes: list[Write] = []
         self.moved: dict[str, Head] = {}
         self.signature: BatchSignature | None = None
+        self.documents: list[DocumentRow] = []
 
     def head(self, stream: str) -> Head | None:
         head = self.heads.get(stream)
@@ -327,6 +338,9 @@ class _Transaction(Transaction):
     def store_signature(self, signature: BatchSignature) -> None:
         self.signature = signature
 
+    def store_documents(self, documents: list[DocumentRow]) -> None:
+        self.documents = documents
+
     def finish(self, blobs: dict[bytes, bytes], checkpoint: tuple[str, int] | None) -> None:
         # the payloads kept in their entries' rows (store) get no row of their own
         blobs = {a: data for a, data in blobs.items() if len(data) >= INLINE_BELOW}
@@ -336,6 +350,7 @@ class _Transaction(Transaction):
         )  # fmt: skip
         if self.signature is not None:
             self.pending.signatures.append(self.signature)
+        self.pending.documents += self.documents
         self.heads.update(self.moved)
 
 
@@ -396,7 +411,7 @@ def run_group(
     for request in batch:
         request.result = request.error = None
     for request in batch:
-        writes, blobs, checkpoint, condition = request.item
+        writes, blobs, checkpoint, condition, documents = request.item
         if isolate:
             conn.execute("SAVEPOINT append")
             saved = dict(heads)  # a request rolled back takes the heads it moved with it
@@ -406,8 +421,9 @@ def run_group(
             tx.begin()
             tx.blobs = blobs
             request.result = run_append(
-                tx, writes, blobs, checkpoint, condition, signer=signer, db=db
-            )
+                tx, writes, blobs, checkpoint, condition, signer=signer, db=db,
+                documents=documents,
+            )  # fmt: skip
             if isolate:
                 pending.write(conn)
         except Exception as exc:

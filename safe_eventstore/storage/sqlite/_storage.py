@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..._documents import DocumentQuery
 from ..._exceptions import (
     DatabaseExists,
     DatabaseNotFound,
@@ -29,8 +30,9 @@ from ..._exceptions import (
 )
 from ..._model import AppendCondition, AppendResult, Query
 from ..base import BatchSignature, Entry, Head, LeaseRecord, Signer, Storage, Write
+from ..documents import DocumentRow, DocumentStorage
 from ..group_commit import GroupCommit
-from . import _keys, _leases, _reads, _signatures
+from . import _documents, _keys, _leases, _reads, _signatures
 from ._append import AppendItem, AppendRequest, Known, run_group
 from ._directory import Directory, create_private, fsync_dir, open_to_others, read_only_error
 from ._errors import WriteFailed, is_busy, translate, translated
@@ -55,7 +57,7 @@ def _seconds(value: object, name: str) -> float:
     return number
 
 
-class SqliteStorage(Storage):
+class SqliteStorage(Storage, DocumentStorage):
     """Storage in a directory of SQLite files; safe for many threads and processes.
 
     Options (URL query or keywords of :func:`safe_eventstore.open`):
@@ -306,7 +308,7 @@ class SqliteStorage(Storage):
     ) -> list[AppendResult]:
         # Concurrent appends to one database are grouped into one transaction (see
         # group_commit.py); each keeps its own checks, result and error.
-        return self._group(db).submit((writes, blobs, checkpoint, condition))
+        return self._group(db).submit((writes, blobs, checkpoint, condition, None))
 
     def append_signed(
         self,
@@ -319,7 +321,44 @@ class SqliteStorage(Storage):
         condition: AppendCondition | None = None,
     ) -> list[AppendResult]:
         # A group of its own per signer, so that the request items stay as they are
-        return self._signed_group(db, signer).submit((writes, blobs, checkpoint, condition))
+        return self._signed_group(db, signer).submit((writes, blobs, checkpoint, condition, None))
+
+    def append_documents(
+        self,
+        db: str,
+        writes: list[Write],
+        blobs: dict[bytes, bytes],
+        *,
+        documents: list[DocumentRow],
+        checkpoint: tuple[str, int] | None = None,
+        signer: Signer | None = None,
+    ) -> list[AppendResult]:
+        # the documents' rows are written with the group's other rows, in its transaction
+        group = self._group(db) if signer is None else self._signed_group(db, signer)
+        return group.submit((writes, blobs, checkpoint, None, documents))
+
+    @translate
+    def declare_document_index(self, db: str, collection: str, fields: tuple[str, ...]) -> None:
+        with self._write(db) as conn:
+            _documents.declare(conn, collection, fields)
+
+    @translate
+    def document_fields(self, db: str, collection: str) -> tuple[str, ...]:
+        return _documents.fields(self._conn(db), collection)
+
+    @translate
+    def get_document(self, db: str, collection: str, key: str) -> bytes | None:
+        return _documents.get(self._conn(db), collection, key)
+
+    @translate
+    def query_documents(
+        self, db: str, collection: str, query: DocumentQuery
+    ) -> list[tuple[str, bytes]]:
+        return _documents.query(self._conn(db), collection, query)
+
+    @translate
+    def count_documents(self, db: str, collection: str, query: DocumentQuery) -> int:
+        return _documents.count(self._conn(db), collection, query)
 
     def _group(self, db: str) -> GroupCommit[AppendItem, list[AppendResult]]:
         group = self._groups.get(db)
