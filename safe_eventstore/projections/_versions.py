@@ -103,7 +103,7 @@ def active_version(db: ses.Database, name: str) -> int | None:
         projections.active_version(db, "balances")   # 2 once version 2 has caught up
     """
     if not isinstance(db, ses.Database):
-        raise InvalidProjection("active_version needs a ses.Database (an AsyncDatabase: _async)")
+        raise InvalidProjection("active_version needs a ses.Database (see active_version_async)")
     return _read_active(db, _name(name)).version
 
 
