@@ -209,6 +209,10 @@ class _Known:
     def retired(self, projection: Projection, active: Active) -> bool:
         return _retired(projection, active, self.told)
 
+    def adopted(self, name: str, version: int, result: ses.AppendResult) -> Active:
+        log.info("projection %r: version %d, built before, recorded as active", name, version)
+        return self.keep(name, Active(version, result.last_version), time.monotonic())
+
     def promoted(self, projection: Projection, result: ses.AppendResult) -> None:
         p = projection
         self.keep(p.name, Active(p.version, result.last_version), time.monotonic())
@@ -233,7 +237,29 @@ class RunnerVersions:
         return found
 
     def works(self, projection: Projection) -> bool:
-        return not self.known.retired(projection, self._active(projection.name))
+        active = self._active(projection.name)
+        if active.version is None and projection.version > 1:
+            active = self._adopt(projection)
+        return not self.known.retired(projection, active)
+
+    def _adopt(self, projection: Projection) -> Active:
+        """With no version recorded, record the newest older version that was built (before
+        versions were recorded) as the active one, so a rebuild beside it starts as one."""
+        p = projection
+        for version in range(p.version - 1, 0, -1):
+            position = self.db.get_checkpoint(checkpoint_name(p.name, version))
+            if position is None:
+                continue
+            event = _promotion(version, position)
+            try:
+                result = self.db.append(
+                    active_stream(p.name), [event], expected_version=ses.NO_STREAM
+                )
+            except ses.WrongExpectedVersion:
+                break  # another runner recorded one first
+            return self.known.adopted(p.name, version, result)
+        now = time.monotonic()
+        return self.known.keep(p.name, _read_active(self.db, p.name), now)
 
     def caught_up(self, projection: Projection) -> None:
         p = projection
@@ -268,7 +294,26 @@ class AsyncRunnerVersions:
         return found
 
     async def works(self, projection: Projection) -> bool:
-        return not self.known.retired(projection, await self._active(projection.name))
+        active = await self._active(projection.name)
+        if active.version is None and projection.version > 1:
+            active = await self._adopt(projection)
+        return not self.known.retired(projection, active)
+
+    async def _adopt(self, projection: Projection) -> Active:
+        p = projection
+        for version in range(p.version - 1, 0, -1):
+            position = await self.db.get_checkpoint(checkpoint_name(p.name, version))
+            if position is None:
+                continue
+            event = _promotion(version, position)
+            stream = active_stream(p.name)
+            try:
+                result = await self.db.append(stream, [event], expected_version=ses.NO_STREAM)
+            except ses.WrongExpectedVersion:
+                break
+            return self.known.adopted(p.name, version, result)
+        now = time.monotonic()
+        return self.known.keep(p.name, await _read_active_async(self.db, p.name), now)
 
     async def caught_up(self, projection: Projection) -> None:
         p = projection
