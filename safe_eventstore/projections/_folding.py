@@ -23,12 +23,18 @@ from ._naming import PREFIX, checkpoint_name, key_stream
 from ._projection import Handler, KeyFunction, Projection
 from ._query import documents_of, prepare
 
-__all__ = ["STATE_TYPE", "Folder", "Pending"]
+__all__ = ["STATE_TYPE", "Folder", "Pending", "StateAhead"]
 
 STATE_TYPE = "ProjectionState"
 _IDS = uuid.UUID("6f1d3c52-8a0e-4f43-9d55-2f3a7a41c0de")
 # results that cannot be awaitables: the common states skip the awaitable check
 _PLAIN = frozenset({int, float, str, bool, type(None), dict, list})
+
+
+class StateAhead(Exception):
+    """A key's stored state already reflects an event of the page being applied: another
+    runner of the projection stored a page this one is about to fold again (its pages can
+    end at other positions). Like a conflict of the batch: start again from what is stored."""
 
 
 @dataclass
@@ -52,10 +58,13 @@ class Folder:
         # key -> (state, the last version of the key's stream); filled on first touch
         self.cache: dict[str, tuple[Any, int]] = {}
         self.documents: str | bool | None = False  # the documents' collection, once prepared
+        # key -> the last source position its loaded or stored state reflects
+        self.reflects: dict[str, int] = {}
 
     def reset(self) -> None:
         """Forget what is cached (after a conflict: someone else wrote)."""
         self.cache.clear()
+        self.reflects.clear()
 
     async def _load(self, key: str) -> tuple[Any, int]:
         cached = self.cache.get(key)
@@ -66,6 +75,7 @@ class Folder:
                 cached = (copy_json(self.initial), ses.NO_STREAM)
             else:
                 cached = (last.data["state"], last.version)
+                self.reflects[key] = last.data["position"]
             self.cache[key] = cached
         return cached
 
@@ -136,6 +146,8 @@ class Folder:
                 if steps is None:
                     steps = pending[key] = []
                     state = (await self._load(key))[0]
+                    if self.reflects.get(key, 0) >= event.position:
+                        raise StateAhead(key)
                 else:
                     state = steps[-1].state
                 new = self._result(fn, state, event)
@@ -187,6 +199,7 @@ class Folder:
         results = await self.io.append_batch(appends, (self.checkpoint_name, last), documents)
         for key, result in zip(keys, results, strict=True):
             self.cache[key] = (pending[key][-1].state, result.last_version)
+            self.reflects[key] = pending[key][-1].position
 
     async def _affected(self, entry: ses.RecordedEvent) -> set[str]:
         """The keys an event restructured by ``entry`` was (or now is) folded into: those of

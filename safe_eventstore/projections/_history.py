@@ -120,7 +120,7 @@ class ReadModel:
     While ``projection`` is a new version still being built, the active (older, complete)
     version is read, until the new one is promoted; its states may have the old shape.
     ``version=N`` pins the version read. The active version is read again when the last
-    read of it is older than ``cache`` seconds (``0``: on every call)."""
+    read of it is older than ``cache`` seconds (1 by default; ``0``: on every call)."""
 
     def __init__(
         self,

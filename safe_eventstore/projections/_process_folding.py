@@ -22,7 +22,7 @@ import safe_eventstore as ses
 from safe_eventstore import cqrs
 
 from ._errors import CommandFailed, HandlerFailed, InvalidProjection
-from ._folding import Folder, Pending
+from ._folding import Folder, Pending, StateAhead
 from ._io import StoreIO
 from ._json import copy_json
 from ._naming import key_stream
@@ -128,6 +128,8 @@ class ProcessFolder(Folder):
             for key in self._keys(self.projection.handlers[event.type][1], event):
                 steps = pending.setdefault(key, [])
                 state = steps[-1].state if steps else (await self._load(key))[0]
+                if len(steps) == 0 and self.reflects.get(key, 0) >= event.position:
+                    raise StateAhead(key)  # another runner stored this event's page first
                 ctx = Context(self.projection, event, key)
                 new = await self._handle(state, event, ctx)
                 sends.extend((command, event) for command in ctx.issued.sends)
@@ -164,6 +166,7 @@ class ProcessFolder(Folder):
         results = await self.io.append_batch(appends, (self.checkpoint_name, last))
         for key, result in zip(keys, results, strict=False):
             self.cache[key] = (pending[key][-1].state, result.last_version)
+            self.reflects[key] = pending[key][-1].position
         if timer_entries:
             changes.commit(results[-1].last_version)
 

@@ -10,7 +10,7 @@ from typing import Any
 import safe_eventstore as ses
 
 from ._errors import DuplicateProjection, InvalidProjection
-from ._folding import Folder
+from ._folding import Folder, StateAhead
 from ._io import AsyncIO, SyncIO
 from ._process_folding import ProcessFolder, make_folder
 from ._projection import Projection
@@ -20,7 +20,12 @@ __all__ = ["AsyncRunner", "Runner"]
 
 # What another writer of the same projection causes: someone stored this page (or a later
 # one) first. Exactly-once holds either way; the runner resumes from what is stored.
-_LOST_RACE = (ses.WrongExpectedVersion, ses.CheckpointConflict, ses.IdempotencyConflict)
+_LOST_RACE = (
+    ses.WrongExpectedVersion,
+    ses.CheckpointConflict,
+    ses.IdempotencyConflict,
+    StateAhead,
+)
 
 # NATS stores an atomic batch of at most some 300 events: a page makes one state entry per
 # key it changes (per event and key with history="event"), so 100 source events with one key

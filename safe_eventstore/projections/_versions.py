@@ -41,6 +41,9 @@ __all__ = [
 PROMOTED_TYPE = "ProjectionPromoted"
 log = logging.getLogger("safe_eventstore.projections")
 
+# How long a runner trusts the active version it read before reading it again
+RECHECK = 1.0
+
 
 def active_stream(name: str) -> str:
     """The stream recording the promotions of projection ``name``."""
@@ -100,7 +103,7 @@ def active_version(db: ses.Database, name: str) -> int | None:
         projections.active_version(db, "balances")   # 2 once version 2 has caught up
     """
     if not isinstance(db, ses.Database):
-        raise InvalidProjection("active_version needs a ses.Database (an AsyncDatabase: _async)")
+        raise InvalidProjection("active_version needs a ses.Database (see active_version_async)")
     return _read_active(db, _name(name)).version
 
 
@@ -178,79 +181,155 @@ def _retired(projection: Projection, active: Active, told: set[tuple[str, int]])
 
 
 def _owed(projection: Projection, active: Active) -> bool:
-    """Whether ``projection`` has caught up as a rebuild: a version newer than the active one."""
+    """Whether ``projection``, caught up, is to be promoted: no version is active yet, or an
+    older one is."""
     return active.version is None or active.version < projection.version
 
 
-def _promoted(projection: Projection) -> None:
-    log.info(
-        "projection %r: version %d caught up and promoted", projection.name, projection.version
-    )
+class _Known:
+    """The active versions a runner has read, each trusted for ``recheck`` seconds: a stale
+    answer only delays a retirement (a version worked a moment longer) or makes a promotion's
+    compare-and-set fail and read again, so a pass of a live runner need not read them."""
+
+    def __init__(self, recheck: float) -> None:
+        self.recheck = recheck
+        self.found: dict[str, tuple[float, Active]] = {}
+        self.told: set[tuple[str, int]] = set()
+
+    def fresh(self, name: str) -> Active | None:
+        found = self.found.get(name)
+        if found is None or time.monotonic() - found[0] >= self.recheck:
+            return None
+        return found[1]
+
+    def keep(self, name: str, active: Active, read_at: float) -> Active:
+        self.found[name] = (read_at, active)
+        return active
+
+    def retired(self, projection: Projection, active: Active) -> bool:
+        return _retired(projection, active, self.told)
+
+    def adopted(self, name: str, version: int, result: ses.AppendResult) -> Active:
+        log.info("projection %r: version %d, built before, recorded as active", name, version)
+        return self.keep(name, Active(version, result.last_version), time.monotonic())
+
+    def promoted(self, projection: Projection, result: ses.AppendResult) -> None:
+        p = projection
+        self.keep(p.name, Active(p.version, result.last_version), time.monotonic())
+        self.told.discard((p.name, p.version))
+        log.info("projection %r: version %d caught up and promoted", p.name, p.version)
 
 
 class RunnerVersions:
     """What a sync runner asks about versions, once per pass and projection: whether to work
     it (``works``: not retired) and, once it has caught up, to promote it if it is a rebuild
-    (``caught_up``). Keeps the active version read by ``works`` for the compare-and-set."""
+    (``caught_up``), with a compare-and-set on the ``.active`` stream."""
 
-    def __init__(self, db: ses.Database) -> None:
+    def __init__(self, db: ses.Database, *, recheck: float = RECHECK) -> None:
         self.db = db
-        self.seen: dict[tuple[str, int], Active] = {}
-        self._told: set[tuple[str, int]] = set()
+        self.known = _Known(recheck)
+
+    def _active(self, name: str) -> Active:
+        found = self.known.fresh(name)
+        if found is None:
+            now = time.monotonic()
+            found = self.known.keep(name, _read_active(self.db, name), now)
+        return found
 
     def works(self, projection: Projection) -> bool:
-        active = _read_active(self.db, projection.name)
-        self.seen[projection.name, projection.version] = active
-        return not _retired(projection, active, self._told)
+        active = self._active(projection.name)
+        if active.version is None and projection.version > 1:
+            active = self._adopt(projection)
+        return not self.known.retired(projection, active)
+
+    def _adopt(self, projection: Projection) -> Active:
+        """With no version recorded, record the newest older version that was built (before
+        versions were recorded) as the active one, so a rebuild beside it starts as one."""
+        p = projection
+        for version in range(p.version - 1, 0, -1):
+            position = self.db.get_checkpoint(checkpoint_name(p.name, version))
+            if position is None:
+                continue
+            event = _promotion(version, position)
+            try:
+                result = self.db.append(
+                    active_stream(p.name), [event], expected_version=ses.NO_STREAM
+                )
+            except ses.WrongExpectedVersion:
+                break  # another runner recorded one first
+            return self.known.adopted(p.name, version, result)
+        now = time.monotonic()
+        return self.known.keep(p.name, _read_active(self.db, p.name), now)
 
     def caught_up(self, projection: Projection) -> None:
-        active = self.seen[projection.name, projection.version]
         p = projection
+        active = self._active(p.name)
         while _owed(p, active):
             position = self.db.get_checkpoint(checkpoint_name(p.name, p.version))
             event = _promotion(p.version, position)
+            stream, expected = active_stream(p.name), active.stream_version
             try:
-                self.db.append(
-                    active_stream(p.name), [event], expected_version=active.stream_version
-                )
+                result = self.db.append(stream, [event], expected_version=expected)
             except ses.WrongExpectedVersion:
-                # another runner promoted first: read what it recorded and decide again
-                active = _read_active(self.db, p.name)
+                # another runner promoted first (or our answer was stale): read and decide again
+                now = time.monotonic()
+                active = self.known.keep(p.name, _read_active(self.db, p.name), now)
                 continue
-            _promoted(p)
-            break
-        self._told.discard((p.name, p.version))
+            self.known.promoted(p, result)
+            return
 
 
 class AsyncRunnerVersions:
     """The asyncio twin of :class:`RunnerVersions`."""
 
-    def __init__(self, db: ses.AsyncDatabase) -> None:
+    def __init__(self, db: ses.AsyncDatabase, *, recheck: float = RECHECK) -> None:
         self.db = db
-        self.seen: dict[tuple[str, int], Active] = {}
-        self._told: set[tuple[str, int]] = set()
+        self.known = _Known(recheck)
+
+    async def _active(self, name: str) -> Active:
+        found = self.known.fresh(name)
+        if found is None:
+            now = time.monotonic()
+            found = self.known.keep(name, await _read_active_async(self.db, name), now)
+        return found
 
     async def works(self, projection: Projection) -> bool:
-        active = await _read_active_async(self.db, projection.name)
-        self.seen[projection.name, projection.version] = active
-        return not _retired(projection, active, self._told)
+        active = await self._active(projection.name)
+        if active.version is None and projection.version > 1:
+            active = await self._adopt(projection)
+        return not self.known.retired(projection, active)
+
+    async def _adopt(self, projection: Projection) -> Active:
+        p = projection
+        for version in range(p.version - 1, 0, -1):
+            position = await self.db.get_checkpoint(checkpoint_name(p.name, version))
+            if position is None:
+                continue
+            event = _promotion(version, position)
+            stream = active_stream(p.name)
+            try:
+                result = await self.db.append(stream, [event], expected_version=ses.NO_STREAM)
+            except ses.WrongExpectedVersion:
+                break
+            return self.known.adopted(p.name, version, result)
+        now = time.monotonic()
+        return self.known.keep(p.name, await _read_active_async(self.db, p.name), now)
 
     async def caught_up(self, projection: Projection) -> None:
-        active = self.seen[projection.name, projection.version]
         p = projection
+        active = await self._active(p.name)
         while _owed(p, active):
             position = await self.db.get_checkpoint(checkpoint_name(p.name, p.version))
             event = _promotion(p.version, position)
+            stream, expected = active_stream(p.name), active.stream_version
             try:
-                await self.db.append(
-                    active_stream(p.name), [event], expected_version=active.stream_version
-                )
+                result = await self.db.append(stream, [event], expected_version=expected)
             except ses.WrongExpectedVersion:
-                active = await _read_active_async(self.db, p.name)
+                now = time.monotonic()
+                active = self.known.keep(p.name, await _read_active_async(self.db, p.name), now)
                 continue
-            _promoted(p)
-            break
-        self._told.discard((p.name, p.version))
+            self.known.promoted(p, result)
+            return
 
 
 class ServingVersion:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -123,6 +124,55 @@ def test_readers_get_the_complete_old_states_on_every_page_of_a_rebuild(
     assert {s: pinned.state(s) for s in expected_balances(db)} == expected_balances(db)
     old = projections.ReadModel(db, balances())
     assert old.state("Account-2") == expected_balances(db)["Account-2"]
+
+
+def test_a_version_built_before_versions_were_recorded_serves_during_a_rebuild(
+    db: ses.Database,
+) -> None:
+    _fill(db, 120)
+    expected = expected_balances(db)
+    last = db.last_position()
+    at = datetime.now(UTC).isoformat()
+    # what a runner that recorded no versions left: states and a checkpoint, nothing active
+    db.append_batch(
+        [
+            ses.StreamAppend(
+                f"projection.balances.v1-{key}",
+                [
+                    ses.NewEvent(
+                        "ProjectionState",
+                        {
+                            "key": key,
+                            "state": state,
+                            "position": last,
+                            "at": at,
+                            "correction": False,
+                        },
+                    )
+                ],
+            )
+            for key, state in expected.items()
+        ],
+        checkpoint=("projection.balances.v1", last),
+    )
+    assert projections.active_version(db, "balances") is None
+    # no record: a reader reads the version it is given
+    assert projections.ReadModel(db, balances()).state("Account-1") == expected["Account-1"]
+    reader = projections.ReadModel(db, totals(), cache=0)
+    checked: list[int | None] = []
+
+    def check(event: ses.RecordedEvent) -> None:
+        stored = db.get_checkpoint("projection.balances.v2")
+        if not checked or stored != checked[-1]:
+            assert {s: reader.state(s) for s in expected} == expected
+            checked.append(stored)
+
+    # version 2 deployed alone: the runner records version 1 as active first, then rebuilds
+    with projections.Runner(db, [totals(check)], page_size=PAGE) as runner:
+        assert runner.run_once() == 120
+    assert len(checked) == 3  # before the first page, after the first and the second
+    assert _promotions(db) == [1, 2]
+    assert {s: reader.state(s) for s in expected} == expected_totals(db)
 
 
 def test_a_retired_version_is_not_worked_and_a_restart_keeps_the_new_one(

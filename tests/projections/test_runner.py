@@ -107,6 +107,39 @@ def test_a_runner_that_fell_behind_another_starts_again_from_the_stored_checkpoi
     assert {s: model.state(s) for s in expected} == expected
 
 
+def test_a_runner_whose_page_overlaps_one_stored_by_another_folds_nothing_twice(
+    db: ses.Database,
+) -> None:
+    """``later`` subscribed from the start, then ``first`` stored a short page; ``later``'s
+    page covers it and goes further, and it loads its keys after that store: their states
+    already reflect part of its page, though its checkpoint would move forward."""
+    later = projections.Runner(db, [balances()], page_size=40)
+    failing = projections.Projection("balances", source=projections.category("Account"), initial=0)
+    seen = [0]
+
+    @failing.on(Deposited, Withdrawn)
+    def _(state: int, event: ses.RecordedEvent) -> int:
+        seen[0] += 1
+        if seen[0] > 10:
+            raise RuntimeError("stop after the first page")
+        sign = 1 if event.type == "p.Deposited" else -1
+        return state + sign * event.data.amount
+
+    try:
+        assert later.run_once() == 0  # subscribed, nothing to read yet
+        _fill(db, 40, accounts=4)
+        with projections.Runner(db, [failing], page_size=10) as first:
+            with pytest.raises(projections.HandlerFailed):
+                first.run_once()
+        assert db.get_checkpoint(CHECKPOINT) is not None  # one short page stored
+        later.run_once()
+    finally:
+        later.close()
+    model = projections.ReadModel(db, balances())
+    expected = expected_balances(db)
+    assert {s: model.state(s) for s in expected} == expected
+
+
 def test_stream_and_whole_database_sources_and_method_handlers(db: ses.Database) -> None:
     class Counter:
         def __init__(self) -> None:
