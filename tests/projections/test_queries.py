@@ -248,3 +248,21 @@ def test_without_documents_a_query_scans_up_to_its_limit(db: ses.Database) -> No
         model.count()
     model.scan_limit = 12
     assert model.count() == 12
+
+
+def test_during_a_rebuild_queries_read_the_serving_version(db: ses.Database) -> None:
+    old = _built(db)  # version 1, promoted when it caught up
+    assert projections.active_version(db, "accounts") == 1
+    everyone = old.count()
+    new = accounts(version=2)
+    # version 2 stores one small page, far from caught up: it is not promoted
+    with projections.Runner(db, [new], page_size=3) as runner:
+        runner._step(runner.folders[0])
+    assert projections.active_version(db, "accounts") == 1
+    reader = projections.ReadModel(db, new, cache=0)
+    assert reader.count() == everyone  # version 1's documents, not the three of version 2
+    assert (
+        reader.query({"owner": "ann"}, limit=1000).items
+        == old.query({"owner": "ann"}, limit=1000).items
+    )
+    assert projections.ReadModel(db, new, version=2).count() < everyone
