@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, status
 from starlette.responses import Response
 
-from ._api_common import Context, DbName, errors, open_db
+from ._api_common import Context, DbName, errors, known_query, open_db
 from ._api_live import live
 from ._api_models import CreateDatabaseBody, DatabaseOut, DatabasesOut, VerifyOut, VerifyProblemOut
 from ._api_projections import projections_api
@@ -20,7 +20,9 @@ from ._security import require_bearer, require_writable
 
 __all__ = ["api_router"]
 
-api_router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_bearer)])
+api_router = APIRouter(
+    prefix="/api/v1", dependencies=[Depends(require_bearer), Depends(known_query)]
+)
 
 
 @api_router.get("/databases", tags=["databases"], responses=errors())

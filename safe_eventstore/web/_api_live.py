@@ -22,7 +22,20 @@ _SSE: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {
             "text/event-stream": {
-                "schema": {"type": "string"},
+                # the schema of each message of the stream, as OpenAPI 3.2 reads it
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string", "description": "The event's position."},
+                        "event": {"type": "string", "enum": ["event"]},
+                        "data": {
+                            "type": "string",
+                            "contentMediaType": "application/json",
+                            "description": "The event's JSON (as a read answers it).",
+                        },
+                    },
+                    "required": ["id", "event", "data"],
+                },
                 "description": "One `event` message per event: `id` is its position, "
                 "`data` the event's JSON.",
             }

@@ -350,3 +350,15 @@ def test_verify_reports_altered_history(client: TestClient, tmp_path: Path) -> N
     assert report["ok"] is False
     assert [(p["stream"], p["seq"]) for p in report["problems"]] == [("Account-1", 0)]
     assert report["problems"][0]["message"].startswith("entry altered")
+
+
+def test_an_unknown_query_parameter_is_refused_not_ignored(client: TestClient) -> None:
+    client.post("/api/v1/databases/bank/streams/Account-1/events", json={"events": [{"type": "A"}]})
+    misspelt = client.get("/api/v1/databases/bank/streams/Account-1/events?limt=5")
+    assert misspelt.status_code == 422
+    assert "limt" in misspelt.json()["detail"] and "limit" in misspelt.json()["detail"]
+    empty = client.get("/api/v1/databases/bank/streams?=null")
+    assert empty.status_code == 422
+    assert client.get("/api/v1/databases/bank/streams/Account-1/events?limit=5").status_code == 200
+    live = client.get("/api/v1/databases/bank/subscribe?idle_timeout=0.05&limit=1")
+    assert live.status_code == 200
