@@ -76,10 +76,13 @@ class Decoder:
         payload = src.payload
         address = src.address
         meta = src.metadata
-        metadata = {} if meta == b"{}" else decode_json(meta)
         keys = self._keys
-        if keys is not None and SEALED in metadata:
-            metadata = self._open_metadata(e, src, metadata)
+        if meta == b"{}":
+            metadata = {}
+        else:
+            metadata = decode_json(meta)
+            if keys is not None and SEALED in metadata:
+                metadata = self._open_metadata(e, src, metadata)
         forgotten = False
         if address is None:
             payload = b""
@@ -90,11 +93,20 @@ class Decoder:
                 raise IntegrityError(f"{e.stream}@{e.version}: payload {what}")
             assert src.type is not None and src.codec is not None
             if keys is not None:
-                opened = self._open(e, src, keys, payload)
-                forgotten = opened is None
-                payload = b"" if opened is None else opened
+                # opened here, not in a method of its own: reads open every payload
+                opener = keys.openers.get(e.stream) or keys.opener(e.stream, src.tags)
+                if opener is None:
+                    forgotten = True  # its scope's key is destroyed
+                    payload = b""
+                else:
+                    try:
+                        payload = opener(payload)
+                    except IntegrityError:
+                        raise IntegrityError(
+                            f"{e.stream}@{e.version}: the payload fails its authentication"
+                        ) from None
             if forgotten:
-                data = None  # its scope's key is destroyed: what stays is in the clear
+                data = None  # what stays is what was in the clear
             elif src.codec != JSON:
                 data = self._types.decode(src.type, src.codec, payload)
             elif src.type in self._current:
@@ -166,18 +178,6 @@ class Decoder:
                 f"{e.stream}@{e.version}: the metadata fails its authentication"
             ) from None
         return {**decode_json(opened), **metadata}
-
-    def _open(self, e: Entry, src: Entry, keys: Keyring, sealed: bytes) -> bytes | None:
-        """The plaintext of a sealed payload; ``None`` when its scope was forgotten."""
-        opener = keys.openers.get(e.stream) or keys.opener(e.stream, src.tags)
-        if opener is None:
-            return None
-        try:
-            return opener(sealed)
-        except IntegrityError:
-            raise IntegrityError(
-                f"{e.stream}@{e.version}: the payload fails its authentication"
-            ) from None
 
     def apply(self, e: Entry, overrides: Overrides) -> RecordedEvent | None:
         """The event ``e`` reads as under ``overrides``; ``None`` when it is hidden."""
