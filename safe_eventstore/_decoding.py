@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from functools import partial
+from itertools import chain, repeat
 from datetime import UTC, datetime, timedelta
 from hashlib import sha256
 from typing import TYPE_CHECKING, Any
@@ -20,7 +22,7 @@ from .storage.base import RESTRUCTURE, Entry
 if TYPE_CHECKING:
     from ._keyring import KeyHolder, Keyring
 
-__all__ = ["HIDDEN", "SEALED", "Decoder", "Overrides"]
+__all__ = ["HIDDEN", "SEALED", "Convert", "Decoder", "Overrides", "each"]
 
 HIDDEN = "$hidden"
 """The type a restructure entry that hides an event reads with."""
@@ -69,9 +71,12 @@ class Decoder:
             if keys is not None:
                 keys.refresh()
 
-    def record(self, e: Entry, override: Entry | None = None) -> RecordedEvent:
+    def record(
+        self, e: Entry, override: Entry | None = None, opened: bytes | None = None
+    ) -> RecordedEvent:
         """The event ``e`` reads as, with the content of ``override`` if given. Raises
-        :class:`IntegrityError` when a payload is missing or does not match its address."""
+        :class:`IntegrityError` when a payload is missing or does not match its address.
+        ``opened`` is the plaintext of its sealed payload when it was opened already."""
         src = override if override is not None else e
         payload = src.payload
         address = src.address
@@ -92,7 +97,9 @@ class Decoder:
                 what = "missing" if payload is None else "does not match its address"
                 raise IntegrityError(f"{e.stream}@{e.version}: payload {what}")
             assert src.type is not None and src.codec is not None
-            if keys is not None:
+            if opened is not None:
+                payload = opened
+            elif keys is not None:
                 # opened here, not in a method of its own: reads open every payload
                 opener = keys.openers.get(e.stream) or keys.opener(e.stream, src.tags)
                 if opener is None:
@@ -191,3 +198,36 @@ class Decoder:
         if not overrides:
             return self.record
         return lambda e: self.apply(e, overrides)
+
+    def pages(self, overrides: Overrides, stream: str) -> Convert:
+        """How a page of entries of ``stream`` reads. With no restructures stored, the
+        sealed payloads of a page of an encrypted database are opened together: a stream's
+        events share one key scope (but those of ``$events``)."""
+        if overrides or self._keys is None:
+            return each(self.applying(overrides))
+        return lambda page: self._opened(stream, page)
+
+    def _opened(self, stream: str, page: list[Entry]) -> Iterable[RecordedEvent]:
+        record = self.record
+        keys = self._keys
+        if keys is None or not page or page[0].address is None:
+            return map(record, page)
+        cipher = keys.stream_cipher(stream)  # KeyRequired when there is no master key
+        if cipher is None:
+            return map(record, page)  # forgotten, or of many scopes: one by one
+        opened = cipher.open_many([e.payload for e in page])
+        # map stops with the shorter list: the entries after a payload that does not open
+        # are recorded one by one, where the first raises the error it deserves
+        events = map(record, page, repeat(None), opened)
+        if len(opened) == len(page):
+            return events
+        return chain(events, map(record, page[len(opened) :]))
+
+
+Convert = Callable[[list[Entry]], Iterable[RecordedEvent | None]]
+"""How a page of entries reads: its events in order, ``None`` for one that is skipped."""
+
+
+def each(convert: Callable[[Entry], RecordedEvent | None]) -> Convert:
+    """The page converter that converts entry by entry."""
+    return partial(map, convert)

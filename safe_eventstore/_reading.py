@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 from msgspec.structs import replace
 
-from ._decoding import Decoder, Overrides
+from ._decoding import Convert, Decoder, Overrides, each
 from ._exceptions import IntegrityError
 from ._inputs import MAX_NUMBER
 from ._model import Query, RecordedEvent
@@ -24,14 +24,14 @@ def paged(
     fetch: Fetch,
     start: int,
     advance: Callable[[Entry], int],
-    convert: Callable[[Entry], RecordedEvent | None],
+    convert: Convert,
     limit: int | None,
     *,
     full_pages: bool,
 ) -> Iterator[RecordedEvent]:
     """Events read page by page: ``fetch(at, size)`` gives a page of entries from ``at`` on,
-    ``advance(last)`` the ``at`` after a page, ``convert`` an entry's event (``None`` to skip
-    it). Pages are cut to ``limit`` unless ``full_pages`` (when entries may be skipped, a
+    ``advance(last)`` the ``at`` after a page, ``convert`` a page's events (``None`` for one
+    to skip), made one by one as they are taken. Pages are cut to ``limit`` unless ``full_pages`` (when entries may be skipped, a
     short page would end the read too early).
 
     Damaged data never hides the intact events before it: a page is delivered event by
@@ -49,8 +49,7 @@ def paged(
                 raise
             one_by_one = True
             continue
-        for e in page:
-            event = convert(e)
+        for event in convert(page):
             if event is None:
                 continue
             yield event
@@ -86,7 +85,7 @@ class Reader:
             ),
             version,
             lambda last: last.version + step,
-            self.decoder.applying(overrides),
+            self.decoder.pages(overrides, stream),
             limit,
             full_pages=bool(overrides),
         )
@@ -116,7 +115,7 @@ class Reader:
             lambda at, size: self.storage.read_entries(self.db, stream, from_seq=at, limit=size),
             seq,
             lambda last: last.seq + 1,
-            convert,
+            each(convert),
             limit,
             full_pages=True,
         )
@@ -155,7 +154,7 @@ class Reader:
             fetch,
             start,
             lambda last: last.position + step,
-            convert,
+            each(convert),
             limit,
             full_pages=bool(overrides),
         )
@@ -196,7 +195,7 @@ class Reader:
             ),
             after + 1,
             lambda last: last.position + 1,
-            convert,
+            each(convert),
             limit,
             full_pages=bool(overrides),
         )
