@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Callable, Iterable
-from functools import partial
-from itertools import chain, repeat
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from hashlib import sha256
 from typing import TYPE_CHECKING, Any
@@ -15,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from ._codec import JSON, SCHEMA_KEY, EventTypes, decode_json
-from ._exceptions import IntegrityError, UpcastError
+from ._exceptions import IntegrityError, KeyRequired, UpcastError
 from ._model import RecordedEvent
 from .storage.base import RESTRUCTURE, Entry
 
 if TYPE_CHECKING:
     from ._keyring import KeyHolder, Keyring
 
-__all__ = ["HIDDEN", "SEALED", "Convert", "Decoder", "Overrides", "each"]
+__all__ = ["HIDDEN", "SEALED", "Decoder", "Overrides"]
 
 HIDDEN = "$hidden"
 """The type a restructure entry that hides an event reads with."""
@@ -199,35 +197,23 @@ class Decoder:
             return self.record
         return lambda e: self.apply(e, overrides)
 
-    def pages(self, overrides: Overrides, stream: str) -> Convert:
-        """How a page of entries of ``stream`` reads. With no restructures stored, the
-        sealed payloads of a page of an encrypted database are opened together: a stream's
-        events share one key scope (but those of ``$events``)."""
-        if overrides or self._keys is None:
-            return each(self.applying(overrides))
-        return lambda page: self._opened(stream, page)
+    @property
+    def encrypted(self) -> bool:
+        """Whether the payloads are sealed (as of the last :meth:`refresh`)."""
+        return self._keys is not None
 
-    def _opened(self, stream: str, page: list[Entry]) -> Iterable[RecordedEvent]:
-        record = self.record
+    def open_page(self, page: list[Entry]) -> list[bytes]:
+        """The plaintexts of the sealed payloads of a page of one stream's entries, in
+        order, up to the first that does not open (empty when the stream's events are
+        not all of one key scope, or its scope is forgotten): the entries then recorded
+        with them skip a key look-up and a call of their own each."""
         keys = self._keys
         if keys is None or not page or page[0].address is None:
-            return map(record, page)
-        cipher = keys.stream_cipher(stream)  # KeyRequired when there is no master key
+            return []
+        try:
+            cipher = keys.stream_cipher(page[0].stream)
+        except KeyRequired:
+            return []  # recorded one by one, each raises the error it would alone
         if cipher is None:
-            return map(record, page)  # forgotten, or of many scopes: one by one
-        opened = cipher.open_many([e.payload for e in page])
-        # map stops with the shorter list: the entries after a payload that does not open
-        # are recorded one by one, where the first raises the error it deserves
-        events = map(record, page, repeat(None), opened)
-        if len(opened) == len(page):
-            return events
-        return chain(events, map(record, page[len(opened) :]))
-
-
-Convert = Callable[[list[Entry]], Iterable[RecordedEvent | None]]
-"""How a page of entries reads: its events in order, ``None`` for one that is skipped."""
-
-
-def each(convert: Callable[[Entry], RecordedEvent | None]) -> Convert:
-    """The page converter that converts entry by entry."""
-    return partial(map, convert)
+            return []
+        return cipher.open_many([e.payload for e in page])
