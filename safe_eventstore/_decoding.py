@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from ._codec import JSON, SCHEMA_KEY, EventTypes, decode_json
-from ._exceptions import IntegrityError, UpcastError
+from ._exceptions import IntegrityError, KeyRequired, UpcastError
 from ._model import RecordedEvent
 from .storage.base import RESTRUCTURE, Entry
 
@@ -69,17 +69,23 @@ class Decoder:
             if keys is not None:
                 keys.refresh()
 
-    def record(self, e: Entry, override: Entry | None = None) -> RecordedEvent:
+    def record(
+        self, e: Entry, override: Entry | None = None, opened: bytes | None = None
+    ) -> RecordedEvent:
         """The event ``e`` reads as, with the content of ``override`` if given. Raises
-        :class:`IntegrityError` when a payload is missing or does not match its address."""
+        :class:`IntegrityError` when a payload is missing or does not match its address.
+        ``opened`` is the plaintext of its sealed payload when it was opened already."""
         src = override if override is not None else e
         payload = src.payload
         address = src.address
         meta = src.metadata
-        metadata = {} if meta == b"{}" else decode_json(meta)
         keys = self._keys
-        if keys is not None and SEALED in metadata:
-            metadata = self._open_metadata(e, src, metadata)
+        if meta == b"{}":
+            metadata = {}
+        else:
+            metadata = decode_json(meta)
+            if keys is not None and SEALED in metadata:
+                metadata = self._open_metadata(e, src, metadata)
         forgotten = False
         if address is None:
             payload = b""
@@ -89,12 +95,23 @@ class Decoder:
                 what = "missing" if payload is None else "does not match its address"
                 raise IntegrityError(f"{e.stream}@{e.version}: payload {what}")
             assert src.type is not None and src.codec is not None
-            if keys is not None:
-                opened = self._open(e, src, keys, payload)
-                forgotten = opened is None
-                payload = b"" if opened is None else opened
+            if opened is not None:
+                payload = opened
+            elif keys is not None:
+                # opened here, not in a method of its own: reads open every payload
+                opener = keys.openers.get(e.stream) or keys.opener(e.stream, src.tags)
+                if opener is None:
+                    forgotten = True  # its scope's key is destroyed
+                    payload = b""
+                else:
+                    try:
+                        payload = opener(payload)
+                    except IntegrityError:
+                        raise IntegrityError(
+                            f"{e.stream}@{e.version}: the payload fails its authentication"
+                        ) from None
             if forgotten:
-                data = None  # its scope's key is destroyed: what stays is in the clear
+                data = None  # what stays is what was in the clear
             elif src.codec != JSON:
                 data = self._types.decode(src.type, src.codec, payload)
             elif src.type in self._current:
@@ -167,18 +184,6 @@ class Decoder:
             ) from None
         return {**decode_json(opened), **metadata}
 
-    def _open(self, e: Entry, src: Entry, keys: Keyring, sealed: bytes) -> bytes | None:
-        """The plaintext of a sealed payload; ``None`` when its scope was forgotten."""
-        opener = keys.openers.get(e.stream) or keys.opener(e.stream, src.tags)
-        if opener is None:
-            return None
-        try:
-            return opener(sealed)
-        except IntegrityError:
-            raise IntegrityError(
-                f"{e.stream}@{e.version}: the payload fails its authentication"
-            ) from None
-
     def apply(self, e: Entry, overrides: Overrides) -> RecordedEvent | None:
         """The event ``e`` reads as under ``overrides``; ``None`` when it is hidden."""
         override = overrides.get((e.stream, e.version))
@@ -191,3 +196,24 @@ class Decoder:
         if not overrides:
             return self.record
         return lambda e: self.apply(e, overrides)
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether the payloads are sealed (as of the last :meth:`refresh`)."""
+        return self._keys is not None
+
+    def open_page(self, page: list[Entry]) -> list[bytes]:
+        """The plaintexts of the sealed payloads of a page of one stream's entries, in
+        order, up to the first that does not open (empty when the stream's events are
+        not all of one key scope, or its scope is forgotten): the entries then recorded
+        with them skip a key look-up and a call of their own each."""
+        keys = self._keys
+        if keys is None or not page or page[0].address is None:
+            return []
+        try:
+            cipher = keys.stream_cipher(page[0].stream)
+        except KeyRequired:
+            return []  # recorded one by one, each raises the error it would alone
+        if cipher is None:
+            return []
+        return cipher.open_many([e.payload for e in page])

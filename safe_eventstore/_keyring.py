@@ -111,6 +111,13 @@ class Keyring:
             self.openers[stream] = opener
         return opener
 
+    def stream_cipher(self, stream: str) -> ScopeCipher | None:
+        """The cipher of every payload of ``stream``; ``None`` when its scope is forgotten,
+        and for ``$events``, whose events take their scopes from their tags."""
+        if stream == _EVENTS:
+            return None
+        return self.reading(self.scope_of(stream, ()))
+
     def sealer(self, stream: str, tags: Sequence[str]) -> Callable[[bytes], bytes]:
         """How a payload of ``stream`` is sealed; :class:`ScopeForgotten` when its scope was
         forgotten."""

@@ -4,6 +4,7 @@ them, and the events they read as."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from itertools import zip_longest
 
 from msgspec.structs import replace
 
@@ -28,11 +29,14 @@ def paged(
     limit: int | None,
     *,
     full_pages: bool,
+    sealed: Decoder | None = None,
 ) -> Iterator[RecordedEvent]:
     """Events read page by page: ``fetch(at, size)`` gives a page of entries from ``at`` on,
     ``advance(last)`` the ``at`` after a page, ``convert`` an entry's event (``None`` to skip
     it). Pages are cut to ``limit`` unless ``full_pages`` (when entries may be skipped, a
-    short page would end the read too early).
+    short page would end the read too early). With ``sealed`` (a stream of an encrypted
+    database, no restructures in force), that decoder opens each page's payloads together
+    and records the entries with their plaintexts, in place of ``convert``.
 
     Damaged data never hides the intact events before it: a page is delivered event by
     event up to a payload that fails its check, and a page the storage cannot read at all is
@@ -49,14 +53,24 @@ def paged(
                 raise
             one_by_one = True
             continue
-        for e in page:
-            event = convert(e)
-            if event is None:
-                continue
-            yield event
-            left -= 1
-            if left == 0:
-                return
+        if sealed is None:
+            for e in page:
+                event = convert(e)
+                if event is None:
+                    continue
+                yield event
+                left -= 1
+                if left == 0:
+                    return
+        else:
+            record = sealed.record
+            # None for the entries after one that does not open: recorded alone, the first
+            # of them raises the error it deserves
+            for e, opened in zip_longest(page, sealed.open_page(page)):
+                yield record(e, None, opened)
+                left -= 1
+                if left == 0:
+                    return
         if len(page) < size:
             return
         at = advance(page[-1])
@@ -89,6 +103,7 @@ class Reader:
             self.decoder.applying(overrides),
             limit,
             full_pages=bool(overrides),
+            sealed=None if overrides or not self.decoder.encrypted else self.decoder,
         )
 
     def raw(self, stream: str, version: int, limit: int | None) -> Iterator[RecordedEvent]:

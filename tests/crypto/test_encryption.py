@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import safe_eventstore as ses
+from safe_eventstore._reading import PAGE
 from safe_eventstore.crypto import key_context
 
 from ..conftest import fresh_store
@@ -310,3 +311,90 @@ def test_a_ciphertext_altered_with_a_matching_address_fails_authentication(
         with pytest.raises(ses.IntegrityError, match="authentication"):
             list(events)
         assert not store.database("bank").verify().ok  # the chain covers the old address
+
+
+# Stream reads open a page's payloads together (up to the first that does not open); the
+# tests below check that each event still reads as it would alone.
+
+
+def test_a_long_stream_reads_as_a_plain_one_in_every_direction(store: ses.Store) -> None:
+    size = 2 * PAGE + 150  # three pages, the last one short
+    sealed = store.create_database("bank", encrypted=True)
+    plain = store.create_database("plain")
+    for db in (sealed, plain):
+        for start in range(0, size, 400):  # a NATS batch holds 1000 messages
+            db.append(
+                "Account-1",
+                [opened("Deposited", n=i) for i in range(start, min(size, start + 400))],
+            )
+            db.append("Account-2", [opened("Noise", n=start)])
+
+    def seen(db: ses.Database, **options: object) -> list[tuple[object, ...]]:
+        events = db.read_stream("Account-1", **options)  # type: ignore[arg-type]
+        return [(e.version, e.type, e.data, e.payload, e.forgotten) for e in events]
+
+    for options in (
+        {},
+        {"backwards": True},
+        {"from_version": 999, "limit": 1002},
+        {"from_version": size - 1, "backwards": True, "limit": 1001},
+    ):
+        assert seen(sealed, **options) == seen(plain, **options), options
+    assert [e[2] for e in seen(sealed)] == [{"n": i} for i in range(size)]
+
+
+def test_a_payload_that_fails_mid_page_comes_after_the_events_before_it(
+    tmp_path: Path, keyfile: Path
+) -> None:
+    import sqlite3
+
+    directory = tmp_path / "store"
+    with ses.open(f"sqlite://{directory}", keyfile=keyfile) as store:
+        store.create_database("bank", encrypted=True).append(
+            "Account-1", [opened("Deposited", n=i, pad=PAD) for i in range(5)]
+        )
+    conn = sqlite3.connect(directory / "bank.sqlite3")
+    address = conn.execute("SELECT address FROM entries WHERE version = 2").fetchone()[0]
+    data = conn.execute("SELECT data FROM payloads WHERE address = ?", (address,)).fetchone()[0]
+    altered = data[:-1] + bytes([data[-1] ^ 1])
+    with conn:  # the third payload altered, its address left: the address check fails
+        conn.execute("UPDATE payloads SET data = ? WHERE address = ?", (altered, address))
+    with ses.open(f"sqlite://{directory}", keyfile=keyfile) as store:
+        events = iter(store.database("bank").read_stream("Account-1"))
+        assert [next(events).data["n"] for _ in range(2)] == [0, 1]
+        with pytest.raises(ses.IntegrityError, match="@2: payload does not match its address"):
+            next(events)
+    new = hashlib.sha256(altered).digest()
+    with conn:  # re-addressed: the address check passes and the authentication fails
+        conn.execute("UPDATE payloads SET address = ? WHERE address = ?", (new, address))
+        conn.execute("UPDATE entries SET address = ? WHERE address = ?", (new, address))
+    conn.close()
+    with ses.open(f"sqlite://{directory}", keyfile=keyfile) as store:
+        events = iter(store.database("bank").read_stream("Account-1"))
+        assert [next(events).data["n"] for _ in range(2)] == [0, 1]
+        with pytest.raises(ses.IntegrityError, match="@2: the payload fails its authentication"):
+            next(events)
+
+
+def test_a_page_of_two_scopes_one_forgotten(store: ses.Store) -> None:
+    db = store.create_database("shop", encrypted=True, key_scope=r"-(?P<scope>c\d+)")
+    for i in range(6):
+        who = f"c{i % 2}"
+        db.append_events([ses.NewEvent("Joined", {"i": i}, tags=(f"customer-{who}",))])
+        db.append(f"Order-{who}-1", [opened("Placed", i=i)])
+    db.forget("c1")
+    expected = [({"i": i}, False) if i % 2 == 0 else (None, True) for i in range(6)]
+    assert [(e.data, e.forgotten) for e in db.read_stream("$events")] == expected
+    assert [(e.data, e.forgotten) for e in db.read_all() if e.type == "Placed"] == expected
+    assert [e.forgotten for e in db.read_stream("Order-c1-1")] == [True] * 3
+    assert [e.data for e in db.read_stream("Order-c0-1")] == [{"i": i} for i in (0, 2, 4)]
+
+
+def test_a_stream_read_without_the_master_key(store: ses.Store) -> None:
+    store.create_database("bank", encrypted=True).append("A-1", [opened("X", v=1)])
+    store.key_provider = None
+    db = store.database("bank")
+    with pytest.raises(ses.KeyRequired):
+        list(db.read_stream("A-1"))
+    with pytest.raises(ses.KeyRequired):
+        list(db.read_stream("A-1", backwards=True, limit=1))
