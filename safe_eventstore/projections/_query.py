@@ -15,7 +15,15 @@ from typing import Any, TypeVar
 
 import safe_eventstore as ses
 
-from ._errors import InvalidProjection, InvalidQuery, InvalidState, QueryTooLarge, UnknownIndex
+from ._errors import (
+    InvalidProjection,
+    InvalidQuery,
+    InvalidState,
+    ProjectionNotFound,
+    QueryTooLarge,
+    UnknownIndex,
+)
+from ._log import log_stream
 from ._naming import checkpoint_name, state_category
 from ._projection import Projection
 
@@ -57,6 +65,7 @@ class Docs:
 
     supported: bool
     ready = False  # the projection's indexes were found declared (they stay so)
+    known: frozenset[int] = frozenset()  # versions found in the store (they stay so)
 
     async def indexes(self, collection: str) -> tuple[str, ...]:
         raise NotImplementedError
@@ -235,10 +244,25 @@ async def _documents_ready(docs: Docs, p: Projection) -> bool:
     )
 
 
+async def _check_known(docs: Docs, p: Projection) -> None:
+    """A query of a projection the store knows nothing of (no checkpoint, no agent's log) is
+    an error, not an empty answer: the name or version may be wrong, or it never ran."""
+    if p.version in docs.known:
+        return
+    stored = await docs.checkpoint(checkpoint_name(p.name, p.version)) is not None
+    if not stored and await docs.last(log_stream(p.name, p.version)) is None:
+        raise ProjectionNotFound(
+            f"projection {p.name!r} version {p.version} has never run in this database (no "
+            "checkpoint, no agent): there is nothing to query yet"
+        )
+    docs.known = docs.known | {p.version}
+
+
 async def run_query(
     docs: Docs, p: Projection, options: dict[str, Any], scan_limit: int
 ) -> ses.DocumentPage:
     query = _query(p, options)
+    await _check_known(docs, p)
     if docs.supported:
         if not await _documents_ready(docs, p):
             return ses.DocumentPage([], None)
@@ -248,6 +272,7 @@ async def run_query(
 
 async def run_count(docs: Docs, p: Projection, where: Any, scan_limit: int) -> int:
     query = _query(p, {"where": where})
+    await _check_known(docs, p)
     if docs.supported:
         if not await _documents_ready(docs, p):
             return 0

@@ -266,3 +266,13 @@ def test_during_a_rebuild_queries_read_the_serving_version(db: ses.Database) -> 
         == old.query({"owner": "ann"}, limit=1000).items
     )
     assert projections.ReadModel(db, new, version=2).count() < everyone
+
+
+def test_a_query_of_a_projection_that_never_ran_is_a_typed_error(db: ses.Database) -> None:
+    _fill(db, 5)
+    ghost = projections.ReadModel(db, accounts(version=7))
+    with pytest.raises(projections.ProjectionNotFound, match="never run"):
+        ghost.query({"owner": "ann"})
+    with pytest.raises(projections.ProjectionNotFound):
+        ghost.count()
+    assert not any(s.startswith("projection.") for s in db.list_categories())
