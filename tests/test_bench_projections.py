@@ -18,7 +18,7 @@ def test_only_the_projection_rows_with_w6_beside_them(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     rows = bench.run(quick=True, directory=tmp_path, out=out, only="P")
     by_id = {r.id: r for r in rows}
-    assert list(by_id) == ["W6", "P1", "P1-es", "P2"]
+    assert list(by_id) == ["W6", "P1", "P1-es", "P2", "P3", "P3-scan", "P3-raw"]
     events = bench.QUICK.read
     assert by_id["P1"].count == by_id["P1-es"].count == by_id["W6"].count == events
     assert set(by_id["P1"].ratios) == {"P1-es", "W6"}
@@ -40,7 +40,7 @@ def test_only_the_projection_rows_with_w6_beside_them(tmp_path: Path) -> None:
 def test_projection_rows_without_references(tmp_path: Path) -> None:
     rows = bench.run(quick=True, directory=tmp_path, references=False, only="P")
     by_id = {r.id: r for r in rows}
-    assert list(by_id) == ["W6", "P1", "P2"]
+    assert list(by_id) == ["W6", "P1", "P2", "P3"]  # P3 with neither a scan nor plain sqlite3
     assert set(by_id["P1"].ratios) == {"W6"}
 
 
@@ -48,6 +48,6 @@ def test_only_p_from_the_command_line(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("COLUMNS", "200")
     result = CliRunner().invoke(main, ["bench", "--quick", "--dir", str(tmp_path), "--only", "P"])
     assert result.exit_code == 0, (result.output, result.exception)
-    for row in ("W6", "P1", "P1-es", "P2"):
+    for row in ("W6", "P1", "P1-es", "P2", "P3", "P3-scan", "P3-raw"):
         assert f"\n{row} " in result.output
     assert "\nW1 " not in result.output and "\nC1 " not in result.output

@@ -77,10 +77,13 @@ def query_rows(
                 f"Account-{i:07d}": {"balance": _balance(i, keys), "owner": OWNERS[i % 4]}
                 for i in range(start, min(keys, start + FILL))
             }
-            db.append_batch(
+            # the checkpoint a runner would store with its page: the read model is then one
+            # the database knows (a query of a projection that never ran is refused)
+            result = db.append_batch(
                 [StreamAppend(f"Fill-{start}", [NewEvent("Filled")])],
                 documents={collection: docs},
             )
+            db.save_checkpoint(collection, result[0].position)
         db.declare_document_index(collection, projection.indexes)
         model = ReadModel(db, projection)
         rng = random.Random(3)

@@ -47,6 +47,8 @@ __all__ = ["NatsStorage"]
 R = TypeVar("R")
 STREAM_NOT_FOUND = 10059
 STREAM_NAME_IN_USE = 10058
+# a cluster without enough servers up to place a stream's replicas (often a passing state)
+NO_SUITABLE_PEERS = 10005
 
 
 def _servers(url: str) -> list[str]:
@@ -195,7 +197,7 @@ class NatsStorage(Storage):
         if settings is not None:
             config["metadata"][SETTINGS] = json.dumps(settings)  # type: ignore[index]
         try:
-            self._conn.call(self._conn.api(f"STREAM.CREATE.{layout.stream_name}", config))
+            self._create_stream(layout.stream_name, config)
         except ApiError as exc:
             if exc.code == STREAM_NAME_IN_USE:
                 raise DatabaseExists(f"database {name!r} exists") from None
@@ -205,6 +207,22 @@ class NatsStorage(Storage):
         self._db(name).replicas = self.replicas
         self._known.add(name)
         self._await_ready(name)
+
+    def _create_stream(self, stream: str, config: dict[str, Any]) -> None:
+        """Create the stream; while a cluster reports too few servers to place its replicas
+        (a server missed its heartbeats under load, or is restarting), try again until the
+        connection's timeout, then let the error through."""
+        deadline = time.monotonic() + self._conn.timeout
+        pause = 0.05
+        while True:
+            try:
+                self._conn.call(self._conn.api(f"STREAM.CREATE.{stream}", config))
+                return
+            except ApiError as exc:
+                if exc.code != NO_SUITABLE_PEERS or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
 
     def _await_ready(self, name: str) -> None:
         """Return once the new database's stream answers reads. A replicated stream exists
