@@ -47,6 +47,16 @@ class Pending:
     correction: bool = False
 
 
+def _push(steps: list[Pending], step: Pending, every: bool) -> None:
+    """Add a key's new step: with ``history="page"`` only the latest is kept (flagged a
+    correction if any step of the page was), so a long page holds one step per key."""
+    if every or not steps:
+        steps.append(step)
+    else:
+        step.correction = step.correction or steps[-1].correction
+        steps[:] = [step]
+
+
 class Folder:
     """The fold of one projection: its cached states, checkpoint and page application."""
 
@@ -122,19 +132,25 @@ class Folder:
     def _handled(self, event: ses.RecordedEvent) -> bool:
         return self.projection.reads(event) and not event.forgotten
 
-    async def apply(self, page: list[ses.RecordedEvent]) -> int:
+    async def apply(self, page: Iterable[ses.RecordedEvent]) -> int:
         """Apply a page of source events (restructure entries among them) and store the
-        result with the checkpoint in one batch; how many events were applied."""
+        result with the checkpoint in one batch; how many events were applied. The page may
+        be an iterator that reads the events as they are folded (nothing but the keys'
+        states is then held, however long the page); it must not be empty."""
         pending: dict[str, list[Pending]] = {}
         applied = 0
+        last = -1
         handlers, reads = self.projection.handlers, self.projection.reads
+        # with history="page" a key keeps only its latest step (a correction carried on)
+        every = self.projection.history == "event"
         for event in page:
+            last = event.position
             if event.kind == "restructure":
                 affected = await self._affected(event)
                 for key in affected:
                     state = await self._rebuild(key, event.position)
                     step = Pending(state, event.position, event.timestamp, True)
-                    pending.setdefault(key, []).append(step)
+                    _push(pending.setdefault(key, []), step, every)
                 applied += 1 if affected else 0
                 continue
             if event.forgotten or not reads(event):
@@ -153,9 +169,12 @@ class Folder:
                 new = self._result(fn, state, event)
                 if type(new) not in _PLAIN and inspect.isawaitable(new):
                     new = await self._awaited(new, event)
-                steps.append(Pending(self._json(new, event), event.position, event.timestamp))
+                step = Pending(self._json(new, event), event.position, event.timestamp)
+                _push(steps, step, every)
             applied += 1
-        await self._store(pending, page[-1].position)
+        if last < 0:
+            raise ValueError("an empty page")  # the runners never pass one
+        await self._store(pending, last)
         return applied
 
     def _entries(self, stream: str, key: str, steps: list[Pending], last: int) -> list[Any]:

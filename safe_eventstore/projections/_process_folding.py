@@ -15,6 +15,7 @@ effect once."""
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -113,10 +114,11 @@ class ProcessFolder(Folder):
         if inspect.isawaitable(result):
             await result
 
-    async def apply(self, page: list[ses.RecordedEvent]) -> int:
+    async def apply(self, events: Iterable[ses.RecordedEvent]) -> int:
         """Fold a page, execute the commands it sent, then store its states, timer entries
         and checkpoint in one batch; how many events were applied. Restructure entries are
         passed over: a command issued cannot be taken back by a correction."""
+        page = list(events)  # small pages (at most 100 events)
         book = await self._timers()
         changes = _PageTimers(book)
         pending: dict[str, list[Pending]] = {}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import safe_eventstore as ses
@@ -33,13 +34,34 @@ _LOST_RACE = (
 PAGE_SIZE = 100
 # Where a batch may be large (SQLite, memory), a catch-up page folds many events of a key
 # into one state entry: the entries written, not the events read, are what a page costs.
-LARGE_PAGE_SIZE = 10_000
+LARGE_PAGE_SIZE = 100_000
+# A page of the sync runner also ends after about this many seconds, so that a slow handler
+# cannot keep a page (and an agent's lease renewal, between pages) waiting for long.
+PAGE_SECONDS = 1.0
 
 
 def _page_size(page_size: int | None, large_batches: bool) -> int:
     if page_size is None:
         return LARGE_PAGE_SIZE if large_batches else PAGE_SIZE
     return page_size
+
+
+def _events(
+    sub: ses.Subscription, first: ses.RecordedEvent, limit: int
+) -> Iterator[ses.RecordedEvent]:
+    """``first``, then the subscription's next stored events, up to ``limit`` in all or
+    until :data:`PAGE_SECONDS` have passed (looked at every 256 events)."""
+    yield first
+    deadline = time.monotonic() + PAGE_SECONDS
+    count = 1
+    while count < limit:
+        if not count & 255 and time.monotonic() > deadline:
+            return
+        event = sub.get(timeout=0)
+        if event is None:
+            return
+        count += 1
+        yield event
 
 
 def _limit(folder: Folder, page_size: int) -> int:
@@ -123,22 +145,27 @@ class Runner:
             self._loop.close()
             self._loop = None
 
-    def _page(self, folder: Folder) -> list[ses.RecordedEvent]:
+    def _page(self, folder: Folder) -> Iterator[ses.RecordedEvent] | None:
+        """The next page as an iterator that reads its events while they are folded (so a
+        long page holds no events); ``None`` when there is nothing to read. A page ends after
+        ``page_size`` events or about :data:`PAGE_SECONDS`, whichever comes first."""
         sub = self._subs.get(folder.checkpoint_name)
         if sub is None:
             sub = self.db.subscribe(**_options(folder))
             self._subs[folder.checkpoint_name] = sub
-        page: list[ses.RecordedEvent] = []
-        limit = _limit(folder, self.page_size)
-        while len(page) < limit and (event := sub.get(timeout=0)) is not None:
-            page.append(event)
-        return page
+        first = sub.get(timeout=0)
+        if first is None:
+            return None
+        return _events(sub, first, _limit(folder, self.page_size))
 
     def _step(self, folder: Folder) -> int | None:
         """Apply one page; ``None`` when there was nothing to read."""
-        page = self._page(folder)
-        if not page and not isinstance(folder, ProcessFolder):
+        events = self._page(folder)
+        if events is None and not isinstance(folder, ProcessFolder):
             return None
+        page: Iterable[ses.RecordedEvent] = events or []
+        if isinstance(folder, ProcessFolder):
+            page = list(page)  # small pages, read whole before their commands
         if self._loop is None:
             try:
                 asyncio.get_running_loop()

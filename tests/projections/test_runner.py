@@ -237,7 +237,7 @@ def test_the_default_page_is_large_only_where_the_backend_takes_large_batches(
     _fill(db, 230)
     p = balances()
     with projections.Runner(db, [p]) as runner:
-        assert runner.page_size == (10_000 if large else 100)
+        assert runner.page_size == (100_000 if large else 100)
         assert runner.run_once() == 230
     # one page on SQLite and memory: each key's state stored once; three pages on NATS
     history = projections.ReadModel(db, p).history("Account-0")
