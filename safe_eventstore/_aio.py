@@ -325,8 +325,8 @@ class AsyncStore:
         """The names of the store's databases, sorted."""
         return await _run(self.sync.list_databases)
 
-    async def database(self, name: str) -> AsyncDatabase:
-        return AsyncDatabase(await _run(self.sync.database, name))
+    async def database(self, name: str, *, without_key: bool = False) -> AsyncDatabase:
+        return AsyncDatabase(await _run(self.sync.database, name, without_key=without_key))
 
     async def close(self) -> None:
         """Close the store and its connections."""

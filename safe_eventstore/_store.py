@@ -152,7 +152,8 @@ class Store:
         done: dict[str, int] = {}
         for name in self.list_databases():
             if self.encryption(name) is not None:
-                done[name] = self.database(name).rotate_master_key(provider)
+                db = self.database(name, without_key=True)  # the old key: KeyRequired at use
+                done[name] = db.rotate_master_key(provider)
         self.key_provider = provider
         return done
 
@@ -161,11 +162,18 @@ class Store:
         self._check_open()
         return self.storage.list_databases()
 
-    def database(self, name: str) -> Database:
-        """A handle on an existing database; :class:`DatabaseNotFound` if there is none."""
+    def database(self, name: str, *, without_key: bool = False) -> Database:
+        """A handle on an existing database; :class:`DatabaseNotFound` if there is none.
+
+        An encrypted database needs the store's master key (``keyfile=`` of :func:`open`):
+        without one this is :class:`KeyRequired`. ``without_key=True`` hands out the
+        database anyway, for what needs no key (``verify``, ``stats``, listings, ``forget``);
+        its reads and writes then raise :class:`KeyRequired`."""
         self._check_open()
         if not self.storage.has_database(check_database_name(name)):
             raise DatabaseNotFound(f"no database {name!r} in {self.url}")
+        if not isinstance(without_key, bool):
+            raise InvalidInput(f"without_key must be True or False, not {without_key!r}")
         provider = self.key_provider
 
         def load() -> Keyring | None:
@@ -178,6 +186,13 @@ class Store:
             if isinstance(exc, NotSupported):
                 raise
             keys = KeyHolder(None, load)  # a damaged file, a server away: at the first use
+        else:
+            if provider is None and not without_key and self._settings.get(name) is not None:
+                raise KeyRequired(
+                    f"database {name!r} is encrypted: open the store with its master key "
+                    "(keyfile=, --keyfile or $SAFE_EVENTSTORE_KEYFILE), or pass "
+                    "without_key=True for verify, stats and listings"
+                )
         return Database(
             self.storage,
             name,

@@ -65,6 +65,6 @@ def forget(scope: str, url: str | None, db_name: str | None, keyfile: str | None
     """Forget the key scope SCOPE of an encrypted database (by default a stream's name):
     its data key is destroyed and its events read as forgotten from now on."""
     with open_store(url, keyfile=keyfile) as store:
-        db = store.database(database_name(db_name))
+        db = store.database(database_name(db_name), without_key=True)
         db.forget(scope)
     stdout().print(f"forgot key scope [bold]{escape(scope)}[/] of {escape(db.name)}")

@@ -31,7 +31,9 @@ def list_databases(context: Context) -> DatabasesOut:
     store = context.store
     return DatabasesOut(
         databases=[
-            DatabaseOut(name=name, last_position=store.database(name).last_position())
+            DatabaseOut(
+                name=name, last_position=store.database(name, without_key=True).last_position()
+            )
             for name in store.list_databases()
         ]
     )

@@ -57,7 +57,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 def open_db(context: WebContext, name: str) -> ses.Database:
     """The database ``name`` of the served store (``DatabaseNotFound``: 404)."""
-    return context.store.database(name)
+    return context.store.database(name, without_key=True)
 
 
 def _query_names(dependant: Dependant) -> set[str]:

@@ -34,7 +34,7 @@ def _databases_page(request: Request, error: str | None = None, status: int = 20
     store = web_context(request).store
     rows = []
     for name in store.list_databases():
-        stats = store.database(name).stats()
+        stats = store.database(name, without_key=True).stats()
         rows.append(
             {"name": name, "events": int(stats["events"]), "streams": int(stats["streams"])}
         )

@@ -115,7 +115,7 @@ def fragment(template: str, **values: Any) -> str:
 def page_database(request: Request, name: str) -> ses.Database:
     """The database ``name`` of the served store; a 404 page when there is none."""
     try:
-        return web_context(request).store.database(name)
+        return web_context(request).store.database(name, without_key=True)
     except ses.NotFound as exc:
         raise PageError(404, str(exc)) from exc
     except ses.InvalidInput as exc:

@@ -214,7 +214,9 @@ def test_wrong_and_missing_keys(url: str, keyfile: Path, tmp_path: Path) -> None
         with pytest.raises(ses.WrongKey):
             store.database("bank")
         store.key_provider = None
-        db = store.database("bank")  # no key: verify, stats and listings work
+        with pytest.raises(ses.KeyRequired, match="without_key=True"):
+            store.database("bank")  # opening without the key is a clear error
+        db = store.database("bank", without_key=True)  # verify, stats and listings work
         assert db.verify().ok and db.list_streams() == ["A-1"]
         with pytest.raises(ses.KeyRequired):
             list(db.read_all())
@@ -393,7 +395,7 @@ def test_a_page_of_two_scopes_one_forgotten(store: ses.Store) -> None:
 def test_a_stream_read_without_the_master_key(store: ses.Store) -> None:
     store.create_database("bank", encrypted=True).append("A-1", [opened("X", v=1)])
     store.key_provider = None
-    db = store.database("bank")
+    db = store.database("bank", without_key=True)
     with pytest.raises(ses.KeyRequired):
         list(db.read_stream("A-1"))
     with pytest.raises(ses.KeyRequired):
