@@ -155,3 +155,20 @@ def retry_projection(name: str, version: int | None, url: str | None, db_name: s
         stdout().print(f"retry recorded for [bold]{escape(name)}[/] {versions}")
     else:
         stdout().print(f"{escape(name)} is not failed: nothing to retry")
+
+
+@projections.command("rebuild")
+@click.argument("name")
+@click.option("--version", "version", type=POSITIVE, default=None, help="Only this version.")
+@store_option
+@db_option
+def rebuild_projection(
+    name: str, version: int | None, url: str | None, db_name: str | None
+) -> None:
+    """Ask the agent running projection NAME to rebuild it in place: its source folded again
+    with the handlers the agent runs, and every key whose state differs corrected, readers
+    reading all along. (A changed fold to build beside the serving one is a new version.)"""
+    with open_database(url, db_name) as db:
+        asked = read_side.request_rebuild(db, name, version=version)
+    versions = ", ".join(f"v{v}" for v in asked)
+    stdout().print(f"rebuild requested for [bold]{escape(name)}[/] {versions}")

@@ -48,7 +48,15 @@ from ._projection import Projection
 from ._query import QueryPage
 from ._runner import AsyncRunner, Runner
 from ._source import Source, category, stream, whole_database
-from ._status import ProjectionStatus, retry, retry_async, status, status_async
+from ._status import (
+    ProjectionStatus,
+    request_rebuild,
+    request_rebuild_async,
+    retry,
+    retry_async,
+    status,
+    status_async,
+)
 from ._versions import active_version, active_version_async, promote, promote_async
 
 __all__ = [
@@ -84,6 +92,8 @@ __all__ = [
     "load",
     "promote",
     "promote_async",
+    "request_rebuild",
+    "request_rebuild_async",
     "retry",
     "retry_async",
     "status",

@@ -30,6 +30,8 @@ from ._log import (
     started_entry,
 )
 from ._naming import checkpoint_name
+from ._refold import rebuild_entry, rebuild_pending, refold
+from ._runner import _LOST_RACE as LOST_RACE
 from ._runner import PAGE_SIZE, AsyncRunner, Runner, _timeout
 
 __all__ = ["LEASE_TTL", "Agent", "AsyncAgent", "StateCallback", "lease_name", "standby_name"]
@@ -76,6 +78,8 @@ class _Ops(Protocol):
 
     async def caught_up(self, folder: Folder) -> None: ...
 
+    async def refold(self, folder: Folder, request: ses.RecordedEvent) -> tuple[int, int]: ...
+
 
 class _Slot:
     """What the agent knows of one projection."""
@@ -99,6 +103,7 @@ class _Slot:
         self.next_check = 0.0
         self.window: deque[tuple[float, int]] = deque()
         self.since = time.monotonic()
+        self.rebuild: ses.RecordedEvent | None = None  # a rebuild asked for, not done yet
 
     def count(self, applied: int) -> None:
         now = time.monotonic()
@@ -166,6 +171,9 @@ class _Core:
             self._set(slot, "retired", "a newer version is active")
             return 0
         self._set(slot, "running")
+        if slot.rebuild is not None:
+            await self._rebuild(slot, slot.rebuild)
+            return 0
         applied = 0
         for _ in range(TURN):
             try:
@@ -203,7 +211,28 @@ class _Core:
         elif slot.state == "failed" and last_failure(await self.ops.log(slot.log)) is None:
             self._set(slot, "running", "retried")
             await self.ops.take(slot.lease, self.owner, self.ttl, self._info(slot))
+        if slot.state != "failed":
+            slot.rebuild = rebuild_pending(await self.ops.log(slot.log))
         return True
+
+    async def _rebuild(self, slot: _Slot, request: ses.RecordedEvent) -> None:
+        """Rebuild a projection in place as asked (``_refold``), then record it done."""
+        self._set(slot, "rebuilding", "in place, as asked")
+        await self.ops.take(slot.lease, self.owner, self.ttl, self._info(slot))
+        try:
+            corrected, upto = await self.ops.refold(slot.folder, request)
+        except HandlerFailed as failed:
+            await self._fail(slot, failed.event, failed.__cause__ or failed)
+            return
+        except LOST_RACE:
+            self.ops.drop(slot.folder)  # another writer came first: asked again next turn
+            self._set(slot, "running", "rebuild interrupted, to be tried again")
+            return
+        slot.rebuild = None
+        self.ops.drop(slot.folder)
+        await self.ops.record(slot.log, rebuild_entry(request, corrected, upto))
+        self._set(slot, "running", f"rebuilt: {corrected} keys corrected")
+        await self.ops.take(slot.lease, self.owner, self.ttl, self._info(slot))
 
     async def _stand_by(self, slot: _Slot) -> None:
         if slot.held:
@@ -305,6 +334,13 @@ class _SyncOps:
 
     async def caught_up(self, folder: Folder) -> None:
         self.runner._versions.caught_up(folder.projection)
+
+    async def refold(self, folder: Folder, request: ses.RecordedEvent) -> tuple[int, int]:
+        # on the runner's private loop, as a page is (handlers may be coroutines)
+        if self.runner._loop is None:
+            self.runner._loop = asyncio.Runner()
+        result: tuple[int, int] = self.runner._loop.run(refold(folder, request))
+        return result
 
 
 class Agent:
@@ -417,6 +453,9 @@ class _AsyncOps:
 
     async def caught_up(self, folder: Folder) -> None:
         await self.runner._versions.caught_up(folder.projection)
+
+    async def refold(self, folder: Folder, request: ses.RecordedEvent) -> tuple[int, int]:
+        return await refold(folder, request)
 
 
 class AsyncAgent:

@@ -23,13 +23,15 @@ class StoreIO(Protocol):
     async def append_batch(
         self,
         appends: list[ses.StreamAppend],
-        checkpoint: tuple[str, int],
+        checkpoint: tuple[str, int] | None,
         documents: dict[str, dict[str, Any]] | None = None,
     ) -> list[ses.AppendResult]: ...
 
     async def get_checkpoint(self, name: str) -> int | None: ...
 
     def source_pages(self, source: Source, upto: int) -> AsyncIterator[list[ses.RecordedEvent]]: ...
+
+    async def streams(self, category: str) -> list[str]: ...
 
 
 def _read(reader: Any, source: Source, start: int) -> Any:
@@ -61,7 +63,7 @@ class SyncIO:
     async def append_batch(
         self,
         appends: list[ses.StreamAppend],
-        checkpoint: tuple[str, int],
+        checkpoint: tuple[str, int] | None,
         documents: dict[str, dict[str, Any]] | None = None,
     ) -> list[ses.AppendResult]:
         return self.db.append_batch(appends, checkpoint=checkpoint, documents=documents)
@@ -80,6 +82,16 @@ class SyncIO:
             yield page
             start = _next_start(source, page)
 
+    async def streams(self, category: str) -> list[str]:
+        found: list[str] = []
+        after = None
+        while True:
+            page = self.db.list_streams(category, after=after, limit=1000)
+            found += page
+            if page.next_after is None:
+                return found
+            after = page.next_after
+
 
 class AsyncIO:
     """The same calls on an :class:`ses.AsyncDatabase`."""
@@ -97,7 +109,7 @@ class AsyncIO:
     async def append_batch(
         self,
         appends: list[ses.StreamAppend],
-        checkpoint: tuple[str, int],
+        checkpoint: tuple[str, int] | None,
         documents: dict[str, dict[str, Any]] | None = None,
     ) -> list[ses.AppendResult]:
         return await self.db.append_batch(appends, checkpoint=checkpoint, documents=documents)
@@ -115,3 +127,13 @@ class AsyncIO:
                 return
             yield page
             start = _next_start(source, page)
+
+    async def streams(self, category: str) -> list[str]:
+        found: list[str] = []
+        after = None
+        while True:
+            page = await self.db.list_streams(category, after=after, limit=1000)
+            found += page
+            if page.next_after is None:
+                return found
+            after = page.next_after

@@ -23,11 +23,14 @@ from ._log import (
     retry_entry,
 )
 from ._naming import NAME, PREFIX
+from ._refold import request_entry
 from ._versions import active_version
 
 __all__ = [
     "LAG_LIMIT",
     "ProjectionStatus",
+    "request_rebuild",
+    "request_rebuild_async",
     "retry",
     "retry_async",
     "status",
@@ -177,7 +180,8 @@ def _one(
     elif active is not None and version < active:
         state = "retired"
     elif lease is not None:
-        state = "rebuilding" if active is not None and version > active else "running"
+        newer = active is not None and version > active
+        state = "rebuilding" if newer or info.get("state") == "rebuilding" else "running"
     else:
         state = "standby" if waiting else "stopped"
     rate = info.get("events_per_second") if lease is not None else None
@@ -217,11 +221,7 @@ async def status_async(db: ses.AsyncDatabase, name: str | None = None) -> list[P
     return await asyncio.to_thread(status, db.sync, name)
 
 
-def retry(db: ses.Database, name: str, *, version: int | None = None) -> list[int]:
-    """Resume a failed projection: record a retry in its log (every failed version, or
-    ``version``), which the agent holding it sees within a third of its lease time; the
-    versions retried (none when none was failed). An unknown projection is
-    :class:`ProjectionNotFound`, with nothing written."""
+def _versions_of(db: ses.Database, name: str, version: int | None) -> list[int]:
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise ProjectionNotFound(f"no projection {name!r}: a name is 1-64 letters, digits, '_'")
     found, _, _ = _known(db)
@@ -229,6 +229,15 @@ def retry(db: ses.Database, name: str, *, version: int | None = None) -> list[in
     if not versions:
         which = repr(name) if version is None else f"{name!r} v{version}"
         raise ProjectionNotFound(f"no projection {which} in database {db.name!r}")
+    return versions
+
+
+def retry(db: ses.Database, name: str, *, version: int | None = None) -> list[int]:
+    """Resume a failed projection: record a retry in its log (every failed version, or
+    ``version``), which the agent holding it sees within a third of its lease time; the
+    versions retried (none when none was failed). An unknown projection is
+    :class:`ProjectionNotFound`, with nothing written."""
+    versions = _versions_of(db, name, version)
     retried = []
     for v in versions:
         stream = log_stream(name, v)
@@ -236,6 +245,26 @@ def retry(db: ses.Database, name: str, *, version: int | None = None) -> list[in
             db.append(stream, [retry_entry()])
             retried.append(v)
     return retried
+
+
+def request_rebuild(db: ses.Database, name: str, *, version: int | None = None) -> list[int]:
+    """Ask the agent holding projection ``name`` to rebuild it in place: fold its source
+    again from the start with the handlers it runs, and correct every key whose stored
+    state differs (readers keep reading; each correction is in the key's history). Every
+    version the store knows of, or ``version``; the versions asked. The agent sees the
+    request within a third of its lease time and records when it is done. An unknown
+    projection is :class:`ProjectionNotFound`, with nothing written."""
+    versions = _versions_of(db, name, version)
+    for v in versions:
+        db.append(log_stream(name, v), [request_entry()])
+    return versions
+
+
+async def request_rebuild_async(
+    db: ses.AsyncDatabase, name: str, *, version: int | None = None
+) -> list[int]:
+    """The asyncio twin of :func:`request_rebuild`."""
+    return await asyncio.to_thread(request_rebuild, db.sync, name, version=version)
 
 
 async def retry_async(db: ses.AsyncDatabase, name: str, *, version: int | None = None) -> list[int]:

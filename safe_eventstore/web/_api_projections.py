@@ -63,6 +63,10 @@ class RetryOut(BaseModel):
     retried: list[int] = Field(description="The versions a retry was recorded for.")
 
 
+class RebuildOut(BaseModel):
+    requested: list[int] = Field(description="The versions a rebuild was asked of.")
+
+
 class PromoteBody(BaseModel):
     version: int = Field(ge=1, le=2**31 - 1)
 
@@ -112,6 +116,21 @@ def retry_projection(db: DbName, name: ProjectionName, context: Context) -> Retr
     resumes it. ``retried`` is empty when nothing was failed."""
     try:
         return RetryOut(retried=projections.retry(open_db(context, db), name))
+    except projections.ProjectionNotFound as exc:
+        raise ApiProblem(404, str(exc), error=type(exc).__name__) from exc
+
+
+@projections_api.post(
+    "/databases/{db}/projections/{name}/rebuild",
+    responses=errors(403, 404),
+    dependencies=[Depends(require_writable)],
+)
+def rebuild_projection(db: DbName, name: ProjectionName, context: Context) -> RebuildOut:
+    """Ask the agent holding a projection to rebuild it in place (every version the store
+    knows of): its source folded again with the handlers it runs, and every key whose stored
+    state differs corrected, readers reading all along."""
+    try:
+        return RebuildOut(requested=projections.request_rebuild(open_db(context, db), name))
     except projections.ProjectionNotFound as exc:
         raise ApiProblem(404, str(exc), error=type(exc).__name__) from exc
 

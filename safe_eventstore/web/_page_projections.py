@@ -1,12 +1,9 @@
 """The projections page: what the store says of each projection (state, position, head,
 lag, events/s, the agent holding it, the failure that stopped it), refreshed in place with
-htmx, and the two actions an operator takes from here: retry a failed projection, and switch
-the readers of a projection to another built version (the end of a rebuild, or a roll-back).
-
-A rebuild itself starts where the new code is: an agent given a projection's new version
-builds it beside the serving one and switches the readers when it has caught up
-(docs/projections.md). The page shows that build's progress; it cannot start one, since the
-console has no projection code.
+htmx, and the actions an operator takes from here: retry a failed projection, rebuild one
+(its agent folds the source again with the code it runs and corrects the states that differ,
+in place), and switch the readers of a projection to another built version (the end of a
+rebuild by a new version, or a roll-back).
 """
 
 from __future__ import annotations
@@ -99,6 +96,22 @@ def retry(
         else (f"{name} has no failure to retry")
     )
     return _back(db, done)
+
+
+@router.post("/db/{db}/projections/{name}/rebuild")
+def rebuild(
+    request: Request, db: str, name: str, form: Annotated[FormData, Depends(csrf_form)]
+) -> Response:
+    _writable(request)
+    database = page_database(request, db)
+    raw = str(form.get("version", ""))
+    if not raw.isdigit() or len(raw) > 9:
+        raise PageError(422, f"version {raw[:20]!r} is not a version number")
+    try:
+        asked = projections.request_rebuild(database, name, version=int(raw))
+    except projections.ProjectionNotFound as exc:
+        raise PageError(404, str(exc)) from exc
+    return _back(db, f"rebuild requested for {name} v{asked[0]}: its agent rebuilds it in place")
 
 
 @router.post("/db/{db}/projections/{name}/promote")

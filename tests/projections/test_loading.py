@@ -145,3 +145,7 @@ def test_status_and_retry_commands(app: str, tmp_path: Path) -> None:
     assert result.exit_code == 0 and "balances" in result.stdout and "stopped" in result.stdout
     result = CliRunner().invoke(main, ["projections", "retry", "balances", "--store", url])
     assert result.exit_code == 0 and "not failed" in result.stdout
+    code, err = _cli("projections", "rebuild", "nothing", "--store", url)
+    assert code == 2 and err.startswith("error: no projection 'nothing'")
+    result = CliRunner().invoke(main, ["projections", "rebuild", "balances", "--store", url])
+    assert result.exit_code == 0 and "rebuild requested for balances v1" in result.stdout

@@ -176,3 +176,29 @@ def test_an_empty_database_says_there_are_no_projections(client: TestClient) -> 
     page = client.get("/db/bank/projections")
     assert page.status_code == 200 and "no projections recorded" in page.text
     assert client.get("/api/v1/databases/bank/projections").json() == {"projections": []}
+
+
+def test_a_rebuild_is_asked_from_the_page_and_the_api(
+    client: TestClient, bank: ses.Database
+) -> None:
+    with projections.Agent(bank, [_balances(1, 1)], owner="agent-1") as agent:
+        agent.run_once()
+        page = client.get("/db/bank/projections").text
+        assert 'class="rebuild"' in _row(page, "balances", 1)
+        token = form_token(client, "/db/bank/projections")
+        asked = client.post(
+            "/db/bank/projections/balances/rebuild",
+            data={"csrf_token": token, "version": "1"},
+            follow_redirects=False,
+        )
+        assert asked.status_code == 303
+        assert "rebuild requested for balances v1" in client.get(asked.headers["location"]).text
+        api = client.post("/api/v1/databases/bank/projections/balances/rebuild")
+        assert api.status_code == 200 and api.json() == {"requested": [1]}
+        log = [e.type for e in bank.read_stream("projection.balances.v1.log")]
+        assert log.count("ProjectionRebuildRequested") == 2
+        missing = client.post(
+            "/db/bank/projections/nope/rebuild", data={"csrf_token": token, "version": "1"}
+        )
+        assert missing.status_code == 404
+        assert client.post("/api/v1/databases/bank/projections/nope/rebuild").status_code == 404
