@@ -61,6 +61,16 @@ def _writable(request: Request) -> None:
         raise PageError(403, "this server is read-only")
 
 
+def _target(request: Request, db: str, form: FormData) -> tuple[ses.Database, int]:
+    """The database of a writing action, and the version its form names."""
+    _writable(request)
+    database = page_database(request, db)
+    raw = str(form.get("version", ""))
+    if not raw.isdigit() or len(raw) > 9:
+        raise PageError(422, f"version {raw[:20]!r} is not a version number")
+    return database, int(raw)
+
+
 @router.get("/db/{db}/projections")
 def projections_page(request: Request, db: str) -> Response:
     database = page_database(request, db)
@@ -102,13 +112,9 @@ def retry(
 def rebuild(
     request: Request, db: str, name: str, form: Annotated[FormData, Depends(csrf_form)]
 ) -> Response:
-    _writable(request)
-    database = page_database(request, db)
-    raw = str(form.get("version", ""))
-    if not raw.isdigit() or len(raw) > 9:
-        raise PageError(422, f"version {raw[:20]!r} is not a version number")
+    database, version = _target(request, db, form)
     try:
-        asked = projections.request_rebuild(database, name, version=int(raw))
+        asked = projections.request_rebuild(database, name, version=version)
     except projections.ProjectionNotFound as exc:
         raise PageError(404, str(exc)) from exc
     return _back(db, f"rebuild requested for {name} v{asked[0]}: its agent rebuilds it in place")
@@ -118,14 +124,9 @@ def rebuild(
 def promote(
     request: Request, db: str, name: str, form: Annotated[FormData, Depends(csrf_form)]
 ) -> Response:
-    _writable(request)
-    database = page_database(request, db)
-    raw = str(form.get("version", ""))
-    if not raw.isdigit() or len(raw) > 9:
-        raise PageError(422, f"version {raw[:20]!r} is not a version number")
+    database, version = _target(request, db, form)
     try:
-        projections.promote(database, name, int(raw))
+        projections.promote(database, name, version)
     except projections.InvalidProjection as exc:
         raise PageError(422, str(exc)) from exc
-    done = f"readers of {name} switched to v{int(raw)}"
-    return _back(db, done)
+    return _back(db, f"readers of {name} switched to v{version}")
