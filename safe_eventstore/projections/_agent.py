@@ -206,13 +206,14 @@ class _Core:
         if lease is None:
             await self._stand_by(slot)
             return False
+        entries = await self.ops.log(slot.log)  # read once a check: failures, retries, asks
         if not slot.held:
-            await self._took(slot)
-        elif slot.state == "failed" and last_failure(await self.ops.log(slot.log)) is None:
+            await self._took(slot, entries)
+        elif slot.state == "failed" and last_failure(entries) is None:
             self._set(slot, "running", "retried")
             await self.ops.take(slot.lease, self.owner, self.ttl, self._info(slot))
         if slot.state != "failed":
-            slot.rebuild = rebuild_pending(await self.ops.log(slot.log))
+            slot.rebuild = rebuild_pending(entries)
         return True
 
     async def _rebuild(self, slot: _Slot, request: ses.RecordedEvent) -> None:
@@ -246,13 +247,12 @@ class _Core:
         info["host"] = socket.gethostname()
         slot.waiting = await self.ops.take(slot.standby, self.owner, self.ttl, info) is not None
 
-    async def _took(self, slot: _Slot) -> None:
+    async def _took(self, slot: _Slot, entries: list[ses.RecordedEvent]) -> None:
         slot.held = True
         self.ops.drop(slot.folder)  # resume from what is stored, whoever wrote it
         if slot.waiting:
             await self.ops.release(slot.standby, self.owner)
             slot.waiting = False
-        entries = await self.ops.log(slot.log)
         if last_source(entries) != slot.source:
             await self.ops.record(slot.log, started_entry(slot.folder.projection, self.owner))
         failure = last_failure(entries)
@@ -336,10 +336,8 @@ class _SyncOps:
         self.runner._versions.caught_up(folder.projection)
 
     async def refold(self, folder: Folder, request: ses.RecordedEvent) -> tuple[int, int]:
-        # on the runner's private loop, as a page is (handlers may be coroutines)
-        if self.runner._loop is None:
-            self.runner._loop = asyncio.Runner()
-        result: tuple[int, int] = self.runner._loop.run(refold(folder, request))
+        # on the runner's loop, as a page is (handlers may be coroutines)
+        result: tuple[int, int] = self.runner._private_loop(folder).run(refold(folder, request))
         return result
 
 

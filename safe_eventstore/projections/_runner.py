@@ -163,21 +163,11 @@ class Runner:
         events = self._page(folder)
         if events is None and not isinstance(folder, ProcessFolder):
             return None
-        page: Iterable[ses.RecordedEvent] = events or []
-        if isinstance(folder, ProcessFolder):
-            page = list(page)  # small pages, read whole before their commands
-        if self._loop is None:
-            try:
-                asyncio.get_running_loop()
-            except RuntimeError:
-                self._loop = asyncio.Runner()
-            else:
-                self._restart(folder)
-                raise InvalidProjection("inside a running event loop, use AsyncRunner")
+        loop = self._private_loop(folder)
         try:
-            if isinstance(folder, ProcessFolder) and not page:
-                return self._loop.run(folder.fire_due())  # nothing to read: fire due timers
-            return self._loop.run(folder.apply(page))
+            if isinstance(folder, ProcessFolder) and events is None:
+                return loop.run(folder.fire_due())  # nothing to read: fire due timers
+            return loop.run(folder.apply(events or []))
         except _LOST_RACE:
             # another writer moved the checkpoint or a state: start again from what is stored
             self._restart(folder)
@@ -187,6 +177,19 @@ class Runner:
             # it again from the stored checkpoint, never skip it
             self._restart(folder)
             raise
+
+    def _private_loop(self, folder: Folder) -> asyncio.Runner:
+        """The event loop the sync runner runs its folds on (handlers may be coroutines);
+        inside a running loop this is an error: the sync runner would block it."""
+        if self._loop is None:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                self._loop = asyncio.Runner()
+            else:
+                self._restart(folder)
+                raise InvalidProjection("inside a running event loop, use AsyncRunner")
+        return self._loop
 
     def _restart(self, folder: Folder) -> None:
         folder.reset()
