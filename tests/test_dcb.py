@@ -13,6 +13,7 @@ import pytest
 import safe_eventstore as ses
 from safe_eventstore.storage.sqlite import USER_VERSION
 
+from .sqlite_rows import back_to_version_7
 from .storage.test_sqlite import BACK_TO_VERSION_4
 
 
@@ -59,6 +60,7 @@ def test_sqlite_databases_of_format_1_gain_the_tags_index(tmp_path: Path) -> Non
         db.append("Account-1", [ses.NewEvent("Opened", {}, tags=("owner-7",))])
     path = tmp_path / "store" / "old.sqlite3"
     conn = sqlite3.connect(path)
+    back_to_version_7(conn)
     conn.executescript(BACK_TO_VERSION_4)
     conn.executescript(
         "DROP TABLE tags; ALTER TABLE entries DROP COLUMN payload; PRAGMA user_version = 1;"

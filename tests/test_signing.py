@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -20,8 +19,9 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 import safe_eventstore as ses
 from safe_eventstore._codec import entry_hash
-from safe_eventstore.storage.base import Draft, chained_fields
+from safe_eventstore.storage.base import chained_fields
 
+from . import sqlite_rows
 from .conftest import fresh_store
 
 
@@ -134,25 +134,14 @@ def _raw(directory: Path) -> Iterator[sqlite3.Connection]:
 def rewrite(conn: sqlite3.Connection, stream: str, seq: int, metadata: bytes) -> None:
     """Change one entry and re-seal the stream from there on, as an attacker with the file
     would: every hash and previous hash recomputed, the head flag left on the last entry."""
-    conn.execute(
-        "UPDATE entries SET metadata = ? WHERE stream = ? AND seq = ?", (metadata, stream, seq)
-    )
-    rows = conn.execute(
-        "SELECT seq, version, kind, event_id, type, correlation_id, causation_id, timestamp, "
-        "metadata, tags, address, codec, size, prev_hash FROM entries WHERE stream = ? "
-        "ORDER BY seq",
-        (stream,),
-    ).fetchall()
+    sqlite_rows.rewrite(conn, "stream = ? AND seq = ?", (stream, seq), metadata=metadata)
+    seqs = conn.execute("SELECT seq FROM entries WHERE stream = ? ORDER BY seq", (stream,))
     prev: bytes | None = None
-    for row in rows:
-        s, version, kind, event_id, type_, corr, caus, ts, meta, tags, addr, codec, size, _ = row
-        tags = tuple(json.loads(tags)) if tags else ()
-        draft = Draft(kind, event_id, type_, corr, caus, ts, meta, tags, addr, codec, size)
-        h = entry_hash(chained_fields(prev, stream, s, version, draft))
-        conn.execute(
-            "UPDATE entries SET prev_hash = ?, hash = ? WHERE stream = ? AND seq = ?",
-            (prev, h, stream, s),
-        )
+    for (s,) in seqs.fetchall():
+        where = ("stream = ? AND seq = ?", (stream, s))
+        e = sqlite_rows.entry(conn, *where)
+        h = entry_hash(chained_fields(prev, stream, s, e.version, e))
+        sqlite_rows.rewrite(conn, *where, prev_hash=prev, hash=h)
         prev = h
 
 

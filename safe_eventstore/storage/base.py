@@ -107,12 +107,14 @@ class Write(msgspec.Struct):
     made_ids: bool = False
 
 
-class Entry(msgspec.Struct, gc=False):
+class Entry(msgspec.Struct, gc=False, array_like=True):
     """A stored entry: one line of a stream's hash-chained raw history.
 
     A msgspec Struct (built in C; reads make one per entry) outside the cyclic garbage
     collector: it holds only strings, numbers, bytes and a tuple of strings, so it can never
-    be part of a reference cycle.
+    be part of a reference cycle. Encoded as an array of its fields in order, it is the
+    record an SQLite entry row keeps (schema 8): a new field goes last, with a default, so
+    that records written before still decode.
     """
 
     stream: str

@@ -14,6 +14,7 @@ import pytest
 
 import safe_eventstore as ses
 
+from .. import sqlite_rows
 from .support import database, fails, module, ok, process_env, run
 
 # -- databases and errors -----------------------------------------------------------------
@@ -278,7 +279,7 @@ def test_verify_lists_problems_and_exits_1(db_url: str, tmp_path: Path) -> None:
     ok("append", "A-1", "T", '{"amount": 1, "note": "' + note + '"}', "--store", db_url)
     ok("append", "A-1", "T", '{"amount": 2, "note": "' + note + '"}', "--store", db_url)
     with sqlite3.connect(tmp_path / "store" / "default.sqlite3") as conn:
-        conn.execute("UPDATE entries SET metadata = CAST('{\"x\":1}' AS BLOB) WHERE position = 1")
+        sqlite_rows.rewrite(conn, "position = 1", metadata=b'{"x":1}')
         conn.execute("UPDATE payloads SET data = CAST('{\"amount\":3}' AS BLOB) WHERE id = 2")
     conn.close()
     result = run("verify", "--store", db_url)

@@ -17,6 +17,7 @@ import pytest
 
 import safe_eventstore as ses
 
+from .. import sqlite_rows
 from .support import database, fails, module, ok, process_env, run
 
 HUGE = "99999999999999999999999"
@@ -113,7 +114,7 @@ def test_every_printing_command_speaks_json(db_url: str) -> None:
 def test_verify_json_reports_problems_and_exits_1(db_url: str, tmp_path: Path) -> None:
     ok("append", "A-1", "T", "{}", "--store", db_url)
     with sqlite3.connect(tmp_path / "store" / "default.sqlite3") as conn:
-        conn.execute("UPDATE entries SET metadata = CAST('{\"x\":1}' AS BLOB)")
+        sqlite_rows.rewrite(conn, "1", metadata=b'{"x":1}')
     conn.close()
     result = run("verify", "--json", "--store", db_url)
     assert result.exit_code == 1

@@ -13,6 +13,7 @@ import safe_eventstore as ses
 from safe_eventstore._reading import PAGE
 from safe_eventstore.crypto import key_context
 
+from .. import sqlite_rows
 from ..conftest import fresh_store
 
 
@@ -300,13 +301,13 @@ def test_a_ciphertext_altered_with_a_matching_address_fails_authentication(
         )
     conn = sqlite3.connect(directory / "bank.sqlite3")
     with conn:  # the first payload altered, and re-addressed so the address check passes
-        rowid, old, data = conn.execute("SELECT id, address, data FROM payloads LIMIT 1").fetchone()
+        rowid, data = conn.execute("SELECT id, data FROM payloads LIMIT 1").fetchone()
         altered = data[:-1] + bytes([data[-1] ^ 1])
         new = hashlib.sha256(altered).digest()
         conn.execute(
             "UPDATE payloads SET data = ?, address = ? WHERE id = ?", (altered, new, rowid)
         )
-        conn.execute("UPDATE entries SET address = ? WHERE address = ?", (new, old))
+        assert sqlite_rows.rewrite(conn, "payload = ?", (rowid,), address=new) == 1
     conn.close()
     with ses.open(f"sqlite://{directory}", keyfile=keyfile) as store:
         events = store.database("bank").read_stream("Account-1")
@@ -356,7 +357,7 @@ def test_a_payload_that_fails_mid_page_comes_after_the_events_before_it(
             "Account-1", [opened("Deposited", n=i, pad=PAD) for i in range(5)]
         )
     conn = sqlite3.connect(directory / "bank.sqlite3")
-    address = conn.execute("SELECT address FROM entries WHERE version = 2").fetchone()[0]
+    address = sqlite_rows.entry(conn, "version = 2").address
     data = conn.execute("SELECT data FROM payloads WHERE address = ?", (address,)).fetchone()[0]
     altered = data[:-1] + bytes([data[-1] ^ 1])
     with conn:  # the third payload altered, its address left: the address check fails
@@ -369,7 +370,7 @@ def test_a_payload_that_fails_mid_page_comes_after_the_events_before_it(
     new = hashlib.sha256(altered).digest()
     with conn:  # re-addressed: the address check passes and the authentication fails
         conn.execute("UPDATE payloads SET address = ? WHERE address = ?", (new, address))
-        conn.execute("UPDATE entries SET address = ? WHERE address = ?", (new, address))
+        sqlite_rows.rewrite(conn, "version = 2", address=new)
     conn.close()
     with ses.open(f"sqlite://{directory}", keyfile=keyfile) as store:
         events = iter(store.database("bank").read_stream("Account-1"))

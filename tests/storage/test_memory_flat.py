@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import gc
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import msgspec
 import psutil
 import pytest
 
 import safe_eventstore as ses
+
+from .. import sqlite_rows
 
 pytestmark = pytest.mark.slow
 
@@ -34,17 +38,12 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ses.Store]:
         conn = sqlite3.connect(path / "big.sqlite3", isolation_level=None)
         try:
             conn.execute("BEGIN IMMEDIATE")
-            conn.execute(
-                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+            conn.executemany(
                 "INSERT INTO entries (position, stream, seq, version, kind, category, event_id, "
-                "type, correlation_id, causation_id, timestamp, metadata, tags, address, codec, "
-                "size, prev_hash, hash, payload, data) "
-                "SELECT e.position + i, e.stream, i, i, e.kind, e.category, "
-                "CAST(printf('%016d', i) AS BLOB), "
-                "e.type, NULL, NULL, e.timestamp + i, CAST(json_object('n', i) AS BLOB), NULL, "
-                "e.address, e.codec, e.size, e.hash, randomblob(32), e.payload, e.data "
-                "FROM n, entries e WHERE e.position = 1",
-                (EVENTS - 1,),
+                "type, size, head, generated, payload, data, record) "
+                "SELECT ?1, stream, ?2, ?2, kind, category, ?3, type, size, NULL, generated, "
+                "payload, data, ?4 FROM entries WHERE position = 1",
+                _copies(conn),
             )
             conn.execute(  # the last copy is the stream's head
                 "UPDATE entries SET head = (position = ?) WHERE stream = 'Clock-1'", (EVENTS,)
@@ -54,6 +53,26 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ses.Store]:
             conn.close()
         assert db.stream_version("Clock-1") == EVENTS - 1
         yield store
+
+
+def _copies(conn: sqlite3.Connection) -> Iterator[tuple[int, int, bytes, bytes]]:
+    """The rows' values of the first entry's copies: seq i at position i + 1, a new id, the
+    count in the metadata, a random hash (the copies are not chained)."""
+    first = sqlite_rows.entry(conn, "position = 1")
+    for i in range(1, EVENTS):
+        event_id = b"%016d" % i
+        copy = msgspec.structs.replace(
+            first,
+            seq=i,
+            version=i,
+            position=i + 1,
+            event_id=event_id,
+            timestamp=first.timestamp + i,
+            metadata=b'{"n":%d}' % i,
+            prev_hash=first.hash,
+            hash=os.urandom(32),
+        )
+        yield i + 1, i, event_id, msgspec.msgpack.encode(copy)
 
 
 def _peak_growth(events: Iterable[ses.RecordedEvent], count: int) -> tuple[int, int]:

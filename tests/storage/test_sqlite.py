@@ -15,6 +15,8 @@ import pytest
 import safe_eventstore as ses
 from safe_eventstore.storage.sqlite import USER_VERSION, SqliteStorage
 
+from ..sqlite_rows import back_to_version_7, entry, rewrite
+
 MARKER = "safe-eventstore.json"
 
 
@@ -52,6 +54,12 @@ def _raw_sqlite(directory: Path) -> Iterator[sqlite3.Connection]:
         sqlite3.connect(directory / "bank.sqlite3", isolation_level=None)
     ) as conn:
         yield conn
+
+
+def _back(conn: sqlite3.Connection, script: str) -> None:
+    """Lay the file out as an older version did: version 7 first, then ``script``."""
+    back_to_version_7(conn)
+    conn.executescript(script)
 
 
 # The layout of version 6: every payload in a row of the payloads table.
@@ -106,21 +114,22 @@ def _swap_seqs(conn: sqlite3.Connection) -> None:
 
 _ENTRY_OF_ACCOUNT_1 = "stream = 'Account-1' AND seq = ?"
 TAMPERING: dict[str, Callable[[sqlite3.Connection], object]] = {
-    "entry data": lambda c: c.execute(
-        "UPDATE entries SET address = (SELECT address FROM entries WHERE "
-        f"{_ENTRY_OF_ACCOUNT_1}) WHERE {_ENTRY_OF_ACCOUNT_1}",
-        (2, 1),
+    "entry data": lambda c: rewrite(
+        c, _ENTRY_OF_ACCOUNT_1, (1,), address=entry(c, _ENTRY_OF_ACCOUNT_1, (2,)).address
     ),
-    "entry metadata": lambda c: c.execute(
-        f"UPDATE entries SET metadata = ? WHERE {_ENTRY_OF_ACCOUNT_1}",
-        (b'{"approved_by":"mallory"}', 1),
+    "entry metadata": lambda c: rewrite(
+        c, _ENTRY_OF_ACCOUNT_1, (1,), metadata=b'{"approved_by":"mallory"}'
     ),
-    "entry type": lambda c: c.execute(
+    "entry type": lambda c: rewrite(c, _ENTRY_OF_ACCOUNT_1, (1,), type="Withdrawn"),
+    # a column that repeats a field of the record, changed alone: what queries select by
+    "entry type column": lambda c: c.execute(
         f"UPDATE entries SET type = 'Withdrawn' WHERE {_ENTRY_OF_ACCOUNT_1}", (1,)
     ),
-    "entry timestamp": lambda c: c.execute(
-        f"UPDATE entries SET timestamp = timestamp - 86400000000 WHERE {_ENTRY_OF_ACCOUNT_1}",
+    "entry timestamp": lambda c: rewrite(
+        c,
+        _ENTRY_OF_ACCOUNT_1,
         (1,),
+        timestamp=entry(c, _ENTRY_OF_ACCOUNT_1, (1,)).timestamp - 86400000000,
     ),
     "middle entry deleted": lambda c: c.execute(
         f"DELETE FROM entries WHERE {_ENTRY_OF_ACCOUNT_1}", (2,)
@@ -160,8 +169,8 @@ _ALTERED_PAYLOAD = {
         (b'{"amount":1000000}', 1),
     ),
     "in a row of its own": (
-        "UPDATE payloads SET data = ? WHERE address = "
-        f"(SELECT address FROM entries WHERE {_ENTRY_OF_ACCOUNT_1})",
+        "UPDATE payloads SET data = ? WHERE id = "
+        f"(SELECT payload FROM entries WHERE {_ENTRY_OF_ACCOUNT_1})",
         (b"forged receipt", 4),
     ),
 }
@@ -207,8 +216,8 @@ def test_verify_finds_a_removed_payload(directory: Path) -> None:
     _seed(directory)
     with _raw_sqlite(directory) as conn:
         conn.execute(
-            "DELETE FROM payloads WHERE address = "
-            f"(SELECT address FROM entries WHERE {_ENTRY_OF_ACCOUNT_1})",
+            "DELETE FROM payloads WHERE id = "
+            f"(SELECT payload FROM entries WHERE {_ENTRY_OF_ACCOUNT_1})",
             (4,),
         )
     with ses.open(_url(directory)) as store:
@@ -243,7 +252,7 @@ def test_a_version_2_database_gains_payload_ids_and_reads_the_same(directory: Pa
     with ses.open(_url(directory)) as store:
         before = list(store.database("bank").read_all())
     with _raw_sqlite(directory) as conn:  # back to the layout of version 2
-        conn.executescript(BACK_TO_VERSION_4)
+        _back(conn, BACK_TO_VERSION_4)
         conn.executescript("ALTER TABLE entries DROP COLUMN payload; PRAGMA user_version = 2;")
     with ses.open(_url(directory)) as store:
         db = store.database("bank")
@@ -254,8 +263,7 @@ def test_a_version_2_database_gains_payload_ids_and_reads_the_same(directory: Pa
     with _raw_sqlite(directory) as conn:
         assert conn.execute("PRAGMA user_version").fetchone() == (USER_VERSION,)
         missing = conn.execute(
-            "SELECT count(*) FROM entries WHERE address IS NOT NULL AND payload IS NULL "
-            "AND data IS NULL"
+            "SELECT count(*) FROM entries WHERE kind = 0 AND payload IS NULL AND data IS NULL"
         ).fetchone()
         assert missing == (0,)
 
@@ -263,7 +271,7 @@ def test_a_version_2_database_gains_payload_ids_and_reads_the_same(directory: Pa
 def test_a_damaged_event_id_fails_its_read_with_an_integrity_error(directory: Path) -> None:
     _seed(directory)
     with _raw_sqlite(directory) as conn:
-        conn.execute(f"UPDATE entries SET event_id = X'0102' WHERE {_ENTRY_OF_ACCOUNT_1}", (1,))
+        rewrite(conn, _ENTRY_OF_ACCOUNT_1, (1,), event_id=b"\x01\x02")
     with ses.open(_url(directory)) as store:
         db = store.database("bank")
         with pytest.raises(ses.IntegrityError, match="not 16 bytes"):
@@ -274,7 +282,7 @@ def test_a_damaged_event_id_fails_its_read_with_an_integrity_error(directory: Pa
 def test_a_version_3_database_drops_the_version_index(directory: Path) -> None:
     _seed(directory)
     with _raw_sqlite(directory) as conn:  # back to the layout of version 3
-        conn.executescript(BACK_TO_VERSION_4)
+        _back(conn, BACK_TO_VERSION_4)
         conn.executescript(
             "CREATE UNIQUE INDEX entries_stream_version ON entries (stream, version) "
             "WHERE kind = 0; PRAGMA user_version = 3;"
@@ -294,7 +302,7 @@ def test_a_version_4_database_keeps_its_heads_as_flags(directory: Path) -> None:
     with ses.open(_url(directory)) as store:
         before = list(store.database("bank").read_all())
     with _raw_sqlite(directory) as conn:
-        conn.executescript(BACK_TO_VERSION_4)
+        _back(conn, BACK_TO_VERSION_4)
         heads = conn.execute("SELECT name, last_seq, last_position FROM streams").fetchall()
         assert sorted(heads) == [("Account-1", 4, 5), ("Account-2", 0, 6)]
     with ses.open(_url(directory)) as store:
@@ -319,7 +327,7 @@ def test_a_version_5_database_keeps_its_stored_ids_as_retry_keys(directory: Path
     with ses.open(_url(directory)) as store:
         first = store.database("bank").read_stream("Account-2")[0]
     with _raw_sqlite(directory) as conn:
-        conn.executescript(BACK_TO_VERSION_5)
+        _back(conn, BACK_TO_VERSION_5)
     again = ses.NewEvent("Opened", {"owner": "bob"}, event_id=first.event_id)
     with ses.open(_url(directory)) as store:
         db = store.database("bank")
@@ -344,7 +352,7 @@ def test_a_version_6_database_reads_the_same_and_keeps_new_small_payloads_inline
         before = list(store.database("bank").read_all())
         stats = store.database("bank").stats()
     with _raw_sqlite(directory) as conn:
-        conn.executescript(BACK_TO_VERSION_6)
+        _back(conn, BACK_TO_VERSION_6)
         assert conn.execute("SELECT count(*) FROM payloads").fetchone() == (6,)
     with ses.open(_url(directory)) as store:
         db = store.database("bank")
@@ -366,7 +374,7 @@ def test_a_version_6_database_reads_the_same_and_keeps_new_small_payloads_inline
 def test_a_version_4_database_with_its_last_entry_removed_fails_verify(directory: Path) -> None:
     _seed(directory)
     with _raw_sqlite(directory) as conn:
-        conn.executescript(BACK_TO_VERSION_4)
+        _back(conn, BACK_TO_VERSION_4)
         conn.execute(f"DELETE FROM entries WHERE {_ENTRY_OF_ACCOUNT_1}", (4,))
     with ses.open(_url(directory)) as store:
         problems = store.database("bank").verify().problems
@@ -618,9 +626,41 @@ def test_an_entry_names_the_row_of_a_payload_stored_before(directory: Path) -> N
         assert db.verify().ok
     with _raw_sqlite(directory) as raw:
         rows = raw.execute(
-            "SELECT e.position, p.id, p.address = e.address FROM entries e "
+            "SELECT e.position, p.id, p.address FROM entries e "
             "JOIN payloads p ON p.id = e.payload ORDER BY e.position"
         ).fetchall()
-        assert all(same for _, _, same in rows)
+        assert all(entry(raw, "position = ?", (pos,)).address == a for pos, _, a in rows)
         ids = [pid for _, pid, _ in rows]
         assert ids[0] == ids[2] == ids[5] and ids[1] == ids[3] and len(set(ids)) == 3
+
+
+def test_a_version_7_database_gains_records_and_reads_the_same(directory: Path) -> None:
+    _seed(directory)
+    with ses.open(_url(directory)) as store:
+        db = store.database("bank")
+        before, stats = list(db.read_all()), db.stats()
+    with _raw_sqlite(directory) as conn:
+        back_to_version_7(conn)
+    with ses.open(_url(directory)) as store:
+        db = store.database("bank")
+        assert list(db.read_all()) == before
+        assert db.stats() == stats
+        assert db.verify().ok
+        db.append("Account-2", [ses.NewEvent("Deposited", {"amount": 1})], expected_version=0)
+        assert db.read_stream("Account-2")[-1].data == {"amount": 1}
+        assert db.verify().ok
+    with _raw_sqlite(directory) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (USER_VERSION,)
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(entries)")}
+        assert "record" in columns and not columns & {"metadata", "hash", "address"}
+        assert entry(conn, "position = 7").stream == "Account-2"
+
+
+def test_a_database_file_of_a_newer_schema_is_refused_with_a_clear_error(
+    directory: Path,
+) -> None:
+    _seed(directory)
+    with _raw_sqlite(directory) as conn:
+        conn.execute(f"PRAGMA user_version = {USER_VERSION + 1}")
+    with ses.open(_url(directory)) as store, pytest.raises(ses.NotSupported, match="newer"):
+        list(store.database("bank").read_all())

@@ -84,7 +84,7 @@ def test_a_store_others_may_read_keeps_its_modes_and_warns_when_written(
     raw = sqlite3.connect(directory / "bank.sqlite3", isolation_level=None)
     try:
         raw.execute("PRAGMA wal_autocheckpoint = 0")
-        raw.execute("UPDATE entries SET tags = tags")
+        raw.execute("UPDATE entries SET record = record")
         for path in [directory, *directory.iterdir()]:
             path.chmod(0o755 if path.is_dir() else 0o644)
         assert {"bank.sqlite3-wal", "bank.sqlite3-shm"} <= set(_modes(directory))

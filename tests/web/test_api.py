@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 import safe_eventstore as ses
 from safe_eventstore.web import create_app
 
+from .. import sqlite_rows
 from .support import problem
 
 API = "/api/v1/databases"
@@ -344,7 +345,7 @@ def test_verify_reports_altered_history(client: TestClient, tmp_path: Path) -> N
     append(client, "Account-1", "Opened", "Deposited")
     database = tmp_path / "store" / "bank.sqlite3"
     with sqlite3.connect(database) as conn:
-        conn.execute("UPDATE entries SET metadata = CAST('{\"x\":1}' AS BLOB) WHERE position = 1")
+        sqlite_rows.rewrite(conn, "position = 1", metadata=b'{"x":1}')
     conn.close()
     report = client.post(f"{API}/bank/verify").json()
     assert report["ok"] is False

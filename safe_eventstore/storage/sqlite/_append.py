@@ -11,12 +11,11 @@ connection has committed, so a lone writer reads neither again.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Callable
 from itertools import chain
 from typing import Any
-
-import msgspec
 
 from ..._model import AppendCondition, AppendResult, Query
 from ..._names import category_of
@@ -36,6 +35,7 @@ from ..documents import DocumentRow
 from ..group_commit import Request
 from . import _documents, _reads, _signatures
 from ._errors import WriteFailed, translated
+from ._records import encode as encode_record
 from ._schema import INLINE_BELOW
 
 __all__ = ["AppendItem", "AppendRequest", "Known", "Pending", "run_group"]
@@ -149,38 +149,38 @@ class Pending:
 
 
 _ENTRY_COLUMNS = (
-    "position, stream, seq, version, kind, category, event_id, type, correlation_id, "
-    "causation_id, timestamp, metadata, tags, address, codec, size, prev_hash, hash, head, "
-    "generated, data, payload"
+    "position, stream, seq, version, kind, category, event_id, type, size, head, generated, "
+    "data, record, payload"
 )
-_ROW = 21  # bound values a row: every column but payload
+_ROW = 14  # bound values a row: a value for every column but payload, then the address
 
 
 def _entry_values(first: int) -> str:
-    # A payload kept in its entry (data) has no row to name.
+    # A payload kept in its entry (data) has no row to name; the address (the row's last
+    # value, kept only in the record) finds the row of one that is not.
     p = [f"?{first + i}" for i in range(_ROW)]
     return (
-        f"({','.join(p)}, CASE WHEN {p[20]} IS NULL AND {p[13]} IS NOT NULL THEN "
+        f"({','.join(p[:13])}, CASE WHEN {p[11]} IS NULL AND {p[13]} IS NOT NULL THEN "
         f"(SELECT id FROM payloads WHERE address = {p[13]}) END)"
     )
 
 
-# Rows go in statements of _CHUNK rows each (the rest one by one): a statement per row
-# costs SQLite a step and a reset each, a measurable share of a batch append
-# (docs/performance.md). _CHUNK * _ROW stays under 999, the oldest bound on parameters.
-_CHUNK = 32
-_INSERT_ROW = f"INSERT INTO entries ({_ENTRY_COLUMNS}) VALUES {_entry_values(1)}"
-_INSERT_CHUNK = f"INSERT INTO entries ({_ENTRY_COLUMNS}) VALUES " + ",".join(
-    _entry_values(1 + _ROW * r) for r in range(_CHUNK)
-)
+# Rows go in statements of up to _CHUNK rows each: a statement per row costs SQLite a step
+# and a reset each, a measurable share of a batch append (docs/performance.md). _CHUNK *
+# _ROW stays under 999, the oldest bound on parameters.
+_CHUNK = 64
+
+
+@functools.cache
+def _insert(rows: int) -> str:
+    values = ",".join(_entry_values(1 + _ROW * r) for r in range(rows))
+    return f"INSERT INTO entries ({_ENTRY_COLUMNS}) VALUES {values}"
 
 
 def _insert_entries(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-    whole = len(rows) - len(rows) % _CHUNK
-    for start in range(0, whole, _CHUNK):
-        conn.execute(_INSERT_CHUNK, list(chain.from_iterable(rows[start : start + _CHUNK])))
-    if whole < len(rows):
-        conn.executemany(_INSERT_ROW, rows[whole:])
+    for start in range(0, len(rows), _CHUNK):
+        part = rows[start : start + _CHUNK]
+        conn.execute(_insert(len(part)), list(chain.from_iterable(part)))
 
 
 class Known:
@@ -266,7 +266,7 @@ class _Transaction(Transaction):
         where = f"e.event_id IN ({marks}) AND e.generated IS NULL AND +e.stream = ? AND e.kind = 0"
         args = (*event_ids, stream)
         if self.conn.execute(f"SELECT 1 FROM entries e WHERE {where} LIMIT 1", args).fetchone():
-            return _reads.entries(self.conn.execute(f"{_reads.SELECT} WHERE {where}", args))
+            return _reads.stored_entries(self.conn.execute(f"{_reads.SELECT} WHERE {where}", args))
         return []
 
     def at_versions(self, stream: str, first: int, event_ids: list[bytes]) -> list[Entry]:
@@ -278,11 +278,11 @@ class _Transaction(Transaction):
             " AND e.version >= ? ORDER BY e.seq LIMIT ?",
             (stream, first, first, len(event_ids)),
         )
-        return placed(event_ids, first, _reads.entries(rows))
+        return placed(event_ids, first, _reads.stored_entries(rows))
 
     def first_match(self, query: Query, from_position: int) -> Entry | None:
         sql, args = _reads.query_sql(query, from_position)
-        match = _reads.entries(
+        match = _reads.stored_entries(
             self.conn.execute(
                 f"{_reads.SELECT} WHERE e.position = (SELECT min(position) FROM ({sql}))", args
             )
@@ -315,13 +315,12 @@ class _Transaction(Transaction):
                 version = e.version
             rows.append(
                 (
-                    e.position, e.stream, e.seq, e.version, e.kind, category, e.event_id,
-                    e.type, e.correlation_id, e.causation_id, e.timestamp, e.metadata,
-                    msgspec.json.encode(e.tags) if e.tags else None, e.address, e.codec,
-                    e.size, e.prev_hash, e.hash, 1 if e is last else None,
+                    position, e.stream, e.seq, e.version, e.kind, category, e.event_id,
+                    e.type, e.size, 1 if e is last else None,
                     None if given and e.kind == EVENT else 1,
                     blobs[e.address] if e.address is not None and e.size < INLINE_BELOW
                     else None,
+                    encode_record(e), e.address,
                 )
             )  # fmt: skip
         self.position = position

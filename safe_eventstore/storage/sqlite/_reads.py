@@ -7,14 +7,11 @@ whole row; rows become entries in bulk (:func:`entries`).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
-from itertools import starmap
 from typing import Any
-
-import msgspec
 
 from ..._model import Query
 from ..base import Entry, Head, statistics
+from . import _records
 
 __all__ = [
     "SELECT",
@@ -25,39 +22,24 @@ __all__ = [
     "read_all",
     "read_stream",
     "stats",
+    "stored_entries",
 ]
 
 # An entry's payload: kept in its row (schema 7), else its row of payloads, looked up only
 # then (coalesce stops at its first value that is not NULL).
 _PAYLOAD = "coalesce(e.data, (SELECT p.data FROM payloads p WHERE p.id = e.payload))"
-_COLUMNS = (
-    "e.stream, e.seq, e.version, e.position, e.kind, e.event_id, e.type, e.correlation_id, "
-    f"e.causation_id, e.timestamp, e.metadata, e.tags, e.address, e.codec, {_PAYLOAD}, "
-    "e.size, e.prev_hash, e.hash"
+
+# What a read that decodes events needs: the record (the whole entry, schema 8) and the
+# payload, made into entries by :func:`entries`.
+SELECT_LIGHT = f"SELECT e.record, {_PAYLOAD} FROM entries e"
+# What verification and the append's lookups read: the columns a record repeats too, laid
+# over it by :func:`stored_entries`.
+SELECT = (
+    f"SELECT e.record, {_PAYLOAD}, e.position, e.stream, e.seq, e.version, e.kind, "
+    "e.event_id, e.type, e.size FROM entries e"
 )
-SELECT = f"SELECT {_COLUMNS} FROM entries e"
-_tags_decoder = msgspec.json.Decoder(tuple[str, ...])
-
-
-# What a read that decodes events needs: not the chain (prev_hash, hash) nor the size,
-# which verification reads through read_entries. The row stops before them and Entry's
-# defaults fill them in: three columns fewer a row.
-_LIGHT_COLUMNS = (
-    "e.stream, e.seq, e.version, e.position, e.kind, e.event_id, e.type, e.correlation_id, "
-    f"e.causation_id, e.timestamp, e.metadata, e.tags, e.address, e.codec, {_PAYLOAD}"
-)
-SELECT_LIGHT = f"SELECT {_LIGHT_COLUMNS} FROM entries e"
-
-
-def entries(rows: Iterable[tuple[Any, ...]]) -> list[Entry]:
-    """The entries of rows of ``SELECT`` or ``SELECT_LIGHT`` (both in the order of Entry's
-    fields; tags arrive as JSON, or NULL for none): built by ``starmap`` (a loop in C),
-    then their tags put right."""
-    found = list(starmap(Entry, rows))
-    for e in found:
-        raw: Any = e.tags
-        e.tags = _tags_decoder.decode(raw) if raw else ()
-    return found
+entries = _records.entries
+stored_entries = _records.entries_as_stored
 
 
 def query_sql(query: Query, from_position: int) -> tuple[str, list[Any]]:
@@ -94,11 +76,14 @@ def head(conn: sqlite3.Connection, stream: str) -> Head | None:
     # entries were removed), with the version of the last event up to it.
     row = conn.execute(
         "SELECT h.seq, (SELECT e.version FROM entries e WHERE e.stream = ?1 AND e.kind = 0 "
-        "AND e.seq <= h.seq ORDER BY e.seq DESC LIMIT 1), h.hash, h.position "
+        "AND e.seq <= h.seq ORDER BY e.seq DESC LIMIT 1), h.record, h.position "
         "FROM entries h WHERE h.stream = ?1 AND h.head = 1 ORDER BY h.seq DESC LIMIT 1",
         (stream,),
     ).fetchone()
-    return Head(*row) if row else None
+    if row is None:
+        return None
+    seq, version, record, position = row
+    return Head(seq, version, _records.decode(record, position).hash, position)
 
 
 def read_stream(

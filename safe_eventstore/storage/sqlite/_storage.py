@@ -161,6 +161,8 @@ class SqliteStorage(Storage, DocumentStorage):
                     isolation_level=None,
                     check_same_thread=False,
                     timeout=self._slice,
+                    # room for an insert of each row count up to a chunk's beside the reads
+                    cached_statements=256,
                 )
             except sqlite3.OperationalError:
                 raise DatabaseNotFound(f"no database {db!r}") from None
@@ -457,7 +459,7 @@ class SqliteStorage(Storage, DocumentStorage):
             f"{_reads.SELECT} WHERE e.stream = ? AND e.seq >= ? ORDER BY e.seq LIMIT ?",
             (stream, min(from_seq, MAX_INT), min(limit, MAX_INT)),
         )
-        return _reads.entries(rows)
+        return _reads.stored_entries(rows)
 
     @translate
     def read_all(
@@ -500,7 +502,7 @@ class SqliteStorage(Storage, DocumentStorage):
         else:
             sql = f"{_reads.SELECT} WHERE e.kind = 1 AND e.stream = ? ORDER BY e.position"
             args = (stream,)
-        return _reads.entries(self._conn(db).execute(sql, args))
+        return _reads.stored_entries(self._conn(db).execute(sql, args))
 
     @translate
     def last_position(self, db: str) -> int:

@@ -1,0 +1,73 @@
+"""An entry row's record (schema 8): the whole entry as one MessagePack value.
+
+The columns of an entry row are what SQL selects and indexes by; everything an entry is
+sits in its ``record``, which a read decodes into an :class:`Entry` in one call. A row's
+payload is not in its record: it is the row's ``data``, or its row of payloads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+
+from ..._exceptions import IntegrityError
+from ..base import Entry
+
+__all__ = ["decode", "encode", "entries", "entries_as_stored", "from_columns"]
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(Entry)
+_tags = msgspec.json.Decoder(tuple[str, ...])
+
+
+def encode(e: Entry) -> bytes:
+    """The record of ``e`` (whose payload is ``None``: payloads are kept apart)."""
+    return _encoder.encode(e)
+
+
+def decode(record: bytes, position: object = "?") -> Entry:
+    try:
+        return _decoder.decode(record)
+    except msgspec.DecodeError as exc:
+        raise IntegrityError(f"the entry at position {position} cannot be decoded: {exc}") from None
+
+
+def entries(rows: Iterable[tuple[Any, ...]]) -> list[Entry]:
+    """The entries of rows ``(record, payload)``: what reads that decode events select."""
+    out: list[Entry] = []
+    append = out.append
+    decode_entry = _decoder.decode
+    try:
+        for record, payload in rows:
+            e = decode_entry(record)
+            e.payload = payload
+            append(e)
+    except msgspec.DecodeError:
+        decode(record)  # raises IntegrityError
+    return out
+
+
+def entries_as_stored(rows: Iterable[tuple[Any, ...]]) -> list[Entry]:
+    """The entries of rows ``(record, payload, position, stream, seq, version, kind,
+    event_id, type, size)``: the record with the row's columns laid over it. Verification
+    reads these, so a column changed behind the store's back (the columns are what queries
+    select by) breaks the hash chain it checks, as a changed record does."""
+    out: list[Entry] = []
+    for record, payload, position, stream, seq, version, kind, event_id, type_, size in rows:
+        e = decode(record, position)
+        e.payload = payload
+        e.position, e.stream, e.seq, e.version, e.kind = position, stream, seq, version, kind
+        e.event_id, e.type, e.size = event_id, type_, size
+        out.append(e)
+    return out
+
+
+def from_columns(*columns: Any) -> bytes:
+    """The record of a row of schema 7, from its columns in Entry's order (tags as JSON
+    text or NULL, no payload): the migration to schema 8 calls it from SQL."""
+    fields = list(columns)
+    fields[11] = _tags.decode(fields[11]) if fields[11] else ()
+    fields.insert(14, None)  # the payload
+    return _encoder.encode(Entry(*fields))
