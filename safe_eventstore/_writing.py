@@ -4,13 +4,14 @@ timestamp), the expected versions checked, and the batch handed to the storage."
 from __future__ import annotations
 
 import base64
+import hashlib
 import time
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ._codec import BYTES, JSON, SCHEMA_KEY, EventTypes, address_of, decode_json, encode_json
+from ._codec import BYTES, JSON, SCHEMA_KEY, EventTypes, decode_json, encode_json
 from ._decoding import SEALED
 from ._exceptions import (
     EventNotFound,
@@ -41,6 +42,10 @@ if TYPE_CHECKING:
     from ._keyring import KeyHolder
 
 __all__ = ["Writer", "check_expected", "new_event_id"]
+
+
+_NAMES_KEPT = 1000
+_sha256 = hashlib.sha256
 
 
 def _now_us() -> int:
@@ -143,6 +148,7 @@ class Writer:
         self._signer = signer
         self._holder = keys
         self._keys = None if keys is None else keys.ring
+        self._names: set[str] = set()  # event type names already checked
 
     def _store(
         self,
@@ -160,7 +166,7 @@ class Writer:
         )
 
     def _encode(self, event: object) -> tuple[NewEvent, bytes, str]:
-        if not isinstance(event, NewEvent):
+        if type(event) is not NewEvent and not isinstance(event, NewEvent):
             name = self._types.name_of(event)
             if name is None:
                 raise InvalidEvent(
@@ -169,7 +175,12 @@ class Writer:
                 )
             # a new id at each append: the object carries none a retry could repeat
             event = NewEvent(name, event, event_id=None)
-        check_name(event.type, "event type")
+        name = event.type
+        if name not in self._names:
+            check_name(name, "event type")
+            if len(self._names) >= _NAMES_KEPT:  # bounded: names may come from anywhere
+                self._names.clear()
+            self._names.add(name)
         data = event.data
         if isinstance(data, bytes | bytearray | memoryview):
             return event, bytes(data), BYTES
@@ -190,8 +201,9 @@ class Writer:
         size = len(payload) + len(metadata)
         if size > self._max_event_size:
             raise EventTooLarge(size, self._max_event_size)
-        tags = _check_tags(event.tags)
-        event_id = _uuid(event.event_id, "event_id") or new_event_id()
+        tags = _check_tags(event.tags) if event.tags else ()
+        given = event.event_id
+        event_id = given.bytes if isinstance(given, uuid.UUID) else _uuid(given, "event_id")
         keys = self._keys
         if keys is not None:
             payload = (keys.sealers.get(stream) or keys.sealer(stream, tags))(payload)
@@ -199,15 +211,20 @@ class Writer:
                 cipher = keys.writing(keys.scope_of(stream, tags))
                 sealed = base64.b64encode(cipher.seal_metadata(metadata)).decode()
                 metadata = encode_json({SEALED: sealed})
-        address = address_of(payload)
+        address = _sha256(payload).digest()
         blobs[address] = payload
+        correlation, causation, timestamp = (
+            event.correlation_id,
+            event.causation_id,
+            event.timestamp,
+        )
         return Draft(
             kind,
-            event_id,
+            event_id or new_event_id(),
             event.type,
-            _uuid(event.correlation_id, "correlation_id"),
-            _uuid(event.causation_id, "causation_id"),
-            _timestamp_us(event.timestamp),
+            None if correlation is None else _uuid(correlation, "correlation_id"),
+            None if causation is None else _uuid(causation, "causation_id"),
+            _now_us() if timestamp is None else _timestamp_us(timestamp),
             metadata,
             tags,
             address,

@@ -166,7 +166,7 @@ def chained_fields(
         d.causation_id,
         d.timestamp,
         d.metadata,
-        list(d.tags),
+        d.tags,  # a tuple and a list encode as the same MessagePack array
         d.address,
         d.codec,
         d.size,
