@@ -10,16 +10,21 @@ import asyncio
 import itertools
 import json
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 
 from ..._exceptions import StorageError, StoreUnavailable
 from ._errors import ApiError, NoStream, TooMany, acknowledged, api_error, status_error
 from ._loop import LoopDriver
 
-__all__ = ["ApiError", "Connection", "NoStream", "TooMany", "api_error"]
+__all__ = ["ApiError", "Connection", "NoStream", "RawHandler", "TooMany", "api_error"]
+
+# called on the loop with a delivery's subject, reply subject, data and raw header block
+RawHandler = Callable[[bytes, bytes, bytes, bytes], None]
 
 API = "$JS.API"
 _FLOW_BYTES = 8 * 1024 * 1024  # ask for an ack at least this often inside a large batch
@@ -47,7 +52,25 @@ class _Client(Client):
     whitespace or non-ASCII bytes are skipped, values decoded leniently), faster. It replaces
     a private method of the exactly pinned nats-py; ``tests/storage/test_nats_headers.py``
     checks it against the original.
+
+    Deliveries to a subscription registered in :attr:`raw` skip nats-py's handling of a
+    message (its header parsing, message object, queue and task) and reach their handler
+    as raw bytes: a long scan's consumer delivers one message per entry, and that handling
+    was most of what reading one cost.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.raw: dict[int, RawHandler] = {}
+
+    async def _process_msg(
+        self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes
+    ) -> None:
+        handler = self.raw.get(sid)
+        if handler is None:
+            await super()._process_msg(sid, subject, reply, data, headers)
+        else:
+            handler(subject, reply, data, headers)
 
     @staticmethod
     def _parse_header_lines(raw: bytes) -> dict[str, str]:
@@ -80,9 +103,13 @@ class Connection(LoopDriver):
         self._acks: dict[str, asyncio.Future[Msg]] = {}
         self._tokens = itertools.count(1)
         self._inbox = ""
+        # consumers made by this connection, deleted on close: name -> (stream, subscription)
+        self._consumers: dict[str, tuple[str, Subscription]] = {}
+        self.lost: list[Callable[[], None]] = []  # told when the connection is lost
+        self._sending: set[asyncio.Task[None]] = set()
         super().__init__(timeout)
         try:
-            self.nc: Client = self.call(
+            self.nc: _Client = self.call(
                 self._connect(servers, connect_timeout, name),
                 timeout=connect_timeout * (len(servers) + 1) + 1,
             )
@@ -97,7 +124,7 @@ class Connection(LoopDriver):
 
     # -- connecting and closing -----------------------------------------------------------------
 
-    async def _connect(self, servers: list[str], connect_timeout: float, name: str) -> Client:
+    async def _connect(self, servers: list[str], connect_timeout: float, name: str) -> _Client:
         async def quiet(exc: Exception) -> None:
             pass  # errors reach callers as exceptions; the default callback only logs
 
@@ -111,6 +138,8 @@ class Connection(LoopDriver):
             for replies in list(self._replies.values()):
                 if not replies.done.done():
                     replies.done.set_exception(lost)
+            for told in list(self.lost):
+                told()
 
         nc = _Client()
         await nc.connect(
@@ -139,9 +168,59 @@ class Connection(LoopDriver):
     def _close_client(self) -> None:
         try:
             if getattr(self, "nc", None) is not None:
+                if self._consumers:
+                    self.loop.run_until_complete(asyncio.wait_for(self._delete_consumers(), 5))
                 self.loop.run_until_complete(asyncio.wait_for(self.nc.close(), 5))
         except Exception:
             pass  # closing is best effort
+
+    async def _delete_consumers(self) -> None:
+        await asyncio.gather(
+            *(self.delete_consumer(name) for name in list(self._consumers)),
+            return_exceptions=True,
+        )
+
+    # -- consumers delivering into a handler of raw messages ------------------------------------
+
+    async def push_consumer(self, stream: str, config: dict[str, Any], handler: RawHandler) -> str:
+        """Make an ephemeral push consumer of ``stream`` with ``config`` (its delivery
+        subject is added) whose deliveries reach ``handler`` raw; its name."""
+        inbox = self.nc.new_inbox()
+        sub = await self.nc.subscribe(inbox, pending_msgs_limit=-1, pending_bytes_limit=-1)
+        self.nc.raw[sub._id] = handler
+        try:
+            info = await self.api(
+                f"CONSUMER.CREATE.{stream}",
+                {"stream_name": stream, "config": {**config, "deliver_subject": inbox}},
+            )
+        except BaseException:
+            self.nc.raw.pop(sub._id, None)
+            await sub.unsubscribe()
+            raise
+        name = str(info["name"])
+        self._consumers[name] = (stream, sub)
+        return name
+
+    async def delete_consumer(self, name: str) -> None:
+        """Stop the deliveries of a consumer :meth:`push_consumer` made, and delete it."""
+        stream, sub = self._consumers.pop(name, ("", None))
+        if sub is None:
+            return
+        self.nc.raw.pop(sub._id, None)
+        try:
+            await sub.unsubscribe()
+        finally:
+            try:
+                await self.api(f"CONSUMER.DELETE.{stream}.{name}")
+            except ApiError:
+                pass  # gone already (its inactivity threshold passed)
+
+    def reply_soon(self, subject: str) -> None:
+        """An empty message to ``subject``, sent from a handler that cannot await."""
+        if subject:
+            task = self.loop.create_task(self.nc.publish(subject, b""))
+            self._sending.add(task)  # held until done, so that it is not collected
+            task.add_done_callback(self._sending.discard)
 
     # -- the JetStream API ----------------------------------------------------------------------
 
