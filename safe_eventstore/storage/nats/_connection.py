@@ -20,6 +20,7 @@ from nats.aio.subscription import Subscription
 from ..._exceptions import StorageError, StoreUnavailable
 from ._errors import ApiError, NoStream, TooMany, acknowledged, api_error, status_error
 from ._loop import LoopDriver
+from ._protocol import FastParser
 
 __all__ = ["ApiError", "Connection", "NoStream", "RawHandler", "TooMany", "api_error"]
 
@@ -53,24 +54,17 @@ class _Client(Client):
     a private method of the exactly pinned nats-py; ``tests/storage/test_nats_headers.py``
     checks it against the original.
 
-    Deliveries to a subscription registered in :attr:`raw` skip nats-py's handling of a
-    message (its header parsing, message object, queue and task) and reach their handler
-    as raw bytes: a long scan's consumer delivers one message per entry, and that handling
-    was most of what reading one cost.
+    Its protocol parser is :class:`~._protocol.FastParser`: deliveries to a subscription
+    registered in :attr:`raw` skip nats-py's handling of a message (its header parsing,
+    message object, queue and task) and reach their handler as raw bytes. A long scan's
+    consumer delivers one message per entry, and that handling was most of what reading
+    one cost.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.raw: dict[int, RawHandler] = {}
-
-    async def _process_msg(
-        self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes
-    ) -> None:
-        handler = self.raw.get(sid)
-        if handler is None:
-            await super()._process_msg(sid, subject, reply, data, headers)
-        else:
-            handler(subject, reply, data, headers)
+        self._ps = FastParser(self)
 
     @staticmethod
     def _parse_header_lines(raw: bytes) -> dict[str, str]:
