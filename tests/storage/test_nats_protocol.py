@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from nats.errors import ProtocolError
 from nats.protocol.parser import Parser
 
+from safe_eventstore.storage.nats._connection import _Client as _Connected
 from safe_eventstore.storage.nats._protocol import FastParser
 
 ENTRY_HEADERS = b"NATS/1.0\r\nNats-Expected-Last-Subject-Sequence: 41\r\n\r\n"
@@ -64,6 +65,9 @@ class _Client:
     async def _process_msg(
         self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes | None
     ) -> None:
+        if sid in self.raw:  # as the connection's client does: nats-py's parser calls this
+            await _Connected._process_msg(self, sid, subject, reply, data, headers)  # type: ignore[arg-type]
+            return
         self.calls.append(("msg", sid, bytes(subject), bytes(reply), data, headers))
 
     async def _process_ping(self) -> None:
@@ -122,3 +126,12 @@ def test_a_malformed_message_line_is_a_protocol_error(line: bytes) -> None:
         _feed(FastParser, True, [line])
     with pytest.raises(ProtocolError):
         _feed(Parser, False, [line])
+
+
+def test_a_raw_message_that_nats_py_parser_reads_reaches_its_handler() -> None:
+    """After a line it does not read itself (``PING``, ``+OK``), the fast parser leaves the
+    rest of the buffer to nats-py's, which hands messages to the client: the client hands
+    a raw subscription's to its handler."""
+    calls = _feed(FastParser, True, [b"PING\r\n" + STREAM])
+    expected = _feed(Parser, False, [b"PING\r\n" + STREAM])
+    assert calls == expected

@@ -44,6 +44,28 @@ class _Replies:
         self.done: asyncio.Future[None] = loop.create_future()
 
 
+class _Entries:
+    """The messages answering one batched direct get of a scan, raw: each one's data and
+    stream sequence, and the header block of the last, up to the end-of-batch status."""
+
+    __slots__ = ("done", "last", "msgs", "status")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.msgs: list[tuple[bytes, int]] = []
+        self.last = b""
+        self.status: tuple[str, str] = ("", "")
+        self.done: asyncio.Future[None] = loop.create_future()
+
+
+def _header(headers: bytes, name: bytes) -> bytes | None:
+    """The value of the header whose line starts with ``name`` in a raw header block."""
+    i = headers.find(name)
+    if i < 0:
+        return None
+    i += len(name)
+    return headers[i : headers.index(b"\r", i)].strip()
+
+
 class _Client(Client):
     """nats-py's client, with a faster parser of message headers.
 
@@ -65,6 +87,17 @@ class _Client(Client):
         super().__init__()
         self.raw: dict[int, RawHandler] = {}
         self._ps = FastParser(self)
+
+    async def _process_msg(
+        self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes
+    ) -> None:
+        # the fast parser hands raw messages over itself; nats-py's, which reads the rest of
+        # a buffer after any other line, hands them over here
+        handler = self.raw.get(sid)
+        if handler is None:
+            await super()._process_msg(sid, subject, reply, data, headers)
+        else:
+            handler(subject, reply, data, headers or b"")
 
     @staticmethod
     def _parse_header_lines(raw: bytes) -> dict[str, str]:
@@ -94,6 +127,7 @@ class Connection(LoopDriver):
         name: str = "safe-eventstore",
     ) -> None:
         self._replies: dict[str, _Replies] = {}
+        self._entries: dict[bytes, _Entries] = {}
         self._acks: dict[str, asyncio.Future[Msg]] = {}
         self._tokens = itertools.count(1)
         self._inbox = ""
@@ -129,7 +163,8 @@ class Connection(LoopDriver):
             for future in list(self._acks.values()):
                 if not future.done():
                     future.set_exception(lost)
-            for replies in list(self._replies.values()):
+            waiting: list[_Replies | _Entries] = [*self._replies.values()]
+            for replies in waiting + list(self._entries.values()):
                 if not replies.done.done():
                     replies.done.set_exception(lost)
             for told in list(self.lost):
@@ -157,6 +192,10 @@ class Connection(LoopDriver):
             pending_msgs_limit=-1,
             pending_bytes_limit=-1,
         )
+        sub = await nc.subscribe(
+            f"{self._inbox}.e.*", pending_msgs_limit=-1, pending_bytes_limit=-1
+        )
+        nc.raw[sub._id] = self._on_entry
         return nc
 
     def _close_client(self) -> None:
@@ -281,6 +320,53 @@ class Connection(LoopDriver):
         if status == "413":
             raise TooMany(description)
         raise status_error(status, description)
+
+    async def get_entries(
+        self, stream: str, req: dict[str, Any]
+    ) -> tuple[list[tuple[bytes, int]], int]:
+        """:meth:`get_batch` for a scan (``next_by_subj``), its replies read raw: each
+        message's data and stream sequence, and how many messages on the subject follow
+        the last one."""
+        token = str(next(self._tokens))
+        replies = _Entries(self.loop)
+        self._entries[token.encode()] = replies
+        try:
+            await self.nc.publish(
+                f"{API}.DIRECT.GET.{stream}",
+                json.dumps(req).encode(),
+                reply=f"{self._inbox}.e.{token}",
+            )
+            async with asyncio.timeout(self.timeout):
+                await replies.done
+        finally:
+            self._entries.pop(token.encode(), None)
+        status, description = replies.status
+        if status in ("204", "404"):
+            pending = _header(replies.last, b"\r\nNats-Num-Pending:") if replies.msgs else None
+            return replies.msgs, int(pending or 0)
+        if status == "503":
+            raise NoStream("no JetStream stream answered")
+        if status == "413":
+            raise TooMany(description)
+        raise status_error(status, description)
+
+    def _on_entry(self, subject: bytes, reply: bytes, data: bytes, headers: bytes) -> None:
+        replies = self._entries.get(subject[subject.rfind(b".") + 1 :])
+        if replies is None or replies.done.done():
+            return
+        if headers[8:9] == b" ":  # "NATS/1.0 204 EOB\r\n...": the end of the batch
+            line = headers[9 : headers.find(b"\r")].decode("ascii", "replace")
+            status, _, description = line.partition(" ")
+            replies.status = (status, description.strip())
+            replies.done.set_result(None)
+            return
+        seq = _header(headers, b"\r\nNats-Sequence:")
+        if seq is None:
+            replies.status = ("500", "a direct get's reply without its sequence")
+            replies.done.set_result(None)
+            return
+        replies.msgs.append((data, int(seq)))
+        replies.last = headers
 
     async def _on_reply(self, msg: Msg) -> None:
         token = msg.subject.rpartition(".")[2]

@@ -111,23 +111,23 @@ class Reader(Lookups):
         scan goes on through a consumer (if ``switch``), or its next page will."""
         while len(out) < limit:
             want = PAGE if keep is not None else min(PAGE, limit - len(out))
-            msgs = await self.conn.get_batch(
+            msgs, pending = await self.conn.get_entries(
                 d.layout.stream_name,
                 {"seq": start, "batch": want, "next_by_subj": scope, "min_last_seq": d.seen},
             )
             if not msgs:
                 break
             after = start
-            for msg in msgs:
-                position = seq_of(msg)
+            for data, position in msgs:
                 after = position + 1
-                entry, _ = decode_entry(msg.data, position)
+                entry, _ = decode_entry(data, position)
                 if keep is None or keep(entry):
                     out.append(entry)
                     if len(out) >= limit:
                         break
-            d.observe(seq_of(msgs[-1]))
-            if pending_of(msgs[-1]) == 0 and after > seq_of(msgs[-1]):
+            last = msgs[-1][1]
+            d.observe(last)
+            if pending == 0 and after > last:
                 break
             start = after
             if len(msgs) >= PAGE:
