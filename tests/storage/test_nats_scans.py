@@ -181,3 +181,36 @@ def test_no_consumer_is_left_on_the_server(single_url: str, tmp_path: Path) -> N
             r.read_all("secret", from_position=first[-1].position + 1, limit=PAGE)
             assert _consumers(s, "secret") == 1
         assert _consumers(s, "secret") == 0
+
+
+def test_a_scan_whose_consumer_is_deleted_goes_on_by_direct_gets(single_url: str) -> None:
+    with ses.open(f"{single_url}&timeout=1") as store:
+        db = store.create_database("lost")
+        _fill(db, EVENTS)
+        s = _storage(store)
+        direct = _pages(s, "lost", SHORT)
+        first = s.read_all("lost", from_position=1, limit=PAGE)
+        second = s.read_all("lost", from_position=first[-1].position + 1, limit=PAGE)
+        assert _consumers(s, "lost") == 1
+        url = s._conn.nc.connected_url
+        assert url is not None
+        stream = s._db("lost").layout.stream_name
+
+        async def delete() -> None:
+            nc = await nats.connect([url.geturl()])
+            try:
+                js = nc.jetstream()
+                for info in await js.consumers_info(stream):
+                    await js.delete_consumer(stream, info.name)
+            finally:
+                await nc.close()
+
+        asyncio.run(delete())
+        # events its consumer would have delivered, had it not been deleted
+        db.append("Late-1", [ses.NewEvent("Late", {"n": n}) for n in range(10)])
+        rest = _pages(s, "lost", PAGE, second[-1].position + 1)
+        late = [e for e in rest if e.type == "Late"]
+        assert [e.version for e in late] == list(range(10))
+        rest = [e for e in rest if e.type != "Late"]
+        assert [_key(e) for e in first + second + rest] == [_key(e) for e in direct]
+        assert _until_no_consumers(lambda: _consumers(s, "lost")) == 0
