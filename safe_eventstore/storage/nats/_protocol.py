@@ -28,35 +28,41 @@ class FastParser(Parser):
 
     async def parse(self, data: bytes = b"") -> None:
         buf = self.buf
-        buf.extend(data)
+        if buf:
+            buf.extend(data)
+            data = bytes(buf)
+            buf.clear()
         nc: Any = self.nc
         raw = getattr(nc, "raw", {})
         arg = self.msg_arg
-        while buf:
+        # read through the chunk by index; only what is left of it is kept in the buffer
+        at, size = 0, len(data)
+        while at < size:
             if self.state == AWAITING_CONTROL_LINE:
-                op = bytes(buf[:4])
+                op = data[at : at + 4]
                 if op != _HMSG and op != _MSG:
+                    buf.extend(data[at:] if at else data)
                     await super().parse()  # consumes all it can of the buffer
                     return
-                end = buf.find(b"\r\n")
+                end = data.find(b"\r\n", at)
                 if end < 0:
-                    return  # the rest of the line has not arrived
-                self._message_line(bytes(buf[:end]).split(), op == _HMSG)
-                del buf[: end + 2]
+                    break  # the rest of the line has not arrived
+                self._message_line(data[at:end].split(), op == _HMSG)
+                at = end + 2
                 self.state = AWAITING_MSG_PAYLOAD
                 continue
             needed = self.needed
-            if len(buf) < needed + 2:
-                return  # the rest of the message has not arrived
-            size = self.header_needed
-            if size:
-                headers: bytes | None = bytes(buf[:size])
-                payload = bytes(buf[size:needed])
+            if size - at < needed + 2:
+                break  # the rest of the message has not arrived
+            split = self.header_needed
+            if split:
+                headers: bytes | None = data[at : at + split]
+                payload = data[at + split : at + needed]
                 self.header_needed = 0
             else:
                 headers = None
-                payload = bytes(buf[:needed])
-            del buf[: needed + 2]
+                payload = data[at : at + needed]
+            at += needed + 2
             self.state = AWAITING_CONTROL_LINE
             sid = arg["sid"]
             handler = raw.get(sid)
@@ -64,6 +70,8 @@ class FastParser(Parser):
                 handler(arg["subject"], arg["reply"], payload, headers or b"")
             else:
                 await nc._process_msg(sid, arg["subject"], arg["reply"], payload, headers)
+        if at < size:
+            buf.extend(data[at:])
 
     def _message_line(self, args: list[bytes], with_headers: bool) -> None:
         """``MSG subject sid [reply] size`` or ``HMSG subject sid [reply] hsize size``."""
