@@ -63,7 +63,8 @@ def _header(headers: bytes, name: bytes) -> bytes | None:
     if i < 0:
         return None
     i += len(name)
-    return headers[i : headers.index(b"\r", i)].strip()
+    end = headers.find(b"\r", i)
+    return headers[i : end if end >= 0 else len(headers)].strip()
 
 
 class _Client(Client):
@@ -360,12 +361,13 @@ class Connection(LoopDriver):
             replies.status = (status, description.strip())
             replies.done.set_result(None)
             return
-        seq = _header(headers, b"\r\nNats-Sequence:")
-        if seq is None:
+        try:
+            seq = int(_header(headers, b"\r\nNats-Sequence:") or b"")
+        except ValueError:  # called by the parser: nothing may escape into it
             replies.status = ("500", "a direct get's reply without its sequence")
             replies.done.set_result(None)
             return
-        replies.msgs.append((data, int(seq)))
+        replies.msgs.append((data, seq))
         replies.last = headers
 
     async def _on_reply(self, msg: Msg) -> None:

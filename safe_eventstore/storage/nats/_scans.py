@@ -102,21 +102,28 @@ class Scanner:
     # -- deliveries (called on the loop, raw) -----------------------------------------------------
 
     def deliver(self, subject: bytes, reply: bytes, data: bytes, headers: bytes) -> None:
-        if headers and headers[8:9] == _STATUS:
-            self._status(reply, headers)
-        else:
-            # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<time>.<pending>, or
-            # with a domain and account hash after $JS.ACK (and maybe a token at the end)
-            t = reply.split(b".")
-            at = 5 if len(t) == 9 else 7
-            if len(t) < 9 or int(t[at + 1]) != self.dseq + 1:
-                self.lose()
-                return
-            self.dseq += 1
-            self.received += 1
-            self.pending = int(t[at + 3])
-            self.buf.append((data, int(t[at])))
+        # called by the connection's parser: nothing may escape into it
+        try:
+            if headers and headers[8:9] == _STATUS:
+                self._status(reply, headers)
+            else:
+                self._entry(reply, data)
+        except (ValueError, IndexError):
+            self.lose()  # not what a consumer delivers
         self._wake()
+
+    def _entry(self, reply: bytes, data: bytes) -> None:
+        # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<time>.<pending>, or with
+        # a domain and an account hash after $JS.ACK (and maybe a token at the end)
+        t = reply.split(b".")
+        at = 5 if len(t) == 9 else 7 if len(t) in (11, 12) else -1
+        if at < 0 or int(t[at + 1]) != self.dseq + 1:
+            self.lose()
+            return
+        self.dseq += 1
+        self.received += 1
+        self.pending = int(t[at + 3])
+        self.buf.append((data, int(t[at])))
 
     def _status(self, reply: bytes, headers: bytes) -> None:
         text = headers.decode("ascii", "replace")
