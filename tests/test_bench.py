@@ -192,6 +192,7 @@ def test_nats_rows_on_a_server_started_for_the_run(
         "raw-batch",
         "raw-ordered",
         "raw-get",
+        "raw-ordered+decode",
         "core-read",
         "P2",
     ):
@@ -203,9 +204,13 @@ def test_nats_rows_on_a_server_started_for_the_run(
     assert set(by_id["W2"]["ratios"]) == {"W1", "raw-pipe", "raw-16"}
     assert set(by_id["raw-16"]["ratios"]) == {"raw-1"}
     assert set(by_id["W3"]["ratios"]) == {"raw-pipe", "raw-batch"}
-    assert set(by_id["W4"]["ratios"]) == {"raw-ordered", "raw-get"}
-    assert set(by_id["W6"]["ratios"]) == {"raw-ordered", "raw-get"}
-    reads = {by_id[k]["count"] for k in ("W4", "W5", "W6", "raw-ordered", "raw-get", "core-read")}
+    assert set(by_id["W4"]["ratios"]) == {"raw-ordered", "raw-ordered+decode", "raw-get"}
+    assert set(by_id["W6"]["ratios"]) == {"raw-ordered", "raw-ordered+decode", "raw-get"}
+    assert set(by_id["raw-ordered+decode"]["ratios"]) == {"raw-ordered"}
+    reads = {
+        by_id[k]["count"]
+        for k in ("W4", "W5", "W6", "raw-ordered", "raw-get", "raw-ordered+decode", "core-read")
+    }
     assert reads == {nats_rows.QUICK.read}
     assert all(r["rate"] > 0 for r in document["rows"])
     assert list(tmp_path.iterdir()) == [out]  # the server's directory was removed

@@ -11,6 +11,7 @@ import json
 import secrets
 import threading
 import uuid
+from collections.abc import Callable
 
 import nats
 from nats.aio.msg import Msg
@@ -183,6 +184,13 @@ class RawNats:
     def ordered(self, n: int) -> tuple[int, float]:
         """``raw-ordered``: an ordered push consumer (nats-py's) reading the stored messages
         from the first, into a callback: the fastest way nats-py reads a stream back."""
+        return self.ordered_decoding(n, self.name, f"{self.name}.reads", None)
+
+    def ordered_decoding(
+        self, n: int, stream: str, subject: str, decode: Callable[[bytes, int], object] | None
+    ) -> tuple[int, float]:
+        """:meth:`ordered` on any stream's subject; with ``decode``, each message's data and
+        stream sequence are passed to it in the callback (``raw-ordered+decode``)."""
 
         async def run() -> int:
             done = self.loop.create_future()
@@ -190,12 +198,15 @@ class RawNats:
 
             async def delivered(msg: Msg) -> None:
                 nonlocal count
+                if decode is not None:
+                    decode(msg.data, int(msg.reply.split(".")[5]))
                 count += 1
                 if count == n:
                     done.set_result(None)
 
             sub = await self.js.subscribe(
-                f"{self.name}.reads",
+                subject,
+                stream=stream,
                 ordered_consumer=True,
                 cb=delivered,
                 pending_msgs_limit=-1,

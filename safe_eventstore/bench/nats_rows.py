@@ -18,6 +18,10 @@ raw-pipe     nats-py: pipelined publishes, 256 acknowledgements in flight
 raw-batch    nats-py: atomic batches of 100 messages, one after another (what W3 is built on)
 raw-ordered  nats-py: an ordered push consumer reading the stored messages back, not decoded
 raw-get      nats-py: batched direct gets of the same number of messages, not decoded
+raw-ordered+decode
+             nats-py: an ordered push consumer reading W4-W6's own stored entries, each
+             decoded into an event as the store decodes it: the ceiling of W4-W6 for any
+             backend that reads through nats-py
 core-read    ``read_all`` of the same events on the memory backend: the core's decoding alone
 ===========  ========================================================================
 
@@ -34,6 +38,7 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
+from typing import Any
 
 import nats
 
@@ -80,10 +85,11 @@ _REFERENCES = {
     "raw-16": ("raw-1",),
     "W3": ("raw-pipe", "raw-batch"),
     "raw-batch": ("raw-pipe",),
-    "W4": ("raw-ordered", "raw-get"),
-    "W5": ("raw-ordered", "raw-get"),
-    "W6": ("raw-ordered", "raw-get"),
+    "W4": ("raw-ordered", "raw-ordered+decode", "raw-get"),
+    "W5": ("raw-ordered", "raw-ordered+decode", "raw-get"),
+    "W6": ("raw-ordered", "raw-ordered+decode", "raw-get"),
     "raw-get": ("raw-ordered",),
+    "raw-ordered+decode": ("raw-ordered",),
     "core-read": ("raw-ordered",),
 }
 
@@ -171,6 +177,23 @@ def _core_reads(events: int) -> Workloads:
     return core
 
 
+def _decoding_read(ours: _Ours, raw: RawNats, events: int) -> Callable[[], tuple[int, float]]:
+    """``raw-ordered+decode``: nats-py's ordered consumer on the read workloads' own
+    database stream, each entry decoded (:func:`decode_entry`) and made an event by the
+    database's decoder, payload checked against its address, as the store's reads do:
+    what W4-W6 would cost with nothing else (no paging, no requests) on top."""
+    storage: Any = ours.store.storage  # the NATS backend (the harness may not import it)
+    stream, subject = storage.entries_of("reads")
+    entry_of = storage.entry_of
+    decoder = ours.reads._reader.decoder
+    decoder.refresh()
+
+    def decode(data: bytes, position: int) -> None:
+        decoder.record(entry_of(data, position))
+
+    return lambda: raw.ordered_decoding(events, stream, subject, decode)
+
+
 def _rows(
     url: str,
     servers: list[str],
@@ -234,6 +257,9 @@ def _rows(
                  lambda: raw.ordered(s.read)),
                 ("raw-get", "W4", "nats-py", "batched direct get, 1000 a request",
                  lambda: raw.read(s.read)),
+                ("raw-ordered+decode", "W4", "nats-py",
+                 "ordered push consumer on our entries, each decoded as the store does",
+                 _decoding_read(ours, raw, s.read)),
             ]  # fmt: skip
         rows += best_reads(reads, s.read_repeat, say)
 

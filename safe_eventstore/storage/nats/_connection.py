@@ -10,16 +10,22 @@ import asyncio
 import itertools
 import json
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 
 from ..._exceptions import StorageError, StoreUnavailable
 from ._errors import ApiError, NoStream, TooMany, acknowledged, api_error, status_error
 from ._loop import LoopDriver
+from ._protocol import FastParser
 
-__all__ = ["ApiError", "Connection", "NoStream", "TooMany", "api_error"]
+__all__ = ["ApiError", "Connection", "NoStream", "RawHandler", "TooMany", "api_error"]
+
+# called on the loop with a delivery's subject, reply subject, data and raw header block
+RawHandler = Callable[[bytes, bytes, bytes, bytes], None]
 
 API = "$JS.API"
 _FLOW_BYTES = 8 * 1024 * 1024  # ask for an ack at least this often inside a large batch
@@ -38,6 +44,29 @@ class _Replies:
         self.done: asyncio.Future[None] = loop.create_future()
 
 
+class _Entries:
+    """The messages answering one batched direct get of a scan, raw: each one's data and
+    stream sequence, and the header block of the last, up to the end-of-batch status."""
+
+    __slots__ = ("done", "last", "msgs", "status")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.msgs: list[tuple[bytes, int]] = []
+        self.last = b""
+        self.status: tuple[str, str] = ("", "")
+        self.done: asyncio.Future[None] = loop.create_future()
+
+
+def _header(headers: bytes, name: bytes) -> bytes | None:
+    """The value of the header whose line starts with ``name`` in a raw header block."""
+    i = headers.find(name)
+    if i < 0:
+        return None
+    i += len(name)
+    end = headers.find(b"\r", i)
+    return headers[i : end if end >= 0 else len(headers)].strip()
+
+
 class _Client(Client):
     """nats-py's client, with a faster parser of message headers.
 
@@ -47,7 +76,29 @@ class _Client(Client):
     whitespace or non-ASCII bytes are skipped, values decoded leniently), faster. It replaces
     a private method of the exactly pinned nats-py; ``tests/storage/test_nats_headers.py``
     checks it against the original.
+
+    Its protocol parser is :class:`~._protocol.FastParser`: deliveries to a subscription
+    registered in :attr:`raw` skip nats-py's handling of a message (its header parsing,
+    message object, queue and task) and reach their handler as raw bytes. A long scan's
+    consumer delivers one message per entry, and that handling was most of what reading
+    one cost.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.raw: dict[int, RawHandler] = {}
+        self._ps = FastParser(self)
+
+    async def _process_msg(
+        self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes
+    ) -> None:
+        # the fast parser hands raw messages over itself; nats-py's, which reads the rest of
+        # a buffer after any other line, hands them over here
+        handler = self.raw.get(sid)
+        if handler is None:
+            await super()._process_msg(sid, subject, reply, data, headers)
+        else:
+            handler(subject, reply, data, headers or b"")
 
     @staticmethod
     def _parse_header_lines(raw: bytes) -> dict[str, str]:
@@ -77,12 +128,17 @@ class Connection(LoopDriver):
         name: str = "safe-eventstore",
     ) -> None:
         self._replies: dict[str, _Replies] = {}
+        self._entries: dict[bytes, _Entries] = {}
         self._acks: dict[str, asyncio.Future[Msg]] = {}
         self._tokens = itertools.count(1)
         self._inbox = ""
+        # consumers made by this connection, deleted on close: name -> (stream, subscription)
+        self._consumers: dict[str, tuple[str, Subscription]] = {}
+        self.lost: list[Callable[[], None]] = []  # told when the connection is lost
+        self._sending: set[asyncio.Task[None]] = set()
         super().__init__(timeout)
         try:
-            self.nc: Client = self.call(
+            self.nc: _Client = self.call(
                 self._connect(servers, connect_timeout, name),
                 timeout=connect_timeout * (len(servers) + 1) + 1,
             )
@@ -97,7 +153,7 @@ class Connection(LoopDriver):
 
     # -- connecting and closing -----------------------------------------------------------------
 
-    async def _connect(self, servers: list[str], connect_timeout: float, name: str) -> Client:
+    async def _connect(self, servers: list[str], connect_timeout: float, name: str) -> _Client:
         async def quiet(exc: Exception) -> None:
             pass  # errors reach callers as exceptions; the default callback only logs
 
@@ -108,9 +164,12 @@ class Connection(LoopDriver):
             for future in list(self._acks.values()):
                 if not future.done():
                     future.set_exception(lost)
-            for replies in list(self._replies.values()):
+            waiting: list[_Replies | _Entries] = [*self._replies.values()]
+            for replies in waiting + list(self._entries.values()):
                 if not replies.done.done():
                     replies.done.set_exception(lost)
+            for told in list(self.lost):
+                told()
 
         nc = _Client()
         await nc.connect(
@@ -134,14 +193,68 @@ class Connection(LoopDriver):
             pending_msgs_limit=-1,
             pending_bytes_limit=-1,
         )
+        sub = await nc.subscribe(
+            f"{self._inbox}.e.*", pending_msgs_limit=-1, pending_bytes_limit=-1
+        )
+        nc.raw[sub._id] = self._on_entry
         return nc
 
     def _close_client(self) -> None:
         try:
             if getattr(self, "nc", None) is not None:
+                if self._consumers:
+                    self.loop.run_until_complete(asyncio.wait_for(self._delete_consumers(), 5))
                 self.loop.run_until_complete(asyncio.wait_for(self.nc.close(), 5))
         except Exception:
             pass  # closing is best effort
+
+    async def _delete_consumers(self) -> None:
+        await asyncio.gather(
+            *(self.delete_consumer(name) for name in list(self._consumers)),
+            return_exceptions=True,
+        )
+
+    # -- consumers delivering into a handler of raw messages ------------------------------------
+
+    async def push_consumer(self, stream: str, config: dict[str, Any], handler: RawHandler) -> str:
+        """Make an ephemeral push consumer of ``stream`` with ``config`` (its delivery
+        subject is added) whose deliveries reach ``handler`` raw; its name."""
+        inbox = self.nc.new_inbox()
+        sub = await self.nc.subscribe(inbox, pending_msgs_limit=-1, pending_bytes_limit=-1)
+        self.nc.raw[sub._id] = handler
+        try:
+            info = await self.api(
+                f"CONSUMER.CREATE.{stream}",
+                {"stream_name": stream, "config": {**config, "deliver_subject": inbox}},
+            )
+        except BaseException:
+            self.nc.raw.pop(sub._id, None)
+            await sub.unsubscribe()
+            raise
+        name = str(info["name"])
+        self._consumers[name] = (stream, sub)
+        return name
+
+    async def delete_consumer(self, name: str) -> None:
+        """Stop the deliveries of a consumer :meth:`push_consumer` made, and delete it."""
+        stream, sub = self._consumers.pop(name, ("", None))
+        if sub is None:
+            return
+        self.nc.raw.pop(sub._id, None)
+        try:
+            await sub.unsubscribe()
+        finally:
+            try:
+                await self.api(f"CONSUMER.DELETE.{stream}.{name}")
+            except ApiError:
+                pass  # gone already (its inactivity threshold passed)
+
+    def reply_soon(self, subject: str) -> None:
+        """An empty message to ``subject``, sent from a handler that cannot await."""
+        if subject:
+            task = self.loop.create_task(self.nc.publish(subject, b""))
+            self._sending.add(task)  # held until done, so that it is not collected
+            task.add_done_callback(self._sending.discard)
 
     # -- the JetStream API ----------------------------------------------------------------------
 
@@ -208,6 +321,54 @@ class Connection(LoopDriver):
         if status == "413":
             raise TooMany(description)
         raise status_error(status, description)
+
+    async def get_entries(
+        self, stream: str, req: dict[str, Any]
+    ) -> tuple[list[tuple[bytes, int]], int]:
+        """:meth:`get_batch` for a scan (``next_by_subj``), its replies read raw: each
+        message's data and stream sequence, and how many messages on the subject follow
+        the last one."""
+        token = str(next(self._tokens))
+        replies = _Entries(self.loop)
+        self._entries[token.encode()] = replies
+        try:
+            await self.nc.publish(
+                f"{API}.DIRECT.GET.{stream}",
+                json.dumps(req).encode(),
+                reply=f"{self._inbox}.e.{token}",
+            )
+            async with asyncio.timeout(self.timeout):
+                await replies.done
+        finally:
+            self._entries.pop(token.encode(), None)
+        status, description = replies.status
+        if status in ("204", "404"):
+            pending = _header(replies.last, b"\r\nNats-Num-Pending:") if replies.msgs else None
+            return replies.msgs, int(pending or 0)
+        if status == "503":
+            raise NoStream("no JetStream stream answered")
+        if status == "413":
+            raise TooMany(description)
+        raise status_error(status, description)
+
+    def _on_entry(self, subject: bytes, reply: bytes, data: bytes, headers: bytes) -> None:
+        replies = self._entries.get(subject[subject.rfind(b".") + 1 :])
+        if replies is None or replies.done.done():
+            return
+        if headers[8:9] == b" ":  # "NATS/1.0 204 EOB\r\n...": the end of the batch
+            line = headers[9 : headers.find(b"\r")].decode("ascii", "replace")
+            status, _, description = line.partition(" ")
+            replies.status = (status, description.strip())
+            replies.done.set_result(None)
+            return
+        try:
+            seq = int(_header(headers, b"\r\nNats-Sequence:") or b"")
+        except ValueError:  # called by the parser: nothing may escape into it
+            replies.status = ("500", "a direct get's reply without its sequence")
+            replies.done.set_result(None)
+            return
+        replies.msgs.append((data, seq))
+        replies.last = headers
 
     async def _on_reply(self, msg: Msg) -> None:
         token = msg.subject.rpartition(".")[2]

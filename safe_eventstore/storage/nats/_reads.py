@@ -18,9 +18,11 @@ from collections.abc import Callable
 
 from ..._model import Query
 from ..base import EVENT, Entry, matches, placed
+from ._connection import Connection
 from ._lookups import MULTI, PAGE, Lookups
 from ._names import Layout
 from ._records import decode_copy, decode_entry
+from ._scans import END, MORE, Scans
 from ._state import DbState, pending_of, seq_of
 
 __all__ = ["MAX_CHAIN_TAGS", "Reader", "condition_filters"]
@@ -52,6 +54,10 @@ class Reader(Lookups):
 
     # -- entries ----------------------------------------------------------------------------------
 
+    def __init__(self, conn: Connection) -> None:
+        super().__init__(conn)
+        self.scans = Scans(conn)
+
     async def scan(
         self,
         d: DbState,
@@ -60,27 +66,74 @@ class Reader(Lookups):
         limit: int,
         keep: Callable[[Entry], bool] | None = None,
     ) -> list[Entry]:
-        """Up to ``limit`` entries on ``scope`` from position ``start``, in position order."""
-        out: list[Entry] = []
+        """Up to ``limit`` entries on ``scope`` from position ``start``, in position order:
+        through a consumer when the scan is long (:mod:`._scans`), else by direct gets."""
+        key = (scope, start)
+        long = key in d.longs
+        if long:
+            del d.longs[key]
+        return await self._scan(d, scope, start, limit, keep, [], long)
+
+    async def _scan(
+        self,
+        d: DbState,
+        scope: str,
+        start: int,
+        limit: int,
+        keep: Callable[[Entry], bool] | None,
+        out: list[Entry],
+        long: bool,
+    ) -> list[Entry]:
+        scanner = await self.scans.resume(d, scope, start, long)
+        if scanner is not None:
+            got, ended = await scanner.take(d, limit - len(out), keep)
+            out += got
+            if ended == MORE:
+                self.scans.keep(d, scanner)
+                return out
+            self.scans.drop(scanner)
+            if ended == END:
+                return out
+            start = scanner.next  # it broke: read on by direct gets
+        return await self._gets(d, scope, start, limit, keep, out, scanner is None)
+
+    async def _gets(
+        self,
+        d: DbState,
+        scope: str,
+        start: int,
+        limit: int,
+        keep: Callable[[Entry], bool] | None,
+        out: list[Entry],
+        switch: bool,
+    ) -> list[Entry]:
+        """:meth:`scan` by batched direct gets; after a full page with more to come, the
+        scan goes on through a consumer (if ``switch``), or its next page will."""
         while len(out) < limit:
             want = PAGE if keep is not None else min(PAGE, limit - len(out))
-            msgs = await self.conn.get_batch(
+            msgs, pending = await self.conn.get_entries(
                 d.layout.stream_name,
                 {"seq": start, "batch": want, "next_by_subj": scope, "min_last_seq": d.seen},
             )
-            for msg in msgs:
-                entry, _ = decode_entry(msg.data, seq_of(msg))
+            if not msgs:
+                break
+            after = start
+            for data, position in msgs:
+                after = position + 1
+                entry, _ = decode_entry(data, position)
                 if keep is None or keep(entry):
                     out.append(entry)
                     if len(out) >= limit:
                         break
-            if not msgs:
-                break
-            last = seq_of(msgs[-1])
+            last = msgs[-1][1]
             d.observe(last)
-            if pending_of(msgs[-1]) == 0:
+            if pending == 0 and after > last:
                 break
-            start = last + 1
+            start = after
+            if len(msgs) >= PAGE:
+                if len(out) < limit and switch:
+                    return await self._scan(d, scope, start, limit, keep, out, True)
+                d.long(scope, start)
         return out
 
     async def _next(self, d: DbState, subject: str, position: int) -> tuple[Entry, int] | None:

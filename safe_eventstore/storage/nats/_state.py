@@ -7,7 +7,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nats.aio.msg import Msg
 
@@ -15,11 +15,15 @@ from ..._model import AppendCondition
 from ..base import Head, Write
 from ._names import Layout
 
+if TYPE_CHECKING:
+    from ._scans import Scanner
+
 __all__ = ["DbState", "Request", "Watcher", "pending_of", "seq_of", "subject_of"]
 
 HEADS = 100_000  # streams whose heads are remembered per database
 BLOBS = 200_000  # payload addresses remembered as stored, per database
 CURSORS = 1024  # where the next page of a read starts, for reads that page on
+LONGS = 64  # where the next page of a long scan starts, per database
 
 
 def seq_of(msg: Msg) -> int:
@@ -76,6 +80,10 @@ class DbState:
     # -> (value, seq); value None: deleted (seq 0: never stored)
     checkpoints: dict[str, tuple[int | None, int]] = field(default_factory=dict)
     cursors: OrderedDict[tuple[str, str, int], int] = field(default_factory=OrderedDict)
+    # long scans: their scanners by (scope, the position their next page starts at), and
+    # where the next page of a scan that read a full page by direct gets starts
+    scanners: OrderedDict[tuple[str, int], Scanner] = field(default_factory=OrderedDict)
+    longs: OrderedDict[tuple[str, int], None] = field(default_factory=OrderedDict)
     names: list[str] = field(default_factory=list)  # every stream, sorted
     categories: dict[str, list[str]] = field(default_factory=dict)
     listed: int = 0  # streams are known up to this sequence
@@ -107,6 +115,11 @@ class DbState:
         self.heads.move_to_end(stream)
         if len(self.heads) > HEADS:
             self.heads.popitem(last=False)
+
+    def long(self, scope: str, position: int) -> None:
+        self.longs[(scope, position)] = None
+        if len(self.longs) > LONGS:
+            self.longs.popitem(last=False)
 
     def cursor(self, key: tuple[str, str, int], position: int) -> None:
         self.cursors[key] = position

@@ -40,6 +40,7 @@ from ._keys import KEYS_SUFFIX, SETTINGS, KeyStore
 from ._leases import Leases
 from ._names import Layout, check_prefix, name_header
 from ._reads import Reader
+from ._records import decode_entry
 from ._state import DbState, Watcher, seq_of
 
 __all__ = ["NatsStorage"]
@@ -499,6 +500,18 @@ class NatsStorage(Storage):
         d.watcher = watcher
         self._conn.followed = True  # its deliveries should not wait long for the loop
         return watcher
+
+    # -- for references that read a database's stream without the store ----------------------------
+
+    def entries_of(self, db: str) -> tuple[str, str]:
+        """The JetStream stream of a database, and the subject filter of its entries."""
+        layout = self._db(db).layout
+        return layout.stream_name, layout.entries
+
+    @staticmethod
+    def entry_of(data: bytes, position: int) -> Entry:
+        """The entry a stored entry message holds, placed at ``position``."""
+        return decode_entry(data, position)[0]
 
     def close(self) -> None:
         watchers = [d.watcher for d in self._dbs.values() if d.watcher is not None]
