@@ -33,6 +33,17 @@ _BYTES_WHITESPACE = " \t\n\r\x0b\x0c"  # what bytes.strip() strips, as nats-py s
 _FIRST_CONNECT_ATTEMPTS = 2  # retries of each server before the first connection fails
 
 
+def _check_end(status: str, description: str) -> None:
+    """Raise the error a batched direct get's end-of-batch status stands for, if any."""
+    if status in ("204", "404"):
+        return
+    if status == "503":
+        raise NoStream("no JetStream stream answered")
+    if status == "413":
+        raise TooMany(description)
+    raise status_error(status, description)
+
+
 class _Replies:
     """The messages answering one batched direct get, up to its end-of-batch status."""
 
@@ -304,23 +315,11 @@ class Connection(LoopDriver):
         replies = _Replies(self.loop)
         self._replies[token] = replies
         try:
-            await self.nc.publish(
-                f"{API}.DIRECT.GET.{stream}",
-                json.dumps(req).encode(),
-                reply=f"{self._inbox}.{token}",
-            )
-            async with asyncio.timeout(self.timeout):
-                await replies.done
+            await self._direct_get(stream, req, f"{self._inbox}.{token}", replies.done)
         finally:
             self._replies.pop(token, None)
-        status, description = replies.status
-        if status in ("204", "404"):
-            return replies.msgs
-        if status == "503":
-            raise NoStream("no JetStream stream answered")
-        if status == "413":
-            raise TooMany(description)
-        raise status_error(status, description)
+        _check_end(*replies.status)
+        return replies.msgs
 
     async def get_entries(
         self, stream: str, req: dict[str, Any]
@@ -332,24 +331,21 @@ class Connection(LoopDriver):
         replies = _Entries(self.loop)
         self._entries[token.encode()] = replies
         try:
-            await self.nc.publish(
-                f"{API}.DIRECT.GET.{stream}",
-                json.dumps(req).encode(),
-                reply=f"{self._inbox}.e.{token}",
-            )
-            async with asyncio.timeout(self.timeout):
-                await replies.done
+            await self._direct_get(stream, req, f"{self._inbox}.e.{token}", replies.done)
         finally:
             self._entries.pop(token.encode(), None)
-        status, description = replies.status
-        if status in ("204", "404"):
-            pending = _header(replies.last, b"\r\nNats-Num-Pending:") if replies.msgs else None
-            return replies.msgs, int(pending or 0)
-        if status == "503":
-            raise NoStream("no JetStream stream answered")
-        if status == "413":
-            raise TooMany(description)
-        raise status_error(status, description)
+        _check_end(*replies.status)
+        pending = _header(replies.last, b"\r\nNats-Num-Pending:") if replies.msgs else None
+        return replies.msgs, int(pending or 0)
+
+    async def _direct_get(
+        self, stream: str, req: dict[str, Any], reply: str, done: asyncio.Future[None]
+    ) -> None:
+        """Send a batched direct get whose answers go to ``reply``, and wait until ``done``
+        (the end-of-batch status came) or the timeout."""
+        await self.nc.publish(f"{API}.DIRECT.GET.{stream}", json.dumps(req).encode(), reply=reply)
+        async with asyncio.timeout(self.timeout):
+            await done
 
     def _on_entry(self, subject: bytes, reply: bytes, data: bytes, headers: bytes) -> None:
         replies = self._entries.get(subject[subject.rfind(b".") + 1 :])
