@@ -200,17 +200,25 @@ class Folder:
             events.append(ses.NewEvent(STATE_TYPE, data, event_id=event_id))
         return events
 
-    async def _store(self, pending: dict[str, list[Pending]], last: int) -> None:
+    async def _state_appends(
+        self, keys: list[str], pending: dict[str, list[Pending]], last: int
+    ) -> list[ses.StreamAppend]:
+        """The appends of a page's states: each key's stream, expected where it was loaded."""
         p = self.projection
-        if self.documents is False:
-            self.documents = await prepare(self.io, p)
-        keys = sorted(pending)
         appends = []
         for key in keys:
             stream = key_stream(p.name, p.version, key)
             version = (await self._load(key))[1]
             events = self._entries(stream, key, pending[key], last)
             appends.append(ses.StreamAppend(stream, events, expected_version=version))
+        return appends
+
+    async def _store(self, pending: dict[str, list[Pending]], last: int) -> None:
+        p = self.projection
+        if self.documents is False:
+            self.documents = await prepare(self.io, p)
+        keys = sorted(pending)
+        appends = await self._state_appends(keys, pending, last)
         states = {key: pending[key][-1].state for key in keys}
         documents = documents_of(p, states) if p.indexes else None
         if not isinstance(self.documents, str):

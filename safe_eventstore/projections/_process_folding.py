@@ -26,7 +26,6 @@ from ._errors import CommandFailed, HandlerFailed, InvalidProjection
 from ._folding import Folder, Pending, StateAhead
 from ._io import StoreIO
 from ._json import copy_json
-from ._naming import key_stream
 from ._process import Context, ProcessManager, Router
 from ._projection import Projection
 from ._timers import CANCELLED, FIRED, SCHEDULED, Timer, TimerBook, decode_command, entry
@@ -153,14 +152,8 @@ class ProcessFolder(Folder):
     async def _store_page(
         self, pending: dict[str, list[Pending]], changes: _PageTimers, last: int
     ) -> None:
-        p = self.projection
         keys = sorted(pending)
-        appends = []
-        for key in keys:
-            stream = key_stream(p.name, p.version, key)
-            version = (await self._load(key))[1]
-            events = self._entries(stream, key, pending[key], last)
-            appends.append(ses.StreamAppend(stream, events, expected_version=version))
+        appends = await self._state_appends(keys, pending, last)
         timer_entries = changes.entries()
         if timer_entries:
             book = changes.book
