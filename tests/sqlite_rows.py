@@ -27,18 +27,15 @@ def rewrite(
     conn: sqlite3.Connection,
     where: str,
     args: tuple[Any, ...] = (),
-    *,
-    columns: bool = True,
     **fields: Any,
 ) -> int:
-    """Set ``fields`` in the records of the rows ``where`` selects (and, with ``columns``,
-    in the columns that repeat them); returns how many rows changed."""
+    """Set ``fields`` in the records of the rows ``where`` selects, and in the columns that
+    repeat them; returns how many rows changed."""
     rows = conn.execute(f"SELECT position, record FROM entries WHERE {where}", args).fetchall()
     for position, record in rows:
         e = msgspec.structs.replace(msgspec.msgpack.decode(record, type=Entry), **fields)
         sets = {"record": msgspec.msgpack.encode(e)}
-        if columns:
-            sets.update({k: v for k, v in fields.items() if k in _COLUMNS})
+        sets.update({k: v for k, v in fields.items() if k in _COLUMNS})
         assignments = ", ".join(f"{k} = ?" for k in sets)
         conn.execute(
             f"UPDATE entries SET {assignments} WHERE position = ?", (*sets.values(), position)
