@@ -88,10 +88,14 @@ class _Writer:
                 self.reports.append(report)
 
     def stop(self) -> str:
+        # The collecting thread owns stdout until it ends at the process's end of output:
+        # communicate() would read (and close) it under the thread.
         self.proc.terminate()
-        _, err = self.proc.communicate(timeout=30)
+        self.proc.wait(timeout=30)
         self._thread.join(10)
-        return err
+        assert self.proc.stdin and self.proc.stdout and self.proc.stderr
+        with self.proc.stdin, self.proc.stdout, self.proc.stderr:
+            return self.proc.stderr.read()
 
 
 def _leader(url: str, stream: str) -> str:
