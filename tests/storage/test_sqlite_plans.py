@@ -19,13 +19,17 @@ def test_lookups_do_not_scan_the_stream(tmp_path: Path) -> None:
         storage = store.storage
         assert isinstance(storage, SqliteStorage)
         conn = storage._conn("bank")
+        # appends go through their group's own connection, reads through the thread's
+        conns = [conn, *(w.connection() for w in storage._writers)]
         statements: list[str] = []
-        conn.set_trace_callback(statements.append)
+        for c in conns:
+            c.set_trace_callback(statements.append)
         db.append("Account-1", [ses.NewEvent("Deposited", event_id=uuid.uuid4())])
         assert db.stream_version("Account-1") == 50  # (appends take the head they left)
         assert len(db.read_stream("Account-1", limit=5)) == 5
         assert len(db.read_stream("Account-1", backwards=True, limit=5)) == 5
-        conn.set_trace_callback(None)
+        for c in conns:
+            c.set_trace_callback(None)
 
         def plan(fragment: str) -> str:
             (sql,) = {s for s in statements if fragment in s}

@@ -1,4 +1,5 @@
-"""The SQLite storage: a directory of database files, one connection per thread and file.
+"""The SQLite storage: a directory of database files, one connection per thread and file
+(and one per group commit, for appends).
 
 Writes take each file's write lock (``BEGIN IMMEDIATE``). A write that finds it held by
 another process waits up to ``lock_timeout`` seconds, then raises :class:`StoreLocked`;
@@ -33,11 +34,12 @@ from ..base import BatchSignature, Entry, Head, LeaseRecord, Signer, Storage, Wr
 from ..documents import DocumentRow, DocumentStorage
 from ..group_commit import GroupCommit
 from . import _documents, _keys, _leases, _reads, _signatures
-from ._append import AppendItem, AppendRequest, Known, run_group
+from ._append import AppendItem, AppendRequest, run_group
 from ._directory import Directory, create_private, fsync_dir, open_to_others, read_only_error
 from ._errors import WriteFailed, is_busy, translate, translated
 from ._notify import Notifier
 from ._schema import PING, SUFFIX, create, migrate
+from ._writer import GroupWriter
 
 __all__ = ["SqliteStorage"]
 
@@ -100,6 +102,7 @@ class SqliteStorage(Storage, DocumentStorage):
         self._signed_groups: dict[
             tuple[str, Signer], GroupCommit[AppendItem, list[AppendResult]]
         ] = {}
+        self._writers: list[GroupWriter] = []  # the groups' connections (see _writer.py)
         self._notifier: Notifier | None = None
         self._read_only: set[str] = set()  # databases this process may only read
         self._checked_modes: set[str] = set()  # databases whose modes were looked at
@@ -145,6 +148,7 @@ class SqliteStorage(Storage, DocumentStorage):
         return f"{uri}?mode=ro&immutable=1", True
 
     def _conn(self, db: str) -> sqlite3.Connection:
+        """The calling thread's connection to ``db``."""
         if self._closed:
             self._close_own()
             raise StoreClosed("the store is closed")
@@ -153,29 +157,32 @@ class SqliteStorage(Storage, DocumentStorage):
             conns = self._local.conns = {}
         conn = conns.get(db)
         if conn is None:
-            uri, read_only = self._uri(db)
-            try:
-                conn = sqlite3.connect(
-                    uri,
-                    uri=True,
-                    isolation_level=None,
-                    check_same_thread=False,
-                    timeout=self._slice,
-                    # room for an insert of each row count up to a chunk's beside the reads
-                    cached_statements=256,
-                )
-            except sqlite3.OperationalError:
-                raise DatabaseNotFound(f"no database {db!r}") from None
-            if read_only:
-                with self._lock:
-                    self._read_only.add(db)
-            try:
-                self._configure(conn)
-                migrate(conn, functools.partial(self._begin, db=db))
-            except BaseException:
-                conn.close()
-                raise
-            conns[db] = conn
+            conn = conns[db] = self._connect(db)
+        return conn
+
+    def _connect(self, db: str) -> sqlite3.Connection:
+        uri, read_only = self._uri(db)
+        try:
+            conn = sqlite3.connect(
+                uri,
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=self._slice,
+                # room for an insert of each row count up to a chunk's beside the reads
+                cached_statements=256,
+            )
+        except sqlite3.OperationalError:
+            raise DatabaseNotFound(f"no database {db!r}") from None
+        if read_only:
+            with self._lock:
+                self._read_only.add(db)
+        try:
+            self._configure(conn)
+            migrate(conn, functools.partial(self._begin, db=db))
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def _begin(self, conn: sqlite3.Connection, db: str) -> None:
@@ -218,22 +225,12 @@ class SqliteStorage(Storage, DocumentStorage):
     def _close_own(self) -> None:
         """Close the calling thread's connections."""
         conns: dict[str, sqlite3.Connection] = getattr(self._local, "conns", None) or {}
-        self._local.conns, self._local.known = {}, {}
+        self._local.conns = {}
         for conn in conns.values():
             try:
                 conn.close()
             except sqlite3.Error:
                 pass
-
-    def _known(self, db: str) -> Known:
-        """What the calling thread's connection to ``db`` knows from its last commit."""
-        known: dict[str, Known] | None = getattr(self._local, "known", None)
-        if known is None:
-            known = self._local.known = {}
-        k = known.get(db)
-        if k is None:
-            k = known[db] = Known()
-        return k
 
     @contextmanager
     def _write(self, db: str) -> Iterator[sqlite3.Connection]:
@@ -369,7 +366,7 @@ class SqliteStorage(Storage, DocumentStorage):
                 group = self._groups.get(db)
                 if group is None:
                     group = self._groups[db] = GroupCommit(
-                        functools.partial(self._commit_group, db)
+                        functools.partial(self._commit_group, self._writer(db), db)
                     )
         return group
 
@@ -380,19 +377,38 @@ class SqliteStorage(Storage, DocumentStorage):
                 group = self._signed_groups.get((db, signer))
                 if group is None:
                     group = self._signed_groups[db, signer] = GroupCommit(
-                        functools.partial(self._commit_group, db, signer=signer)
+                        functools.partial(self._commit_group, self._writer(db), db, signer=signer)
                     )
         return group
 
+    def _writer(self, db: str) -> GroupWriter:
+        """A new group's connection to ``db`` (called holding the lock)."""
+        writer = GroupWriter(functools.partial(self._connect, db))
+        self._writers.append(writer)
+        return writer
+
     def _commit_group(
-        self, db: str, batch: list[AppendRequest], signer: Signer | None = None
+        self,
+        writer: GroupWriter,
+        db: str,
+        batch: list[AppendRequest],
+        signer: Signer | None = None,
     ) -> None:
-        """Store a batch of append requests in one transaction; each request gets its own
-        result or error, and one request's error leaves the others' appends alone."""
+        """Store a batch of append requests in one transaction, through the group's own
+        connection; each request gets its own result or error, and one request's error
+        leaves the others' appends alone."""
+        with writer.lock:
+            self._run_group(writer, db, batch, signer)
+
+    def _run_group(
+        self, writer: GroupWriter, db: str, batch: list[AppendRequest], signer: Signer | None
+    ) -> None:
         conn: sqlite3.Connection | None = None
-        known = self._known(db)
+        known = writer.known
         try:
-            conn = self._conn(db)
+            if self._closed:  # a group made after close() has a writer not closed yet
+                raise StoreClosed("the store is closed")
+            conn = writer.connection()
             try:
                 begin = functools.partial(self._begin, db=db)
                 run_group(conn, known, batch, isolate=False, begin=begin, db=db, signer=signer)
@@ -651,8 +667,11 @@ class SqliteStorage(Storage, DocumentStorage):
                 os.close(fd)
             self._ping_fds = {}
             notifier, self._notifier = self._notifier, None
+            writers, self._writers = self._writers, []
         if notifier is not None:
             notifier.close()
+        for writer in writers:
+            writer.close()  # after the batch it may be running
         # Only this thread's connections: another thread may be running a statement on its
         # own right now, and closing a connection under a running statement crashes the
         # sqlite3 module (a segmentation fault, not an exception). The other threads close
