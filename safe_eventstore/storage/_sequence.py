@@ -138,10 +138,13 @@ def run_append(
         else:
             tx.store(w, plan, head)
             results.append(result_of(plan))
+            if signer is None:
+                continue
             last = plan[-1]
             before = None if head is None else (head.seq, head.hash.hex(), head.position)
             signed.append(SignedHead(w.stream, last.seq, last.hash.hex(), last.position, before))
-    if signer is not None and signed:
+    if signed:
+        assert signer is not None
         statement = encode_statement(db, tx.last_signature(), signed)
         position = max(h.position for h in signed)
         tx.store_signature(BatchSignature(position, statement, signer(statement)))

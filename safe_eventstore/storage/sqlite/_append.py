@@ -112,12 +112,14 @@ class Pending:
                     "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
                     self.checkpoints.items(),
                 )
+            entries = self.entries
             if self.blobs:
                 conn.executemany(
                     "INSERT OR IGNORE INTO payloads (address, data) VALUES (?, ?)",
                     self.blobs.items(),
                 )
-            _insert_entries(conn, self.entries)
+                entries = _with_payload_ids(conn, entries)
+            _insert_entries(conn, entries)
             if self.tags:
                 conn.executemany(
                     "INSERT OR IGNORE INTO tags (tag, position) VALUES (?, ?)", self.tags
@@ -152,35 +154,52 @@ _ENTRY_COLUMNS = (
     "position, stream, seq, version, kind, category, event_id, type, size, head, generated, "
     "data, record, payload"
 )
-_ROW = 14  # bound values a row: a value for every column but payload, then the address
-
-
-def _entry_values(first: int) -> str:
-    # A payload kept in its entry (data) has no row to name; the address (the row's last
-    # value, kept only in the record) finds the row of one that is not.
-    p = [f"?{first + i}" for i in range(_ROW)]
-    return (
-        f"({','.join(p[:13])}, CASE WHEN {p[11]} IS NULL AND {p[13]} IS NOT NULL THEN "
-        f"(SELECT id FROM payloads WHERE address = {p[13]}) END)"
-    )
-
-
-# Rows go in statements of up to _CHUNK rows each: a statement per row costs SQLite a step
-# and a reset each, a measurable share of a batch append (docs/performance.md). _CHUNK *
-# _ROW stays under 999, the oldest bound on parameters.
-_CHUNK = 64
+_ROW = 14  # bound values a row, one a column
 
 
 @functools.cache
 def _insert(rows: int) -> str:
-    values = ",".join(_entry_values(1 + _ROW * r) for r in range(rows))
+    values = ",".join(f"({','.join('?' * _ROW)})" for _ in range(rows))
     return f"INSERT INTO entries ({_ENTRY_COLUMNS}) VALUES {values}"
 
 
+# Rows go in statements of up to _CHUNK rows each: a statement per row costs SQLite a step
+# and a reset each, a measurable share of a batch append (docs/performance.md). Fewer rows
+# still when the library's SQLite allows fewer bound values (the oldest bound is 999).
+_CHUNK = 128
+
+
+def _chunk(conn: sqlite3.Connection) -> int:
+    return max(1, min(_CHUNK, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // _ROW))
+
+
 def _insert_entries(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-    for start in range(0, len(rows), _CHUNK):
-        part = rows[start : start + _CHUNK]
+    chunk = _chunk(conn)
+    for start in range(0, len(rows), chunk):
+        part = rows[start : start + chunk]
         conn.execute(_insert(len(part)), list(chain.from_iterable(part)))
+
+
+def _payload_ids(conn: sqlite3.Connection, addresses: list[bytes]) -> dict[bytes, int]:
+    """The row ids of the payloads at ``addresses`` (stored, or stored before)."""
+    ids: dict[bytes, int] = {}
+    for start in range(0, len(addresses), 500):
+        part = addresses[start : start + 500]
+        marks = ",".join("?" * len(part))
+        ids.update(
+            conn.execute(f"SELECT address, id FROM payloads WHERE address IN ({marks})", part)
+        )
+    return ids
+
+
+def _with_payload_ids(
+    conn: sqlite3.Connection, rows: list[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """``rows`` whose last value, the address of a payload kept in a row of its own, is
+    replaced by that row's id (looked up once for the whole group, after the payloads'
+    insert: a lookup inside each entry's insert costs every row, inline or not)."""
+    ids = _payload_ids(conn, [r[-1] for r in rows if r[-1] is not None])
+    return [r if r[-1] is None else (*r[:-1], ids[r[-1]]) for r in rows]
 
 
 class Known:
@@ -313,14 +332,16 @@ class _Transaction(Transaction):
             if e.kind == EVENT:
                 tags.extend((tag, position) for tag in e.tags)
                 version = e.version
+            # a payload kept in its entry's row (data) or in a row of its own (payload: its
+            # address here, that row's id once written: _with_payload_ids)
+            address = e.address
+            data = blobs[address] if address is not None and e.size < INLINE_BELOW else None
             rows.append(
                 (
                     position, e.stream, e.seq, e.version, e.kind, category, e.event_id,
                     e.type, e.size, 1 if e is last else None,
                     None if given and e.kind == EVENT else 1,
-                    blobs[e.address] if e.address is not None and e.size < INLINE_BELOW
-                    else None,
-                    encode_record(e), e.address,
+                    data, encode_record(e), None if data is not None else address,
                 )
             )  # fmt: skip
         self.position = position
