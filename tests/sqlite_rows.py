@@ -67,13 +67,16 @@ PRAGMA user_version = 7;
 
 def back_to_version_7(conn: sqlite3.Connection) -> None:
     """Lay a database file of the current layout out as version 7 did: every field of an
-    entry in a column of its own, no record."""
+    entry in a column of its own (the hash of the entry before it too), no record."""
     conn.executescript(_VERSION_7)
     rows = conn.execute(
         "SELECT category, payload, head, generated, data, record FROM entries ORDER BY position"
     ).fetchall()
+    last: dict[str, bytes] = {}  # each stream's last hash so far
     for category, payload, head, generated, data, record in rows:
         e = msgspec.msgpack.decode(record, type=Entry)
+        e.prev_hash = e.prev_hash or last.get(e.stream)
+        last[e.stream] = e.hash
         conn.execute(
             "INSERT INTO entries_v7 VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (

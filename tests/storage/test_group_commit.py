@@ -404,7 +404,7 @@ def test_a_batch_matches_appending_one_by_one(tmp_path: Path, seed: int) -> None
                 expected_outcomes.append(type(exc))
 
         batch = [Request(item) for item in items]
-        storage._commit_group("bank", batch)
+        storage._commit_group(storage._writer("bank"), "bank", batch)
         outcomes = [type(r.error) if r.error is not None else r.result for r in batch]
         assert outcomes == expected_outcomes
 

@@ -138,6 +138,8 @@ TAMPERING: dict[str, Callable[[sqlite3.Connection], object]] = {
         f"DELETE FROM entries WHERE {_ENTRY_OF_ACCOUNT_1}", (4,)
     ),
     "two entries swapped": _swap_seqs,
+    # the hash that the next entry's chain link is read from (records leave that link out)
+    "entry hash": lambda c: rewrite(c, _ENTRY_OF_ACCOUNT_1, (2,), hash=bytes(32)),
 }
 
 
@@ -654,6 +656,27 @@ def test_a_version_7_database_gains_records_and_reads_the_same(directory: Path) 
         columns = {r[1] for r in conn.execute("PRAGMA table_info(entries)")}
         assert "record" in columns and not columns & {"metadata", "hash", "address"}
         assert entry(conn, "position = 7").stream == "Account-2"
+
+
+def test_records_leave_out_the_hash_before_and_reads_put_it_back(directory: Path) -> None:
+    _seed(directory)
+    with ses.open(_url(directory)) as store:
+        storage = store.storage
+        assert isinstance(storage, SqliteStorage)
+        stored = storage.read_entries("bank", "Account-1", from_seq=0, limit=10)
+        assert [e.prev_hash for e in stored] == [None] + [e.hash for e in stored[:-1]]
+        # a page that starts after the stream's first entry, and one entry alone
+        assert storage.read_entries("bank", "Account-1", from_seq=2, limit=2) == stored[2:4]
+        assert storage.read_entries("bank", "Account-1", from_seq=4, limit=1) == stored[4:]
+    with _raw_sqlite(directory) as conn:
+        assert all(entry(conn, f"position = {e.position}").prev_hash is None for e in stored)
+        # records as schema 8 wrote them, with the hash before in them, read the same
+        for e in stored[1:3]:
+            rewrite(conn, "position = ?", (e.position,), prev_hash=e.prev_hash)
+        assert entry(conn, f"position = {stored[2].position}").prev_hash == stored[1].hash
+    with ses.open(_url(directory)) as store:
+        assert store.storage.read_entries("bank", "Account-1", from_seq=0, limit=10) == stored
+        assert store.database("bank").verify().ok
 
 
 def test_a_database_file_of_a_newer_schema_is_refused_with_a_clear_error(

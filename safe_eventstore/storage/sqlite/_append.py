@@ -285,7 +285,8 @@ class _Transaction(Transaction):
         where = f"e.event_id IN ({marks}) AND e.generated IS NULL AND +e.stream = ? AND e.kind = 0"
         args = (*event_ids, stream)
         if self.conn.execute(f"SELECT 1 FROM entries e WHERE {where} LIMIT 1", args).fetchone():
-            return _reads.stored_entries(self.conn.execute(f"{_reads.SELECT} WHERE {where}", args))
+            rows = self.conn.execute(f"{_reads.SELECT} WHERE {where}", args)
+            return _reads.stored_entries(self.conn, rows)
         return []
 
     def at_versions(self, stream: str, first: int, event_ids: list[bytes]) -> list[Entry]:
@@ -297,14 +298,15 @@ class _Transaction(Transaction):
             " AND e.version >= ? ORDER BY e.seq LIMIT ?",
             (stream, first, first, len(event_ids)),
         )
-        return placed(event_ids, first, _reads.stored_entries(rows))
+        return placed(event_ids, first, _reads.stored_entries(self.conn, rows))
 
     def first_match(self, query: Query, from_position: int) -> Entry | None:
         sql, args = _reads.query_sql(query, from_position)
         match = _reads.stored_entries(
+            self.conn,
             self.conn.execute(
                 f"{_reads.SELECT} WHERE e.position = (SELECT min(position) FROM ({sql}))", args
-            )
+            ),
         )
         return match[0] if match else None
 

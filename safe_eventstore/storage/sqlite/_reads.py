@@ -7,6 +7,7 @@ whole row; rows become entries in bulk (:func:`entries`).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from typing import Any
 
 from ..._model import Query
@@ -39,7 +40,12 @@ SELECT = (
     "e.event_id, e.type, e.size FROM entries e"
 )
 entries = _records.entries
-stored_entries = _records.entries_as_stored
+
+
+def stored_entries(conn: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> list[Entry]:
+    """The complete entries of rows :data:`SELECT` read on ``conn``: the columns laid over
+    the records, each entry's ``prev_hash`` put back."""
+    return _records.linked(conn, _records.entries_as_stored(rows))
 
 
 def query_sql(query: Query, from_position: int) -> tuple[str, list[Any]]:

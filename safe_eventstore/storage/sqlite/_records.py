@@ -2,11 +2,14 @@
 
 The columns of an entry row are what SQL selects and indexes by; everything an entry is
 sits in its ``record``, which a read decodes into an :class:`Entry` in one call. A row's
-payload is not in its record: it is the row's ``data``, or its row of payloads.
+payload is not in its record: it is the row's ``data``, or its row of payloads. Nor,
+from schema 9 on, is the hash of the entry before it in its stream (``prev_hash``), which
+that entry's record holds: :func:`linked` puts it back where a read needs it.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,7 +18,7 @@ import msgspec
 from ..._exceptions import IntegrityError
 from ..base import Entry
 
-__all__ = ["decode", "encode", "entries", "entries_as_stored", "from_columns"]
+__all__ = ["decode", "encode", "entries", "entries_as_stored", "from_columns", "linked"]
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Entry)
@@ -23,8 +26,13 @@ _tags = msgspec.json.Decoder(tuple[str, ...])
 
 
 def encode(e: Entry) -> bytes:
-    """The record of ``e`` (whose payload is ``None``: payloads are kept apart)."""
-    return _encoder.encode(e)
+    """The record of ``e`` (whose payload is ``None``: payloads are kept apart), without
+    its ``prev_hash``: the hash of the entry before it, kept in that entry's record."""
+    prev, e.prev_hash = e.prev_hash, None
+    try:
+        return _encoder.encode(e)
+    finally:
+        e.prev_hash = prev
 
 
 def decode(record: bytes, position: object = "?") -> Entry:
@@ -62,6 +70,33 @@ def entries_as_stored(rows: Iterable[tuple[Any, ...]]) -> list[Entry]:
         e.event_id, e.type, e.size = event_id, type_, size
         out.append(e)
     return out
+
+
+def linked(conn: sqlite3.Connection, entries: list[Entry]) -> list[Entry]:
+    """``entries`` (of any streams) with the ``prev_hash`` their records leave out: the
+    hash of the entry before each in its stream, from the entry before it in ``entries``
+    when that is the one, else read. An entry with no entry before it keeps ``None``;
+    records written before schema 9 keep theirs."""
+    before: Entry | None = None
+    for e in entries:
+        if e.prev_hash is None and e.seq > 0:
+            if before is not None and before.stream == e.stream and before.seq == e.seq - 1:
+                e.prev_hash = before.hash
+            else:
+                e.prev_hash = _hash_before(conn, e.stream, e.seq)
+        before = e
+    return entries
+
+
+def _hash_before(conn: sqlite3.Connection, stream: str, seq: int) -> bytes | None:
+    # the entry before, whatever its seq: verify reports a gap, and the hash of the entry
+    # after it, which chained to the missing one, no longer matches
+    row = conn.execute(
+        "SELECT record, position FROM entries WHERE stream = ? AND seq < ? "
+        "ORDER BY seq DESC LIMIT 1",
+        (stream, seq),
+    ).fetchone()
+    return None if row is None else decode(*row).hash
 
 
 def from_columns(*columns: Any) -> bytes:

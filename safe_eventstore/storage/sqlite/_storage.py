@@ -471,11 +471,12 @@ class SqliteStorage(Storage, DocumentStorage):
 
     @translate
     def read_entries(self, db: str, stream: str, *, from_seq: int, limit: int) -> list[Entry]:
-        rows = self._conn(db).execute(
+        conn = self._conn(db)
+        rows = conn.execute(
             f"{_reads.SELECT} WHERE e.stream = ? AND e.seq >= ? ORDER BY e.seq LIMIT ?",
             (stream, min(from_seq, MAX_INT), min(limit, MAX_INT)),
         )
-        return _reads.stored_entries(rows)
+        return _reads.stored_entries(conn, rows)
 
     @translate
     def read_all(
@@ -518,7 +519,8 @@ class SqliteStorage(Storage, DocumentStorage):
         else:
             sql = f"{_reads.SELECT} WHERE e.kind = 1 AND e.stream = ? ORDER BY e.position"
             args = (stream,)
-        return _reads.stored_entries(self._conn(db).execute(sql, args))
+        conn = self._conn(db)
+        return _reads.stored_entries(conn, conn.execute(sql, args))
 
     @translate
     def last_position(self, db: str) -> int:
