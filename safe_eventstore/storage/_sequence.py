@@ -104,24 +104,14 @@ def run_append(
     (having stored nothing) when a check fails. With a ``signer``, the new heads of the
     streams written are signed and stored with them (database ``db``: see
     :mod:`._signatures`)."""
+    if len(writes) == 1 and not (condition or checkpoint or signer or documents):
+        return [_run_one(tx, writes[0], blobs)]
     heads: list[Head | None] = []
     plans: list[AppendResult | list[Entry]] = []
     for w in writes:
         head = tx.head(w.stream)
-        existing: list[Entry] = []
-        if head is None or w.new_ids:  # no retry looks up a generated id
-            pass
-        elif by_position(w):
-            # at the expected version nothing of this write can be stored yet: the usual case
-            # costs no read; past it, an earlier attempt sits right after that version
-            if head.version > w.expected:
-                existing = tx.at_versions(w.stream, w.expected + 1, event_ids(w))
-        else:
-            ids = event_ids(w)
-            if ids:
-                existing = tx.existing(w.stream, ids)
         heads.append(head)
-        plans.append(plan_append(w.stream, head, w.expected, w.drafts, existing))
+        plans.append(plan_append(w.stream, head, w.expected, w.drafts, _earlier(tx, w, head)))
     done = retried(plans)
     if done is not None:
         return done
@@ -152,3 +142,29 @@ def run_append(
         tx.store_documents(documents)
     tx.finish(blobs, checkpoint)
     return results
+
+
+def _run_one(tx: Transaction, w: Write, blobs: dict[bytes, bytes]) -> AppendResult:
+    """:func:`run_append` for the usual append: one stream's write, nothing else with it."""
+    head = tx.head(w.stream)
+    plan = plan_append(w.stream, head, w.expected, w.drafts, _earlier(tx, w, head))
+    if isinstance(plan, AppendResult):
+        return plan  # an idempotent retry
+    tx.store(w, plan, head)
+    tx.finish(blobs, None)
+    return result_of(plan)
+
+
+def _earlier(tx: Transaction, w: Write, head: Head | None) -> list[Entry]:
+    """What an earlier attempt of ``w`` stored: found by place for a :func:`by_position`
+    write, else by event id; nothing when no retry can find anything."""
+    if head is None or w.new_ids:  # no retry looks up a generated id
+        return []
+    if by_position(w):
+        # at the expected version nothing of this write can be stored yet: the usual case
+        # costs no read; past it, an earlier attempt sits right after that version
+        if head.version > w.expected:
+            return tx.at_versions(w.stream, w.expected + 1, event_ids(w))
+        return []
+    ids = event_ids(w)
+    return tx.existing(w.stream, ids) if ids else []

@@ -84,7 +84,8 @@ class Pending:
         self.blobs.update(blobs)
         if checkpoint is not None:
             self.checkpoints[checkpoint[0]] = checkpoint[1]
-        self.streams.update(w.stream for w in writes)
+        for w in writes:
+            self.streams.add(w.stream)
         self.position = position
 
     def touches(
