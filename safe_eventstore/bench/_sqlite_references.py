@@ -241,7 +241,14 @@ class RawSqlite:
             with self._group_lock:
                 self._group_conns.append(conn)
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", [r.item for r in batch])
+        done = 0
+        while True:  # with the rows queued meanwhile, as the store's batches take them
+            conn.executemany(
+                "INSERT INTO events VALUES (?, ?, ?, ?)", [r.item for r in batch[done:]]
+            )
+            done = len(batch)
+            if not self.group.take_queued(batch):
+                break
         conn.execute("COMMIT")
         for request in batch:
             request.result = True

@@ -19,7 +19,11 @@ from typing import Generic, TypeVar
 
 from .._exceptions import StorageError
 
-__all__ = ["GroupCommit", "Request"]
+__all__ = ["BATCH_LIMIT", "GroupCommit", "Request"]
+
+# Requests a batch may take in all, late arrivals included (GroupCommit.take_queued): each
+# one lengthens the batch's transaction, and the waits of the requests that came first.
+BATCH_LIMIT = 64
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -78,6 +82,19 @@ class GroupCommit(Generic[T, R]):
         if request.error is not None:
             raise request.error
         return request.result  # type: ignore[return-value]
+
+    def take_queued(self, batch: list[Request[T, R]], limit: int = BATCH_LIMIT) -> bool:
+        """For ``run``, in the leader's thread, before it commits ``batch``: move the
+        requests queued since the batch was taken into it (up to ``limit`` requests in
+        all), to share its transaction and fsync; whether any were moved. They arrive while
+        the leader works on the batch, and would otherwise wait for the next one."""
+        with self._lock:
+            room = limit - len(batch)
+            if room <= 0 or not self._queue:
+                return False
+            more, self._queue = self._queue[:room], self._queue[room:]
+        batch.extend(more)  # the same list _lead wakes when the batch is done
+        return True
 
     def _lead(self, own: Request[T, R], batch: list[Request[T, R]]) -> None:
         try:

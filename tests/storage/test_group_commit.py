@@ -36,7 +36,7 @@ def _group(store: ses.Store) -> GroupCommit[Any, Any]:
 
 def _in_one_batch(store: ses.Store, calls: list[Callable[[], object]]) -> list[object]:
     """Run ``calls`` in threads so that the first leads a batch that blocks until all the
-    others have queued: they then form the next batch, one transaction."""
+    others have queued: they then join it before its commit, one transaction."""
     group = _group(store)
     run = group._run
     release = threading.Event()
@@ -83,7 +83,7 @@ def test_concurrent_appends_share_one_transaction(store: ses.Store) -> None:
     db = store.database("bank")
     before = _group(store).batches
     results = _in_one_batch(store, [_append(db, f"Account-{i}", ses.NO_STREAM) for i in range(8)])
-    assert _group(store).batches - before == 2  # the held leader's batch, then all others
+    assert _group(store).batches - before == 1  # the held leader's, which all others join
     assert all(isinstance(r, ses.AppendResult) for r in results)
     positions = sorted(r.position for r in results if isinstance(r, ses.AppendResult))
     assert positions == list(range(1, 9))
@@ -256,6 +256,61 @@ def test_an_interrupted_leader_fails_its_batch_but_not_the_queue() -> None:
     assert "may or may not be stored" in str(errors[0])
     assert group.submit(4) == 40  # the queue goes on
     assert not group._leading
+
+
+def test_a_leader_takes_the_requests_queued_meanwhile_into_its_batch() -> None:
+    calls: list[list[int]] = []
+    taken: list[bool] = []
+    entered = threading.Event()
+    release = threading.Event()
+
+    def run(batch: list[Request[int, int]]) -> None:
+        if not calls:  # the first leader, alone: hold it while the others queue
+            entered.set()
+            release.wait(10)
+            taken.append(group.take_queued(batch, 3))  # room for two of the three
+            taken.append(group.take_queued(batch, 3))  # no room left
+        calls.append(sorted(r.item for r in batch))
+        for r in batch:
+            r.result = r.item * 10
+
+    group: GroupCommit[int, int] = GroupCommit(run)
+    outcome: dict[int, object] = {}
+
+    def submit(i: int) -> None:
+        outcome[i] = group.submit(i)
+
+    first = threading.Thread(target=submit, args=(0,))
+    first.start()
+    entered.wait(10)
+    for i in (1, 2, 3):  # queued in this order
+        t = threading.Thread(target=submit, args=(i,))
+        t.start()
+        while len(group._queue) < i:
+            time.sleep(0.001)
+    release.set()
+    while len(outcome) < 4:
+        time.sleep(0.001)
+    assert taken == [True, False]
+    assert calls == [[0, 1, 2], [3]]  # the last one queued led the next batch
+    assert outcome == {0: 0, 1: 10, 2: 20, 3: 30}
+    assert not group._leading and not group._queue
+
+
+def test_late_appends_commit_with_the_batch_and_fail_on_their_own(store: ses.Store) -> None:
+    db = store.database("bank")
+    db.append("Account-0", [ses.NewEvent("Opened")])
+    before = _group(store).batches
+    # Account-0 exists: its append is refused, the others' are stored
+    streams = ["Account-1", "Account-2", "Account-0", "Account-3"]
+    results = _in_one_batch(store, [_append(db, s, ses.NO_STREAM) for s in streams])
+    assert _group(store).batches - before == 1
+    assert isinstance(results[2], ses.WrongExpectedVersion)
+    pairs = zip(streams, results, strict=True)
+    stored = {s: r.position for s, r in pairs if isinstance(r, ses.AppendResult)}
+    assert sorted(stored.values()) == [2, 3, 4]
+    assert {e.stream: e.position for e in db.read_all() if e.stream != "Account-0"} == stored
+    assert db.verify().ok
 
 
 def test_a_failed_write_fails_only_its_own_append(

@@ -396,6 +396,36 @@ def _undo(
         raise exc
 
 
+def _run_request(
+    tx: _Transaction, request: AppendRequest, *, isolate: bool, db: str, signer: Signer | None
+) -> None:
+    """Run one request of the group: its result, or its error with its rows undone."""
+    conn, pending, heads = tx.conn, tx.pending, tx.heads
+    request.result = request.error = None
+    writes, blobs, checkpoint, condition, documents = request.item
+    if isolate:
+        conn.execute("SAVEPOINT append")
+        saved = dict(heads)  # a request rolled back takes the heads it moved with it
+    try:
+        if not isolate and pending.touches(writes, checkpoint, condition):
+            pending.write(conn)
+        tx.begin()
+        tx.blobs = blobs
+        request.result = run_append(
+            tx, writes, blobs, checkpoint, condition, signer=signer, db=db,
+            documents=documents,
+        )  # fmt: skip
+        if isolate:
+            pending.write(conn)
+    except Exception as exc:
+        if not conn.in_transaction:
+            raise  # SQLite rolled the whole transaction back
+        _undo(conn, pending, heads, saved if isolate else None, exc)
+        request.result, request.error = None, translated(exc)
+    if isolate:
+        conn.execute("RELEASE append")
+
+
 def run_group(
     conn: sqlite3.Connection,
     known: Known,
@@ -405,17 +435,19 @@ def run_group(
     begin: Callable[[sqlite3.Connection], None],
     db: str = "",
     signer: Signer | None = None,
+    more: Callable[[list[AppendRequest]], bool] | None = None,
 ) -> None:
-    """One transaction (opened by ``begin``) for the batch. Each request's checks only
-    read, so a request that fails them has written nothing; its rows are written later,
-    with those of the requests around it, in one statement per table. A request that
-    touches a stream or checkpoint with rows still unwritten first writes them, so it
-    checks against what is stored (a request with an append condition, which may match any
-    event, first writes all of them). With ``isolate``, each request is written at once
-    inside its own savepoint instead. When no other connection has committed since this
-    one's last commit, the last position and the heads that commit left are taken from
-    ``known`` instead of read again. With a ``signer``, every append is signed (database
-    ``db``): signed appends are grouped apart from unsigned ones."""
+    """One transaction (opened by ``begin``) for the batch, and for the requests that
+    ``more`` adds to it before the commit (see ``GroupCommit.take_queued``). Each request's
+    checks only read, so a request that fails them has written nothing; its rows are
+    written later, with those of the requests around it, in one statement per table. A
+    request that touches a stream or checkpoint with rows still unwritten first writes
+    them, so it checks against what is stored (a request with an append condition, which
+    may match any event, first writes all of them). With ``isolate``, each request is
+    written at once inside its own savepoint instead. When no other connection has
+    committed since this one's last commit, the last position and the heads that commit
+    left are taken from ``known`` instead of read again. With a ``signer``, every append is
+    signed (database ``db``): signed appends are grouped apart from unsigned ones."""
     begin(conn)
     version: int | None = None
     valid = False
@@ -431,31 +463,14 @@ def run_group(
     # the heads this transaction looked up or moved, and those known from before it
     heads: dict[str, Head] = {}
     tx = _Transaction(conn, pending, heads, known.heads if valid else None)
-    for request in batch:
-        request.result = request.error = None
-    for request in batch:
-        writes, blobs, checkpoint, condition, documents = request.item
-        if isolate:
-            conn.execute("SAVEPOINT append")
-            saved = dict(heads)  # a request rolled back takes the heads it moved with it
-        try:
-            if not isolate and pending.touches(writes, checkpoint, condition):
-                pending.write(conn)
-            tx.begin()
-            tx.blobs = blobs
-            request.result = run_append(
-                tx, writes, blobs, checkpoint, condition, signer=signer, db=db,
-                documents=documents,
-            )  # fmt: skip
-            if isolate:
-                pending.write(conn)
-        except Exception as exc:
-            if not conn.in_transaction:
-                raise  # SQLite rolled the whole transaction back
-            _undo(conn, pending, heads, saved if isolate else None, exc)
-            request.result, request.error = None, translated(exc)
-        if isolate:
-            conn.execute("RELEASE append")
+    done = 0
+    while True:
+        for request in batch[done:]:
+            _run_request(tx, request, isolate=isolate, db=db, signer=signer)
+        done = len(batch)
+        # requests queued meanwhile join the transaction (``more`` adds them to ``batch``)
+        if more is None or not more(batch):
+            break
     pending.write(conn)
     conn.execute("COMMIT")
     if version is not None:

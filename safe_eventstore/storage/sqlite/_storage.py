@@ -365,8 +365,9 @@ class SqliteStorage(Storage, DocumentStorage):
             with self._lock:
                 group = self._groups.get(db)
                 if group is None:
-                    group = self._groups[db] = GroupCommit(
-                        functools.partial(self._commit_group, self._writer(db), db)
+                    writer = self._writer(db)
+                    group = self._groups[db] = writer.group = GroupCommit(
+                        functools.partial(self._commit_group, writer, db)
                     )
         return group
 
@@ -376,8 +377,9 @@ class SqliteStorage(Storage, DocumentStorage):
             with self._lock:
                 group = self._signed_groups.get((db, signer))
                 if group is None:
-                    group = self._signed_groups[db, signer] = GroupCommit(
-                        functools.partial(self._commit_group, self._writer(db), db, signer=signer)
+                    writer = self._writer(db)
+                    group = self._signed_groups[db, signer] = writer.group = GroupCommit(
+                        functools.partial(self._commit_group, writer, db, signer=signer)
                     )
         return group
 
@@ -411,7 +413,10 @@ class SqliteStorage(Storage, DocumentStorage):
             conn = writer.connection()
             try:
                 begin = functools.partial(self._begin, db=db)
-                run_group(conn, known, batch, isolate=False, begin=begin, db=db, signer=signer)
+                run_group(
+                    conn, known, batch, isolate=False, begin=begin, db=db, signer=signer,
+                    more=writer.more,
+                )  # fmt: skip
             except WriteFailed as failed:
                 # A write failed although every check passed, and its statements held the
                 # rows of several requests: redo the batch with each request in a savepoint

@@ -15,7 +15,9 @@ import threading
 from collections.abc import Callable
 
 from ..._exceptions import StoreClosed
-from ._append import Known
+from ..._model import AppendResult
+from ..group_commit import GroupCommit
+from ._append import AppendItem, AppendRequest, Known
 
 __all__ = ["GroupWriter"]
 
@@ -31,6 +33,11 @@ class GroupWriter:
         # which crashes the sqlite3 module instead of raising
         self.lock = threading.Lock()
         self._closed = False
+        self.group: GroupCommit[AppendItem, list[AppendResult]] | None = None
+
+    def more(self, batch: list[AppendRequest]) -> bool:
+        """Add the requests queued meanwhile to ``batch``, before its commit."""
+        return self.group is not None and self.group.take_queued(batch)
 
     def connection(self) -> sqlite3.Connection:
         """The connection, opened if need be; called by the leader, holding :attr:`lock`."""
