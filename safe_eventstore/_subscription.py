@@ -52,6 +52,7 @@ class Subscription:
         self._at = 0  # the next entry of the page to decode
         self._overrides: Overrides | None = None  # loaded by the first read
         self._one_by_one = False  # after a page the storage could not read
+        self._behind = False  # the last page read was full: more are likely stored
         self._closed = threading.Event()
         self.position: int | None = None  # the last delivered event's position
 
@@ -89,14 +90,18 @@ class Subscription:
             self._overrides = self._reader.overrides()
         # Read the horizon first: no entry at or below it can appear later (positions never
         # arrive late), so a filtered subscription may skip past it when nothing matched.
-        horizon = self._reader.storage.last_position(self._reader.db)
+        # Not while catching up (the page before was full): a full page has no use for it,
+        # and a short one leaves the skip to the next read, which takes the horizon first.
+        # (On a server the horizon is a request of its own.)
+        horizon = None if self._behind else self._reader.storage.last_position(self._reader.db)
         self._reader.decoder.refresh()
         page = self._page()
         self._entries, self._at = page, 0
         size = 1 if self._one_by_one else PAGE
         if page:
             self._next = page[-1].position + 1
-        if len(page) < size:
+        self._behind = len(page) == size
+        if not self._behind and horizon is not None:
             self._next = max(self._next, horizon + 1)
 
     def _take(self) -> RecordedEvent | None:
