@@ -104,8 +104,9 @@ def run_append(
     (having stored nothing) when a check fails. With a ``signer``, the new heads of the
     streams written are signed and stored with them (database ``db``: see
     :mod:`._signatures`)."""
-    if len(writes) == 1 and not (condition or checkpoint or signer or documents):
-        return [_run_one(tx, writes[0], blobs)]
+    if len(writes) == 1 and condition is None and checkpoint is None and signer is None:
+        if not documents:
+            return [_run_one(tx, writes[0], blobs)]
     heads: list[Head | None] = []
     plans: list[AppendResult | list[Entry]] = []
     for w in writes:

@@ -34,9 +34,9 @@ from ..base import BatchSignature, Entry, Head, LeaseRecord, Signer, Storage, Wr
 from ..documents import DocumentRow, DocumentStorage
 from ..group_commit import GroupCommit
 from . import _documents, _keys, _leases, _reads, _signatures
-from ._append import AppendItem, AppendRequest, run_group
+from ._append import AppendItem, AppendRequest
 from ._directory import Directory, create_private, fsync_dir, open_to_others, read_only_error
-from ._errors import WriteFailed, is_busy, translate, translated
+from ._errors import is_busy, translate
 from ._notify import Notifier
 from ._schema import PING, SUFFIX, create, migrate
 from ._writer import GroupWriter
@@ -400,45 +400,14 @@ class SqliteStorage(Storage, DocumentStorage):
         connection; each request gets its own result or error, and one request's error
         leaves the others' appends alone."""
         with writer.lock:
-            self._run_group(writer, db, batch, signer)
-
-    def _run_group(
-        self, writer: GroupWriter, db: str, batch: list[AppendRequest], signer: Signer | None
-    ) -> None:
-        conn: sqlite3.Connection | None = None
-        known = writer.known
-        try:
             if self._closed:  # a group made after close() has a writer not closed yet
-                raise StoreClosed("the store is closed")
-            conn = writer.connection()
-            try:
-                begin = functools.partial(self._begin, db=db)
-                run_group(
-                    conn, known, batch, isolate=False, begin=begin, db=db, signer=signer,
-                    more=writer.more,
-                )  # fmt: skip
-            except WriteFailed as failed:
-                # A write failed although every check passed, and its statements held the
-                # rows of several requests: redo the batch with each request in a savepoint
-                # of its own, so the failure stays with the request that caused it.
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                if len(batch) == 1:
-                    raise failed.cause from None
-                run_group(conn, known, batch, isolate=True, begin=begin, db=db, signer=signer)
-        except Exception as exc:
-            known.forget()
-            if conn is not None and conn.in_transaction:
-                conn.execute("ROLLBACK")
-            error = translated(exc)
-            for request in batch:
-                request.result, request.error = None, error
-            return
-        except BaseException:
-            known.forget()
-            if conn is not None and conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+                closed = StoreClosed("the store is closed")
+                for request in batch:
+                    request.result, request.error = None, closed
+                return
+            begin = functools.partial(self._begin, db=db)
+            if not writer.commit(batch, begin, db=db, signer=signer):
+                return
         self._ping(db)
         if self._notifier is not None:
             self._notifier.bump(db)

@@ -1,4 +1,4 @@
-"""The connection each group commit writes through.
+"""The connection each group commit writes through, and the batch's transaction on it.
 
 Reads use a connection per thread. Appends go through a group commit (one leader at a
 time), and its leader may be any thread; were it to write through its own thread's
@@ -16,8 +16,10 @@ from collections.abc import Callable
 
 from ..._exceptions import StoreClosed
 from ..._model import AppendResult
+from ..base import Signer
 from ..group_commit import GroupCommit
-from ._append import AppendItem, AppendRequest, Known
+from ._append import AppendItem, AppendRequest, Known, run_group
+from ._errors import WriteFailed, translated
 
 __all__ = ["GroupWriter"]
 
@@ -47,6 +49,50 @@ class GroupWriter:
         if conn is None:
             conn = self._conn = self._connect()
         return conn
+
+    def commit(
+        self,
+        batch: list[AppendRequest],
+        begin: Callable[[sqlite3.Connection], None],
+        *,
+        db: str,
+        signer: Signer | None,
+    ) -> bool:
+        """Run ``batch`` (and the requests queued meanwhile) in one transaction opened by
+        ``begin``, holding :attr:`lock`: each request gets its result or error. Whether it
+        committed; when the whole batch failed, every request has the error."""
+        conn: sqlite3.Connection | None = None
+        known = self.known
+        try:
+            conn = self.connection()
+            try:
+                run_group(
+                    conn, known, batch, isolate=False, begin=begin, db=db, signer=signer,
+                    more=self.more,
+                )  # fmt: skip
+            except WriteFailed as failed:
+                # A write failed although every check passed, and its statements held the
+                # rows of several requests: redo the batch with each request in a savepoint
+                # of its own, so the failure stays with the request that caused it.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if len(batch) == 1:
+                    raise failed.cause from None
+                run_group(conn, known, batch, isolate=True, begin=begin, db=db, signer=signer)
+        except Exception as exc:
+            known.forget()
+            if conn is not None and conn.in_transaction:
+                conn.execute("ROLLBACK")
+            error = translated(exc)
+            for request in batch:
+                request.result, request.error = None, error
+            return False
+        except BaseException:
+            known.forget()
+            if conn is not None and conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return True
 
     def close(self) -> None:
         """Close the connection, once the batch running (if any) is done."""
