@@ -47,6 +47,7 @@ the strictest common JSON readers, so a payload stays readable in any language."
 # the types plain JSON data reads back as, exactly: a subclass (an IntEnum, an OrderedDict)
 # would read back as its base
 _SCALARS = frozenset({str, int, bool, type(None)})
+_STR = frozenset({str})
 _INF = float("inf")
 _ENCODE_ERRORS = (TypeError, NotImplementedError, OverflowError, ValueError, RecursionError)
 
@@ -75,7 +76,14 @@ def encode_json(value: Any, what: str = "data") -> bytes:
     keys), ``list``, ``str``, ``int``, finite ``float``, ``bool`` and ``None``; a typed event
     must read back through its class as the instance given."""
     kind = type(value)
-    if kind is dict or kind is list:
+    if kind is dict:
+        # the usual payload, a flat object of str keys and scalars, checked by two passes
+        # in C; anything else (floats, containers, other keys) is walked
+        if not (
+            _STR.issuperset(map(type, value)) and _SCALARS.issuperset(map(type, value.values()))
+        ):
+            _check_plain(value, what)
+    elif kind is list:
         _check_plain(value, what)
     elif kind is float:
         if not -_INF < value < _INF:

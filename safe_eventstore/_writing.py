@@ -165,72 +165,104 @@ class Writer:
             self.db, writes, blobs, signer=self._signer, checkpoint=checkpoint, condition=condition
         )
 
-    def _encode(self, event: object) -> tuple[NewEvent, bytes, str]:
-        if type(event) is not NewEvent and not isinstance(event, NewEvent):
-            name = self._types.name_of(event)
-            if name is None:
-                raise InvalidEvent(
-                    f"cannot append {type(event).__name__}: give a NewEvent, a dataclass, "
-                    "a msgspec Struct or a pydantic model"
-                )
-            # a new id at each append: the object carries none a retry could repeat
-            event = NewEvent(name, event, event_id=None)
-        name = event.type
-        if name not in self._names:
-            check_name(name, "event type")
-            if len(self._names) >= _NAMES_KEPT:  # bounded: names may come from anywhere
-                self._names.clear()
-            self._names.add(name)
-        data = event.data
-        if isinstance(data, bytes | bytearray | memoryview):
-            return event, bytes(data), BYTES
-        return event, encode_json(data), JSON
+    def _new_event(self, event: object) -> NewEvent:
+        """``event`` as a NewEvent: a typed event (or plain data) given without one gets
+        a new id at each append, since the object carries none a retry could repeat."""
+        if isinstance(event, NewEvent):
+            return event
+        name = self._types.name_of(event)
+        if name is None:
+            raise InvalidEvent(
+                f"cannot append {type(event).__name__}: give a NewEvent, a dataclass, "
+                "a msgspec Struct or a pydantic model"
+            )
+        return NewEvent(name, event, event_id=None)
 
-    def draft(
-        self, event: object, blobs: dict[bytes, bytes], kind: int = EVENT, stream: str = ""
-    ) -> Draft:
-        """The draft of one event of ``stream``; its payload goes into ``blobs`` by address
-        (sealed first, in an encrypted database: the address is the ciphertext's)."""
-        event, payload, codec = self._encode(event)
-        meta = event.metadata
+    def _check_type(self, name: str) -> None:
+        check_name(name, "event type")
+        if len(self._names) >= _NAMES_KEPT:  # bounded: names may come from anywhere
+            self._names.clear()
+        self._names.add(name)
+
+    def _metadata(self, name: str, meta: dict[str, Any] | None, codec: str) -> bytes:
         if meta is not None:
             _check_metadata(meta)
-        if codec == JSON and (event.type in self._current or (meta and SCHEMA_KEY in meta)):
-            meta = self._versioned(event.type, meta)
-        metadata = encode_json(meta, "metadata") if meta else b"{}"
+        if codec == JSON and (name in self._current or (meta and SCHEMA_KEY in meta)):
+            meta = self._versioned(name, meta)
+        return encode_json(meta, "metadata") if meta else b"{}"
+
+    def draft(
+        self,
+        event: object,
+        blobs: dict[bytes, bytes],
+        kind: int = EVENT,
+        stream: str = "",
+        now: int | None = None,
+    ) -> Draft:
+        """The draft of one event of ``stream``; its payload goes into ``blobs`` by address
+        (sealed first, in an encrypted database: the address is the ciphertext's). Its
+        timestamp, unless the event gives one, is ``now`` (the append's), else the clock's."""
+        if type(event) is not NewEvent:
+            event = self._new_event(event)
+        name = event.type
+        if name not in self._names:
+            self._check_type(name)
+        data = event.data
+        if type(data) is not dict and isinstance(data, bytes | bytearray | memoryview):
+            payload, codec = bytes(data), BYTES
+        else:
+            payload, codec = encode_json(data), JSON
+        meta = event.metadata
+        if meta is None and name not in self._current:
+            metadata = b"{}"
+        else:
+            metadata = self._metadata(name, meta, codec)
         size = len(payload) + len(metadata)
         if size > self._max_event_size:
             raise EventTooLarge(size, self._max_event_size)
         tags = _check_tags(event.tags) if event.tags else ()
         given = event.event_id
         event_id = given.bytes if isinstance(given, uuid.UUID) else _uuid(given, "event_id")
-        keys = self._keys
-        if keys is not None:
-            payload = (keys.sealers.get(stream) or keys.sealer(stream, tags))(payload)
-            if keys.encrypt_metadata and metadata != b"{}":
-                cipher = keys.writing(keys.scope_of(stream, tags))
-                sealed = base64.b64encode(cipher.seal_metadata(metadata)).decode()
-                metadata = encode_json({SEALED: sealed})
+        if self._keys is not None:
+            payload, metadata = self._seal(payload, metadata, stream, tags)
         address = _sha256(payload).digest()
         blobs[address] = payload
-        correlation, causation, timestamp = (
+        correlation, causation, given_time = (
             event.correlation_id,
             event.causation_id,
             event.timestamp,
         )
+        if given_time is not None:
+            timestamp = _timestamp_us(given_time)
+        else:
+            timestamp = _now_us() if now is None else now
         return Draft(
             kind,
             event_id or new_event_id(),
-            event.type,
+            name,
             None if correlation is None else _uuid(correlation, "correlation_id"),
             None if causation is None else _uuid(causation, "causation_id"),
-            _now_us() if timestamp is None else _timestamp_us(timestamp),
+            timestamp,
             metadata,
             tags,
             address,
             codec,
             len(payload),
         )
+
+    def _seal(
+        self, payload: bytes, metadata: bytes, stream: str, tags: tuple[str, ...]
+    ) -> tuple[bytes, bytes]:
+        """The payload (and metadata, if the database says so) sealed with the key of the
+        scope they belong to."""
+        keys = self._keys
+        assert keys is not None
+        payload = (keys.sealers.get(stream) or keys.sealer(stream, tags))(payload)
+        if keys.encrypt_metadata and metadata != b"{}":
+            cipher = keys.writing(keys.scope_of(stream, tags))
+            sealed = base64.b64encode(cipher.seal_metadata(metadata)).decode()
+            metadata = encode_json({SEALED: sealed})
+        return payload, metadata
 
     def _versioned(self, type: str, meta: dict[str, Any] | None) -> dict[str, Any]:
         """The metadata recording the event's schema version: the one given, else the
@@ -247,18 +279,21 @@ class Writer:
             isinstance(events, NewEvent | str | bytes) or not isinstance(events, Iterable)
         ):
             raise InvalidEvent("events must be a list of events")
-        drafts = []
+        drafts: list[Draft] = []
+        draft, add, now = self.draft, drafts.append, _now_us()
         # No event id came from the caller: plain data and typed events given without a
         # NewEvent, and NewEvents made with event_id=None, get new ids at each append.
         # Ids made with their NewEvents (every one of them) let a retry be found by position.
         new_ids = made = True
         for e in events:
-            drafts.append(self.draft(e, blobs, EVENT, stream))
-            if isinstance(e, NewEvent) and e.event_id is not None:
-                new_ids = False
-                made = made and made_here(e.event_id)
-            else:
+            add(draft(e, blobs, EVENT, stream, now))
+            given = e.event_id if isinstance(e, NewEvent) else None
+            if given is None:
                 made = False
+            else:
+                new_ids = False
+                if made and not made_here(given):
+                    made = False
         if not drafts:
             raise InvalidEvent(f"stream {stream!r}: a batch needs at least one event")
         return Write(stream, drafts, expected, new_ids, made)

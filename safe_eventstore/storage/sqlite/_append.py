@@ -11,10 +11,8 @@ connection has committed, so a lone writer reads neither again.
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 from collections.abc import Callable
-from itertools import chain
 from typing import Any
 
 from ..._model import AppendCondition, AppendResult, Query
@@ -33,7 +31,7 @@ from ..base import (
 )
 from ..documents import DocumentRow
 from ..group_commit import Request
-from . import _documents, _reads, _signatures
+from . import _documents, _reads, _rows, _signatures
 from ._errors import WriteFailed, translated
 from ._records import encode as encode_record
 from ._schema import INLINE_BELOW
@@ -56,6 +54,7 @@ class Pending:
     def __init__(self, position: int) -> None:
         self.position = self._written = position
         self.entries: list[tuple[Any, ...]] = []
+        self.runs: list[_rows.Statement] = []  # the rows of writes that are runs
         self.streams_new: list[tuple[str, str]] = []
         self.flags_off: list[tuple[int]] = []
         self.tags: list[tuple[str, int]] = []
@@ -70,6 +69,7 @@ class Pending:
         self,
         writes: list[Write],
         entries: list[tuple[Any, ...]],
+        runs: list[_rows.Statement],
         streams_new: list[tuple[str, str]],
         flags_off: list[tuple[int]],
         tags: list[tuple[str, int]],
@@ -78,6 +78,7 @@ class Pending:
         position: int,
     ) -> None:
         self.entries += entries
+        self.runs += runs
         self.streams_new += streams_new
         self.flags_off += flags_off
         self.tags += tags
@@ -95,7 +96,7 @@ class Pending:
         condition: AppendCondition | None,
     ) -> bool:
         """Whether an append's checks would read rows that are still unwritten."""
-        if not self.entries and not self.checkpoints:
+        if not self.entries and not self.runs and not self.checkpoints:
             return False
         return (
             condition is not None
@@ -104,7 +105,7 @@ class Pending:
         )
 
     def write(self, conn: sqlite3.Connection) -> None:
-        if not self.entries and not self.checkpoints:
+        if not self.entries and not self.runs and not self.checkpoints:
             return
         try:
             if self.checkpoints:
@@ -119,8 +120,11 @@ class Pending:
                     "INSERT OR IGNORE INTO payloads (address, data) VALUES (?, ?)",
                     self.blobs.items(),
                 )
-                entries = _with_payload_ids(conn, entries)
-            _insert_entries(conn, entries)
+                entries = _rows.with_payload_ids(conn, entries)
+            if entries:
+                _rows.insert_rows(conn, entries)
+            for sql, values in self.runs:
+                conn.execute(sql, values)
             if self.tags:
                 conn.executemany(
                     "INSERT OR IGNORE INTO tags (tag, position) VALUES (?, ?)", self.tags
@@ -145,62 +149,10 @@ class Pending:
     def clear(self) -> None:
         """Forget the unwritten rows (after a rollback to before them)."""
         self.position = self._written
-        self.entries, self.tags, self.blobs = [], [], {}
+        self.entries, self.runs, self.tags, self.blobs = [], [], [], {}
         self.streams_new, self.flags_off = [], []
         self.checkpoints, self.streams = {}, set()
         self.signatures, self.documents = [], []
-
-
-_ENTRY_COLUMNS = (
-    "position, stream, seq, version, kind, category, event_id, type, size, head, generated, "
-    "data, record, payload"
-)
-_ROW = 14  # bound values a row, one a column
-
-
-@functools.cache
-def _insert(rows: int) -> str:
-    values = ",".join(f"({','.join('?' * _ROW)})" for _ in range(rows))
-    return f"INSERT INTO entries ({_ENTRY_COLUMNS}) VALUES {values}"
-
-
-# Rows go in statements of up to _CHUNK rows each: a statement per row costs SQLite a step
-# and a reset each, a measurable share of a batch append (docs/performance.md). Fewer rows
-# still when the library's SQLite allows fewer bound values (the oldest bound is 999).
-_CHUNK = 128
-
-
-def _chunk(conn: sqlite3.Connection) -> int:
-    return max(1, min(_CHUNK, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // _ROW))
-
-
-def _insert_entries(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-    chunk = _chunk(conn)
-    for start in range(0, len(rows), chunk):
-        part = rows[start : start + chunk]
-        conn.execute(_insert(len(part)), list(chain.from_iterable(part)))
-
-
-def _payload_ids(conn: sqlite3.Connection, addresses: list[bytes]) -> dict[bytes, int]:
-    """The row ids of the payloads at ``addresses`` (stored, or stored before)."""
-    ids: dict[bytes, int] = {}
-    for start in range(0, len(addresses), 500):
-        part = addresses[start : start + 500]
-        marks = ",".join("?" * len(part))
-        ids.update(
-            conn.execute(f"SELECT address, id FROM payloads WHERE address IN ({marks})", part)
-        )
-    return ids
-
-
-def _with_payload_ids(
-    conn: sqlite3.Connection, rows: list[tuple[Any, ...]]
-) -> list[tuple[Any, ...]]:
-    """``rows`` whose last value, the address of a payload kept in a row of its own, is
-    replaced by that row's id (looked up once for the whole group, after the payloads'
-    insert: a lookup inside each entry's insert costs every row, inline or not)."""
-    ids = _payload_ids(conn, [r[-1] for r in rows if r[-1] is not None])
-    return [r if r[-1] is None else (*r[:-1], ids[r[-1]]) for r in rows]
 
 
 class Known:
@@ -254,12 +206,14 @@ class _Transaction(Transaction):
         self.heads = heads
         self.before = before
         self.blobs: dict[bytes, bytes] = {}  # the payloads of the append being run
+        self.run_limit: int | None = None  # rows a run statement may hold, once asked
         self.begin()
 
     def begin(self) -> None:
         """Start the next append of the group."""
         self.position = self.pending.position
         self.rows: list[tuple[Any, ...]] = []
+        self.runs: list[_rows.Statement] = []
         self.streams_new: list[tuple[str, str]] = []
         self.flags_off: list[tuple[int]] = []
         self.tags: list[tuple[str, int]] = []
@@ -328,15 +282,38 @@ class _Transaction(Transaction):
         given = indexed(write)  # the ids no retry looks up by id are left out of the index
         last = entries[-1]  # the stream's new head
         position = self.position
-        rows, tags, blobs = self.rows, self.tags, self.blobs
         for e in entries:
             position += 1
             e.position = position
+        runs = None
+        if len(entries) >= _rows.RUN_MIN:
+            if self.run_limit is None:
+                self.run_limit = _rows.run_limit(self.conn)
+            runs = _rows.run_statements(
+                self.run_limit, write.stream, category, None if given else 1, entries,
+                self.blobs, self.tags,
+            )  # fmt: skip
+        if runs is None:
+            version = self._rows(entries, category, given, version)
+        else:
+            self.runs += runs
+            version = last.version
+        self.position = position
+        self.writes.append(write)
+        self.moved[write.stream] = Head(last.seq, version, last.hash, last.position)
+
+    def _rows(self, entries: list[Entry], category: str, given: bool, version: int) -> int:
+        """Add the rows of ``entries`` (placed) with every value bound; the version of the
+        last event among them (else ``version``)."""
+        rows, tags, blobs = self.rows, self.tags, self.blobs
+        last = entries[-1]
+        for e in entries:
+            position = e.position
             if e.kind == EVENT:
                 tags.extend((tag, position) for tag in e.tags)
                 version = e.version
             # a payload kept in its entry's row (data) or in a row of its own (payload: its
-            # address here, that row's id once written: _with_payload_ids)
+            # address here, that row's id once written: _rows.with_payload_ids)
             address = e.address
             data = blobs[address] if address is not None and e.size < INLINE_BELOW else None
             rows.append(
@@ -347,9 +324,7 @@ class _Transaction(Transaction):
                     data, encode_record(e), None if data is not None else address,
                 )
             )  # fmt: skip
-        self.position = position
-        self.writes.append(write)
-        self.moved[write.stream] = Head(last.seq, version, last.hash, last.position)
+        return version
 
     def last_signature(self) -> BatchSignature | None:
         if self.pending.signatures:  # an earlier append of this group, not written yet
@@ -368,7 +343,7 @@ class _Transaction(Transaction):
         # the payloads kept in their entries' rows (store) get no row of their own
         blobs = {a: data for a, data in blobs.items() if len(data) >= INLINE_BELOW}
         self.pending.add(
-            self.writes, self.rows, self.streams_new, self.flags_off, self.tags, blobs,
+            self.writes, self.rows, self.runs, self.streams_new, self.flags_off, self.tags, blobs,
             checkpoint, self.position,
         )  # fmt: skip
         if self.signature is not None:

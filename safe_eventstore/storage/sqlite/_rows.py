@@ -1,0 +1,149 @@
+"""Entry rows and the statements that insert them.
+
+An entry row binds fourteen values, and binding a value is a measurable share of a batch
+append (docs/performance.md). Most of a large write's rows differ only in a few of them:
+its events follow each other in one stream, so their positions, seqs and versions count up
+by one, and they share the stream, its category and whether their ids are indexed. Such a
+write (a *run*) goes in statements that bind those values once and compute the rest
+(:func:`run_statements`); every other row binds all fourteen (:func:`insert_rows`).
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from itertools import chain
+from typing import Any
+
+from ..base import EVENT, Entry
+from ._records import encode as encode_record
+from ._schema import INLINE_BELOW
+
+__all__ = [
+    "RUN_MIN",
+    "Statement",
+    "insert_rows",
+    "row_limit",
+    "run_limit",
+    "run_statements",
+    "with_payload_ids",
+]
+
+Statement = tuple[str, list[Any]]
+
+_COLUMNS = (
+    "position, stream, seq, version, kind, category, event_id, type, size, head, generated, "
+    "data, record, payload"
+)
+_ROW = 14  # bound values a row, one a column
+
+# Rows go in statements of up to _CHUNK rows each: a statement per row costs SQLite a step
+# and a reset each, a measurable share of a batch append (docs/performance.md). Fewer rows
+# still when the library's SQLite allows fewer bound values (the oldest bound is 999).
+_CHUNK = 128
+
+RUN_MIN = 8
+"""Writes of fewer entries bind every value of their rows: a run's statement is one more
+statement in the group's transaction, which costs more than a few rows' values."""
+
+_SHARED = 6  # a run statement's values bound once: position, stream, seq, version, ...
+_EACH = 4  # ... and a run row's own: event id, type, payload, record
+
+
+def row_limit(conn: sqlite3.Connection, values: int) -> int:
+    """Rows a statement may hold when each binds ``values`` values (at most _CHUNK)."""
+    return max(1, min(_CHUNK, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // values))
+
+
+@functools.cache
+def _insert(rows: int) -> str:
+    values = ",".join(f"({','.join('?' * _ROW)})" for _ in range(rows))
+    return f"INSERT INTO entries ({_COLUMNS}) VALUES {values}"
+
+
+def insert_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Insert rows of fourteen values, in the order of :data:`_COLUMNS`."""
+    chunk = row_limit(conn, _ROW)
+    for start in range(0, len(rows), chunk):
+        part = rows[start : start + chunk]
+        conn.execute(_insert(len(part)), list(chain.from_iterable(part)))
+
+
+@functools.cache
+def _run(rows: int, head: bool) -> str:
+    # ?1 the first position, ?2 the stream, ?3 the first seq, ?4 the first version,
+    # ?5 the category, ?6 the generated mark; then each row's event id, type, payload and
+    # record. A run's payloads are kept in their rows, so its size is the payload's length.
+    values = []
+    for k in range(rows):
+        n = _SHARED + 1 + _EACH * k
+        flag = "1" if head and k == rows - 1 else "NULL"
+        values.append(
+            f"(?1+{k},?2,?3+{k},?4+{k},{EVENT},?5,?{n},?{n + 1},length(?{n + 2}),{flag},?6,"
+            f"?{n + 2},?{n + 3},NULL)"
+        )
+    return f"INSERT INTO entries ({_COLUMNS}) VALUES {','.join(values)}"
+
+
+def run_statements(
+    limit: int,
+    stream: str,
+    category: str,
+    generated: int | None,
+    entries: list[Entry],
+    blobs: dict[bytes, bytes],
+    tags: list[tuple[str, int]],
+) -> list[Statement] | None:
+    """The statements that insert ``entries`` (one write's, placed, the last the stream's
+    new head) as a run, ``limit`` rows at most each, and their tags added to ``tags``; or
+    ``None``, adding nothing, when they are not a run: an entry that is not an event, or
+    whose payload is kept in a row of its own."""
+    values: list[Any] = []
+    own: list[tuple[str, int]] = []
+    for e in entries:
+        address = e.address
+        if e.kind != EVENT or address is None or e.size >= INLINE_BELOW:
+            return None
+        if e.tags:
+            own.extend((tag, e.position) for tag in e.tags)
+        values += (e.event_id, e.type, blobs[address], encode_record(e))
+    tags += own
+    first = entries[0]
+    position, seq, version = first.position, first.seq, first.version
+    statements: list[Statement] = []
+    count = len(entries)
+    for start in range(0, count, limit):
+        rows = min(limit, count - start)
+        shared = [position + start, stream, seq + start, version + start, category, generated]
+        part = values[_EACH * start : _EACH * (start + rows)]
+        statements.append((_run(rows, start + rows == count), shared + part))
+    return statements
+
+
+def run_limit(conn: sqlite3.Connection) -> int:
+    """Rows a run statement may hold on ``conn`` (its values are numbered: the highest
+    number is what the library's limit bounds)."""
+    limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    return max(1, min(_CHUNK, (limit - _SHARED) // _EACH))
+
+
+def _payload_ids(conn: sqlite3.Connection, addresses: list[bytes]) -> dict[bytes, int]:
+    """The row ids of the payloads at ``addresses`` (stored, or stored before)."""
+    ids: dict[bytes, int] = {}
+    for start in range(0, len(addresses), 500):
+        part = addresses[start : start + 500]
+        marks = ",".join("?" * len(part))
+        ids.update(
+            conn.execute(f"SELECT address, id FROM payloads WHERE address IN ({marks})", part)
+        )
+    return ids
+
+
+def with_payload_ids(
+    conn: sqlite3.Connection, rows: list[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """``rows`` whose last value, the address of a payload kept in a row of its own, is
+    replaced by that row's id (looked up once for the whole group, after the payloads'
+    insert: a lookup inside each entry's insert costs every row, inline or not)."""
+    ids = _payload_ids(conn, [r[-1] for r in rows if r[-1] is not None])
+    return [r if r[-1] is None else (*r[:-1], ids[r[-1]]) for r in rows]

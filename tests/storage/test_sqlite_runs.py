@@ -1,0 +1,126 @@
+"""A write's rows inserted as a run (values shared by its rows bound once, see
+storage/sqlite/_rows.py) are the rows that binding every value writes."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+import safe_eventstore as ses
+from safe_eventstore.storage.sqlite import SqliteStorage, _rows
+
+_START = datetime(2026, 1, 1, tzinfo=UTC)
+_RESTRUCTURE = uuid.UUID("01234567-89ab-7def-8123-456789abcdef")
+
+
+def _events(n: int, *, first: int = 0, given: bool = False) -> list[ses.NewEvent]:
+    """Events with fixed timestamps, so that two stores store the same records."""
+    return [
+        ses.NewEvent(
+            "Deposited" if i % 3 else "Opened",
+            {"n": i, "note": "x" * (i % 7)},
+            tags=("big",) if i % 5 == 0 else (),
+            timestamp=_START + timedelta(seconds=i),
+            **({"event_id": uuid.uuid4()} if given else {}),
+        )
+        for i in range(first, first + n)
+    ]
+
+
+History = dict[str, list[ses.NewEvent]]
+
+
+def _writes() -> History:
+    """Writes of every shape: runs of one and of several statements, writes too small to be
+    runs, a write with a payload kept in a row of its own, ids made and given."""
+    large = _events(12, first=500)
+    large[6] = ses.NewEvent("Deposited", {"n": 506, "blob": "y" * 1000}, timestamp=_START)
+    return {
+        "long": _events(300),
+        "short": _events(3, first=300),
+        "batched": _events(20, first=400),
+        "given": _events(40, first=700, given=True),
+        "large": large,
+        "more": _events(9, first=600),
+    }
+
+
+def _history(db: ses.Database, w: History) -> None:
+    db.append("Account-1", w["long"], expected_version=ses.NO_STREAM)
+    db.append_batch(
+        [
+            ses.StreamAppend("Account-2", w["short"], ses.NO_STREAM),
+            ses.StreamAppend("Account-3", w["batched"], ses.NO_STREAM),
+        ]
+    )
+    db.append("Account-2", w["given"])  # ANY: the ids are indexed
+    db.append("Account-4", w["large"])
+    db.append("Account-1", w["more"], expected_version=299)
+    db.restructure(
+        "Account-1", 5, None, reason="entered twice", event_id=_RESTRUCTURE, timestamp=_START
+    )
+
+
+def _rows_of(directory: Path) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(directory / "bank.sqlite3")
+    try:
+        return conn.execute("SELECT * FROM entries ORDER BY position").fetchall()
+    finally:
+        conn.close()
+
+
+def _store(
+    directory: Path, writes: History, setup: Callable[[sqlite3.Connection], None] | None = None
+) -> list[tuple[object, ...]]:
+    """The entry rows of a store given ``writes``; ``setup`` gets the appends' connection."""
+    with ses.open(str(directory)) as store:
+        db = store.create_database("bank")
+        storage = store.storage
+        assert isinstance(storage, SqliteStorage)
+        if setup is not None:
+            storage._group("bank")
+            setup(storage._writers[-1].connection())
+        _history(db, writes)
+        assert db.verify().ok
+        # version 5 is restructured away
+        assert [e.version for e in db.read_stream("Account-1")] == [*range(5), *range(6, 309)]
+        assert [e.data["n"] for e in db.read_stream("Account-3")] == list(range(400, 420))
+        assert [e.data["n"] for e in db.read_stream("Account-4")] == list(range(500, 512))
+        tagged = db.read_events(ses.Query([ses.QueryItem(tags=["big"])]))
+        # (version 5 of Account-1, restructured away, carried the tag)
+        assert len(tagged) == sum(1 for es in writes.values() for e in es if e.tags) - 1
+        assert db.append("Account-1", writes["more"], expected_version=299).last_version == 308
+    return _rows_of(directory)
+
+
+def test_runs_write_the_rows_that_binding_every_value_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes = _writes()  # the same objects in both stores: the same ids
+    statements: list[str] = []
+    runs = _store(tmp_path / "runs", writes, lambda c: c.set_trace_callback(statements.append))
+    # (the statements traced have their values filled in) runs, which compute the size:
+    # Account-1 (300 rows: three statements, then nine), Account-3, Account-2's ids given;
+    # not Account-2's first three, Account-4 (a payload row) nor the restructure
+    inserts = [s for s in statements if s.startswith("INSERT INTO entries")]
+    assert sum("length(" in s for s in inserts) == 6
+    assert len(inserts) == 9
+    monkeypatch.setattr(_rows, "RUN_MIN", 10**9)
+    assert _store(tmp_path / "rows", writes) == runs
+
+
+def test_rows_and_runs_take_fewer_rows_a_statement_where_sqlite_binds_fewer_values(
+    tmp_path: Path,
+) -> None:
+    writes = _writes()
+    limited = _store(
+        tmp_path / "limited",
+        writes,
+        lambda c: c.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 99),
+    )
+    assert _store(tmp_path / "plain", writes) == limited
