@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import operator
 import time
 import uuid
 from collections.abc import Iterable
@@ -119,9 +120,14 @@ def _check_tags(tags: object) -> tuple[str, ...]:
     return tuple(check_name(t, "tag") for t in tags)
 
 
+_event_id = operator.attrgetter("event_id")
+
+
 def _check_ids(writes: list[Write]) -> None:
-    ids = [d.event_id for w in writes for d in w.drafts]
-    if len(set(ids)) != len(ids):
+    ids: set[bytes] = set()
+    for w in writes:
+        ids.update(map(_event_id, w.drafts))
+    if len(ids) != sum(len(w.drafts) for w in writes):
         raise InvalidEvent(
             "a batch may not repeat an event id (a NewEvent is one event, with its id: "
             "make a NewEvent for each event)"

@@ -124,3 +124,25 @@ def test_rows_and_runs_take_fewer_rows_a_statement_where_sqlite_binds_fewer_valu
         lambda c: c.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 99),
     )
     assert _store(tmp_path / "plain", writes) == limited
+
+
+@pytest.mark.parametrize("streams", [1, 3, 200])
+def test_each_stream_keeps_one_head_flag_after_a_batch_over_many_streams(
+    tmp_path: Path, streams: int
+) -> None:
+    # the flags of the heads a batch follows are cleared in statements of up to 128
+    # positions, padded to a power of two
+    with ses.open(str(tmp_path / "store")) as store:
+        db = store.create_database("bank")
+        names = [f"Account-{k}" for k in range(streams)]
+        db.append_batch([ses.StreamAppend(n, _events(2), ses.NO_STREAM) for n in names])
+        db.append_batch([ses.StreamAppend(n, _events(1), 1) for n in names])
+        assert db.verify().ok
+    conn = sqlite3.connect(tmp_path / "store" / "bank.sqlite3")
+    try:
+        flagged = conn.execute(
+            "SELECT stream, count(*), max(seq) FROM entries WHERE head = 1 GROUP BY stream"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert sorted(flagged) == sorted((n, 1, 2) for n in names)

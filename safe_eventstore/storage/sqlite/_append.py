@@ -56,7 +56,7 @@ class Pending:
         self.entries: list[tuple[Any, ...]] = []
         self.runs: list[_rows.Statement] = []  # the rows of writes that are runs
         self.streams_new: list[tuple[str, str]] = []
-        self.flags_off: list[tuple[int]] = []
+        self.flags_off: list[int] = []
         self.tags: list[tuple[str, int]] = []
         self.blobs: dict[bytes, bytes] = {}
         self.checkpoints: dict[str, int] = {}
@@ -71,7 +71,7 @@ class Pending:
         entries: list[tuple[Any, ...]],
         runs: list[_rows.Statement],
         streams_new: list[tuple[str, str]],
-        flags_off: list[tuple[int]],
+        flags_off: list[int],
         tags: list[tuple[str, int]],
         blobs: dict[bytes, bytes],
         checkpoint: tuple[str, int] | None,
@@ -130,9 +130,7 @@ class Pending:
                     "INSERT OR IGNORE INTO tags (tag, position) VALUES (?, ?)", self.tags
                 )
             if self.flags_off:
-                conn.executemany(
-                    "UPDATE entries SET head = NULL WHERE position = ?", self.flags_off
-                )
+                _rows.clear_heads(conn, self.flags_off)
             if self.streams_new:
                 conn.executemany(
                     "INSERT INTO streams (name, category) VALUES (?, ?)", self.streams_new
@@ -215,8 +213,9 @@ class _Transaction(Transaction):
         self.rows: list[tuple[Any, ...]] = []
         self.runs: list[_rows.Statement] = []
         self.streams_new: list[tuple[str, str]] = []
-        self.flags_off: list[tuple[int]] = []
+        self.flags_off: list[int] = []  # positions of heads the appends follow
         self.tags: list[tuple[str, int]] = []
+        self.apart: dict[bytes, bytes] = {}  # payloads kept in rows of their own
         self.writes: list[Write] = []
         self.moved: dict[str, Head] = {}
         self.signature: BatchSignature | None = None
@@ -277,7 +276,7 @@ class _Transaction(Transaction):
             self.streams_new.append((write.stream, category))
             version = -1
         else:
-            self.flags_off.append((head.position,))
+            self.flags_off.append(head.position)
             version = head.version
         given = indexed(write)  # the ids no retry looks up by id are left out of the index
         last = entries[-1]  # the stream's new head
@@ -305,7 +304,7 @@ class _Transaction(Transaction):
     def _rows(self, entries: list[Entry], category: str, given: bool, version: int) -> int:
         """Add the rows of ``entries`` (placed) with every value bound; the version of the
         last event among them (else ``version``)."""
-        rows, tags, blobs = self.rows, self.tags, self.blobs
+        rows, tags, blobs, apart = self.rows, self.tags, self.blobs, self.apart
         last = entries[-1]
         for e in entries:
             position = e.position
@@ -315,7 +314,12 @@ class _Transaction(Transaction):
             # a payload kept in its entry's row (data) or in a row of its own (payload: its
             # address here, that row's id once written: _rows.with_payload_ids)
             address = e.address
-            data = blobs[address] if address is not None and e.size < INLINE_BELOW else None
+            data = None
+            if address is not None:
+                if e.size < INLINE_BELOW:
+                    data = blobs[address]
+                else:
+                    apart[address] = blobs[address]
             rows.append(
                 (
                     position, e.stream, e.seq, e.version, e.kind, category, e.event_id,
@@ -340,11 +344,10 @@ class _Transaction(Transaction):
         self.documents = documents
 
     def finish(self, blobs: dict[bytes, bytes], checkpoint: tuple[str, int] | None) -> None:
-        # the payloads kept in their entries' rows (store) get no row of their own
-        blobs = {a: data for a, data in blobs.items() if len(data) >= INLINE_BELOW}
+        # of ``blobs``, only the payloads that store() kept apart get rows of their own
         self.pending.add(
-            self.writes, self.rows, self.runs, self.streams_new, self.flags_off, self.tags, blobs,
-            checkpoint, self.position,
+            self.writes, self.rows, self.runs, self.streams_new, self.flags_off, self.tags,
+            self.apart, checkpoint, self.position,
         )  # fmt: skip
         if self.signature is not None:
             self.pending.signatures.append(self.signature)

@@ -22,6 +22,7 @@ from ._schema import INLINE_BELOW
 __all__ = [
     "RUN_MIN",
     "Statement",
+    "clear_heads",
     "insert_rows",
     "row_limit",
     "run_limit",
@@ -125,6 +126,23 @@ def run_limit(conn: sqlite3.Connection) -> int:
     number is what the library's limit bounds)."""
     limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
     return max(1, min(_CHUNK, (limit - _SHARED) // _EACH))
+
+
+@functools.cache
+def _clear(count: int) -> str:
+    return f"UPDATE entries SET head = NULL WHERE position IN ({','.join('?' * count)})"
+
+
+def clear_heads(conn: sqlite3.Connection, positions: list[int]) -> None:
+    """Clear the head flags of the entries at ``positions`` (the heads that a group's
+    appends follow), in one statement: a statement a row (``executemany``) steps SQLite,
+    and lets the other threads run, once a row. The list is padded to a power of two by
+    repeating its last position, so that few statements are prepared."""
+    chunk = row_limit(conn, 1)
+    for start in range(0, len(positions), chunk):
+        part = positions[start : start + chunk]
+        count = min(chunk, 1 << (len(part) - 1).bit_length())
+        conn.execute(_clear(count), part + part[-1:] * (count - len(part)))
 
 
 def _payload_ids(conn: sqlite3.Connection, addresses: list[bytes]) -> dict[bytes, int]:
