@@ -112,7 +112,7 @@ class Database:
         ``NewEvent`` to retry safely. Ids taken from a read are keys only where the store
         did not make them at the append.
         """
-        return self.append_batch([StreamAppend(stream, events, expected_version)])[0]  # type: ignore[arg-type]
+        return self._writer.append(stream, events, expected_version)
 
     def append_batch(
         self,

@@ -73,7 +73,7 @@ def new_event_id() -> bytes:
     return (ms << 80 | _id_bits(80) & _ID_RANDOM | _ID_MARKS).to_bytes(16, "big")
 
 
-class _MadeId(uuid.UUID):
+class MadeId(uuid.UUID):
     """An event id made with its :class:`NewEvent` (not given by the caller): equal to, and
     hashing like, the plain UUID of the same value. The store tells such ids apart because
     the retry of a call with a concrete expected version finds them by their place in the
@@ -95,21 +95,22 @@ class _MadeId(uuid.UUID):
 
 _make = object.__new__
 _set = object.__setattr__
+_set_int = uuid.UUID.__dict__["int"].__set__  # the slot's own setter
+_time_ns = time.time_ns
 
 
 def _new_uuid() -> uuid.UUID:
     # Built from its integer without the argument checks of uuid.UUID(int=...) (uuid.UUID
-    # is immutable, hence object.__setattr__): this runs for every NewEvent made. The same
+    # is immutable, hence its slot's setter): this runs for every NewEvent made. The same
     # bits as new_event_id.
-    made = _make(_MadeId)
-    ms = time.time_ns() // 1_000_000
-    _set(made, "int", ms << 80 | _id_bits(80) & _ID_RANDOM | _ID_MARKS)
+    made = _make(MadeId)
+    _set_int(made, _time_ns() // 1_000_000 << 80 | _id_bits(80) & _ID_RANDOM | _ID_MARKS)
     return made
 
 
 def made_here(event_id: object) -> bool:
     """Whether ``event_id`` was made with its :class:`NewEvent` (not given by the caller)."""
-    return type(event_id) is _MadeId
+    return type(event_id) is MadeId
 
 
 class NewEvent(msgspec.Struct, frozen=True):

@@ -29,9 +29,9 @@ from ._model import (
     STREAM_EXISTS,
     AppendCondition,
     AppendResult,
+    MadeId,
     NewEvent,
     StreamAppend,
-    made_here,
     new_event_id,
 )
 from ._names import check_name
@@ -298,7 +298,7 @@ class Writer:
                 made = False
             else:
                 new_ids = False
-                if made and not made_here(given):
+                if made and type(given) is not MadeId:  # (made_here, inline: every event)
                     made = False
         if not drafts:
             raise InvalidEvent(f"stream {stream!r}: a batch needs at least one event")
@@ -310,6 +310,18 @@ class Writer:
             self._keys = keys = self._holder.get()
             if keys is not None:
                 keys.refresh()
+
+    def append(self, stream: str, events: object, expected_version: object) -> AppendResult:
+        """One stream's append: :meth:`append_batch` of one :class:`StreamAppend`, without
+        the checks that only a batch of several needs."""
+        self.refresh()
+        check_name(stream)
+        expected = check_expected(expected_version)
+        blobs: dict[bytes, bytes] = {}
+        write = self.write(stream, events, blobs, expected)
+        if len(write.drafts) > 1:
+            _check_ids([write])
+        return self._store([write], blobs)[0]
 
     def append_batch(
         self,

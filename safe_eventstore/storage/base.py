@@ -295,6 +295,9 @@ def check_condition(condition: AppendCondition, match: Entry | None) -> None:
 
 
 def result_of(entries: list[Entry]) -> AppendResult:
+    first, last = entries[0], entries[-1]
+    if first.kind == EVENT and last.kind == EVENT:  # the usual case: events at both ends
+        return AppendResult(first.version, last.version, last.position)
     events = [e for e in entries if e.kind == EVENT] or entries
     return AppendResult(events[0].version, events[-1].version, entries[-1].position)
 

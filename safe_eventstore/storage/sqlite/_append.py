@@ -98,11 +98,11 @@ class Pending:
         """Whether an append's checks would read rows that are still unwritten."""
         if not self.entries and not self.runs and not self.checkpoints:
             return False
-        return (
-            condition is not None
-            or (checkpoint is not None and checkpoint[0] in self.checkpoints)
-            or any(w.stream in self.streams for w in writes)
-        )
+        if condition is not None or (checkpoint is not None and checkpoint[0] in self.checkpoints):
+            return True
+        if len(writes) == 1:  # the usual append
+            return writes[0].stream in self.streams
+        return any(w.stream in self.streams for w in writes)
 
     def write(self, conn: sqlite3.Connection) -> None:
         if not self.entries and not self.runs and not self.checkpoints:

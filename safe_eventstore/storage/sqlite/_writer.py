@@ -19,6 +19,7 @@ from ..._model import AppendResult
 from ..base import Signer
 from ..group_commit import GroupCommit
 from ._append import AppendItem, AppendRequest, Known, run_group
+from ._checkpoints import BACKSTOP, checkpointer
 from ._errors import WriteFailed, translated
 
 __all__ = ["GroupWriter"]
@@ -30,6 +31,8 @@ class GroupWriter:
     def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
         self._connect = connect
         self._conn: sqlite3.Connection | None = None
+        # the write-ahead log's checkpoints, run beside this connection's commits
+        self.checkpoints = checkpointer(connect)
         self.known = Known()
         # held while a batch runs: close() may not close the connection under a statement,
         # which crashes the sqlite3 module instead of raising
@@ -47,7 +50,9 @@ class GroupWriter:
             raise StoreClosed("the store is closed")
         conn = self._conn
         if conn is None:
-            conn = self._conn = self._connect()
+            conn = self._connect()
+            conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP}")
+            self._conn = conn
         return conn
 
     def commit(
@@ -92,14 +97,17 @@ class GroupWriter:
             if conn is not None and conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        self.checkpoints.wake()
         return True
 
     def close(self) -> None:
-        """Close the connection, once the batch running (if any) is done."""
+        """Close the connection, once the batch running (if any) is done, and stop its
+        checkpoints."""
         with self.lock:
             self._closed = True
             conn, self._conn = self._conn, None
             self.known.forget()
+        self.checkpoints.close()
         if conn is not None:
             try:
                 conn.close()
