@@ -31,6 +31,7 @@ STORAGE_SHARED = {
     "__init__",
     "base",
     "group_commit",
+    "background",
     "_factories",
     "_sequence",
     "_signatures",
