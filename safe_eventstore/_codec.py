@@ -65,9 +65,13 @@ def address_of(payload: bytes) -> bytes:
     return hashlib.sha256(payload).digest()
 
 
+_sha256 = hashlib.sha256
+_encode_fields = _hash_encoder.encode
+
+
 def entry_hash(fields: tuple[Any, ...]) -> bytes:
     """The chain hash of an entry: SHA-256 over a canonical MessagePack encoding of its fields."""
-    return hashlib.sha256(_hash_encoder.encode(fields)).digest()
+    return _sha256(_encode_fields(fields)).digest()
 
 
 def encode_json(value: Any, what: str = "data") -> bytes:

@@ -228,7 +228,10 @@ class Writer:
             raise EventTooLarge(size, self._max_event_size)
         tags = _check_tags(event.tags) if event.tags else ()
         given = event.event_id
-        event_id = given.bytes if isinstance(given, uuid.UUID) else _uuid(given, "event_id")
+        if type(given) is MadeId:  # the usual id: its bytes without the property's call
+            event_id: bytes | None = given.int.to_bytes(16, "big")
+        else:
+            event_id = given.bytes if isinstance(given, uuid.UUID) else _uuid(given, "event_id")
         if self._keys is not None:
             payload, metadata = self._seal(payload, metadata, stream, tags)
         address = _sha256(payload).digest()

@@ -146,3 +146,38 @@ def test_each_stream_keeps_one_head_flag_after_a_batch_over_many_streams(
     finally:
         conn.close()
     assert sorted(flagged) == sorted((n, 1, 2) for n in names)
+
+
+def test_an_id_left_out_of_the_index_leaves_its_column_empty(tmp_path: Path) -> None:
+    # schema 10: the column holds an id only where the index of ids has it
+    with ses.open(str(tmp_path / "store")) as store:
+        db = store.create_database("bank")
+        made = _events(20)
+        given = _events(3, first=20, given=True)
+        db.append("Account-1", made, expected_version=ses.NO_STREAM)  # found by place
+        db.append("Account-1", given)  # ANY: looked up by id
+        db.append("Account-2", _events(1), expected_version=ses.NO_STREAM)  # one row: all bound
+        conn = sqlite3.connect(tmp_path / "store" / "bank.sqlite3")
+        try:
+            columns = conn.execute(
+                "SELECT stream, generated IS NULL, event_id FROM entries ORDER BY position"
+            ).fetchall()
+            assert [(s, i) for s, i, _ in columns] == [
+                *[("Account-1", 0)] * 20, *[("Account-1", 1)] * 3, ("Account-2", 0)
+            ]  # fmt: skip
+            assert all(c == b"" for _, i, c in columns if not i)
+            assert [c for _, i, c in columns if i] == [e.event_id.bytes for e in given]
+            # the ids read back from the records, and a retry finds each append
+            assert [e.event_id for e in db.read_stream("Account-1")] == [
+                e.event_id for e in made + given
+            ]
+            assert db.append("Account-1", made, expected_version=ses.NO_STREAM).last_version == 19
+            assert db.append("Account-1", given).last_version == 22
+            assert db.verify().ok
+            # a value written into an empty column behind the store's back breaks the chain
+            conn.execute("UPDATE entries SET event_id = ? WHERE seq = 3", (b"\x07" * 16,))
+            conn.commit()
+        finally:
+            conn.close()
+        report = db.verify()
+        assert not report.ok and {p.stream for p in report.problems} == {"Account-1"}

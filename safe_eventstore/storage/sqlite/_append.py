@@ -320,11 +320,13 @@ class _Transaction(Transaction):
                     data = blobs[address]
                 else:
                     apart[address] = blobs[address]
+            # the id in its column only where the index of ids has it (schema 10)
+            generated = None if given and e.kind == EVENT else 1
             rows.append(
                 (
-                    position, e.stream, e.seq, e.version, e.kind, category, e.event_id,
-                    e.type, e.size, 1 if e is last else None,
-                    None if given and e.kind == EVENT else 1,
+                    position, e.stream, e.seq, e.version, e.kind, category,
+                    b"" if generated else e.event_id, e.type, e.size,
+                    1 if e is last else None, generated,
                     data, encode_record(e), None if data is not None else address,
                 )
             )  # fmt: skip

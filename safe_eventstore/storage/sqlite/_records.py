@@ -61,13 +61,16 @@ def entries_as_stored(rows: Iterable[tuple[Any, ...]]) -> list[Entry]:
     """The entries of rows ``(record, payload, position, stream, seq, version, kind,
     event_id, type, size)``: the record with the row's columns laid over it. Verification
     reads these, so a column changed behind the store's back (the columns are what queries
-    select by) breaks the hash chain it checks, as a changed record does."""
+    select by) breaks the hash chain it checks, as a changed record does. An empty
+    ``event_id`` column (the id is not indexed, schema 10) leaves the record's id."""
     out: list[Entry] = []
     for record, payload, position, stream, seq, version, kind, event_id, type_, size in rows:
         e = decode(record, position)
         e.payload = payload
         e.position, e.stream, e.seq, e.version, e.kind = position, stream, seq, version, kind
-        e.event_id, e.type, e.size = event_id, type_, size
+        e.type, e.size = type_, size
+        if event_id:
+            e.event_id = event_id
         out.append(e)
     return out
 

@@ -71,17 +71,21 @@ def insert_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
 
 
 @functools.cache
-def _run(rows: int, head: bool) -> str:
+def _run(rows: int, head: bool, ids: bool) -> str:
     # ?1 the first position, ?2 the stream, ?3 the first seq, ?4 the first version,
-    # ?5 the category, ?6 the generated mark; then each row's event id, type, payload and
+    # ?5 the category, ?6 the generated mark; then each row's event id (with ``ids``: the
+    # index of ids has them; else the column is left empty, schema 10), type, payload and
     # record. A run's payloads are kept in their rows, so its size is the payload's length.
+    each = _EACH if ids else _EACH - 1
     values = []
     for k in range(rows):
-        n = _SHARED + 1 + _EACH * k
+        n = _SHARED + 1 + each * k
+        event_id = f"?{n}" if ids else "X''"
+        n += 1 if ids else 0
         flag = "1" if head and k == rows - 1 else "NULL"
         values.append(
-            f"(?1+{k},?2,?3+{k},?4+{k},{EVENT},?5,?{n},?{n + 1},length(?{n + 2}),{flag},?6,"
-            f"?{n + 2},?{n + 3},NULL)"
+            f"(?1+{k},?2,?3+{k},?4+{k},{EVENT},?5,{event_id},?{n},length(?{n + 1}),{flag},?6,"
+            f"?{n + 1},?{n + 2},NULL)"
         )
     return f"INSERT INTO entries ({_COLUMNS}) VALUES {','.join(values)}"
 
@@ -99,6 +103,8 @@ def run_statements(
     new head) as a run, ``limit`` rows at most each, and their tags added to ``tags``; or
     ``None``, adding nothing, when they are not a run: an entry that is not an event, or
     whose payload is kept in a row of its own."""
+    ids = generated is None  # the index of ids has them: the column holds them
+    each = _EACH if ids else _EACH - 1
     values: list[Any] = []
     own: list[tuple[str, int]] = []
     for e in entries:
@@ -107,7 +113,9 @@ def run_statements(
             return None
         if e.tags:
             own.extend((tag, e.position) for tag in e.tags)
-        values += (e.event_id, e.type, blobs[address], encode_record(e))
+        if ids:
+            values.append(e.event_id)
+        values += (e.type, blobs[address], encode_record(e))
     tags += own
     first = entries[0]
     position, seq, version = first.position, first.seq, first.version
@@ -116,8 +124,8 @@ def run_statements(
     for start in range(0, count, limit):
         rows = min(limit, count - start)
         shared = [position + start, stream, seq + start, version + start, category, generated]
-        part = values[_EACH * start : _EACH * (start + rows)]
-        statements.append((_run(rows, start + rows == count), shared + part))
+        part = values[each * start : each * (start + rows)]
+        statements.append((_run(rows, start + rows == count, ids), shared + part))
     return statements
 
 
