@@ -47,6 +47,8 @@ class Background:
 
     def wake(self) -> None:
         """Have ``work`` run soon (on the thread, started if need be)."""
+        if self._thread is not None and self._wanted.is_set():
+            return  # the thread has a run to do already (it clears the event as it starts)
         with self._lock:
             if self._closed:
                 return

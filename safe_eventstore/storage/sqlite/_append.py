@@ -51,8 +51,9 @@ AppendRequest = Request[AppendItem, list[AppendResult]]
 class Pending:
     """Rows of checked appends not yet written, and the position the next entry follows."""
 
-    def __init__(self, position: int) -> None:
+    def __init__(self, position: int, variables: int) -> None:
         self.position = self._written = position
+        self.variables = variables  # values a statement may bind on the connection
         self.entries: list[tuple[Any, ...]] = []
         self.runs: list[_rows.Statement] = []  # the rows of writes that are runs
         self.streams_new: list[tuple[str, str]] = []
@@ -122,7 +123,7 @@ class Pending:
                 )
                 entries = _rows.with_payload_ids(conn, entries)
             if entries:
-                _rows.insert_rows(conn, entries)
+                _rows.insert_rows(conn, entries, self.variables)
             for sql, values in self.runs:
                 conn.execute(sql, values)
             if self.tags:
@@ -130,7 +131,7 @@ class Pending:
                     "INSERT OR IGNORE INTO tags (tag, position) VALUES (?, ?)", self.tags
                 )
             if self.flags_off:
-                _rows.clear_heads(conn, self.flags_off)
+                _rows.clear_heads(conn, self.flags_off, self.variables)
             if self.streams_new:
                 conn.executemany(
                     "INSERT INTO streams (name, category) VALUES (?, ?)", self.streams_new
@@ -287,7 +288,7 @@ class _Transaction(Transaction):
         runs = None
         if len(entries) >= _rows.RUN_MIN:
             if self.run_limit is None:
-                self.run_limit = _rows.run_limit(self.conn)
+                self.run_limit = _rows.run_limit(self.pending.variables)
             runs = _rows.run_statements(
                 self.run_limit, write.stream, category, None if given else 1, entries,
                 self.blobs, self.tags,
@@ -309,7 +310,8 @@ class _Transaction(Transaction):
         for e in entries:
             position = e.position
             if e.kind == EVENT:
-                tags.extend((tag, position) for tag in e.tags)
+                if e.tags:
+                    tags.extend((tag, position) for tag in e.tags)
                 version = e.version
             # a payload kept in its entry's row (data) or in a row of its own (payload: its
             # address here, that row's id once written: _rows.with_payload_ids)
@@ -439,7 +441,7 @@ def run_group(
         position = known.position
     else:
         (position,) = conn.execute("SELECT coalesce(max(position), 0) FROM entries").fetchone()
-    pending = Pending(position)
+    pending = Pending(position, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
     # the heads this transaction looked up or moved, and those known from before it
     heads: dict[str, Head] = {}
     tx = _Transaction(conn, pending, heads, known.heads if valid else None)

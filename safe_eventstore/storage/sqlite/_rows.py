@@ -51,9 +51,10 @@ _SHARED = 6  # a run statement's values bound once: position, stream, seq, versi
 _EACH = 4  # ... and a run row's own: event id, type, payload, record
 
 
-def row_limit(conn: sqlite3.Connection, values: int) -> int:
-    """Rows a statement may hold when each binds ``values`` values (at most _CHUNK)."""
-    return max(1, min(_CHUNK, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // values))
+def row_limit(variables: int, values: int) -> int:
+    """Rows a statement may hold when each binds ``values`` values and the connection binds
+    ``variables`` at most (``SQLITE_LIMIT_VARIABLE_NUMBER``); at most _CHUNK."""
+    return max(1, min(_CHUNK, variables // values))
 
 
 @functools.cache
@@ -62,9 +63,9 @@ def _insert(rows: int) -> str:
     return f"INSERT INTO entries ({_COLUMNS}) VALUES {values}"
 
 
-def insert_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+def insert_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]], variables: int) -> None:
     """Insert rows of fourteen values, in the order of :data:`_COLUMNS`."""
-    chunk = row_limit(conn, _ROW)
+    chunk = row_limit(variables, _ROW)
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
         conn.execute(_insert(len(part)), list(chain.from_iterable(part)))
@@ -129,11 +130,10 @@ def run_statements(
     return statements
 
 
-def run_limit(conn: sqlite3.Connection) -> int:
-    """Rows a run statement may hold on ``conn`` (its values are numbered: the highest
-    number is what the library's limit bounds)."""
-    limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    return max(1, min(_CHUNK, (limit - _SHARED) // _EACH))
+def run_limit(variables: int) -> int:
+    """Rows a run statement may hold on a connection that binds ``variables`` values at most
+    (its values are numbered: the highest number is what the limit bounds)."""
+    return max(1, min(_CHUNK, (variables - _SHARED) // _EACH))
 
 
 @functools.cache
@@ -141,12 +141,12 @@ def _clear(count: int) -> str:
     return f"UPDATE entries SET head = NULL WHERE position IN ({','.join('?' * count)})"
 
 
-def clear_heads(conn: sqlite3.Connection, positions: list[int]) -> None:
+def clear_heads(conn: sqlite3.Connection, positions: list[int], variables: int) -> None:
     """Clear the head flags of the entries at ``positions`` (the heads that a group's
     appends follow), in one statement: a statement a row (``executemany``) steps SQLite,
     and lets the other threads run, once a row. The list is padded to a power of two by
     repeating its last position, so that few statements are prepared."""
-    chunk = row_limit(conn, 1)
+    chunk = row_limit(variables, 1)
     for start in range(0, len(positions), chunk):
         part = positions[start : start + chunk]
         count = min(chunk, 1 << (len(part) - 1).bit_length())
