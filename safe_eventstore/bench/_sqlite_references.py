@@ -264,9 +264,12 @@ class RawSqlite:
             request.result = True
 
     def _checkpoint(self) -> None:
-        if self._checkpoint_conn is None:
-            self._checkpoint_conn = sqlite3.connect(self.group_path, isolation_level=None)
-        self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        try:
+            if self._checkpoint_conn is None:
+                self._checkpoint_conn = sqlite3.connect(self.group_path, isolation_level=None)
+            self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error:
+            pass  # as the store's: the next one, or the commit's own threshold, catches up
 
     def _end_checkpoints(self) -> None:
         conn, self._checkpoint_conn = self._checkpoint_conn, None

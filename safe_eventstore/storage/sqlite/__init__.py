@@ -7,8 +7,10 @@ are assigned in commit order. See docs/storage-format.md.
 
 The package's modules, by concern: ``_schema`` (the directory's names, the schema and its
 migrations), ``_append`` (the append path: group commit's transaction, the rows pending a
-write, the caches of what the last commit left), ``_writer`` (each group commit's own
-connection, and its batch's transaction on it), ``_records`` (an entry row's record),
+write, the caches of what the last commit left), ``_rows`` (entry rows and the statements
+that insert them: runs, every value bound, head flags), ``_writer`` (each group commit's own
+connection, and its batch's transaction on it), ``_checkpoints`` (the write-ahead log's
+checkpoints, on a thread beside the commits), ``_records`` (an entry row's record),
 ``_reads`` (the read statements), ``_notify`` (waking waiters on a commit), ``_errors``
 (SQLite's errors translated) and ``_storage`` (:class:`SqliteStorage`, which ties them
 together).
