@@ -21,7 +21,7 @@ from .base import (
     retried,
 )
 
-__all__ = ["Transaction", "run_append"]
+__all__ = ["Transaction", "earlier", "run_append"]
 
 
 class Transaction(ABC):
@@ -112,7 +112,7 @@ def run_append(
     for w in writes:
         head = tx.head(w.stream)
         heads.append(head)
-        plans.append(plan_append(w.stream, head, w.expected, w.drafts, _earlier(tx, w, head)))
+        plans.append(plan_append(w.stream, head, w.expected, w.drafts, earlier(tx, w, head)))
     done = retried(plans)
     if done is not None:
         return done
@@ -148,7 +148,7 @@ def run_append(
 def _run_one(tx: Transaction, w: Write, blobs: dict[bytes, bytes]) -> AppendResult:
     """:func:`run_append` for the usual append: one stream's write, nothing else with it."""
     head = tx.head(w.stream)
-    plan = plan_append(w.stream, head, w.expected, w.drafts, _earlier(tx, w, head))
+    plan = plan_append(w.stream, head, w.expected, w.drafts, earlier(tx, w, head))
     if isinstance(plan, AppendResult):
         return plan  # an idempotent retry
     tx.store(w, plan, head)
@@ -156,7 +156,7 @@ def _run_one(tx: Transaction, w: Write, blobs: dict[bytes, bytes]) -> AppendResu
     return result_of(plan)
 
 
-def _earlier(tx: Transaction, w: Write, head: Head | None) -> list[Entry]:
+def earlier(tx: Transaction, w: Write, head: Head | None) -> list[Entry]:
     """What an earlier attempt of ``w`` stored: found by place for a :func:`by_position`
     write, else by event id; nothing when no retry can find anything."""
     if head is None or w.new_ids:  # no retry looks up a generated id

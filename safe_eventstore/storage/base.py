@@ -55,6 +55,7 @@ __all__ = [
     "by_position",
     "check_checkpoint",
     "check_condition",
+    "earlier",
     "event_ids",
     "indexed",
     "matches",
@@ -570,5 +571,5 @@ class Storage(LeaseStorage, ABC):
 
 
 # the append sequence builds on the definitions above: imported last, and re-exported
-from ._sequence import Transaction, run_append  # noqa: E402
+from ._sequence import Transaction, earlier, run_append  # noqa: E402
 from ._signatures import BatchSignature, Signer  # noqa: E402

@@ -25,8 +25,11 @@ from ..base import (
     Signer,
     Transaction,
     Write,
+    earlier,
     indexed,
     placed,
+    plan_append,
+    result_of,
     run_append,
 )
 from ..documents import DocumentRow
@@ -294,7 +297,9 @@ class _Transaction(Transaction):
                 self.blobs, self.tags,
             )  # fmt: skip
         if runs is None:
-            version = self._rows(entries, category, given, version)
+            version = self._rows(
+                entries, category, given, version, self.rows, self.tags, self.apart
+            )
         else:
             self.runs += runs
             version = last.version
@@ -302,10 +307,20 @@ class _Transaction(Transaction):
         self.writes.append(write)
         self.moved[write.stream] = Head(last.seq, version, last.hash, last.position)
 
-    def _rows(self, entries: list[Entry], category: str, given: bool, version: int) -> int:
-        """Add the rows of ``entries`` (placed) with every value bound; the version of the
-        last event among them (else ``version``)."""
-        rows, tags, blobs, apart = self.rows, self.tags, self.blobs, self.apart
+    def _rows(
+        self,
+        entries: list[Entry],
+        category: str,
+        given: bool,
+        version: int,
+        rows: list[tuple[Any, ...]],
+        tags: list[tuple[str, int]],
+        apart: dict[bytes, bytes],
+    ) -> int:
+        """Add the rows of ``entries`` (placed) with every value bound to ``rows`` (their
+        tags to ``tags``, the payloads kept in rows of their own to ``apart``); the version
+        of the last event among them (else ``version``)."""
+        blobs = self.blobs
         last = entries[-1]
         for e in entries:
             position = e.position
@@ -333,6 +348,58 @@ class _Transaction(Transaction):
                 )
             )  # fmt: skip
         return version
+
+    def append_one(self, request: AppendRequest, write: Write, blobs: dict[bytes, bytes]) -> None:
+        """Run the usual request, one stream's write and nothing else with it, outside a
+        savepoint: :func:`run_append`'s sequence for it, with the rows of a small write
+        added to ``pending`` directly (its steps cost more than its work in a group of
+        single appends). Sets the request's result or error."""
+        pending = self.pending
+        stream = write.stream
+        request.error = None
+        try:
+            if stream in pending.streams:  # rows of this stream are unwritten
+                pending.write(self.conn)
+            head = self.head(stream)
+            found = earlier(self, write, head)
+            plan = plan_append(stream, head, write.expected, write.drafts, found)
+        except WriteFailed:
+            raise  # the group's rows: the whole group fails
+        except Exception as exc:
+            if not self.conn.in_transaction:
+                raise  # SQLite rolled the whole transaction back
+            request.result, request.error = None, translated(exc)
+            return
+        if isinstance(plan, AppendResult):
+            request.result = [plan]  # an idempotent retry
+            return
+        if len(plan) >= _rows.RUN_MIN:  # a run: its statements are made by store()
+            self.begin()
+            self.blobs = blobs
+            self.store(write, plan, head)
+            self.finish(blobs, None)
+            request.result = [result_of(plan)]
+            return
+        self.blobs = blobs
+        category = category_of(stream)
+        if head is None:
+            pending.streams_new.append((stream, category))
+            version = -1
+        else:
+            pending.flags_off.append(head.position)
+            version = head.version
+        position = pending.position
+        for e in plan:
+            position += 1
+            e.position = position
+        version = self._rows(
+            plan, category, indexed(write), version, pending.entries, pending.tags, pending.blobs
+        )
+        pending.position = position
+        pending.streams.add(stream)
+        last = plan[-1]
+        self.heads[stream] = Head(last.seq, version, last.hash, position)
+        request.result = [result_of(plan)]
 
     def last_signature(self) -> BatchSignature | None:
         if self.pending.signatures:  # an earlier append of this group, not written yet
@@ -445,9 +512,15 @@ def run_group(
     # the heads this transaction looked up or moved, and those known from before it
     heads: dict[str, Head] = {}
     tx = _Transaction(conn, pending, heads, known.heads if valid else None)
+    plain = not isolate and signer is None  # requests may take tx.append_one
     done = 0
     while True:
         for request in batch[done:]:
+            writes, blobs, checkpoint, condition, documents = request.item
+            if plain and len(writes) == 1 and checkpoint is None and condition is None:
+                if not documents:
+                    tx.append_one(request, writes[0], blobs)
+                    continue
             _run_request(tx, request, isolate=isolate, db=db, signer=signer)
         done = len(batch)
         # requests queued meanwhile join the transaction (``more`` adds them to ``batch``)
