@@ -55,6 +55,7 @@ __all__ = [
     "by_position",
     "check_checkpoint",
     "check_condition",
+    "check_version",
     "earlier",
     "event_ids",
     "indexed",
@@ -200,17 +201,7 @@ def plan_append(
             max(e.version for e in existing),
             max(e.position for e in existing),
         )
-    actual = head.version if head is not None and head.version >= 0 else None
-    if expected == NO_STREAM:
-        ok = actual is None
-    elif expected == STREAM_EXISTS:
-        ok = actual is not None
-    elif expected == ANY:
-        ok = True
-    else:
-        ok = actual == expected
-    if not ok:
-        raise WrongExpectedVersion(stream, expected, actual)
+    check_version(stream, head, expected)
     seq = head.seq if head is not None else -1
     version = head.version if head is not None else -1
     prev = head.hash if head is not None else None
@@ -233,6 +224,21 @@ def plan_append(
         )  # fmt: skip
         prev = h
     return sealed
+
+
+def check_version(stream: str, head: Head | None, expected: int) -> None:
+    """Raise :class:`WrongExpectedVersion` unless the stream (``head``) is at ``expected``."""
+    actual = head.version if head is not None and head.version >= 0 else None
+    if expected == NO_STREAM:
+        ok = actual is None
+    elif expected == STREAM_EXISTS:
+        ok = actual is not None
+    elif expected == ANY:
+        ok = True
+    else:
+        ok = actual == expected
+    if not ok:
+        raise WrongExpectedVersion(stream, expected, actual)
 
 
 def by_position(write: Write) -> bool:

@@ -51,13 +51,16 @@ class GroupCommit(Generic[T, R]):
     """A leader/follower queue in front of a batch-committing ``run`` function.
 
     ``run(batch)`` must set ``result`` or ``error`` on every request of the batch and
-    return once they are durable. If it raises instead (an interrupt in the leader's
+    return once they are durable. It may return a function, which the leader calls once
+    it has woken the batch's other threads: work that must follow the commit but that
+    nobody's result waits for (telling readers of the commit) then delays no other
+    request, nor the next batch. If ``run`` raises instead (an interrupt in the leader's
     thread, a bug), the leader re-raises, and the other requests of its batch fail with a
     :class:`StorageError`: the batch may or may not have been committed, and running those
     appends again could store them twice. Requests queued after the batch are not affected.
     """
 
-    def __init__(self, run: Callable[[list[Request[T, R]]], None]) -> None:
+    def __init__(self, run: Callable[[list[Request[T, R]]], Callable[[], None] | None]) -> None:
         self._run = run
         self._lock = threading.Lock()
         self._queue: list[Request[T, R]] = []
@@ -98,7 +101,7 @@ class GroupCommit(Generic[T, R]):
 
     def _lead(self, own: Request[T, R], batch: list[Request[T, R]]) -> None:
         try:
-            self._run(batch)
+            then = self._run(batch)
         except BaseException as exc:
             for r in batch:
                 r.result = None
@@ -118,3 +121,5 @@ class GroupCommit(Generic[T, R]):
             for r in batch:
                 if r is not own:
                     r.wake.release()
+        if then is not None:
+            then()

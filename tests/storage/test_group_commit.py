@@ -297,6 +297,50 @@ def test_a_leader_takes_the_requests_queued_meanwhile_into_its_batch() -> None:
     assert not group._leading and not group._queue
 
 
+def test_what_run_returns_is_called_once_the_batch_threads_are_woken() -> None:
+    # The SQLite backend tells readers of a commit this way: after the wakes, so that no
+    # append's result waits for it. Here it waits for the other thread's result, which it
+    # would never see if it ran before the wakes (the wait then times out).
+    entered = threading.Event()
+    release = threading.Event()
+    outcome: dict[int, int] = {}
+    seen: list[set[int]] = []
+
+    def then() -> None:
+        deadline = time.monotonic() + 10
+        while len(outcome) < 2 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        seen.append(set(outcome))
+
+    def run(batch: list[Request[int, int]]) -> Callable[[], None] | None:
+        if not entered.is_set():  # the first leader, alone: hold it while two queue
+            entered.set()
+            release.wait(10)
+        for r in batch:
+            r.result = r.item * 10
+        return then if len(batch) == 2 else None
+
+    group: GroupCommit[int, int] = GroupCommit(run)
+
+    def submit(i: int) -> None:
+        outcome[i] = group.submit(i)
+
+    threads = [threading.Thread(target=submit, args=(0,))]
+    threads[0].start()
+    entered.wait(10)
+    for i in (1, 2):
+        threads.append(threading.Thread(target=submit, args=(i,)))
+        threads[-1].start()
+        while len(group._queue) < i:
+            time.sleep(0.001)
+    release.set()
+    for t in threads:
+        t.join(10)
+    assert outcome == {0: 0, 1: 10, 2: 20}
+    # the leader of [1, 2] ran ``then`` before its own submit returned, after the other's
+    assert len(seen) == 1 and len(seen[0]) == 2 and 0 in seen[0]
+
+
 def test_late_appends_commit_with_the_batch_and_fail_on_their_own(store: ses.Store) -> None:
     db = store.database("bank")
     db.append("Account-0", [ses.NewEvent("Opened")])

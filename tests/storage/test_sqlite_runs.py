@@ -8,11 +8,12 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import safe_eventstore as ses
-from safe_eventstore.storage.sqlite import SqliteStorage, _rows
+from safe_eventstore.storage.sqlite import SqliteStorage, _append, _rows
 
 _START = datetime(2026, 1, 1, tzinfo=UTC)
 _RESTRUCTURE = uuid.UUID("01234567-89ab-7def-8123-456789abcdef")
@@ -181,3 +182,73 @@ def test_an_id_left_out_of_the_index_leaves_its_column_empty(tmp_path: Path) -> 
             conn.close()
         report = db.verify()
         assert not report.ok and {p.stream for p in report.problems} == {"Account-1"}
+
+
+def _small_history(db: ses.Database, w: History) -> None:
+    """Appends of one stream's small write each (the usual append), of every shape: a new
+    stream and a stream that has entries, ids made and given, expected versions of every
+    kind, tags, a payload kept in a row of its own, a retry, a restructure, several writes
+    to one stream in one group."""
+    db.append("Account-1", w["one"][:1], expected_version=ses.NO_STREAM)
+    db.append("Account-1", w["one"][1:4], expected_version=0)
+    db.append("Account-2", w["given"], expected_version=ses.ANY)
+    db.append("Account-2", w["one"][4:5], expected_version=ses.STREAM_EXISTS)
+    db.append("Account-3", w["large"], expected_version=ses.NO_STREAM)
+    assert db.append("Account-1", w["one"][1:4], expected_version=0).last_version == 3  # retry
+    db.restructure(
+        "Account-1", 2, None, reason="entered twice", event_id=_RESTRUCTURE, timestamp=_START
+    )
+    db.append("Account-1", w["one"][5:7], expected_version=3)
+    with pytest.raises(ses.WrongExpectedVersion):
+        db.append("Account-1", w["one"][7:8], expected_version=3)
+    db.append("Account-1", w["one"][7:8])
+
+
+def test_the_usual_append_writes_the_rows_of_the_general_sequence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the usual append (one stream's small write of events) is sealed straight into its
+    # rows (_Transaction._add_events); the general sequence makes entries, then rows
+    large = _events(2, first=50)
+    large[1] = ses.NewEvent("Deposited", {"blob": "y" * 1000}, timestamp=_START)
+    writes = {
+        "one": _events(8),
+        "given": _events(3, first=20, given=True),
+        "large": large,
+        "batch": _events(3, first=60),
+    }
+
+    def rows(directory: Path) -> list[tuple[object, ...]]:
+        with ses.open(str(directory)) as store:
+            db = store.create_database("bank")
+            _small_history(db, writes)
+            # a batch of two streams' writes takes the general sequence in both stores
+            db.append_batch(
+                [
+                    ses.StreamAppend("Account-4", writes["batch"][:2], ses.NO_STREAM),
+                    ses.StreamAppend("Account-1", writes["batch"][2:], 6),
+                ]
+            )
+            assert db.verify().ok
+            assert [e.version for e in db.read_stream("Account-1")] == [0, 1, 3, 4, 5, 6, 7]
+            assert db.read_stream("Account-3")[1].data == {"blob": "y" * 1000}
+            assert len(db.read_events(ses.Query([ses.QueryItem(tags=["big"])]))) == 5
+        return _rows_of(directory)
+
+    sealed: list[int] = []
+    add_events = _append._Transaction._add_events
+
+    def counted(self: Any, *args: Any) -> Any:
+        sealed.append(1)
+        return add_events(self, *args)
+
+    monkeypatch.setattr(_append._Transaction, "_add_events", counted)
+    straight = rows(tmp_path / "straight")
+    assert len(sealed) == 7  # every append of the history but the retry, the restructure
+    # and the one that fails its check
+
+    def general(self: Any, request: Any, write: Any, blobs: Any) -> None:
+        _append._run_request(self, request, isolate=False, db="bank", signer=None)
+
+    monkeypatch.setattr(_append._Transaction, "append_one", general)
+    assert rows(tmp_path / "general") == straight

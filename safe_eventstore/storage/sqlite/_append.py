@@ -15,16 +15,19 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+from ..._codec import entry_hash
 from ..._model import AppendCondition, AppendResult, Query
 from ..._names import category_of
 from ..base import (
     EVENT,
     BatchSignature,
+    Draft,
     Entry,
     Head,
     Signer,
     Transaction,
     Write,
+    check_version,
     earlier,
     indexed,
     placed,
@@ -37,6 +40,7 @@ from ..group_commit import Request
 from . import _documents, _reads, _rows, _signatures
 from ._errors import WriteFailed, translated
 from ._records import encode as encode_record
+from ._records import encode_values
 from ._schema import INLINE_BELOW
 
 __all__ = ["AppendItem", "AppendRequest", "Known", "Pending", "run_group"]
@@ -351,18 +355,24 @@ class _Transaction(Transaction):
 
     def append_one(self, request: AppendRequest, write: Write, blobs: dict[bytes, bytes]) -> None:
         """Run the usual request, one stream's write and nothing else with it, outside a
-        savepoint: :func:`run_append`'s sequence for it, with the rows of a small write
-        added to ``pending`` directly (its steps cost more than its work in a group of
-        single appends). Sets the request's result or error."""
+        savepoint: :func:`run_append`'s sequence for it, in one step. A small write of
+        events only that is no retry (the usual append) is sealed straight into the rows
+        of ``pending`` (:meth:`_add_events`): the sequence's steps cost more than their
+        work in a group of single appends. Sets the request's result or error."""
         pending = self.pending
         stream = write.stream
+        drafts = write.drafts
         request.error = None
         try:
             if stream in pending.streams:  # rows of this stream are unwritten
                 pending.write(self.conn)
             head = self.head(stream)
             found = earlier(self, write, head)
-            plan = plan_append(stream, head, write.expected, write.drafts, found)
+            if not found and _small_events(drafts):
+                check_version(stream, head, write.expected)
+                request.result = [self._add_events(stream, head, write, blobs)]
+                return
+            plan = plan_append(stream, head, write.expected, drafts, found)
         except WriteFailed:
             raise  # the group's rows: the whole group fails
         except Exception as exc:
@@ -373,33 +383,75 @@ class _Transaction(Transaction):
         if isinstance(plan, AppendResult):
             request.result = [plan]  # an idempotent retry
             return
-        if len(plan) >= _rows.RUN_MIN:  # a run: its statements are made by store()
-            self.begin()
-            self.blobs = blobs
-            self.store(write, plan, head)
-            self.finish(blobs, None)
-            request.result = [result_of(plan)]
-            return
+        self.begin()
         self.blobs = blobs
+        self.store(write, plan, head)
+        self.finish(blobs, None)
+        request.result = [result_of(plan)]
+
+    def _add_events(
+        self, stream: str, head: Head | None, write: Write, blobs: dict[bytes, bytes]
+    ) -> AppendResult:
+        """Seal ``write``'s event drafts on ``head`` (checked) and add their rows to
+        ``pending``: what :func:`plan_append` and :meth:`store` do, without making the
+        entries. Their records are encoded from the entries' fields
+        (:func:`_records.encode_values`); ``test_sqlite_runs.py`` compares the rows with
+        those of the general sequence."""
+        pending = self.pending
         category = category_of(stream)
         if head is None:
             pending.streams_new.append((stream, category))
-            version = -1
+            seq = version = -1
+            prev = None
         else:
             pending.flags_off.append(head.position)
-            version = head.version
+            seq, version, prev = head.seq, head.version, head.hash
+        given = indexed(write)  # the ids no retry looks up by id are left out of the index
         position = pending.position
-        for e in plan:
+        rows, tags, apart = pending.entries, pending.tags, pending.blobs
+        drafts = write.drafts
+        last, first = drafts[-1], version + 1
+        for d in drafts:
+            seq += 1
+            version += 1
             position += 1
-            e.position = position
-        version = self._rows(
-            plan, category, indexed(write), version, pending.entries, pending.tags, pending.blobs
-        )
+            event_id, address, size, kind, type_ = d.event_id, d.address, d.size, d.kind, d.type
+            correlation, causation, timestamp, metadata, codec = (
+                d.correlation_id, d.causation_id, d.timestamp, d.metadata, d.codec
+            )  # fmt: skip
+            h = entry_hash(
+                (
+                    prev, stream, seq, version, kind, event_id, type_, correlation, causation,
+                    timestamp, metadata, d.tags, address, codec, size,
+                )
+            )  # fmt: skip
+            record = encode_values(
+                (
+                    stream, seq, version, position, kind, event_id, type_, correlation,
+                    causation, timestamp, metadata, d.tags, address, codec, None, size, None, h,
+                )
+            )  # fmt: skip
+            data = None  # the payload in the row (data), or in a row of its own (payload)
+            if address is not None:
+                if size < INLINE_BELOW:
+                    data = blobs[address]
+                else:
+                    apart[address] = blobs[address]
+            if d.tags:
+                tags.extend((tag, position) for tag in d.tags)
+            rows.append(
+                (
+                    position, stream, seq, version, kind, category,
+                    event_id if given else b"", type_, size, 1 if d is last else None,
+                    None if given else 1, data, record, None if data is not None else address,
+                )
+            )  # fmt: skip
+            prev = h
         pending.position = position
         pending.streams.add(stream)
-        last = plan[-1]
-        self.heads[stream] = Head(last.seq, version, last.hash, position)
-        request.result = [result_of(plan)]
+        assert prev is not None
+        self.heads[stream] = Head(seq, version, prev, position)
+        return AppendResult(first, version, position)
 
     def last_signature(self) -> BatchSignature | None:
         if self.pending.signatures:  # an earlier append of this group, not written yet
@@ -424,6 +476,13 @@ class _Transaction(Transaction):
             self.pending.signatures.append(self.signature)
         self.pending.documents += self.documents
         self.heads.update(self.moved)
+
+
+def _small_events(drafts: list[Draft]) -> bool:
+    """Whether ``drafts`` are events only, too few for a run (:data:`_rows.RUN_MIN`)."""
+    if len(drafts) == 1:
+        return drafts[0].kind == EVENT
+    return len(drafts) < _rows.RUN_MIN and all(d.kind == EVENT for d in drafts)
 
 
 def _undo(

@@ -18,7 +18,15 @@ import msgspec
 from ..._exceptions import IntegrityError
 from ..base import Entry
 
-__all__ = ["decode", "encode", "entries", "entries_as_stored", "from_columns", "linked"]
+__all__ = [
+    "decode",
+    "encode",
+    "encode_values",
+    "entries",
+    "entries_as_stored",
+    "from_columns",
+    "linked",
+]
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Entry)
@@ -33,6 +41,14 @@ def encode(e: Entry) -> bytes:
         return _encoder.encode(e)
     finally:
         e.prev_hash = prev
+
+
+def encode_values(values: tuple[Any, ...]) -> bytes:
+    """The record of the entry whose fields, in :class:`Entry`'s order, are ``values``
+    (its payload and ``prev_hash`` given as ``None``): the bytes :func:`encode` makes of
+    that entry, without making it (an array-like Struct encodes as the array of its
+    fields)."""
+    return _encoder.encode(values)
 
 
 def decode(record: bytes, position: object = "?") -> Entry:

@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -385,7 +385,11 @@ class SqliteStorage(Storage, DocumentStorage):
 
     def _writer(self, db: str) -> GroupWriter:
         """A new group's connection to ``db`` (called holding the lock)."""
-        writer = GroupWriter(functools.partial(self._connect, db))
+        writer = GroupWriter(
+            functools.partial(self._connect, db),
+            begin=functools.partial(self._begin, db=db),
+            announce=functools.partial(self._announce, db),
+        )
         self._writers.append(writer)
         return writer
 
@@ -395,19 +399,23 @@ class SqliteStorage(Storage, DocumentStorage):
         db: str,
         batch: list[AppendRequest],
         signer: Signer | None = None,
-    ) -> None:
+    ) -> Callable[[], None] | None:
         """Store a batch of append requests in one transaction, through the group's own
         connection; each request gets its own result or error, and one request's error
-        leaves the others' appends alone."""
+        leaves the others' appends alone. Returns, once committed, what tells the
+        database's readers of the commit, for the group to call after waking its threads."""
         with writer.lock:
             if self._closed:  # a group made after close() has a writer not closed yet
                 closed = StoreClosed("the store is closed")
                 for request in batch:
                     request.result, request.error = None, closed
-                return
-            begin = functools.partial(self._begin, db=db)
-            if not writer.commit(batch, begin, db=db, signer=signer):
-                return
+                return None
+            if not writer.commit(batch, db=db, signer=signer):
+                return None
+        return writer.announce
+
+    def _announce(self, db: str) -> None:
+        """Tell the readers of ``db`` that it has committed: in this process, and in others."""
         self._ping(db)
         if self._notifier is not None:
             self._notifier.bump(db)

@@ -28,8 +28,18 @@ __all__ = ["GroupWriter"]
 class GroupWriter:
     """One group commit's connection to a database, opened at its first batch."""
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        *,
+        begin: Callable[[sqlite3.Connection], None],
+        announce: Callable[[], None],
+    ) -> None:
         self._connect = connect
+        #: opens a batch's write transaction on the connection
+        self.begin = begin
+        #: tells the database's readers of a commit (called after the batch's threads woke)
+        self.announce = announce
         self._conn: sqlite3.Connection | None = None
         # the write-ahead log's checkpoints, run beside this connection's commits
         self.checkpoints = checkpointer(connect)
@@ -55,19 +65,12 @@ class GroupWriter:
             self._conn = conn
         return conn
 
-    def commit(
-        self,
-        batch: list[AppendRequest],
-        begin: Callable[[sqlite3.Connection], None],
-        *,
-        db: str,
-        signer: Signer | None,
-    ) -> bool:
+    def commit(self, batch: list[AppendRequest], *, db: str, signer: Signer | None) -> bool:
         """Run ``batch`` (and the requests queued meanwhile) in one transaction opened by
-        ``begin``, holding :attr:`lock`: each request gets its result or error. Whether it
-        committed; when the whole batch failed, every request has the error."""
+        :attr:`begin`, holding :attr:`lock`: each request gets its result or error. Whether
+        it committed; when the whole batch failed, every request has the error."""
         conn: sqlite3.Connection | None = None
-        known = self.known
+        known, begin = self.known, self.begin
         try:
             conn = self.connection()
             try:
