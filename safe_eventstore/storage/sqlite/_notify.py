@@ -1,15 +1,42 @@
-"""Waking waiters when a database commits, in this process and in others."""
+"""Waking waiters when a database commits, in this process and in others.
+
+In this process an append wakes them at once (:meth:`Notifier.bump`). Other processes learn
+of a commit through inotify, from a write to the database's ping file: SQLite publishes a
+commit through shared memory, which the file system does not report. A write to a file
+is a system call that may wait on the file system's journal, as long as a commit's own
+sync; so the committing thread does not ping, it wakes a thread that does (:func:`pings`),
+which then rests :data:`PING_REST`: the commits of that rest share its next ping, which
+bounds the pings a second whatever the rate of commits, and the delay it adds for a waiter
+in another process.
+"""
 
 from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..background import Background
 from ._schema import PING
 
-__all__ = ["Notifier"]
+__all__ = ["PING_REST", "Notifier", "pings"]
+
+PING_REST = 0.002
+"""Seconds the ping thread rests after each ping: at most that, and the wake of a thread,
+is what a waiter in another process waits longer than one in the committing process."""
+
+
+def pings(ping: Callable[[], None]) -> Background:
+    """The thread that runs ``ping`` after commits (woken by each; see above)."""
+    return Background(
+        ping, _nothing, rest=PING_REST, idle=1.0, name="safe-eventstore pings"
+    )  # fmt: skip
+
+
+def _nothing() -> None:
+    pass
 
 
 class Notifier:

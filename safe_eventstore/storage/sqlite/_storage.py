@@ -30,6 +30,7 @@ from ..._exceptions import (
     StoreWarning,
 )
 from ..._model import AppendCondition, AppendResult, Query
+from ..background import Background
 from ..base import BatchSignature, Entry, Head, LeaseRecord, Signer, Storage, Write
 from ..documents import DocumentRow, DocumentStorage
 from ..group_commit import GroupCommit
@@ -37,7 +38,7 @@ from . import _documents, _keys, _leases, _reads, _signatures
 from ._append import AppendItem, AppendRequest
 from ._directory import Directory, create_private, fsync_dir, open_to_others, read_only_error
 from ._errors import is_busy, translate
-from ._notify import Notifier
+from ._notify import Notifier, pings
 from ._schema import PING, SUFFIX, create, migrate
 from ._writer import GroupWriter
 
@@ -98,6 +99,7 @@ class SqliteStorage(Storage, DocumentStorage):
         self._lock = threading.Lock()
         self._closed = False
         self._ping_fds: dict[str, int] = {}
+        self._pingers: dict[str, Background] = {}  # a thread that pings, per database
         self._groups: dict[str, GroupCommit[AppendItem, list[AppendResult]]] = {}
         self._signed_groups: dict[
             tuple[str, Signer], GroupCommit[AppendItem, list[AppendResult]]
@@ -385,10 +387,13 @@ class SqliteStorage(Storage, DocumentStorage):
 
     def _writer(self, db: str) -> GroupWriter:
         """A new group's connection to ``db`` (called holding the lock)."""
+        pinger = self._pingers.get(db)
+        if pinger is None:
+            pinger = self._pingers[db] = pings(functools.partial(self._ping, db))
         writer = GroupWriter(
             functools.partial(self._connect, db),
             begin=functools.partial(self._begin, db=db),
-            announce=functools.partial(self._announce, db),
+            announce=functools.partial(self._announce, db, pinger),
         )
         self._writers.append(writer)
         return writer
@@ -414,11 +419,12 @@ class SqliteStorage(Storage, DocumentStorage):
                 return None
         return writer.announce
 
-    def _announce(self, db: str) -> None:
-        """Tell the readers of ``db`` that it has committed: in this process, and in others."""
-        self._ping(db)
+    def _announce(self, db: str, pinger: Background) -> None:
+        """Tell the readers of ``db`` that it has committed: in this process at once, in
+        others by the ping that ``pinger`` sends soon (see _notify.py)."""
         if self._notifier is not None:
             self._notifier.bump(db)
+        pinger.wake()
 
     def _ping(self, db: str) -> None:
         # SQLite publishes a commit through shared memory, which the file system does not
@@ -652,8 +658,11 @@ class SqliteStorage(Storage, DocumentStorage):
             self._ping_fds = {}
             notifier, self._notifier = self._notifier, None
             writers, self._writers = self._writers, []
+            pingers, self._pingers = list(self._pingers.values()), {}
         if notifier is not None:
             notifier.close()
+        for pinger in pingers:
+            pinger.close()  # (its last ping, if running, returns: the store is closed)
         for writer in writers:
             writer.close()  # after the batch it may be running
         # Only this thread's connections: another thread may be running a statement on its
