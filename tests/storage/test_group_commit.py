@@ -3,6 +3,7 @@ its own checks, result and error."""
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import sqlite3
@@ -12,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,8 @@ import pytest
 import safe_eventstore as ses
 from safe_eventstore.storage.group_commit import GroupCommit, Request
 from safe_eventstore.storage.sqlite import SqliteStorage
+
+_START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -41,9 +45,9 @@ def _in_one_batch(store: ses.Store, calls: list[Callable[[], object]]) -> list[o
     run = group._run
     release = threading.Event()
 
-    def held(batch: list[Request[Any, Any]]) -> None:
+    def held(batch: list[Request[Any, Any]]) -> Any:
         release.wait(10)
-        run(batch)
+        return run(batch)
 
     group._run = held
     results: list[object] = [None] * len(calls)
@@ -77,6 +81,72 @@ def _append(db: ses.Database, stream: str, expected: int, **kw: Any) -> Callable
     return lambda: db.append(
         stream, [ses.NewEvent("Deposited", {"n": 1})], expected_version=expected, **kw
     )
+
+
+def test_lone_events_of_a_batch_go_in_statements_the_variable_limit_allows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a lone event's row binds eight values (_rows.insert_singles): a connection that binds
+    # 99 takes twelve a statement, so thirty single appends in one batch take three; their
+    # rows are those of the general sequence, which binds all fourteen values of each
+    from safe_eventstore.storage.sqlite import _append as backend
+    from safe_eventstore.storage.sqlite import _records
+
+    events = [
+        ses.NewEvent("Deposited", {"n": i}, timestamp=_START + timedelta(seconds=i))
+        for i in range(30)
+    ]
+
+    def rows(directory: Path, limit: int | None) -> list[tuple[Any, ...]]:
+        with ses.open(str(directory)) as store:
+            db = store.create_database("bank")
+            storage = store.storage
+            assert isinstance(storage, SqliteStorage)
+            storage._group("bank")
+            conn = storage._writers[-1].connection()
+            if limit is not None:
+                conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
+            inserts: list[str] = []
+            conn.set_trace_callback(inserts.append)
+            calls: list[Callable[[], object]] = [
+                functools.partial(
+                    db.append, f"Account-{i}", [events[i]], expected_version=ses.NO_STREAM
+                )
+                for i in range(30)
+            ]
+            results = _in_one_batch(store, calls)
+            assert sorted(r.position for r in results) == list(range(1, 31))  # type: ignore[attr-defined]
+            assert db.verify().ok
+            assert [db.read_stream(f"Account-{i}")[0].data for i in range(30)] == [
+                {"n": i} for i in range(30)
+            ]
+            statements = sum(s.startswith("INSERT INTO entries") for s in inserts)
+        conn = sqlite3.connect(directory / "bank.sqlite3")
+        try:
+            stored = conn.execute("SELECT * FROM entries ORDER BY position").fetchall()
+        finally:
+            conn.close()
+        # the batch takes the threads' appends in the order they queued: each row without
+        # its position (in its column and its record)
+        placeless = []
+        for r in stored:
+            entry = _records.decode(r[-1])
+            entry.position = 0
+            placeless.append((*r[1:-1], _records.encode(entry)))
+        return [(statements, *r) for r in sorted(placeless)]
+
+    lone = rows(tmp_path / "lone", 99)
+    assert lone[0][0] == 3
+    monkeypatch.setattr(
+        backend._Transaction,
+        "append_one",
+        lambda self, request, write, blobs: backend._run_request(
+            self, request, isolate=False, db="bank", signer=None
+        ),
+    )
+    general = rows(tmp_path / "general", None)
+    assert general[0][0] == 1  # all bound, in one statement
+    assert [r[1:] for r in lone] == [r[1:] for r in general]
 
 
 def test_concurrent_appends_share_one_transaction(store: ses.Store) -> None:
@@ -395,7 +465,10 @@ def test_a_failed_write_leaves_no_head_for_the_next_append_to_its_stream(
     write = backend.Pending.write
 
     def failing(self: backend.Pending, conn: sqlite3.Connection) -> None:
-        if any(row[7] == "Poison" for row in self.entries):  # row[7]: the event type
+        if any(row[7] == "Poison" for row in self.entries) or any(  # row[7]: the event type
+            row[5] == "Poison"
+            for row in self.singles  # (a lone event's row: its [5])
+        ):
             raise backend.WriteFailed(sqlite3.OperationalError("disk I/O error"))
         write(self, conn)
 

@@ -62,6 +62,7 @@ class Pending:
         self.position = self._written = position
         self.variables = variables  # values a statement may bind on the connection
         self.entries: list[tuple[Any, ...]] = []
+        self.singles: list[tuple[Any, ...]] = []  # rows of lone events (_rows.insert_singles)
         self.runs: list[_rows.Statement] = []  # the rows of writes that are runs
         self.streams_new: list[tuple[str, str]] = []
         self.flags_off: list[int] = []
@@ -104,7 +105,7 @@ class Pending:
         condition: AppendCondition | None,
     ) -> bool:
         """Whether an append's checks would read rows that are still unwritten."""
-        if not self.entries and not self.runs and not self.checkpoints:
+        if not self.streams and not self.checkpoints:
             return False
         if condition is not None or (checkpoint is not None and checkpoint[0] in self.checkpoints):
             return True
@@ -113,7 +114,7 @@ class Pending:
         return any(w.stream in self.streams for w in writes)
 
     def write(self, conn: sqlite3.Connection) -> None:
-        if not self.entries and not self.runs and not self.checkpoints:
+        if not self.streams and not self.checkpoints:
             return
         try:
             if self.checkpoints:
@@ -131,6 +132,8 @@ class Pending:
                 entries = _rows.with_payload_ids(conn, entries)
             if entries:
                 _rows.insert_rows(conn, entries, self.variables)
+            if self.singles:
+                _rows.insert_singles(conn, self.singles, self.variables)
             for sql, values in self.runs:
                 conn.execute(sql, values)
             if self.tags:
@@ -155,7 +158,7 @@ class Pending:
     def clear(self) -> None:
         """Forget the unwritten rows (after a rollback to before them)."""
         self.position = self._written
-        self.entries, self.runs, self.tags, self.blobs = [], [], [], {}
+        self.entries, self.singles, self.runs, self.tags, self.blobs = [], [], [], [], {}
         self.streams_new, self.flags_off = [], []
         self.checkpoints, self.streams = {}, set()
         self.signatures, self.documents = [], []
@@ -408,8 +411,9 @@ class _Transaction(Transaction):
             seq, version, prev = head.seq, head.version, head.hash
         given = indexed(write)  # the ids no retry looks up by id are left out of the index
         position = pending.position
-        rows, tags, apart = pending.entries, pending.tags, pending.blobs
+        rows, singles, tags, apart = pending.entries, pending.singles, pending.tags, pending.blobs
         drafts = write.drafts
+        lone = len(drafts) == 1 and not given  # its row may be a lone event's
         last, first = drafts[-1], version + 1
         for d in drafts:
             seq += 1
@@ -439,6 +443,10 @@ class _Transaction(Transaction):
                     apart[address] = blobs[address]
             if d.tags:
                 tags.extend((tag, position) for tag in d.tags)
+            if lone and data is not None:
+                singles.append((position, stream, seq, version, category, type_, data, record))
+                prev = h
+                continue
             rows.append(
                 (
                     position, stream, seq, version, kind, category,

@@ -24,6 +24,7 @@ __all__ = [
     "Statement",
     "clear_heads",
     "insert_rows",
+    "insert_singles",
     "row_limit",
     "run_limit",
     "run_statements",
@@ -128,6 +129,35 @@ def run_statements(
         part = values[each * start : each * (start + rows)]
         statements.append((_run(rows, start + rows == count, ids), shared + part))
     return statements
+
+
+_SINGLE = 8  # a lone event's row binds: position, stream, seq, version, category, type,
+# payload and record (see insert_singles)
+
+
+@functools.cache
+def _singles(rows: int) -> str:
+    # a lone event: the stream's new head, its id made with it (not indexed: the column is
+    # left empty, schema 10), its payload in its row (so its size is the payload's length)
+    values = []
+    for k in range(rows):
+        n = _SINGLE * k
+        values.append(
+            f"(?{n + 1},?{n + 2},?{n + 3},?{n + 4},{EVENT},?{n + 5},X'',?{n + 6},"
+            f"length(?{n + 7}),1,1,?{n + 7},?{n + 8},NULL)"
+        )
+    return f"INSERT INTO entries ({_COLUMNS}) VALUES {','.join(values)}"
+
+
+def insert_singles(conn: sqlite3.Connection, rows: list[tuple[Any, ...]], variables: int) -> None:
+    """Insert the rows of lone events: the only event of its write, with an id that no
+    retry looks up by id and its payload in its row (the usual single append). Each binds
+    the eight values of :data:`_SINGLE`, in that order; the other six are the same for
+    all of them, written into the statement."""
+    chunk = max(1, min(_CHUNK, variables // _SINGLE))
+    for start in range(0, len(rows), chunk):
+        part = rows[start : start + chunk]
+        conn.execute(_singles(len(part)), list(chain.from_iterable(part)))
 
 
 def run_limit(variables: int) -> int:
