@@ -86,15 +86,17 @@ def _append(db: ses.Database, stream: str, expected: int, **kw: Any) -> Callable
 def test_lone_events_of_a_batch_go_in_statements_the_variable_limit_allows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # a lone event's row binds eight values (_rows.insert_singles): a connection that binds
-    # 99 takes twelve a statement, so thirty single appends in one batch take three; their
-    # rows are those of the general sequence, which binds all fourteen values of each
+    # a lone event's row binds eight values (_rows.insert_singles): thirty single appends in
+    # one batch take one statement, which also clears the flags of the heads they follow;
+    # a connection that binds 99 values takes twelve rows a statement, so three, and the
+    # flags are cleared by a statement of their own. Their rows are those of the general
+    # sequence, which binds all fourteen values of each.
     from safe_eventstore.storage.sqlite import _append as backend
     from safe_eventstore.storage.sqlite import _records
 
     events = [
         ses.NewEvent("Deposited", {"n": i}, timestamp=_START + timedelta(seconds=i))
-        for i in range(30)
+        for i in range(60)
     ]
 
     def rows(directory: Path, limit: int | None) -> list[tuple[Any, ...]]:
@@ -108,19 +110,21 @@ def test_lone_events_of_a_batch_go_in_statements_the_variable_limit_allows(
                 conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
             inserts: list[str] = []
             conn.set_trace_callback(inserts.append)
+            for i in range(30):  # the heads the batch's appends follow
+                db.append(f"Account-{i}", [events[i]], expected_version=ses.NO_STREAM)
+            inserts.clear()
             calls: list[Callable[[], object]] = [
-                functools.partial(
-                    db.append, f"Account-{i}", [events[i]], expected_version=ses.NO_STREAM
-                )
+                functools.partial(db.append, f"Account-{i}", [events[30 + i]], expected_version=0)
                 for i in range(30)
             ]
             results = _in_one_batch(store, calls)
-            assert sorted(r.position for r in results) == list(range(1, 31))  # type: ignore[attr-defined]
+            assert sorted(r.position for r in results) == list(range(31, 61))  # type: ignore[attr-defined]
             assert db.verify().ok
-            assert [db.read_stream(f"Account-{i}")[0].data for i in range(30)] == [
-                {"n": i} for i in range(30)
+            assert [[e.data["n"] for e in db.read_stream(f"Account-{i}")] for i in range(30)] == [
+                [i, 30 + i] for i in range(30)
             ]
             statements = sum(s.startswith("INSERT INTO entries") for s in inserts)
+            statements += 100 * sum(s.startswith("UPDATE entries") for s in inserts)
         conn = sqlite3.connect(directory / "bank.sqlite3")
         try:
             stored = conn.execute("SELECT * FROM entries ORDER BY position").fetchall()
@@ -135,8 +139,10 @@ def test_lone_events_of_a_batch_go_in_statements_the_variable_limit_allows(
             placeless.append((*r[1:-1], _records.encode(entry)))
         return [(statements, *r) for r in sorted(placeless)]
 
+    folded = rows(tmp_path / "folded", None)
+    assert folded[0][0] == 1  # one statement, no UPDATE
     lone = rows(tmp_path / "lone", 99)
-    assert lone[0][0] == 3
+    assert lone[0][0] == 103  # three statements and an UPDATE
     monkeypatch.setattr(
         backend._Transaction,
         "append_one",
@@ -145,8 +151,8 @@ def test_lone_events_of_a_batch_go_in_statements_the_variable_limit_allows(
         ),
     )
     general = rows(tmp_path / "general", None)
-    assert general[0][0] == 1  # all bound, in one statement
-    assert [r[1:] for r in lone] == [r[1:] for r in general]
+    assert general[0][0] == 101  # all bound, in one statement, and an UPDATE
+    assert [r[1:] for r in lone] == [r[1:] for r in general] == [r[1:] for r in folded]
 
 
 def test_concurrent_appends_share_one_transaction(store: ses.Store) -> None:

@@ -252,3 +252,34 @@ def test_the_usual_append_writes_the_rows_of_the_general_sequence(
 
     monkeypatch.setattr(_append._Transaction, "append_one", general)
     assert rows(tmp_path / "general") == straight
+
+
+def test_a_lone_event_at_a_taken_position_fails_the_statement_that_clears_flags(
+    tmp_path: Path,
+) -> None:
+    # the statement that inserts lone events also clears head flags through an upsert,
+    # whose DO UPDATE is kept to the rows that clear flags: an entry's row meeting a taken
+    # position is left out by SQLite, which the statement's count of changes shows
+    with ses.open(str(tmp_path / "store")) as store:
+        db = store.create_database("bank")
+        db.append("Account-1", _events(1), expected_version=ses.NO_STREAM)
+        db.append("Account-2", _events(1, first=1), expected_version=ses.NO_STREAM)
+    conn = sqlite3.connect(tmp_path / "store" / "bank.sqlite3", isolation_level=None)
+    try:
+        before = conn.execute("SELECT * FROM entries ORDER BY position").fetchall()
+        limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        row = (3, "Account-1", 1, 1, "Account", "Deposited", b"{}", b"\x90")
+        conn.execute("BEGIN IMMEDIATE")
+        taken = (2, *row[1:])  # Account-2's entry is at position 2
+        with pytest.raises(sqlite3.IntegrityError, match="1 entries met positions"):
+            _rows.insert_singles(conn, [taken], limit, [1])
+        conn.execute("ROLLBACK")
+        assert conn.execute("SELECT * FROM entries ORDER BY position").fetchall() == before
+        # at a free position the same statement inserts the row and clears the flag at 1
+        conn.execute("BEGIN IMMEDIATE")
+        assert _rows.insert_singles(conn, [row], limit, [1])
+        flags = conn.execute("SELECT position, head FROM entries ORDER BY position").fetchall()
+        conn.execute("ROLLBACK")
+        assert flags == [(1, None), (2, 1), (3, 1)]
+    finally:
+        conn.close()

@@ -132,15 +132,16 @@ class Pending:
                 entries = _rows.with_payload_ids(conn, entries)
             if entries:
                 _rows.insert_rows(conn, entries, self.variables)
+            folded = False
             if self.singles:
-                _rows.insert_singles(conn, self.singles, self.variables)
+                folded = _rows.insert_singles(conn, self.singles, self.variables, self.flags_off)
             for sql, values in self.runs:
                 conn.execute(sql, values)
             if self.tags:
                 conn.executemany(
                     "INSERT OR IGNORE INTO tags (tag, position) VALUES (?, ?)", self.tags
                 )
-            if self.flags_off:
+            if self.flags_off and not folded:
                 _rows.clear_heads(conn, self.flags_off, self.variables)
             if self.streams_new:
                 conn.executemany(

@@ -131,12 +131,14 @@ def run_statements(
     return statements
 
 
+_CLEAR = -1  # the kind of the rows that clear head flags (no entry has it)
+
 _SINGLE = 8  # a lone event's row binds: position, stream, seq, version, category, type,
 # payload and record (see insert_singles)
 
 
 @functools.cache
-def _singles(rows: int) -> str:
+def _singles(rows: int, heads: int = 0) -> str:
     # a lone event: the stream's new head, its id made with it (not indexed: the column is
     # left empty, schema 10), its payload in its row (so its size is the payload's length)
     values = []
@@ -146,18 +148,46 @@ def _singles(rows: int) -> str:
             f"(?{n + 1},?{n + 2},?{n + 3},?{n + 4},{EVENT},?{n + 5},X'',?{n + 6},"
             f"length(?{n + 7}),1,1,?{n + 7},?{n + 8},NULL)"
         )
-    return f"INSERT INTO entries ({_COLUMNS}) VALUES {','.join(values)}"
+    # the heads they follow: a row of kind _CLEAR at a head's position, whose conflict with
+    # the entry there clears that entry's flag instead (see insert_singles)
+    for j in range(heads):
+        n = _SINGLE * rows + j + 1
+        values.append(f"(?{n},'',-?{n},0,{_CLEAR},'',X'',NULL,0,NULL,NULL,NULL,X'',NULL)")
+    sql = f"INSERT INTO entries ({_COLUMNS}) VALUES {','.join(values)}"
+    if heads:
+        sql += f" ON CONFLICT (position) DO UPDATE SET head = NULL WHERE excluded.kind = {_CLEAR}"
+    return sql
 
 
-def insert_singles(conn: sqlite3.Connection, rows: list[tuple[Any, ...]], variables: int) -> None:
+def insert_singles(
+    conn: sqlite3.Connection, rows: list[tuple[Any, ...]], variables: int, heads: list[int]
+) -> bool:
     """Insert the rows of lone events: the only event of its write, with an id that no
     retry looks up by id and its payload in its row (the usual single append). Each binds
     the eight values of :data:`_SINGLE`, in that order; the other six are the same for
-    all of them, written into the statement."""
+    all of them, written into the statement.
+
+    When one statement can hold them all, it also clears the head flags of the entries at
+    ``heads`` (those the group's appends follow), saving the group the statement of
+    :func:`clear_heads`: a row at each of those positions takes the upsert's ``DO UPDATE``
+    branch, which clears the flag of the entry there. Whether it did. Every row either
+    inserts or updates, so SQLite reports one change a row; fewer means that an entry's
+    row met a taken position and was left out (the ``WHERE`` of ``DO UPDATE`` keeps
+    entries' rows from it), which fails the write."""
     chunk = max(1, min(_CHUNK, variables // _SINGLE))
+    count = len(rows) + len(heads)
+    one = len(rows) <= chunk and len(heads) <= _CHUNK
+    if heads and one and len(rows) * _SINGLE + len(heads) <= variables:
+        cursor = conn.execute(_singles(len(rows), len(heads)), [*chain.from_iterable(rows), *heads])
+        if cursor.rowcount != count:
+            raise sqlite3.IntegrityError(
+                f"{count - cursor.rowcount} entries met positions already taken"
+            )
+        return True
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
         conn.execute(_singles(len(part)), list(chain.from_iterable(part)))
+    return False
 
 
 def run_limit(variables: int) -> int:
