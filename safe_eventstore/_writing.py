@@ -155,6 +155,7 @@ class Writer:
         self._holder = keys
         self._keys = None if keys is None else keys.ring
         self._names: set[str] = set()  # event type names already checked
+        self._streams: set[str] = set()  # stream names already checked by append()
 
     def _store(
         self,
@@ -317,13 +318,20 @@ class Writer:
     def append(self, stream: str, events: object, expected_version: object) -> AppendResult:
         """One stream's append: :meth:`append_batch` of one :class:`StreamAppend`, without
         the checks that only a batch of several needs."""
-        self.refresh()
-        check_name(stream)
+        if self._holder is not None:
+            self.refresh()
+        if type(stream) is not str or stream not in self._streams:  # (a list is unhashable)
+            check_name(stream)
+            if len(self._streams) >= _NAMES_KEPT:  # bounded, as the type names
+                self._streams.clear()
+            self._streams.add(stream)
         expected = check_expected(expected_version)
         blobs: dict[bytes, bytes] = {}
         write = self.write(stream, events, blobs, expected)
         if len(write.drafts) > 1:
             _check_ids([write])
+        if self._signer is None:
+            return self.storage.append(self.db, [write], blobs)[0]
         return self._store([write], blobs)[0]
 
     def append_batch(

@@ -440,10 +440,10 @@ def test_a_failed_write_fails_only_its_own_append(
 
     write = backend.Pending.write
 
-    def failing(self: backend.Pending, conn: sqlite3.Connection) -> None:
+    def failing(self: backend.Pending, conn: sqlite3.Connection, **kw: Any) -> None:
         if "Poison-1" in self.streams:
             raise backend.WriteFailed(sqlite3.OperationalError("disk I/O error"))
-        write(self, conn)
+        write(self, conn, **kw)
 
     monkeypatch.setattr(backend.Pending, "write", failing)
     db = store.database("bank")
@@ -470,13 +470,13 @@ def test_a_failed_write_leaves_no_head_for_the_next_append_to_its_stream(
 
     write = backend.Pending.write
 
-    def failing(self: backend.Pending, conn: sqlite3.Connection) -> None:
+    def failing(self: backend.Pending, conn: sqlite3.Connection, **kw: Any) -> None:
         if any(row[7] == "Poison" for row in self.entries) or any(  # row[7]: the event type
             row[5] == "Poison"
             for row in self.singles  # (a lone event's row: its [5])
         ):
             raise backend.WriteFailed(sqlite3.OperationalError("disk I/O error"))
-        write(self, conn)
+        write(self, conn, **kw)
 
     monkeypatch.setattr(backend.Pending, "write", failing)
     db = store.database("bank")

@@ -113,7 +113,8 @@ class Pending:
             return writes[0].stream in self.streams
         return any(w.stream in self.streams for w in writes)
 
-    def write(self, conn: sqlite3.Connection) -> None:
+    def write(self, conn: sqlite3.Connection, *, last: bool = False) -> None:
+        """Write the rows, and forget them unless this is the ``last`` write of the group."""
         if not self.streams and not self.checkpoints:
             return
         try:
@@ -153,8 +154,9 @@ class Pending:
                 _documents.write(conn, self.documents)
         except sqlite3.Error as exc:
             raise WriteFailed(exc) from exc
-        self._written = self.position
-        self.clear()
+        if not last:
+            self._written = self.position
+            self.clear()
 
     def clear(self) -> None:
         """Forget the unwritten rows (after a rollback to before them)."""
@@ -217,7 +219,7 @@ class _Transaction(Transaction):
         self.before = before
         self.blobs: dict[bytes, bytes] = {}  # the payloads of the append being run
         self.run_limit: int | None = None  # rows a run statement may hold, once asked
-        self.begin()
+        # (begin() starts each append of the general sequence; append_one needs none)
 
     def begin(self) -> None:
         """Start the next append of the group."""
@@ -363,18 +365,17 @@ class _Transaction(Transaction):
         events only that is no retry (the usual append) is sealed straight into the rows
         of ``pending`` (:meth:`_add_events`): the sequence's steps cost more than their
         work in a group of single appends. Sets the request's result or error."""
-        pending = self.pending
         stream = write.stream
         drafts = write.drafts
-        request.error = None
         try:
-            if stream in pending.streams:  # rows of this stream are unwritten
-                pending.write(self.conn)
+            if stream in self.pending.streams:  # rows of this stream are unwritten
+                self.pending.write(self.conn)
             head = self.head(stream)
             found = earlier(self, write, head)
             if not found and _small_events(drafts):
                 check_version(stream, head, write.expected)
                 request.result = [self._add_events(stream, head, write, blobs)]
+                request.error = None
                 return
             plan = plan_append(stream, head, write.expected, drafts, found)
         except WriteFailed:
@@ -384,6 +385,7 @@ class _Transaction(Transaction):
                 raise  # SQLite rolled the whole transaction back
             request.result, request.error = None, translated(exc)
             return
+        request.error = None
         if isinstance(plan, AppendResult):
             request.result = [plan]  # an idempotent retry
             return
@@ -411,29 +413,55 @@ class _Transaction(Transaction):
             pending.flags_off.append(head.position)
             seq, version, prev = head.seq, head.version, head.hash
         given = indexed(write)  # the ids no retry looks up by id are left out of the index
-        position = pending.position
-        rows, singles, tags, apart = pending.entries, pending.singles, pending.tags, pending.blobs
         drafts = write.drafts
-        lone = len(drafts) == 1 and not given  # its row may be a lone event's
-        last, first = drafts[-1], version + 1
-        for d in drafts:
+        d = drafts[0]
+        if len(drafts) == 1 and not given and d.address is not None and d.size < INLINE_BELOW:
+            # a lone event (the usual single append): its row binds the values of its own
+            position = pending.position + 1
             seq += 1
             version += 1
-            position += 1
-            event_id, address, size, kind, type_ = d.event_id, d.address, d.size, d.kind, d.type
-            correlation, causation, timestamp, metadata, codec = (
-                d.correlation_id, d.causation_id, d.timestamp, d.metadata, d.codec
-            )  # fmt: skip
             h = entry_hash(
                 (
-                    prev, stream, seq, version, kind, event_id, type_, correlation, causation,
-                    timestamp, metadata, d.tags, address, codec, size,
+                    prev, stream, seq, version, EVENT, d.event_id, d.type, d.correlation_id,
+                    d.causation_id, d.timestamp, d.metadata, d.tags, d.address, d.codec, d.size,
                 )
             )  # fmt: skip
             record = encode_values(
                 (
-                    stream, seq, version, position, kind, event_id, type_, correlation,
-                    causation, timestamp, metadata, d.tags, address, codec, None, size, None, h,
+                    stream, seq, version, position, EVENT, d.event_id, d.type,
+                    d.correlation_id, d.causation_id, d.timestamp, d.metadata, d.tags,
+                    d.address, d.codec, None, d.size, None, h,
+                )
+            )  # fmt: skip
+            pending.singles.append(
+                (position, stream, seq, version, category, d.type, blobs[d.address], record)
+            )
+            if d.tags:
+                pending.tags.extend((tag, position) for tag in d.tags)
+            pending.position = position
+            pending.streams.add(stream)
+            self.heads[stream] = Head(seq, version, h, position)
+            return AppendResult(version, version, position)
+        position = pending.position
+        first = version + 1
+        rows, tags, apart = pending.entries, pending.tags, pending.blobs
+        last = drafts[-1]
+        for d in drafts:
+            seq += 1
+            version += 1
+            position += 1
+            event_id, address, size, type_ = d.event_id, d.address, d.size, d.type
+            h = entry_hash(
+                (
+                    prev, stream, seq, version, EVENT, event_id, type_, d.correlation_id,
+                    d.causation_id, d.timestamp, d.metadata, d.tags, address, d.codec, size,
+                )
+            )  # fmt: skip
+            record = encode_values(
+                (
+                    stream, seq, version, position, EVENT, event_id, type_, d.correlation_id,
+                    d.causation_id, d.timestamp, d.metadata, d.tags, address, d.codec, None,
+                    size, None, h,
                 )
             )  # fmt: skip
             data = None  # the payload in the row (data), or in a row of its own (payload)
@@ -444,13 +472,9 @@ class _Transaction(Transaction):
                     apart[address] = blobs[address]
             if d.tags:
                 tags.extend((tag, position) for tag in d.tags)
-            if lone and data is not None:
-                singles.append((position, stream, seq, version, category, type_, data, record))
-                prev = h
-                continue
             rows.append(
                 (
-                    position, stream, seq, version, kind, category,
+                    position, stream, seq, version, EVENT, category,
                     event_id if given else b"", type_, size, 1 if d is last else None,
                     None if given else 1, data, record, None if data is not None else address,
                 )
@@ -594,7 +618,7 @@ def run_group(
         # requests queued meanwhile join the transaction (``more`` adds them to ``batch``)
         if more is None or not more(batch):
             break
-    pending.write(conn)
+    pending.write(conn, last=True)
     conn.execute("COMMIT")
     if version is not None:
         known.committed(version, pending.position, heads)

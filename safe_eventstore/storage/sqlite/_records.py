@@ -10,7 +10,7 @@ that entry's record holds: :func:`linked` puts it back where a read needs it.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
@@ -43,12 +43,11 @@ def encode(e: Entry) -> bytes:
         e.prev_hash = prev
 
 
-def encode_values(values: tuple[Any, ...]) -> bytes:
-    """The record of the entry whose fields, in :class:`Entry`'s order, are ``values``
-    (its payload and ``prev_hash`` given as ``None``): the bytes :func:`encode` makes of
-    that entry, without making it (an array-like Struct encodes as the array of its
-    fields)."""
-    return _encoder.encode(values)
+# encode_values(values): the record of the entry whose fields, in Entry's order, are
+# ``values`` (its payload and prev_hash given as None): the bytes encode() makes of that
+# entry, without making it (an array-like Struct encodes as the array of its fields). The
+# encoder's own method, called once an append on the usual append's path.
+encode_values: Callable[[tuple[Any, ...]], bytes] = _encoder.encode
 
 
 def decode(record: bytes, position: object = "?") -> Entry:
