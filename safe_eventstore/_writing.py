@@ -289,6 +289,11 @@ class Writer:
             isinstance(events, NewEvent | str | bytes) or not isinstance(events, Iterable)
         ):
             raise InvalidEvent("events must be a list of events")
+        if type(events) is list and len(events) == 1 and type(events[0]) is NewEvent:
+            # the usual append: one NewEvent (its id made with it, given, or None)
+            given = events[0].event_id
+            d = self.draft(events[0], blobs, EVENT, stream)
+            return Write(stream, [d], expected, given is None, type(given) is MadeId)
         drafts: list[Draft] = []
         draft, add, now = self.draft, drafts.append, _now_us()
         # No event id came from the caller: plain data and typed events given without a
@@ -325,7 +330,10 @@ class Writer:
             if len(self._streams) >= _NAMES_KEPT:  # bounded, as the type names
                 self._streams.clear()
             self._streams.add(stream)
-        expected = check_expected(expected_version)
+        if type(expected_version) is int and 0 <= expected_version <= MAX_NUMBER:
+            expected = expected_version  # a version, the usual expectation
+        else:
+            expected = check_expected(expected_version)
         blobs: dict[bytes, bytes] = {}
         write = self.write(stream, events, blobs, expected)
         if len(write.drafts) > 1:
