@@ -259,7 +259,8 @@ def test_a_lone_event_at_a_taken_position_fails_the_statement_that_clears_flags(
 ) -> None:
     # the statement that inserts lone events also clears head flags through an upsert,
     # whose DO UPDATE is kept to the rows that clear flags: an entry's row meeting a taken
-    # position is left out by SQLite, which the statement's count of changes shows
+    # position is left out by SQLite, which the statement's count of changes shows; a
+    # head's row meeting no entry at its position meets its stream and seq
     with ses.open(str(tmp_path / "store")) as store:
         db = store.create_database("bank")
         db.append("Account-1", _events(1), expected_version=ses.NO_STREAM)
@@ -269,15 +270,20 @@ def test_a_lone_event_at_a_taken_position_fails_the_statement_that_clears_flags(
         before = conn.execute("SELECT * FROM entries ORDER BY position").fetchall()
         limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         row = (3, "Account-1", 1, 1, "Account", "Deposited", b"{}", b"\x90")
-        conn.execute("BEGIN IMMEDIATE")
+        head = (1, "Account-1", 0)
         taken = (2, *row[1:])  # Account-2's entry is at position 2
-        with pytest.raises(sqlite3.IntegrityError, match="1 entries met positions"):
-            _rows.insert_singles(conn, [taken], limit, [1])
-        conn.execute("ROLLBACK")
-        assert conn.execute("SELECT * FROM entries ORDER BY position").fetchall() == before
+        for rows, heads, error in [
+            ([taken], [head], "1 entries met positions"),
+            ([row], [(9, "Account-1", 0)], "UNIQUE constraint failed: entries.stream, entries.seq"),
+        ]:
+            conn.execute("BEGIN IMMEDIATE")
+            with pytest.raises(sqlite3.IntegrityError, match=error):
+                _rows.insert_singles(conn, rows, limit, heads)
+            conn.execute("ROLLBACK")
+            assert conn.execute("SELECT * FROM entries ORDER BY position").fetchall() == before
         # at a free position the same statement inserts the row and clears the flag at 1
         conn.execute("BEGIN IMMEDIATE")
-        assert _rows.insert_singles(conn, [row], limit, [1])
+        assert _rows.insert_singles(conn, [row], limit, [head])
         flags = conn.execute("SELECT position, head FROM entries ORDER BY position").fetchall()
         conn.execute("ROLLBACK")
         assert flags == [(1, None), (2, 1), (3, 1)]

@@ -65,7 +65,7 @@ class Pending:
         self.singles: list[tuple[Any, ...]] = []  # rows of lone events (_rows.insert_singles)
         self.runs: list[_rows.Statement] = []  # the rows of writes that are runs
         self.streams_new: list[tuple[str, str]] = []
-        self.flags_off: list[int] = []
+        self.flags_off: list[tuple[int, str, int]] = []  # heads followed: position, stream, seq
         self.tags: list[tuple[str, int]] = []
         self.blobs: dict[bytes, bytes] = {}
         self.checkpoints: dict[str, int] = {}
@@ -80,7 +80,7 @@ class Pending:
         entries: list[tuple[Any, ...]],
         runs: list[_rows.Statement],
         streams_new: list[tuple[str, str]],
-        flags_off: list[int],
+        flags_off: list[tuple[int, str, int]],
         tags: list[tuple[str, int]],
         blobs: dict[bytes, bytes],
         checkpoint: tuple[str, int] | None,
@@ -227,7 +227,7 @@ class _Transaction(Transaction):
         self.rows: list[tuple[Any, ...]] = []
         self.runs: list[_rows.Statement] = []
         self.streams_new: list[tuple[str, str]] = []
-        self.flags_off: list[int] = []  # positions of heads the appends follow
+        self.flags_off: list[tuple[int, str, int]] = []  # heads the appends follow
         self.tags: list[tuple[str, int]] = []
         self.apart: dict[bytes, bytes] = {}  # payloads kept in rows of their own
         self.writes: list[Write] = []
@@ -290,7 +290,7 @@ class _Transaction(Transaction):
             self.streams_new.append((write.stream, category))
             version = -1
         else:
-            self.flags_off.append(head.position)
+            self.flags_off.append((head.position, write.stream, head.seq))
             version = head.version
         given = indexed(write)  # the ids no retry looks up by id are left out of the index
         last = entries[-1]  # the stream's new head
@@ -410,7 +410,7 @@ class _Transaction(Transaction):
             seq = version = -1
             prev = None
         else:
-            pending.flags_off.append(head.position)
+            pending.flags_off.append((head.position, stream, head.seq))
             seq, version, prev = head.seq, head.version, head.hash
         given = indexed(write)  # the ids no retry looks up by id are left out of the index
         drafts = write.drafts

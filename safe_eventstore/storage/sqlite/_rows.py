@@ -148,11 +148,14 @@ def _singles(rows: int, heads: int = 0) -> str:
             f"(?{n + 1},?{n + 2},?{n + 3},?{n + 4},{EVENT},?{n + 5},X'',?{n + 6},"
             f"length(?{n + 7}),1,1,?{n + 7},?{n + 8},NULL)"
         )
-    # the heads they follow: a row of kind _CLEAR at a head's position, whose conflict with
-    # the entry there clears that entry's flag instead (see insert_singles)
+    # the heads they follow: a row of kind _CLEAR at a head's position, stream and seq,
+    # whose conflict with the entry there clears that entry's flag instead (see
+    # insert_singles)
     for j in range(heads):
-        n = _SINGLE * rows + j + 1
-        values.append(f"(?{n},'',-?{n},0,{_CLEAR},'',X'',NULL,0,NULL,NULL,NULL,X'',NULL)")
+        n = _SINGLE * rows + 3 * j
+        values.append(
+            f"(?{n + 1},?{n + 2},?{n + 3},0,{_CLEAR},'',X'',NULL,0,NULL,NULL,NULL,X'',NULL)"
+        )
     sql = f"INSERT INTO entries ({_COLUMNS}) VALUES {','.join(values)}"
     if heads:
         sql += f" ON CONFLICT (position) DO UPDATE SET head = NULL WHERE excluded.kind = {_CLEAR}"
@@ -160,25 +163,31 @@ def _singles(rows: int, heads: int = 0) -> str:
 
 
 def insert_singles(
-    conn: sqlite3.Connection, rows: list[tuple[Any, ...]], variables: int, heads: list[int]
+    conn: sqlite3.Connection,
+    rows: list[tuple[Any, ...]],
+    variables: int,
+    heads: list[tuple[int, str, int]],
 ) -> bool:
     """Insert the rows of lone events: the only event of its write, with an id that no
     retry looks up by id and its payload in its row (the usual single append). Each binds
     the eight values of :data:`_SINGLE`, in that order; the other six are the same for
     all of them, written into the statement.
 
-    When one statement can hold them all, it also clears the head flags of the entries at
-    ``heads`` (those the group's appends follow), saving the group the statement of
-    :func:`clear_heads`: a row at each of those positions takes the upsert's ``DO UPDATE``
-    branch, which clears the flag of the entry there. Whether it did. Every row either
-    inserts or updates, so SQLite reports one change a row; fewer means that an entry's
-    row met a taken position and was left out (the ``WHERE`` of ``DO UPDATE`` keeps
-    entries' rows from it), which fails the write."""
+    When one statement can hold them all, it also clears the head flags of the entries
+    ``heads`` names (position, stream, seq: those the group's appends follow), saving the
+    group the statement of :func:`clear_heads`: a row with each of those takes the upsert's
+    ``DO UPDATE`` branch, which clears the flag of the entry at that position. Whether it
+    did. Every row either inserts or updates, so SQLite reports one change a row; fewer
+    means that an entry's row met a taken position and was left out (the ``WHERE`` of ``DO
+    UPDATE`` keeps entries' rows from it), which fails the write. A head's row meeting no
+    entry at its position meets the entry at its stream and seq, which fails the statement
+    (a unique index), unless no such entry is either: a head that was never stored."""
     chunk = max(1, min(_CHUNK, variables // _SINGLE))
     count = len(rows) + len(heads)
     one = len(rows) <= chunk and len(heads) <= _CHUNK
-    if heads and one and len(rows) * _SINGLE + len(heads) <= variables:
-        cursor = conn.execute(_singles(len(rows), len(heads)), [*chain.from_iterable(rows), *heads])
+    if heads and one and len(rows) * _SINGLE + len(heads) * 3 <= variables:
+        values = [*chain.from_iterable(rows), *chain.from_iterable(heads)]
+        cursor = conn.execute(_singles(len(rows), len(heads)), values)
         if cursor.rowcount != count:
             raise sqlite3.IntegrityError(
                 f"{count - cursor.rowcount} entries met positions already taken"
@@ -201,11 +210,15 @@ def _clear(count: int) -> str:
     return f"UPDATE entries SET head = NULL WHERE position IN ({','.join('?' * count)})"
 
 
-def clear_heads(conn: sqlite3.Connection, positions: list[int], variables: int) -> None:
-    """Clear the head flags of the entries at ``positions`` (the heads that a group's
-    appends follow), in one statement: a statement a row (``executemany``) steps SQLite,
-    and lets the other threads run, once a row. The list is padded to a power of two by
-    repeating its last position, so that few statements are prepared."""
+def clear_heads(
+    conn: sqlite3.Connection, heads: list[tuple[int, str, int]], variables: int
+) -> None:
+    """Clear the head flags of the entries ``heads`` names (position, stream, seq: the
+    heads that a group's appends follow), by position, in one statement: a statement a row
+    (``executemany``) steps SQLite, and lets the other threads run, once a row. The list is
+    padded to a power of two by repeating its last position, so that few statements are
+    prepared."""
+    positions = [position for position, _, _ in heads]
     chunk = row_limit(variables, 1)
     for start in range(0, len(positions), chunk):
         part = positions[start : start + chunk]
