@@ -155,6 +155,38 @@ def test_lone_events_of_a_batch_go_in_statements_the_variable_limit_allows(
     assert [r[1:] for r in lone] == [r[1:] for r in general] == [r[1:] for r in folded]
 
 
+def test_a_failure_while_sealing_the_usual_append_fails_its_whole_group(
+    store: ses.Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the usual append's rows go into the group's pending rows as they are made: a failure
+    # there (a bug) may leave some of them behind, so it fails the group's transaction
+    # rather than the one request, and nothing of the group is stored
+    from safe_eventstore.storage.sqlite import _append as backend
+
+    encode = backend.encode_values
+
+    def failing(values: tuple[Any, ...]) -> bytes:
+        if "Boom" in values:
+            raise RuntimeError("sealing failed")
+        return encode(values)
+
+    db = store.database("bank")
+    db.append("Account-0", [ses.NewEvent("Opened")], expected_version=ses.NO_STREAM)
+    monkeypatch.setattr(backend, "encode_values", failing)
+    calls: list[Callable[[], object]] = [
+        _append(db, "Account-0", 0),
+        lambda: db.append("Account-1", [ses.NewEvent("Boom")], expected_version=ses.NO_STREAM),
+        _append(db, "Account-2", ses.NO_STREAM),
+    ]
+    results = _in_one_batch(store, calls)
+    assert [type(r) for r in results] == [RuntimeError] * 3
+    monkeypatch.undo()
+    assert db.list_streams() == ["Account-0"]
+    assert db.stream_version("Account-0") == 0
+    assert db.verify().ok
+    assert db.append("Account-0", [ses.NewEvent("Closed")], expected_version=0).last_version == 1
+
+
 def test_concurrent_appends_share_one_transaction(store: ses.Store) -> None:
     db = store.database("bank")
     before = _group(store).batches

@@ -372,12 +372,11 @@ class _Transaction(Transaction):
                 self.pending.write(self.conn)
             head = self.head(stream)
             found = earlier(self, write, head)
-            if not found and _small_events(drafts):
+            plan: AppendResult | list[Entry] | None = None
+            if found or not _small_events(drafts):
+                plan = plan_append(stream, head, write.expected, drafts, found)
+            else:
                 check_version(stream, head, write.expected)
-                request.result = [self._add_events(stream, head, write, blobs)]
-                request.error = None
-                return
-            plan = plan_append(stream, head, write.expected, drafts, found)
         except WriteFailed:
             raise  # the group's rows: the whole group fails
         except Exception as exc:
@@ -386,6 +385,11 @@ class _Transaction(Transaction):
             request.result, request.error = None, translated(exc)
             return
         request.error = None
+        if plan is None:
+            # outside the try: its rows go to ``pending`` as they are made, so a failure
+            # here (a bug) must fail the group's transaction, not this request alone
+            request.result = [self._add_events(stream, head, write, blobs)]
+            return
         if isinstance(plan, AppendResult):
             request.result = [plan]  # an idempotent retry
             return
