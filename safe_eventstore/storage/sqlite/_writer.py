@@ -18,9 +18,10 @@ from ..._exceptions import StoreClosed
 from ..._model import AppendResult
 from ..base import Signer
 from ..group_commit import GroupCommit
-from ._append import AppendItem, AppendRequest, Known, run_group
+from ._append import AppendItem, AppendRequest, run_group
 from ._checkpoints import BACKSTOP, checkpointer
 from ._errors import WriteFailed, translated
+from ._pending import Known
 
 __all__ = ["GroupWriter"]
 
