@@ -289,11 +289,6 @@ class Writer:
             isinstance(events, NewEvent | str | bytes) or not isinstance(events, Iterable)
         ):
             raise InvalidEvent("events must be a list of events")
-        if type(events) is list and len(events) == 1 and type(events[0]) is NewEvent:
-            # the usual append: one NewEvent (its id made with it, given, or None)
-            given = events[0].event_id
-            d = self.draft(events[0], blobs, EVENT, stream)
-            return Write(stream, [d], expected, given is None, type(given) is MadeId)
         drafts: list[Draft] = []
         draft, add, now = self.draft, drafts.append, _now_us()
         # No event id came from the caller: plain data and typed events given without a
@@ -323,23 +318,17 @@ class Writer:
     def append(self, stream: str, events: object, expected_version: object) -> AppendResult:
         """One stream's append: :meth:`append_batch` of one :class:`StreamAppend`, without
         the checks that only a batch of several needs."""
-        if self._holder is not None:
-            self.refresh()
+        self.refresh()
         if type(stream) is not str or stream not in self._streams:  # (a list is unhashable)
             check_name(stream)
             if len(self._streams) >= _NAMES_KEPT:  # bounded, as the type names
                 self._streams.clear()
             self._streams.add(stream)
-        if type(expected_version) is int and 0 <= expected_version <= MAX_NUMBER:
-            expected = expected_version  # a version, the usual expectation
-        else:
-            expected = check_expected(expected_version)
+        expected = check_expected(expected_version)
         blobs: dict[bytes, bytes] = {}
         write = self.write(stream, events, blobs, expected)
         if len(write.drafts) > 1:
             _check_ids([write])
-        if self._signer is None:
-            return self.storage.append(self.db, [write], blobs)[0]
         return self._store([write], blobs)[0]
 
     def append_batch(

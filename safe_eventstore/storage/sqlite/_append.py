@@ -274,37 +274,10 @@ class _Transaction(Transaction):
             seq, version, prev = head.seq, head.version, head.hash
         given = indexed(write)  # the ids no retry looks up by id are left out of the index
         drafts = write.drafts
-        d = drafts[0]
-        if len(drafts) == 1 and not given and d.address is not None and d.size < INLINE_BELOW:
-            # a lone event (the usual single append): its row binds the values of its own
-            position = pending.position + 1
-            seq += 1
-            version += 1
-            h = entry_hash(
-                (
-                    prev, stream, seq, version, EVENT, d.event_id, d.type, d.correlation_id,
-                    d.causation_id, d.timestamp, d.metadata, d.tags, d.address, d.codec, d.size,
-                )
-            )  # fmt: skip
-            record = encode_values(
-                (
-                    stream, seq, version, position, EVENT, d.event_id, d.type,
-                    d.correlation_id, d.causation_id, d.timestamp, d.metadata, d.tags,
-                    d.address, d.codec, None, d.size, None, h,
-                )
-            )  # fmt: skip
-            pending.singles.append(
-                (position, stream, seq, version, category, d.type, blobs[d.address], record)
-            )
-            if d.tags:
-                pending.tags.extend((tag, position) for tag in d.tags)
-            pending.position = position
-            pending.streams.add(stream)
-            self.heads[stream] = Head(seq, version, h, position)
-            return AppendResult(version, version, position)
+        lone = len(drafts) == 1 and not given  # inline, its row binds only its own values
         position = pending.position
         first = version + 1
-        rows, tags, apart = pending.entries, pending.tags, pending.blobs
+        rows, singles, tags, apart = pending.entries, pending.singles, pending.tags, pending.blobs
         last = drafts[-1]
         for d in drafts:
             seq += 1
@@ -324,14 +297,18 @@ class _Transaction(Transaction):
                     size, None, h,
                 )
             )  # fmt: skip
+            prev = h
+            if d.tags:
+                tags.extend((tag, position) for tag in d.tags)
             data = None  # the payload in the row (data), or in a row of its own (payload)
             if address is not None:
                 if size < INLINE_BELOW:
                     data = blobs[address]
                 else:
                     apart[address] = blobs[address]
-            if d.tags:
-                tags.extend((tag, position) for tag in d.tags)
+            if lone and data is not None:  # a lone event (the usual single append)
+                singles.append((position, stream, seq, version, category, type_, data, record))
+                continue
             rows.append(
                 (
                     position, stream, seq, version, EVENT, category,
@@ -339,7 +316,6 @@ class _Transaction(Transaction):
                     None if given else 1, data, record, None if data is not None else address,
                 )
             )  # fmt: skip
-            prev = h
         pending.position = position
         pending.streams.add(stream)
         assert prev is not None

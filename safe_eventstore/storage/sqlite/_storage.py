@@ -309,8 +309,7 @@ class SqliteStorage(Storage, DocumentStorage):
     ) -> list[AppendResult]:
         # Concurrent appends to one database are grouped into one transaction (see
         # group_commit.py); each keeps its own checks, result and error.
-        group = self._groups.get(db) or self._group(db)
-        return group.submit((writes, blobs, checkpoint, condition, None))
+        return self._group(db).submit((writes, blobs, checkpoint, condition, None))
 
     def append_signed(
         self,
