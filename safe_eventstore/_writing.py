@@ -156,6 +156,9 @@ class Writer:
         self._keys = None if keys is None else keys.ring
         self._names: set[str] = set()  # event type names already checked
         self._streams: set[str] = set()  # stream names already checked by append()
+        # an append of one NewEvent leaves its draft to the storage (Write.later), where
+        # the storage takes that (docs/performance.md)
+        self._later = storage.drafts_later
 
     def _store(
         self,
@@ -326,6 +329,13 @@ class Writer:
             self._streams.add(stream)
         expected = check_expected(expected_version)
         blobs: dict[bytes, bytes] = {}
+        if self._later and self._keys is None and type(events) is list and len(events) == 1:
+            event = events[0]
+            if type(event) is NewEvent:  # the usual append: drafted by the storing thread
+                given = event.event_id
+                write = Write(stream, [], expected, given is None, type(given) is MadeId)
+                write.later = lambda: [self.draft(event, blobs, EVENT, stream)]
+                return self._store([write], blobs)[0]
         write = self.write(stream, events, blobs, expected)
         if len(write.drafts) > 1:
             _check_ids([write])

@@ -107,6 +107,12 @@ class Write(msgspec.Struct):
     #: concrete expected version, a retry of the same call is found by position
     #: (:func:`by_position`), and the ids need not be indexed (:func:`indexed`)
     made_ids: bool = False
+    #: the drafts, not made yet (``drafts`` is empty): only a backend that says it takes
+    #: such writes (:attr:`Storage.drafts_later`) is given one, and calls it (once it
+    #: succeeds, setting ``drafts`` and clearing this) before it reads the drafts. It
+    #: raises what checking an event raises (``InvalidEvent``, ``EventTooLarge``), and
+    #: stores nothing; the append fails with that error, alone
+    later: Callable[[], list[Draft]] | None = None
 
 
 class Entry(msgspec.Struct, gc=False, array_like=True):
@@ -388,6 +394,11 @@ class Storage(LeaseStorage, ABC):
     #: whether one atomic batch may hold many thousands of entries; backends whose atomic
     #: batches are capped (NATS), and those that do not say, keep the default
     large_batches: bool = False
+    #: whether :meth:`append` takes writes whose drafts are made later (:attr:`Write.later`)
+    #: by the thread that stores them: a backend that commits the appends of many threads
+    #: in one step makes their drafts there, one after another, instead of in each thread
+    #: before it queues (docs/performance.md); the others keep the default
+    drafts_later: bool = False
     #: called with a description of what is waited for (naming the file or server) when a
     #: write has waited about a second for a lock another process holds; the write goes on
     #: waiting (up to the backend's lock timeout). Set it to tell a user why nothing

@@ -217,13 +217,19 @@ class _Transaction(Transaction):
 
     def append_one(self, request: AppendRequest, write: Write, blobs: dict[bytes, bytes]) -> None:
         """Run the usual request, one stream's write and nothing else with it, outside a
-        savepoint: :func:`run_append`'s sequence for it, in one step. A small write of
+        savepoint: :func:`run_append`'s sequence for it, in one step. Its drafts are made
+        here if the write left them to this thread (``Write.later``). A small write of
         events only that is no retry (the usual append) is sealed straight into the rows
-        of ``pending`` (:meth:`_add_events`): the sequence's steps cost more than their
-        work in a group of single appends. Sets the request's result or error."""
+        of ``pending`` (:meth:`_add_events`, :meth:`_add_lone`): the sequence's steps cost
+        more than their work in a group of single appends. Sets the request's result or
+        error."""
         stream = write.stream
-        drafts = write.drafts
         try:
+            later = write.later
+            if later is not None:  # kept on failure: a retry of the batch refuses it again
+                write.drafts = later()
+                write.later = None
+            drafts = write.drafts
             if stream in self.pending.streams:  # rows of this stream are unwritten
                 self.pending.write(self.conn)
             head = self.head(stream)
@@ -244,7 +250,10 @@ class _Transaction(Transaction):
         if plan is None:
             # outside the try: its rows go to ``pending`` as they are made, so a failure
             # here (a bug) must fail the group's transaction, not this request alone
-            request.result = [self._add_events(stream, head, write, blobs)]
+            if len(drafts) == 1 and drafts[0].size < INLINE_BELOW and not indexed(write):
+                request.result = [self._add_lone(stream, head, drafts[0], blobs)]
+            else:
+                request.result = [self._add_events(stream, head, write, blobs)]
             return
         if isinstance(plan, AppendResult):
             request.result = [plan]  # an idempotent retry
@@ -254,6 +263,47 @@ class _Transaction(Transaction):
         self.store(write, plan, head)
         self.finish(blobs, None)
         request.result = [result_of(plan)]
+
+    def _add_lone(
+        self, stream: str, head: Head | None, d: Draft, blobs: dict[bytes, bytes]
+    ) -> AppendResult:
+        """:meth:`_add_events` for a lone event: the only event of its write, its id not
+        indexed and its payload inline (the usual single append), whose row binds only its
+        own values (``pending.singles``)."""
+        pending = self.pending
+        category = category_of(stream)
+        if head is None:
+            pending.streams_new.append((stream, category))
+            seq = version = 0
+            prev = None
+        else:
+            pending.flags_off.append((head.position, stream, head.seq))
+            seq, version, prev = head.seq + 1, head.version + 1, head.hash
+        position = pending.position + 1
+        address, type_, size, tags = d.address, d.type, d.size, d.tags
+        assert address is not None  # an event's payload
+        h = entry_hash(
+            (
+                prev, stream, seq, version, EVENT, d.event_id, type_, d.correlation_id,
+                d.causation_id, d.timestamp, d.metadata, tags, address, d.codec, size,
+            )
+        )  # fmt: skip
+        record = encode_values(
+            (
+                stream, seq, version, position, EVENT, d.event_id, type_, d.correlation_id,
+                d.causation_id, d.timestamp, d.metadata, tags, address, d.codec, None,
+                size, None, h,
+            )
+        )  # fmt: skip
+        if tags:
+            pending.tags.extend((tag, position) for tag in tags)
+        pending.singles.append(
+            (position, stream, seq, version, category, type_, blobs[address], record)
+        )
+        pending.position = position
+        pending.streams.add(stream)
+        self.heads[stream] = Head(seq, version, h, position)
+        return AppendResult(version, version, position)
 
     def _add_events(
         self, stream: str, head: Head | None, write: Write, blobs: dict[bytes, bytes]
@@ -274,10 +324,9 @@ class _Transaction(Transaction):
             seq, version, prev = head.seq, head.version, head.hash
         given = indexed(write)  # the ids no retry looks up by id are left out of the index
         drafts = write.drafts
-        lone = len(drafts) == 1 and not given  # inline, its row binds only its own values
         position = pending.position
         first = version + 1
-        rows, singles, tags, apart = pending.entries, pending.singles, pending.tags, pending.blobs
+        rows, tags, apart = pending.entries, pending.tags, pending.blobs
         last = drafts[-1]
         for d in drafts:
             seq += 1
@@ -306,9 +355,6 @@ class _Transaction(Transaction):
                     data = blobs[address]
                 else:
                     apart[address] = blobs[address]
-            if lone and data is not None:  # a lone event (the usual single append)
-                singles.append((position, stream, seq, version, category, type_, data, record))
-                continue
             rows.append(
                 (
                     position, stream, seq, version, EVENT, category,
@@ -403,6 +449,21 @@ def _run_request(
         conn.execute("RELEASE append")
 
 
+def _drafted(request: AppendRequest, writes: list[Write]) -> bool:
+    """Make the drafts that ``writes`` leave to this thread (``Write.later``): whether
+    they were made; if not, the request has the error and nothing was written."""
+    for write in writes:
+        later = write.later
+        if later is not None:
+            try:
+                write.drafts = later()
+            except Exception as exc:  # the event refused (a retry of the batch refuses it again)
+                request.result, request.error = None, exc
+                return False
+            write.later = None
+    return True
+
+
 def run_group(
     conn: sqlite3.Connection,
     known: Known,
@@ -449,6 +510,8 @@ def run_group(
                 if not documents:
                     tx.append_one(request, writes[0], blobs)
                     continue
+            if writes and writes[0].later is not None and not _drafted(request, writes):
+                continue
             _run_request(tx, request, isolate=isolate, db=db, signer=signer)
         done = len(batch)
         # requests queued meanwhile join the transaction (``more`` adds them to ``batch``)

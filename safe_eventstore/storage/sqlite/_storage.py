@@ -80,6 +80,7 @@ class SqliteStorage(Storage, DocumentStorage):
     shared_across_processes = True
     signs_batches = True
     large_batches = True
+    drafts_later = True  # by the group's leader, in its loop over the batch (_append.py)
 
     def __init__(
         self,
