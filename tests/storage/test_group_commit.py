@@ -23,6 +23,9 @@ import safe_eventstore as ses
 from safe_eventstore.storage.group_commit import GroupCommit, Request
 from safe_eventstore.storage.sqlite import SqliteStorage
 
+from ._batches import group_of as _group
+from ._batches import in_one_batch as _in_one_batch
+
 _START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -31,50 +34,6 @@ def store(tmp_path: Path) -> Iterator[ses.Store]:
     with ses.open(str(tmp_path / "store")) as store:
         store.create_database("bank")
         yield store
-
-
-def _group(store: ses.Store) -> GroupCommit[Any, Any]:
-    assert isinstance(store.storage, SqliteStorage)
-    return store.storage._group("bank")
-
-
-def _in_one_batch(store: ses.Store, calls: list[Callable[[], object]]) -> list[object]:
-    """Run ``calls`` in threads so that the first leads a batch that blocks until all the
-    others have queued: they then join it before its commit, one transaction."""
-    group = _group(store)
-    run = group._run
-    release = threading.Event()
-
-    def held(batch: list[Request[Any, Any]]) -> Any:
-        release.wait(10)
-        return run(batch)
-
-    group._run = held
-    results: list[object] = [None] * len(calls)
-
-    def call(i: int) -> None:
-        try:
-            results[i] = calls[i]()
-        except Exception as exc:
-            results[i] = exc
-
-    first = threading.Thread(target=call, args=(0,))
-    first.start()
-    deadline = time.monotonic() + 10
-    while not group._leading:
-        assert time.monotonic() < deadline
-        time.sleep(0.001)
-    others = [threading.Thread(target=call, args=(i,)) for i in range(1, len(calls))]
-    for t in others:
-        t.start()
-    while len(group._queue) < len(others):
-        assert time.monotonic() < deadline
-        time.sleep(0.001)
-    group._run = run
-    release.set()
-    for t in [first, *others]:
-        t.join(10)
-    return results
 
 
 def _append(db: ses.Database, stream: str, expected: int, **kw: Any) -> Callable[[], object]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,9 @@ import pytest
 
 import safe_eventstore as ses
 from safe_eventstore._writing import Writer
-from safe_eventstore.storage.group_commit import GroupCommit, Request
 from safe_eventstore.storage.sqlite import SqliteStorage
+
+from ._batches import in_one_batch
 
 
 @pytest.fixture
@@ -24,44 +24,6 @@ def store(tmp_path: Path) -> Iterator[ses.Store]:
     with ses.open(str(tmp_path / "store"), max_event_size=1000) as store:
         store.create_database("bank")
         yield store
-
-
-def _held_batch(store: ses.Store, calls: list[Callable[[], object]]) -> list[object]:
-    """Run ``calls`` in threads, all in the batch of the first (held until the others have
-    queued); each call's result or exception."""
-    assert isinstance(store.storage, SqliteStorage)
-    group: GroupCommit[Any, Any] = store.storage._group("bank")
-    run, release = group._run, threading.Event()
-
-    def held(batch: list[Request[Any, Any]]) -> Any:
-        release.wait(10)
-        return run(batch)
-
-    group._run = held
-    results: list[object] = [None] * len(calls)
-
-    def call(i: int) -> None:
-        try:
-            results[i] = calls[i]()
-        except Exception as exc:
-            results[i] = exc
-
-    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(calls))]
-    threads[0].start()
-    deadline = time.monotonic() + 10
-    while not group._leading:
-        assert time.monotonic() < deadline
-        time.sleep(0.001)
-    for t in threads[1:]:
-        t.start()
-    while len(group._queue) < len(calls) - 1:
-        assert time.monotonic() < deadline
-        time.sleep(0.001)
-    group._run = run
-    release.set()
-    for t in threads:
-        t.join(10)
-    return results
 
 
 def _rows(store: ses.Store) -> list[tuple[Any, ...]]:
@@ -91,7 +53,7 @@ def test_the_drafts_of_a_batch_are_made_by_its_leader(
     ]
     # an append of several events is drafted by its own thread, before it queues
     two = [ses.NewEvent("Named", {"n": 1}), ses.NewEvent("Named", {"n": 2})]
-    results = _held_batch(store, [*singles, lambda: db.append("Account-9", two)])
+    results = in_one_batch(store, [*singles, lambda: db.append("Account-9", two)])
     assert all(isinstance(r, ses.AppendResult) for r in results)
     leaders = {thread for name, thread in made_on if name == "Opened"}
     others = {thread for name, thread in made_on if name == "Named"}
@@ -128,7 +90,7 @@ def test_an_event_refused_by_the_leader_fails_its_own_append_alone(
         lambda: db.append("Account-1", [event], expected_version=ses.NO_STREAM),
         lambda: db.append("Account-2", [ses.NewEvent("Opened")], expected_version=ses.NO_STREAM),
     ]
-    results = _held_batch(store, calls)
+    results = in_one_batch(store, calls)
     assert isinstance(results[1], error)
     assert isinstance(results[0], ses.AppendResult) and isinstance(results[2], ses.AppendResult)
     assert db.list_streams() == ["Account-0", "Account-2"]
@@ -146,12 +108,12 @@ def test_a_retry_of_an_append_drafted_by_the_leader_is_found(store: ses.Store) -
         lambda: db.append("Account-1", same, expected_version=ses.NO_STREAM),
         lambda: db.append("Account-2", [ses.NewEvent("Opened")], expected_version=ses.NO_STREAM),
     ]
-    first = _held_batch(store, calls)[0]
+    first = in_one_batch(store, calls)[0]
     assert isinstance(first, ses.AppendResult)
     before = _rows(store)
     # the same call again (its acknowledgement lost, say), alone and within a batch
     assert db.append("Account-1", same, expected_version=ses.NO_STREAM) == first
-    again = _held_batch(
+    again = in_one_batch(
         store,
         [
             lambda: db.append("Account-1", same, expected_version=ses.NO_STREAM),
