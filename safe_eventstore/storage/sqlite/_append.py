@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..._codec import entry_hash
-from ..._model import AppendCondition, AppendResult, Query
+from ..._model import NO_STREAM, AppendCondition, AppendResult, Query
 from ..._names import category_of
 from ..base import (
     EVENT,
@@ -27,6 +27,7 @@ from ..base import (
     Signer,
     Transaction,
     Write,
+    by_position,
     check_version,
     earlier,
     indexed,
@@ -233,12 +234,14 @@ class _Transaction(Transaction):
             if stream in self.pending.streams:  # rows of this stream are unwritten
                 self.pending.write(self.conn)
             head = self.head(stream)
-            found = earlier(self, write, head)
+            lone = _lone(write, drafts, head)
             plan: AppendResult | list[Entry] | None = None
-            if found or not _small_events(drafts):
-                plan = plan_append(stream, head, write.expected, drafts, found)
-            else:
-                check_version(stream, head, write.expected)
+            if not lone:
+                found = earlier(self, write, head)
+                if found or not _small_events(drafts):
+                    plan = plan_append(stream, head, write.expected, drafts, found)
+                else:
+                    check_version(stream, head, write.expected)
         except WriteFailed:
             raise  # the group's rows: the whole group fails
         except Exception as exc:
@@ -247,13 +250,13 @@ class _Transaction(Transaction):
             request.result, request.error = None, translated(exc)
             return
         request.error = None
+        # outside the try: the rows go to ``pending`` as they are made, so a failure while
+        # sealing (a bug) must fail the group's transaction, not this request alone
+        if lone:
+            request.result = [self._add_lone(stream, head, drafts[0], blobs)]
+            return
         if plan is None:
-            # outside the try: its rows go to ``pending`` as they are made, so a failure
-            # here (a bug) must fail the group's transaction, not this request alone
-            if len(drafts) == 1 and drafts[0].size < INLINE_BELOW and not indexed(write):
-                request.result = [self._add_lone(stream, head, drafts[0], blobs)]
-            else:
-                request.result = [self._add_events(stream, head, write, blobs)]
+            request.result = [self._add_events(stream, head, write, blobs)]
             return
         if isinstance(plan, AppendResult):
             request.result = [plan]  # an idempotent retry
@@ -391,6 +394,19 @@ class _Transaction(Transaction):
             self.pending.signatures.append(self.signature)
         self.pending.documents += self.documents
         self.heads.update(self.moved)
+
+
+def _lone(write: Write, drafts: list[Draft], head: Head | None) -> bool:
+    """Whether ``write`` is a lone event at the version it expects (the usual single
+    append): one event, whose payload is inline, whose id was made with it and whose
+    expected version is concrete (:func:`by_position`: its id is not indexed, and where the
+    stream is at that version no earlier attempt of it can be stored). Its checks then
+    pass, and it needs no plan: :meth:`_Transaction._add_lone` seals it."""
+    if len(drafts) != 1 or not by_position(write):
+        return False
+    d = drafts[0]
+    version = NO_STREAM if head is None else head.version  # (a head's version is >= 0)
+    return d.kind == EVENT and d.size < INLINE_BELOW and version == write.expected
 
 
 def _small_events(drafts: list[Draft]) -> bool:
