@@ -119,7 +119,7 @@ def test_a_failure_while_sealing_the_usual_append_fails_its_whole_group(
     # the usual append's rows go into the group's pending rows as they are made: a failure
     # there (a bug) may leave some of them behind, so it fails the group's transaction
     # rather than the one request, and nothing of the group is stored
-    from safe_eventstore.storage.sqlite import _append as backend
+    from safe_eventstore.storage.sqlite import _usual as backend
 
     encode = backend.encode_values
 

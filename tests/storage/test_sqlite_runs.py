@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import safe_eventstore as ses
-from safe_eventstore.storage.sqlite import SqliteStorage, _append, _rows
+from safe_eventstore.storage.sqlite import SqliteStorage, _append, _rows, _usual
 
 _START = datetime(2026, 1, 1, tzinfo=UTC)
 _RESTRUCTURE = uuid.UUID("01234567-89ab-7def-8123-456789abcdef")
@@ -208,7 +208,7 @@ def test_the_usual_append_writes_the_rows_of_the_general_sequence(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the usual append (one stream's small write of events) is sealed straight into its
-    # rows (_Transaction._add_events); the general sequence makes entries, then rows
+    # rows (_usual.add_events, add_lone); the general sequence makes entries, then rows
     large = _events(2, first=50)
     large[1] = ses.NewEvent("Deposited", {"blob": "y" * 1000}, timestamp=_START)
     writes = {
@@ -238,21 +238,21 @@ def test_the_usual_append_writes_the_rows_of_the_general_sequence(
     sealed: list[str] = []
 
     def counted(name: str) -> Callable[..., Any]:
-        original = getattr(_append._Transaction, name)
+        original = getattr(_usual, name)
 
-        def call(self: Any, *args: Any) -> Any:
+        def call(*args: Any) -> Any:
             sealed.append(name)
-            return original(self, *args)
+            return original(*args)
 
         return call
 
-    for name in ("_add_events", "_add_lone"):
-        monkeypatch.setattr(_append._Transaction, name, counted(name))
+    for name in ("add_events", "add_lone"):
+        monkeypatch.setattr(_usual, name, counted(name))
     straight = rows(tmp_path / "straight")
     # every append of the history but the retry, the restructure and the one that fails
     # its check; the one of a lone event (one event, its id not indexed, its payload
-    # inline) by _add_lone (test_group_commit.py compares thirty more of them)
-    assert sorted(sealed) == ["_add_events"] * 6 + ["_add_lone"]
+    # inline) by add_lone (test_group_commit.py compares thirty more of them)
+    assert sorted(sealed) == ["add_events"] * 6 + ["add_lone"]
 
     def general(self: Any, request: Any, write: Any, blobs: Any) -> None:
         if _append._drafted(request, [write]):  # drafts left to the leader (Write.later)

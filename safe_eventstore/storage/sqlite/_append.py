@@ -15,19 +15,16 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from ..._codec import entry_hash
-from ..._model import NO_STREAM, AppendCondition, AppendResult, Query
+from ..._model import AppendCondition, AppendResult, Query
 from ..._names import category_of
 from ..base import (
     EVENT,
     BatchSignature,
-    Draft,
     Entry,
     Head,
     Signer,
     Transaction,
     Write,
-    by_position,
     check_version,
     earlier,
     indexed,
@@ -38,11 +35,10 @@ from ..base import (
 )
 from ..documents import DocumentRow
 from ..group_commit import Request
-from . import _reads, _rows, _signatures
+from . import _reads, _rows, _signatures, _usual
 from ._errors import WriteFailed, translated
 from ._pending import Known, Pending
 from ._records import encode as encode_record
-from ._records import encode_values
 from ._schema import INLINE_BELOW
 
 __all__ = ["AppendItem", "AppendRequest", "Known", "Pending", "run_group"]
@@ -221,7 +217,7 @@ class _Transaction(Transaction):
         savepoint: :func:`run_append`'s sequence for it, in one step. Its drafts are made
         here if the write left them to this thread (``Write.later``). A small write of
         events only that is no retry (the usual append) is sealed straight into the rows
-        of ``pending`` (:meth:`_add_events`, :meth:`_add_lone`): the sequence's steps cost
+        of ``pending`` (``_usual.add_events``, ``add_lone``): the sequence's steps cost
         more than their work in a group of single appends. Sets the request's result or
         error."""
         stream = write.stream
@@ -234,11 +230,11 @@ class _Transaction(Transaction):
             if stream in self.pending.streams:  # rows of this stream are unwritten
                 self.pending.write(self.conn)
             head = self.head(stream)
-            lone = _lone(write, drafts, head)
+            lone = _usual.lone(write, drafts, head)
             plan: AppendResult | list[Entry] | None = None
             if not lone:
                 found = earlier(self, write, head)
-                if found or not _small_events(drafts):
+                if found or not _usual.small_events(drafts):
                     plan = plan_append(stream, head, write.expected, drafts, found)
                 else:
                     check_version(stream, head, write.expected)
@@ -253,10 +249,14 @@ class _Transaction(Transaction):
         # outside the try: the rows go to ``pending`` as they are made, so a failure while
         # sealing (a bug) must fail the group's transaction, not this request alone
         if lone:
-            request.result = [self._add_lone(stream, head, drafts[0], blobs)]
+            request.result = [
+                _usual.add_lone(self.pending, self.heads, stream, head, drafts[0], blobs)
+            ]
             return
         if plan is None:
-            request.result = [self._add_events(stream, head, write, blobs)]
+            request.result = [
+                _usual.add_events(self.pending, self.heads, stream, head, write, blobs)
+            ]
             return
         if isinstance(plan, AppendResult):
             request.result = [plan]  # an idempotent retry
@@ -266,110 +266,6 @@ class _Transaction(Transaction):
         self.store(write, plan, head)
         self.finish(blobs, None)
         request.result = [result_of(plan)]
-
-    def _add_lone(
-        self, stream: str, head: Head | None, d: Draft, blobs: dict[bytes, bytes]
-    ) -> AppendResult:
-        """:meth:`_add_events` for a lone event: the only event of its write, its id not
-        indexed and its payload inline (the usual single append), whose row binds only its
-        own values (``pending.singles``)."""
-        pending = self.pending
-        category = category_of(stream)
-        if head is None:
-            pending.streams_new.append((stream, category))
-            seq = version = 0
-            prev = None
-        else:
-            pending.flags_off.append((head.position, stream, head.seq))
-            seq, version, prev = head.seq + 1, head.version + 1, head.hash
-        position = pending.position + 1
-        address, type_, size, tags = d.address, d.type, d.size, d.tags
-        assert address is not None  # an event's payload
-        h = entry_hash(
-            (
-                prev, stream, seq, version, EVENT, d.event_id, type_, d.correlation_id,
-                d.causation_id, d.timestamp, d.metadata, tags, address, d.codec, size,
-            )
-        )  # fmt: skip
-        record = encode_values(
-            (
-                stream, seq, version, position, EVENT, d.event_id, type_, d.correlation_id,
-                d.causation_id, d.timestamp, d.metadata, tags, address, d.codec, None,
-                size, None, h,
-            )
-        )  # fmt: skip
-        if tags:
-            pending.tags.extend((tag, position) for tag in tags)
-        pending.singles.append(
-            (position, stream, seq, version, category, type_, blobs[address], record)
-        )
-        pending.position = position
-        pending.streams.add(stream)
-        self.heads[stream] = Head(seq, version, h, position)
-        return AppendResult(version, version, position)
-
-    def _add_events(
-        self, stream: str, head: Head | None, write: Write, blobs: dict[bytes, bytes]
-    ) -> AppendResult:
-        """Seal ``write``'s event drafts on ``head`` (checked) and add their rows to
-        ``pending``: what :func:`plan_append` and :meth:`store` do, without making the
-        entries. Their records are encoded from the entries' fields
-        (:func:`_records.encode_values`); ``test_sqlite_runs.py`` compares the rows with
-        those of the general sequence."""
-        pending = self.pending
-        category = category_of(stream)
-        if head is None:
-            pending.streams_new.append((stream, category))
-            seq = version = -1
-            prev = None
-        else:
-            pending.flags_off.append((head.position, stream, head.seq))
-            seq, version, prev = head.seq, head.version, head.hash
-        given = indexed(write)  # the ids no retry looks up by id are left out of the index
-        drafts = write.drafts
-        position = pending.position
-        first = version + 1
-        rows, tags, apart = pending.entries, pending.tags, pending.blobs
-        last = drafts[-1]
-        for d in drafts:
-            seq += 1
-            version += 1
-            position += 1
-            event_id, address, size, type_ = d.event_id, d.address, d.size, d.type
-            h = entry_hash(
-                (
-                    prev, stream, seq, version, EVENT, event_id, type_, d.correlation_id,
-                    d.causation_id, d.timestamp, d.metadata, d.tags, address, d.codec, size,
-                )
-            )  # fmt: skip
-            record = encode_values(
-                (
-                    stream, seq, version, position, EVENT, event_id, type_, d.correlation_id,
-                    d.causation_id, d.timestamp, d.metadata, d.tags, address, d.codec, None,
-                    size, None, h,
-                )
-            )  # fmt: skip
-            prev = h
-            if d.tags:
-                tags.extend((tag, position) for tag in d.tags)
-            data = None  # the payload in the row (data), or in a row of its own (payload)
-            if address is not None:
-                if size < INLINE_BELOW:
-                    data = blobs[address]
-                else:
-                    apart[address] = blobs[address]
-            rows.append(
-                (
-                    position, stream, seq, version, EVENT, category,
-                    event_id if given else b"", type_, size, 1 if d is last else None,
-                    None if given else 1, data, record, None if data is not None else address,
-                )
-            )  # fmt: skip
-        pending.position = position
-        pending.streams.add(stream)
-        assert prev is not None
-        self.heads[stream] = Head(seq, version, prev, position)
-        return AppendResult(first, version, position)
 
     def last_signature(self) -> BatchSignature | None:
         if self.pending.signatures:  # an earlier append of this group, not written yet
@@ -394,26 +290,6 @@ class _Transaction(Transaction):
             self.pending.signatures.append(self.signature)
         self.pending.documents += self.documents
         self.heads.update(self.moved)
-
-
-def _lone(write: Write, drafts: list[Draft], head: Head | None) -> bool:
-    """Whether ``write`` is a lone event at the version it expects (the usual single
-    append): one event, whose payload is inline, whose id was made with it and whose
-    expected version is concrete (:func:`by_position`: its id is not indexed, and where the
-    stream is at that version no earlier attempt of it can be stored). Its checks then
-    pass, and it needs no plan: :meth:`_Transaction._add_lone` seals it."""
-    if len(drafts) != 1 or not by_position(write):
-        return False
-    d = drafts[0]
-    version = NO_STREAM if head is None else head.version  # (a head's version is >= 0)
-    return d.kind == EVENT and d.size < INLINE_BELOW and version == write.expected
-
-
-def _small_events(drafts: list[Draft]) -> bool:
-    """Whether ``drafts`` are events only, too few for a run (:data:`_rows.RUN_MIN`)."""
-    if len(drafts) == 1:
-        return drafts[0].kind == EVENT
-    return len(drafts) < _rows.RUN_MIN and all(d.kind == EVENT for d in drafts)
 
 
 def _undo(
