@@ -42,6 +42,40 @@ def small_events(drafts: list[Draft]) -> bool:
     return len(drafts) < _rows.RUN_MIN and all(d.kind == EVENT for d in drafts)
 
 
+def _follow(
+    pending: Pending, stream: str, category: str, head: Head | None
+) -> tuple[int, int, bytes | None]:
+    """Where a write to ``stream`` starts: its head's seq, version and hash (-1, -1 and
+    None for a new stream, which ``pending`` is told to name; else the head's flag is to
+    be cleared)."""
+    if head is None:
+        pending.streams_new.append((stream, category))
+        return -1, -1, None
+    pending.flags_off.append((head.position, stream, head.seq))
+    return head.seq, head.version, head.hash
+
+
+def _seal(
+    d: Draft, prev: bytes | None, stream: str, seq: int, version: int, position: int
+) -> tuple[bytes, bytes]:
+    """The chain hash of event draft ``d`` placed at ``seq``, ``version`` and ``position``
+    after ``prev``, and the record of its entry (the fields of ``Entry``, in order)."""
+    h = entry_hash(
+        (
+            prev, stream, seq, version, EVENT, d.event_id, d.type, d.correlation_id,
+            d.causation_id, d.timestamp, d.metadata, d.tags, d.address, d.codec, d.size,
+        )
+    )  # fmt: skip
+    record = encode_values(
+        (
+            stream, seq, version, position, EVENT, d.event_id, d.type, d.correlation_id,
+            d.causation_id, d.timestamp, d.metadata, d.tags, d.address, d.codec, None,
+            d.size, None, h,
+        )
+    )  # fmt: skip
+    return h, record
+
+
 def add_lone(
     pending: Pending,
     heads: dict[str, Head],
@@ -54,33 +88,15 @@ def add_lone(
     indexed and its payload inline (the usual single append), whose row binds only its
     own values (``pending.singles``)."""
     category = category_of(stream)
-    if head is None:
-        pending.streams_new.append((stream, category))
-        seq = version = 0
-        prev = None
-    else:
-        pending.flags_off.append((head.position, stream, head.seq))
-        seq, version, prev = head.seq + 1, head.version + 1, head.hash
-    position = pending.position + 1
-    address, type_, size, tags = d.address, d.type, d.size, d.tags
+    seq, version, prev = _follow(pending, stream, category, head)
+    seq, version, position = seq + 1, version + 1, pending.position + 1
+    address = d.address
     assert address is not None  # an event's payload
-    h = entry_hash(
-        (
-            prev, stream, seq, version, EVENT, d.event_id, type_, d.correlation_id,
-            d.causation_id, d.timestamp, d.metadata, tags, address, d.codec, size,
-        )
-    )  # fmt: skip
-    record = encode_values(
-        (
-            stream, seq, version, position, EVENT, d.event_id, type_, d.correlation_id,
-            d.causation_id, d.timestamp, d.metadata, tags, address, d.codec, None,
-            size, None, h,
-        )
-    )  # fmt: skip
-    if tags:
-        pending.tags.extend((tag, position) for tag in tags)
+    h, record = _seal(d, prev, stream, seq, version, position)
+    if d.tags:
+        pending.tags.extend((tag, position) for tag in d.tags)
     pending.singles.append(
-        (position, stream, seq, version, category, type_, blobs[address], record)
+        (position, stream, seq, version, category, d.type, blobs[address], record)
     )
     pending.position = position
     pending.streams.add(stream)
@@ -101,13 +117,7 @@ def add_events(
     ``_Transaction.store`` do, without making the entries. Their records are encoded from
     the entries' fields (:func:`_records.encode_values`)."""
     category = category_of(stream)
-    if head is None:
-        pending.streams_new.append((stream, category))
-        seq = version = -1
-        prev = None
-    else:
-        pending.flags_off.append((head.position, stream, head.seq))
-        seq, version, prev = head.seq, head.version, head.hash
+    seq, version, prev = _follow(pending, stream, category, head)
     given = indexed(write)  # the ids no retry looks up by id are left out of the index
     drafts = write.drafts
     position = pending.position
@@ -118,23 +128,10 @@ def add_events(
         seq += 1
         version += 1
         position += 1
-        event_id, address, size, type_ = d.event_id, d.address, d.size, d.type
-        h = entry_hash(
-            (
-                prev, stream, seq, version, EVENT, event_id, type_, d.correlation_id,
-                d.causation_id, d.timestamp, d.metadata, d.tags, address, d.codec, size,
-            )
-        )  # fmt: skip
-        record = encode_values(
-            (
-                stream, seq, version, position, EVENT, event_id, type_, d.correlation_id,
-                d.causation_id, d.timestamp, d.metadata, d.tags, address, d.codec, None,
-                size, None, h,
-            )
-        )  # fmt: skip
-        prev = h
+        prev, record = _seal(d, prev, stream, seq, version, position)
         if d.tags:
             tags.extend((tag, position) for tag in d.tags)
+        address, size = d.address, d.size
         data = None  # the payload in the row (data), or in a row of its own (payload)
         if address is not None:
             if size < INLINE_BELOW:
@@ -144,7 +141,7 @@ def add_events(
         rows.append(
             (
                 position, stream, seq, version, EVENT, category,
-                event_id if given else b"", type_, size, 1 if d is last else None,
+                d.event_id if given else b"", d.type, size, 1 if d is last else None,
                 None if given else 1, data, record, None if data is not None else address,
             )
         )  # fmt: skip
