@@ -423,6 +423,43 @@ def test_late_appends_commit_with_the_batch_and_fail_on_their_own(store: ses.Sto
     assert db.verify().ok
 
 
+def test_an_append_queued_while_the_rows_are_written_shares_their_commit(
+    store: ses.Store,
+) -> None:
+    # The leader writes its batch's rows once nothing more is queued, then looks again:
+    # an append queued meanwhile (here: while the leader is between the two looks) joins
+    # the same transaction instead of waiting for the next one.
+    db = store.database("bank")
+    group = _group(store)
+    assert isinstance(store.storage, SqliteStorage)
+    (writer,) = [w for w in store.storage._writers if w.group is group]
+    looks: list[int] = []
+    late: list[threading.Thread] = []
+    more = writer.more
+
+    def look(batch: list[Request[Any, Any]]) -> bool:
+        conn = writer.connection()
+        looks.append(conn.execute("SELECT count(*) FROM entries").fetchone()[0])
+        if len(looks) == 2:  # the first look found nothing: the rows were written since
+            late.append(threading.Thread(target=_append(db, "Account-2", ses.NO_STREAM)))
+            late[0].start()
+            deadline = time.monotonic() + 10
+            while not group._queue:
+                assert time.monotonic() < deadline
+                time.sleep(0.001)
+        return more(batch)
+
+    writer.more = look  # type: ignore[method-assign]
+    before = group.batches
+    first = db.append("Account-1", [ses.NewEvent("Opened")], expected_version=ses.NO_STREAM)
+    assert looks[:2] == [0, 1]  # the second look came after the first append's row
+    late[0].join(10)
+    assert group.batches - before == 1
+    assert [(e.stream, e.position) for e in db.read_all()] == [("Account-1", 1), ("Account-2", 2)]
+    assert first.position == 1
+    assert db.verify().ok
+
+
 def test_a_failed_write_fails_only_its_own_append(
     store: ses.Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -368,7 +368,8 @@ def run_group(
     more: Callable[[list[AppendRequest]], bool] | None = None,
 ) -> None:
     """One transaction (opened by ``begin``) for the batch, and for the requests that
-    ``more`` adds to it before the commit (see ``GroupCommit.take_queued``). Each request's
+    ``more`` adds to it before the commit (see ``GroupCommit.take_queued``), asked again
+    after each write of the rows until none came. Each request's
     checks only read, so a request that fails them has written nothing; its rows are
     written later, with those of the requests around it, in one statement per table. A
     request that touches a stream or checkpoint with rows still unwritten first writes
@@ -407,7 +408,15 @@ def run_group(
             _run_request(tx, request, isolate=isolate, db=db, signer=signer)
         done = len(batch)
         # requests queued meanwhile join the transaction (``more`` adds them to ``batch``)
-        if more is None or not more(batch):
+        if more is None:
+            break
+        if more(batch):
+            continue
+        # None queued yet: write the rows, and look again after the statement, which let
+        # the threads woken by the last commit run and queue their next appends: those
+        # that arrive now share this commit instead of waiting for the next one
+        pending.write(conn)
+        if not more(batch):
             break
     pending.write(conn, last=True)
     conn.execute("COMMIT")
