@@ -115,6 +115,35 @@ def test_runs_write_the_rows_that_binding_every_value_writes(
     assert _store(tmp_path / "rows", writes) == runs
 
 
+def test_a_run_sealed_straight_from_its_drafts_writes_the_rows_of_the_general_sequence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a stream's write that is a run (events only, at least RUN_MIN, payloads inline) is
+    # sealed straight into its statements (_usual.add_run); the general sequence makes
+    # entries, then the same statements from them (_rows.run_statements)
+    writes = _writes()
+    sealed: list[int] = []
+    add_run = _usual.add_run
+
+    def counted(*args: Any) -> Any:
+        sealed.append(len(args[4].drafts))
+        return add_run(*args)
+
+    monkeypatch.setattr(_usual, "add_run", counted)
+    straight = _store(tmp_path / "straight", writes)
+    # Account-1's 300 events (three statements) and its 9 more; Account-2's 40 given ids
+    # (in the column and the index). Not the batch of two streams (the general sequence),
+    # Account-4 (a payload kept apart), nor the retry of the 9 (found: the first result)
+    assert sorted(sealed) == [9, 40, 300]
+
+    def general(self: Any, request: Any, write: Any, blobs: Any) -> None:
+        if _append._drafted(request, [write]):
+            _append._run_request(self, request, isolate=False, db="bank", signer=None)
+
+    monkeypatch.setattr(_append._Transaction, "append_one", general)
+    assert _store(tmp_path / "general", writes) == straight
+
+
 def test_rows_and_runs_take_fewer_rows_a_statement_where_sqlite_binds_fewer_values(
     tmp_path: Path,
 ) -> None:

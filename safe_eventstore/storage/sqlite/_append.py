@@ -218,7 +218,8 @@ class _Transaction(Transaction):
         here if the write left them to this thread (``Write.later``). A small write of
         events only that is no retry (the usual append) is sealed straight into the rows
         of ``pending`` (``_usual.add_events``, ``add_lone``): the sequence's steps cost
-        more than their work in a group of single appends. Sets the request's result or
+        more than their work in a group of single appends. So is a larger one that is a
+        run (``_usual.add_run``: a batch of an import, say). Sets the request's result or
         error."""
         stream = write.stream
         try:
@@ -232,12 +233,14 @@ class _Transaction(Transaction):
             head = self.head(stream)
             lone = _usual.lone(write, drafts, head)
             plan: AppendResult | list[Entry] | None = None
+            run = False
             if not lone:
                 found = earlier(self, write, head)
-                if found or not _usual.small_events(drafts):
-                    plan = plan_append(stream, head, write.expected, drafts, found)
-                else:
+                if not found and (_usual.small_events(drafts) or _usual.is_run(drafts)):
                     check_version(stream, head, write.expected)
+                    run = len(drafts) >= _rows.RUN_MIN
+                else:
+                    plan = plan_append(stream, head, write.expected, drafts, found)
         except WriteFailed:
             raise  # the group's rows: the whole group fails
         except Exception as exc:
@@ -251,6 +254,13 @@ class _Transaction(Transaction):
         if lone:
             request.result = [
                 _usual.add_lone(self.pending, self.heads, stream, head, drafts[0], blobs)
+            ]
+            return
+        if run:
+            if self.run_limit is None:
+                self.run_limit = _rows.run_limit(self.pending.variables)
+            request.result = [
+                _usual.add_run(self.pending, self.heads, stream, head, write, blobs, self.run_limit)
             ]
             return
         if plan is None:

@@ -26,6 +26,7 @@ __all__ = [
     "insert_rows",
     "insert_singles",
     "row_limit",
+    "run_chunks",
     "run_limit",
     "run_statements",
     "with_payload_ids",
@@ -106,7 +107,6 @@ def run_statements(
     ``None``, adding nothing, when they are not a run: an entry that is not an event, or
     whose payload is kept in a row of its own."""
     ids = generated is None  # the index of ids has them: the column holds them
-    each = _EACH if ids else _EACH - 1
     values: list[Any] = []
     own: list[tuple[str, int]] = []
     for e in entries:
@@ -120,14 +120,32 @@ def run_statements(
         values += (e.type, blobs[address], encode_record(e))
     tags += own
     first = entries[0]
-    position, seq, version = first.position, first.seq, first.version
+    return run_chunks(
+        limit, stream, category, generated, (first.position, first.seq, first.version), values
+    )
+
+
+def run_chunks(
+    limit: int,
+    stream: str,
+    category: str,
+    generated: int | None,
+    start: tuple[int, int, int],
+    values: list[Any],
+) -> list[Statement]:
+    """The statements of a run whose first row takes the position, seq and version of
+    ``start`` and whose rows bind ``values`` (each row's own, in order: its event id unless
+    ``generated``, its type, payload and record), ``limit`` rows at most each; the last
+    row is the stream's new head."""
+    each = _EACH if generated is None else _EACH - 1
+    position, seq, version = start
     statements: list[Statement] = []
-    count = len(entries)
-    for start in range(0, count, limit):
-        rows = min(limit, count - start)
-        shared = [position + start, stream, seq + start, version + start, category, generated]
-        part = values[each * start : each * (start + rows)]
-        statements.append((_run(rows, start + rows == count, ids), shared + part))
+    count = len(values) // each
+    for first in range(0, count, limit):
+        rows = min(limit, count - first)
+        shared = [position + first, stream, seq + first, version + first, category, generated]
+        part = values[each * first : each * (first + rows)]
+        statements.append((_run(rows, first + rows == count, generated is None), shared + part))
     return statements
 
 

@@ -4,11 +4,14 @@ A request that is one stream's small write of events and no retry (nearly every 
 needs none of the general sequence's steps (entries, a plan, a result): its checks are
 made by ``_Transaction.append_one`` (_append.py), and its drafts become rows, chain hashes
 and records here, in one step (docs/decisions.md, the fourth and fifth passes of the append
-path). The rows equal those of the general sequence (``test_sqlite_runs.py`` and
-``test_group_commit.py`` compare them).
+path). So does one stream's larger write that is a run (events only, payloads inline: a
+batch of an import), into the statements of a run (the seventh pass). The rows equal those
+of the general sequence (``test_sqlite_runs.py`` and ``test_group_commit.py`` compare them).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from ..._codec import entry_hash
 from ..._model import NO_STREAM, AppendResult
@@ -19,7 +22,7 @@ from ._pending import Pending
 from ._records import encode_values
 from ._schema import INLINE_BELOW
 
-__all__ = ["add_events", "add_lone", "lone", "small_events"]
+__all__ = ["add_events", "add_lone", "add_run", "is_run", "lone", "small_events"]
 
 
 def lone(write: Write, drafts: list[Draft], head: Head | None) -> bool:
@@ -40,6 +43,17 @@ def small_events(drafts: list[Draft]) -> bool:
     if len(drafts) == 1:
         return drafts[0].kind == EVENT
     return len(drafts) < _rows.RUN_MIN and all(d.kind == EVENT for d in drafts)
+
+
+def is_run(drafts: list[Draft]) -> bool:
+    """Whether ``drafts`` are a run (:func:`_rows.run_chunks`): events only, enough of
+    them (:data:`_rows.RUN_MIN`), each payload inline."""
+    if len(drafts) < _rows.RUN_MIN:
+        return False
+    for d in drafts:
+        if d.kind != EVENT or d.address is None or d.size >= INLINE_BELOW:
+            return False
+    return True
 
 
 def _follow(
@@ -150,3 +164,41 @@ def add_events(
     assert prev is not None
     heads[stream] = Head(seq, version, prev, position)
     return AppendResult(first, version, position)
+
+
+def add_run(
+    pending: Pending,
+    heads: dict[str, Head],
+    stream: str,
+    head: Head | None,
+    write: Write,
+    blobs: dict[bytes, bytes],
+    limit: int,
+) -> AppendResult:
+    """:func:`add_events` for a run (:func:`is_run`: a larger write, such as a batch of an
+    import): its rows go in statements of up to ``limit`` rows that bind only each row's
+    own values (``pending.runs``), sealed straight from the drafts, as
+    :func:`_rows.run_statements` does from entries."""
+    category = category_of(stream)
+    seq, version, prev = _follow(pending, stream, category, head)
+    given = indexed(write)
+    start = (pending.position + 1, seq + 1, version + 1)
+    position = pending.position
+    tags = pending.tags
+    values: list[Any] = []
+    for d in write.drafts:
+        seq += 1
+        version += 1
+        position += 1
+        prev, record = _seal(d, prev, stream, seq, version, position)
+        if d.tags:
+            tags.extend((tag, position) for tag in d.tags)
+        if given:
+            values.append(d.event_id)
+        values += (d.type, blobs[d.address], record)  # type: ignore[index]
+    pending.runs += _rows.run_chunks(limit, stream, category, None if given else 1, start, values)
+    pending.position = position
+    pending.streams.add(stream)
+    assert prev is not None
+    heads[stream] = Head(seq, version, prev, position)
+    return AppendResult(start[2], version, position)
