@@ -119,17 +119,19 @@ def test_a_run_sealed_straight_from_its_drafts_writes_the_rows_of_the_general_se
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # a stream's write that is a run (events only, at least RUN_MIN, payloads inline) is
-    # sealed straight into its statements (_usual.add_run); the general sequence makes
-    # entries, then the same statements from them (_rows.run_statements)
+    # sealed straight into its statements (_usual.add_events given the rows a run
+    # statement holds); the general sequence makes entries, then the same statements from
+    # them (_rows.run_statements)
     writes = _writes()
     sealed: list[int] = []
-    add_run = _usual.add_run
+    add_events = _usual.add_events
 
     def counted(*args: Any) -> Any:
-        sealed.append(len(args[4].drafts))
-        return add_run(*args)
+        if len(args) > 6 and args[6] is not None:
+            sealed.append(len(args[4].drafts))
+        return add_events(*args)
 
-    monkeypatch.setattr(_usual, "add_run", counted)
+    monkeypatch.setattr(_usual, "add_events", counted)
     straight = _store(tmp_path / "straight", writes)
     # Account-1's 300 events (three statements) and its 9 more; Account-2's 40 given ids
     # (in the column and the index). Not the batch of two streams (the general sequence),

@@ -219,7 +219,7 @@ class _Transaction(Transaction):
         events only that is no retry (the usual append) is sealed straight into the rows
         of ``pending`` (``_usual.add_events``, ``add_lone``): the sequence's steps cost
         more than their work in a group of single appends. So is a larger one that is a
-        run (``_usual.add_run``: a batch of an import, say). Sets the request's result or
+        run (a batch of an import, say), into a run's statements. Sets the request's result or
         error."""
         stream = write.stream
         try:
@@ -256,16 +256,12 @@ class _Transaction(Transaction):
                 _usual.add_lone(self.pending, self.heads, stream, head, drafts[0], blobs)
             ]
             return
-        if run:
-            if self.run_limit is None:
-                self.run_limit = _rows.run_limit(self.pending.variables)
-            request.result = [
-                _usual.add_run(self.pending, self.heads, stream, head, write, blobs, self.run_limit)
-            ]
-            return
         if plan is None:
+            limit = None
+            if run:
+                limit = self.run_limit = self.run_limit or _rows.run_limit(self.pending.variables)
             request.result = [
-                _usual.add_events(self.pending, self.heads, stream, head, write, blobs)
+                _usual.add_events(self.pending, self.heads, stream, head, write, blobs, limit)
             ]
             return
         if isinstance(plan, AppendResult):

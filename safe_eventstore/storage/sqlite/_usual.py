@@ -22,7 +22,7 @@ from ._pending import Pending
 from ._records import encode_values
 from ._schema import INLINE_BELOW
 
-__all__ = ["add_events", "add_lone", "add_run", "is_run", "lone", "small_events"]
+__all__ = ["add_events", "add_lone", "is_run", "lone", "small_events"]
 
 
 def lone(write: Write, drafts: list[Draft], head: Head | None) -> bool:
@@ -125,11 +125,15 @@ def add_events(
     head: Head | None,
     write: Write,
     blobs: dict[bytes, bytes],
+    run: int | None = None,
 ) -> AppendResult:
     """Seal ``write``'s event drafts on ``head`` (checked) and add their rows to
     ``pending``, and the stream's new head to ``heads``: what :func:`plan_append` and
     ``_Transaction.store`` do, without making the entries. Their records are encoded from
-    the entries' fields (:func:`_records.encode_values`)."""
+    the entries' fields (:func:`_records.encode_values`). A write that is a run
+    (:func:`is_run`: a larger one, such as a batch of an import) is given ``run``, the rows
+    a run statement may hold: its rows go in such statements (``pending.runs``), binding
+    only each row's own values, as :func:`_rows.run_statements` makes them from entries."""
     category = category_of(stream)
     seq, version, prev = _follow(pending, stream, category, head)
     given = indexed(write)  # the ids no retry looks up by id are left out of the index
@@ -137,6 +141,7 @@ def add_events(
     position = pending.position
     first = version + 1
     rows, tags, apart = pending.entries, pending.tags, pending.blobs
+    values: list[Any] = []  # a run's rows' own values
     last = drafts[-1]
     for d in drafts:
         seq += 1
@@ -145,6 +150,11 @@ def add_events(
         prev, record = _seal(d, prev, stream, seq, version, position)
         if d.tags:
             tags.extend((tag, position) for tag in d.tags)
+        if run is not None:
+            if given:
+                values.append(d.event_id)
+            values += (d.type, blobs[d.address], record)  # type: ignore[index]
+            continue
         address, size = d.address, d.size
         data = None  # the payload in the row (data), or in a row of its own (payload)
         if address is not None:
@@ -159,46 +169,11 @@ def add_events(
                 None if given else 1, data, record, None if data is not None else address,
             )
         )  # fmt: skip
+    if run is not None:
+        start = (pending.position + 1, first + seq - version, first)  # seqs follow versions
+        pending.runs += _rows.run_chunks(run, stream, category, None if given else 1, start, values)
     pending.position = position
     pending.streams.add(stream)
     assert prev is not None
     heads[stream] = Head(seq, version, prev, position)
     return AppendResult(first, version, position)
-
-
-def add_run(
-    pending: Pending,
-    heads: dict[str, Head],
-    stream: str,
-    head: Head | None,
-    write: Write,
-    blobs: dict[bytes, bytes],
-    limit: int,
-) -> AppendResult:
-    """:func:`add_events` for a run (:func:`is_run`: a larger write, such as a batch of an
-    import): its rows go in statements of up to ``limit`` rows that bind only each row's
-    own values (``pending.runs``), sealed straight from the drafts, as
-    :func:`_rows.run_statements` does from entries."""
-    category = category_of(stream)
-    seq, version, prev = _follow(pending, stream, category, head)
-    given = indexed(write)
-    start = (pending.position + 1, seq + 1, version + 1)
-    position = pending.position
-    tags = pending.tags
-    values: list[Any] = []
-    for d in write.drafts:
-        seq += 1
-        version += 1
-        position += 1
-        prev, record = _seal(d, prev, stream, seq, version, position)
-        if d.tags:
-            tags.extend((tag, position) for tag in d.tags)
-        if given:
-            values.append(d.event_id)
-        values += (d.type, blobs[d.address], record)  # type: ignore[index]
-    pending.runs += _rows.run_chunks(limit, stream, category, None if given else 1, start, values)
-    pending.position = position
-    pending.streams.add(stream)
-    assert prev is not None
-    heads[stream] = Head(seq, version, prev, position)
-    return AppendResult(start[2], version, position)
