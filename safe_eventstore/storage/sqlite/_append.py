@@ -137,6 +137,12 @@ class _Transaction(Transaction):
         ).fetchone()
         return None if row is None else int(row[0])
 
+    def _run_limit(self) -> int:
+        """Rows a run statement may hold on this connection (asked once)."""
+        if self.run_limit is None:
+            self.run_limit = _rows.run_limit(self.pending.variables)
+        return self.run_limit
+
     def store(self, write: Write, entries: list[Entry], head: Head | None) -> None:
         category = category_of(write.stream)
         if head is None:
@@ -153,10 +159,8 @@ class _Transaction(Transaction):
             e.position = position
         runs = None
         if len(entries) >= _rows.RUN_MIN:
-            if self.run_limit is None:
-                self.run_limit = _rows.run_limit(self.pending.variables)
             runs = _rows.run_statements(
-                self.run_limit, write.stream, category, None if given else 1, entries,
+                self._run_limit(), write.stream, category, None if given else 1, entries,
                 self.blobs, self.tags,
             )  # fmt: skip
         if runs is None:
@@ -257,9 +261,7 @@ class _Transaction(Transaction):
             ]
             return
         if plan is None:
-            limit = None
-            if run:
-                limit = self.run_limit = self.run_limit or _rows.run_limit(self.pending.variables)
+            limit = self._run_limit() if run else None
             request.result = [
                 _usual.add_events(self.pending, self.heads, stream, head, write, blobs, limit)
             ]
